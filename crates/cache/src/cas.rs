@@ -1,0 +1,332 @@
+//! The content-addressed store (CAS): blobs and manifests named by their digest.
+//!
+//! Layout under the cache root (every name is lowercase hex, sharded by its first two characters):
+//!
+//! ```text
+//! cas/ab/<64 hex>              blob: a file's bytes, read-only (mode 0444)
+//! manifests/ab/<64 hex>.json   a Manifest as JSON, named by Manifest::digest
+//! ac/ab/<64 hex>.json          action cache record (see the action module)
+//! verified/ab/<64 hex>         stat record of the last successful blob check (see verify module)
+//! tmp/                         temp files; everything is written here first
+//! ```
+//!
+//! A blob is published like a git loose object: its bytes are copied into a temp file in `tmp/`
+//! while being hashed again (if they no longer match the digest computed moments before, the
+//! source changed under us and the ingest fails instead of storing bytes under the wrong name),
+//! the temp file is made read-only and fsynced, then hard-linked to its final name, where "already
+//! exists" counts as success because the name is the hash (if linking is not supported, it is
+//! renamed instead). After all blobs of a tree are in place their shard folders are fsynced, and
+//! only then is the manifest written (atomically, durably). So no partially written blob is ever
+//! visible under `cas/`, and a manifest never names a blob that a crash could lose. An existing
+//! blob is kept unless a check finds its bytes corrupt, in which case the fresh copy is renamed
+//! over it.
+//!
+//! Nothing here takes a lock: every publication is a single rename or link, so several runners
+//! can share one root. Temp files of killed processes stay in `tmp/` until garbage collection.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::atomic::{TempPath, create_temp, parent_of, sync_dir, write_via};
+use crate::tree::{hash_item, link_text};
+use crate::verify::BlobState;
+use crate::walk::{self, IgnoreRules, Kind};
+use crate::{Digest, Error, Manifest, Result, par};
+
+/// The content-addressed store and action cache under one root folder (normally
+/// `.runner/cache`).
+///
+/// Layout: `cas/ab/<64 hex>` blobs (read-only, mode 0444), `manifests/ab/<hex>.json`,
+/// `ac/ab/<key hex>.json`, `verified/ab/<hex>`, `tmp/`. Cheap to clone; `Send + Sync`; all
+/// methods take `&self` and are safe to call from several threads and processes at once.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache rooted at `root` and its `cas`, `manifests`, `ac`,
+    /// `verified` and `tmp` folders.
+    ///
+    /// Errors: [`Error::Write`] if a folder cannot be created.
+    pub fn open(root: &Path) -> Result<Cache> {
+        for sub in ["cas", "manifests", "ac", "verified", "tmp"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(Error::write(&p))?;
+        }
+        Ok(Cache { root: root.to_path_buf() })
+    }
+
+    /// The root folder given to [`Cache::open`].
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with digest `d` lives (`<root>/cas/<2 hex>/<64 hex>`), whether or not it
+    /// exists.
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.shard_path("cas", d, "")
+    }
+
+    pub(crate) fn shard_path(&self, kind: &str, d: &Digest, ext: &str) -> PathBuf {
+        let hex = d.to_hex();
+        self.root.join(kind).join(&hex[..2]).join(hex + ext)
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub(crate) fn ensure_parent(&self, path: &Path) -> Result<()> {
+        let dir = parent_of(path);
+        fs::create_dir_all(dir).map_err(Error::write(dir))
+    }
+
+    /// Hashes every file under `dir` (no ignore rules; a file `dir` gives one entry `""`), stores
+    /// each file's bytes as a blob, stores the manifest and returns it. Symlinks are stored as
+    /// their target path text (see [`crate::hash_tree`]).
+    ///
+    /// Files are processed by 2–4 threads. Never leaves a partially written blob under `cas/`.
+    /// Errors: [`Error::Read`] / [`Error::Write`] with the failing path, [`Error::Changed`] if a
+    /// file's bytes changed while it was being stored, [`Error::NonUtf8Path`].
+    pub fn ingest_tree(&self, dir: &Path) -> Result<Manifest> {
+        let items = walk::walk(dir, IgnoreRules::None)?;
+        let stored = par::try_map(&items, |item, buf| {
+            let entry = hash_item(item, buf)?;
+            let blob = self.blob_path(&entry.digest);
+            let replace = match self.check_blob(&entry.digest, buf).map_err(Error::read(&blob))?.0 {
+                BlobState::Ok => return Ok((entry, false)),
+                BlobState::Missing => false,
+                BlobState::Corrupt(_) => true,
+            };
+            match item.kind {
+                Kind::File { .. } => self.store_file(&item.abs, &entry.digest, replace, buf)?,
+                Kind::Symlink => {
+                    let text = link_text(&item.abs)?;
+                    if Digest::of_bytes(&text) != entry.digest {
+                        return Err(Error::Changed { path: item.abs.clone() });
+                    }
+                    self.store_reader(&text[..], &item.abs, &entry.digest, replace, buf)?;
+                }
+            }
+            Ok((entry, true))
+        })?;
+        let mut shards = BTreeSet::new();
+        let mut entries = Vec::with_capacity(stored.len());
+        for (entry, published) in stored {
+            if published {
+                shards.insert(parent_of(&self.blob_path(&entry.digest)).to_path_buf());
+            }
+            entries.push(entry);
+        }
+        for shard in &shards {
+            sync_dir(shard)?;
+        }
+        let m = Manifest::from_unsorted(entries);
+        self.put_manifest(&m)?;
+        Ok(m)
+    }
+
+    fn store_file(
+        &self,
+        src: &Path,
+        expected: &Digest,
+        replace: bool,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        let file = File::open(src).map_err(Error::read(src))?;
+        self.store_reader(file, src, expected, replace, buf)
+    }
+
+    /// Copies `r` into a temp file while hashing it, checks the digest, makes it read-only,
+    /// fsyncs it and publishes it as blob `expected`.
+    fn store_reader(
+        &self,
+        mut r: impl Read,
+        src: &Path,
+        expected: &Digest,
+        replace: bool,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        let blob = self.blob_path(expected);
+        let (mut tmp_file, tmp) = create_temp(&self.tmp_dir(), &blob)?;
+        let guard = TempPath(Some(tmp.clone()));
+        let mut hasher = Sha256::new();
+        loop {
+            let n = match r.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Read { path: src.to_path_buf(), source: e }),
+            };
+            hasher.update(&buf[..n]);
+            tmp_file.write_all(&buf[..n]).map_err(Error::write(&tmp))?;
+        }
+        if Digest(hasher.finalize().into()) != *expected {
+            return Err(Error::Changed { path: src.to_path_buf() });
+        }
+        tmp_file.set_permissions(fs::Permissions::from_mode(0o444)).map_err(Error::write(&tmp))?;
+        tmp_file.sync_all().map_err(Error::write(&tmp))?;
+        drop(tmp_file);
+        self.ensure_parent(&blob)?;
+        if replace {
+            fs::rename(&tmp, &blob).map_err(Error::write(&blob))?;
+            guard.disarm();
+            return Ok(());
+        }
+        match fs::hard_link(&tmp, &blob) {
+            // Already there: same name, same bytes. Keep it.
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(_) => {
+                fs::rename(&tmp, &blob).map_err(Error::write(&blob))?;
+                guard.disarm();
+                return Ok(());
+            }
+        }
+        fs::remove_file(&tmp).map_err(Error::write(&tmp))?;
+        guard.disarm();
+        Ok(())
+    }
+
+    fn manifest_path(&self, d: &Digest) -> PathBuf {
+        self.shard_path("manifests", d, ".json")
+    }
+
+    /// Stores `m` as `manifests/<2 hex>/<digest hex>.json` (atomic and durable; skipped if a valid
+    /// copy is already there) and returns `m.digest()`. `m`'s entries must be sorted by path.
+    ///
+    /// Errors: [`Error::Json`], [`Error::Write`].
+    pub fn put_manifest(&self, m: &Manifest) -> Result<Digest> {
+        let d = m.digest();
+        if self.get_manifest(&d)?.is_some() {
+            return Ok(d);
+        }
+        let path = self.manifest_path(&d);
+        let json =
+            serde_json::to_vec(m).map_err(|source| Error::Json { path: path.clone(), source })?;
+        self.ensure_parent(&path)?;
+        write_via(&self.tmp_dir(), &path, &json, true)?;
+        Ok(d)
+    }
+
+    /// The manifest with digest `d`. Missing, unparsable, or not hashing to `d` → `Ok(None)`.
+    ///
+    /// Errors: [`Error::Read`] if the file exists but cannot be read.
+    pub fn get_manifest(&self, d: &Digest) -> Result<Option<Manifest>> {
+        let path = self.manifest_path(d);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Read { path, source: e }),
+        };
+        Ok(serde_json::from_slice::<Manifest>(&bytes).ok().filter(|m| m.digest() == *d))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::{TreeEntry, hash_tree};
+    use std::os::unix::fs::MetadataExt;
+
+    pub(crate) fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    /// A source tree with nested folders, an executable, an empty file, a duplicate and a symlink.
+    pub(crate) fn sample_tree(root: &Path) {
+        write(root, "model.pkl", "weights");
+        write(root, "metrics/eval.json", "{\"acc\": 0.9}");
+        write(root, "metrics/copy.json", "{\"acc\": 0.9}");
+        write(root, "empty.txt", "");
+        write(root, "bin/run.sh", "#!/bin/sh\necho hi\n");
+        fs::set_permissions(root.join("bin/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("model.pkl", root.join("latest")).unwrap();
+    }
+
+    fn tmp_is_empty(cache: &Cache) -> bool {
+        fs::read_dir(cache.tmp_dir()).unwrap().count() == 0
+    }
+
+    #[test]
+    fn ingest_stores_read_only_blobs_and_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("out");
+        sample_tree(&src);
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let m = cache.ingest_tree(&src).unwrap();
+        assert_eq!(m, hash_tree(&src, IgnoreRules::None).unwrap());
+        assert_eq!(m.entries.len(), 6);
+        for e in &m.entries {
+            let meta = fs::metadata(cache.blob_path(&e.digest)).unwrap();
+            assert_eq!(meta.mode() & 0o777, 0o444, "{}", e.path);
+            assert_eq!(crate::hash_file(&cache.blob_path(&e.digest)).unwrap(), e.digest);
+        }
+        assert_eq!(cache.get_manifest(&m.digest()).unwrap(), Some(m.clone()));
+        assert!(tmp_is_empty(&cache));
+
+        // Ingesting again keeps the existing blobs (same inode).
+        let blob = cache.blob_path(&m.entries[0].digest);
+        let ino = fs::metadata(&blob).unwrap().ino();
+        assert_eq!(cache.ingest_tree(&src).unwrap(), m);
+        assert_eq!(fs::metadata(&blob).unwrap().ino(), ino);
+        assert!(tmp_is_empty(&cache));
+
+        // A single file.
+        let one = cache.ingest_tree(&src.join("model.pkl")).unwrap();
+        assert_eq!(one.entries.len(), 1);
+        assert_eq!(one.entries[0].path, "");
+    }
+
+    #[test]
+    fn ingest_replaces_a_corrupt_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("out");
+        write(&src, "a", "good bytes");
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let m = cache.ingest_tree(&src).unwrap();
+        let blob = cache.blob_path(&m.entries[0].digest);
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&blob, "evil bytes").unwrap();
+        assert!(cache.verify(&m).is_err());
+        cache.ingest_tree(&src).unwrap();
+        cache.verify(&m).unwrap();
+        assert!(tmp_is_empty(&cache));
+    }
+
+    #[test]
+    fn manifests_roundtrip_and_reject_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let m = Manifest {
+            entries: vec![TreeEntry {
+                path: "x".into(),
+                digest: Digest::of_bytes(b"x"),
+                size: 1,
+                executable: false,
+            }],
+        };
+        let d = cache.put_manifest(&m).unwrap();
+        assert_eq!(d, m.digest());
+        assert_eq!(cache.get_manifest(&d).unwrap(), Some(m.clone()));
+        assert_eq!(cache.get_manifest(&Digest::of_bytes(b"nope")).unwrap(), None);
+        let path = cache.manifest_path(&d);
+        fs::write(&path, "{\"entries\": [").unwrap();
+        assert_eq!(cache.get_manifest(&d).unwrap(), None);
+        // Parsable but not the manifest its name promises.
+        fs::write(&path, "{\"entries\": []}").unwrap();
+        assert_eq!(cache.get_manifest(&d).unwrap(), None);
+        // put_manifest repairs it.
+        cache.put_manifest(&m).unwrap();
+        assert_eq!(cache.get_manifest(&d).unwrap(), Some(m));
+        assert!(tmp_is_empty(&cache));
+    }
+}

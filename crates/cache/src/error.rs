@@ -1,0 +1,84 @@
+//! The crate's error type. Every IO failure carries the path it happened on, so a message like
+//! `writing .runner/cache/ac/ab/….json: No space left on device` can be shown to the user as is.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::Digest;
+
+/// `Result` with this crate's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate. Messages are lowercase and name the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading a file, a folder listing, a symlink or file metadata failed.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file or folder being read.
+        path: PathBuf,
+        /// The underlying OS error.
+        source: io::Error,
+    },
+    /// Creating, writing, syncing, renaming, linking or removing a file or folder failed.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        /// The file or folder being written.
+        path: PathBuf,
+        /// The underlying OS error.
+        source: io::Error,
+    },
+    /// A destination that must not exist already exists.
+    #[error("{} already exists", path.display())]
+    Exists {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// A file name under a walked folder is not valid UTF-8; manifests only hold UTF-8 paths.
+    #[error("{}: file name is not valid utf-8", path.display())]
+    NonUtf8Path {
+        /// The offending path (lossily displayed).
+        path: PathBuf,
+    },
+    /// A file's bytes changed between hashing it and copying it into the store.
+    #[error("{} changed while it was being stored", path.display())]
+    Changed {
+        /// The source file.
+        path: PathBuf,
+    },
+    /// Serializing a record to JSON failed.
+    #[error("encoding {}: {source}", path.display())]
+    Json {
+        /// The record file that was being written.
+        path: PathBuf,
+        /// The serde error.
+        source: serde_json::Error,
+    },
+    /// A blob a manifest refers to is not in the store (e.g. while materializing).
+    #[error("file {path}: blob {} is missing from the cache", digest.short())]
+    MissingBlob {
+        /// The manifest entry's relative path (`""` for a single-file manifest).
+        path: String,
+        /// The missing blob's digest.
+        digest: Digest,
+    },
+    /// A manifest cannot be laid out as a folder: an unsafe path (absolute, `..`, empty
+    /// component) or a `""` entry next to other entries.
+    #[error("invalid manifest: {reason}")]
+    BadManifest {
+        /// What is wrong, lowercase.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn read(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Read { path, source }
+    }
+
+    pub(crate) fn write(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Write { path, source }
+    }
+}

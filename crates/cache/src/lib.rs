@@ -1,0 +1,43 @@
+//! Content-addressed storage for `runner`: file digests, folder manifests, the blob store (CAS),
+//! the action cache, and atomic writes.
+//!
+//! The pieces, bottom up:
+//!
+//! - [`Digest`] is a sha256 value; [`hash_file`] streams a file through it with a 1 MiB buffer.
+//! - [`hash_tree`] walks a folder (optionally honouring `.amlignore` / `.gitignore`, see
+//!   [`IgnoreRules`]) and returns a [`Manifest`]: one [`TreeEntry`] per file, sorted by path.
+//!   [`Manifest::digest`] is sha256 over a canonical, versioned encoding of those entries, so a
+//!   folder's digest is the same on every machine and changes when any file's bytes, name or
+//!   executable bit change, but not when a file is only touched.
+//! - [`copy_tree`] copies the files an ignore rule keeps (step snapshots of `source_directory`).
+//! - [`Cache`] is the on-disk store under one root (normally `.runner/cache`): blobs named by their
+//!   digest (read-only, never overwritten with different bytes), manifests named by their digest,
+//!   and the action cache mapping a step key to an [`ActionResult`]. Every entry is published by
+//!   writing a temp file, fsyncing it and renaming (or linking) it into place, so a killed run never
+//!   leaves an entry a later run could trust, and two runners sharing one root cannot corrupt it.
+//!   [`Cache::verify`] re-checks blobs before a cache hit is trusted.
+//! - [`write_atomic`] is the same publish protocol for any single file.
+//!
+//! Everything here is synchronous, blocking IO; async callers should use `spawn_blocking`.
+
+mod action;
+mod atomic;
+mod cas;
+mod digest;
+mod error;
+mod materialize;
+mod par;
+mod snapshot;
+mod tree;
+mod verify;
+mod walk;
+
+pub use action::ActionResult;
+pub use atomic::write_atomic;
+pub use cas::Cache;
+pub use digest::{Digest, ParseDigestError, hash_file};
+pub use error::{Error, Result};
+pub use snapshot::copy_tree;
+pub use tree::{Manifest, TreeEntry, hash_tree};
+pub use verify::VerifyError;
+pub use walk::IgnoreRules;

@@ -1,0 +1,209 @@
+//! Diagnostics: one [`Code`] per kind of mistake, each defined (with its tests) in its own
+//! file under `diagnostics/`, and the [`diagnostics`] query that gathers them for a file.
+
+use syntax::{Span, SyntaxErrorKind};
+
+use crate::{Db, ItemKind, SourceFile, graph, items, lower_item, resolve};
+
+pub mod cycle;
+pub mod duplicate_output;
+pub mod invalid_name;
+pub mod invalid_reference;
+pub mod invalid_value;
+pub mod missing_key;
+pub mod missing_script;
+pub mod path_not_found;
+pub mod script_and_command;
+pub mod syntax_error;
+pub mod unknown_key;
+pub mod unknown_placeholder;
+pub mod unresolved_reference;
+pub mod unused;
+pub mod wrong_type;
+
+/// How bad a diagnostic is. Errors stop a build; warnings do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
+pub enum Severity {
+    /// Must be fixed before the pipeline can run.
+    Error,
+    /// Probably a mistake; the pipeline still runs.
+    Warning,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal $name:literal $sev:ident,)*) => {
+        /// A stable diagnostic code. The number never changes meaning; `E` codes are
+        /// errors, `W` codes warnings.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
+        pub enum Code { $(#[doc = $name] $variant,)* }
+        impl Code {
+            /// Every code, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+            /// `E0102`.
+            pub fn as_str(self) -> &'static str { match self { $(Code::$variant => $code,)* } }
+            /// `unresolved-reference`.
+            pub fn name(self) -> &'static str { match self { $(Code::$variant => $name,)* } }
+            /// Error or warning.
+            pub fn severity(self) -> Severity { match self { $(Code::$variant => Severity::$sev,)* } }
+        }
+    };
+}
+
+codes! {
+    TomlSyntax = "E0001" "toml-syntax" Error,
+    TooDeep = "E0002" "nesting-too-deep" Error,
+    InvalidEncoding = "E0003" "invalid-encoding" Error,
+    UnknownKey = "E0101" "unknown-key" Error,
+    UnresolvedReference = "E0102" "unresolved-reference" Error,
+    WrongType = "E0103" "wrong-type" Error,
+    MissingScript = "E0104" "missing-script" Error,
+    ScriptAndCommand = "E0105" "script-and-command" Error,
+    InvalidReference = "E0106" "invalid-reference" Error,
+    UnknownPlaceholder = "E0107" "unknown-placeholder" Error,
+    DuplicateOutput = "E0108" "duplicate-output" Error,
+    Cycle = "E0109" "cycle" Error,
+    PathNotFound = "E0110" "path-not-found" Error,
+    InvalidName = "E0111" "invalid-name" Error,
+    InvalidValue = "E0112" "invalid-value" Error,
+    MissingKey = "E0113" "missing-key" Error,
+    UnusedParameter = "W0201" "unused-parameter" Warning,
+    UnusedData = "W0202" "unused-data-reference" Warning,
+    UnusedOutput = "W0203" "unused-output" Warning,
+    UnusedInput = "W0204" "unused-input" Warning,
+}
+
+/// A secondary location that explains a diagnostic (the other end of a duplicate, another
+/// step of a cycle).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct Related {
+    /// Where.
+    pub span: Span,
+    /// What is there (lowercase, no period).
+    pub message: String,
+}
+
+/// One finding: a code, where, what, and optionally how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct Diagnostic {
+    /// The stable code; gives the severity.
+    pub code: Code,
+    /// The primary span (absolute, once out of [`diagnostics`]).
+    pub span: Span,
+    /// What is wrong (lowercase, no period).
+    pub message: String,
+    /// How to fix it, when we know (`did you mean `n_estimators`?`).
+    pub help: Option<String>,
+    /// Secondary locations.
+    pub related: Vec<Related>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with no help and no related locations.
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { code, span, message: message.into(), help: None, related: Vec::new() }
+    }
+
+    /// Adds a help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a related location.
+    pub fn with_related(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.related.push(Related { span, message: message.into() });
+        self
+    }
+
+    /// Error or warning.
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+
+    /// This diagnostic with every span moved right by `base` (relative → absolute).
+    pub fn shifted(&self, base: u32) -> Diagnostic {
+        let mut d = self.clone();
+        d.span = d.span.shift(base);
+        for r in &mut d.related {
+            r.span = r.span.shift(base);
+        }
+        d
+    }
+}
+
+/// Every diagnostic of the file, absolute spans, sorted by position then code.
+#[salsa::tracked(returns(ref))]
+pub fn diagnostics(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = crate::parse(db, file)
+        .errors
+        .iter()
+        .map(|e| match e.kind {
+            SyntaxErrorKind::Toml => syntax_error::toml(e.span, &e.message),
+            SyntaxErrorKind::TooDeep => syntax_error::too_deep(e.span, &e.message),
+        })
+        .collect();
+    let items = items(db, file);
+    out.extend(items.diagnostics.iter().cloned());
+    for &(kind, item) in &items.items {
+        let base = item.base(db);
+        out.extend(lower_item(db, item).diagnostics.iter().map(|d| d.shifted(base)));
+        let checked = match kind {
+            ItemKind::Step => &resolve::resolve_step(db, file, item).diagnostics,
+            _ => resolve::check_item(db, file, item),
+        };
+        out.extend(checked.iter().map(|d| d.shifted(base)));
+    }
+    out.extend(graph::step_graph(db, file).diagnostics.iter().cloned());
+    out.extend(unused::unused_items(db, file));
+    out.sort_by(|a, b| (a.span.start, a.code, &a.message).cmp(&(b.span.start, b.code, &b.message)));
+    out.dedup();
+    out
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions), for "did
+/// you mean" suggestions: `modle` is one edit from `model`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The candidate closest to `name`, if it is close enough to be a likely typo
+/// (distance ≤ 1/3 of the length, at least 1; or a case-insensitive match).
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| {
+            let d = if c.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, c) };
+            (d, c)
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// `help: did you mean `x`?` for the closest candidate.
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}

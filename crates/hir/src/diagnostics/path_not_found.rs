@@ -1,0 +1,67 @@
+//! Diagnostic: `E0110 path-not-found`.
+//!
+//! A file or folder the pipeline names does not exist: a script, a `source_directory`, a
+//! `hash_paths` entry, a data reference's path, an environment's requirements file. Paths
+//! are shown resolved relative to the pipeline's folder, so the user sees where we looked.
+
+use syntax::Span;
+
+use super::{Code, Diagnostic};
+
+/// `what` (e.g. "script") `written` was looked for at `resolved` and is not there, or is a
+/// file where a folder was expected (or the reverse), as `problem` says.
+pub(crate) fn new(
+    span: Span,
+    what: &str,
+    written: &str,
+    resolved: &str,
+    problem: &str,
+) -> Diagnostic {
+    let d = Diagnostic::new(Code::PathNotFound, span, format!("{what} `{written}` {problem}"));
+    if resolved == written {
+        d
+    } else {
+        d.with_help(format!("looked for `{resolved}`, relative to the pipeline's folder"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use crate::tests::check;
+
+    #[test]
+    fn missing_files_and_folders() {
+        check(
+            r#"
+//- /pipeline.toml
+[environments.py]
+requirements = "requirements.txt"
+[data.raw]
+path = "raw/x.csv"
+[steps.a]
+script = "train.py"
+source_directory = "src"
+hash_paths = ["common/", "util.py"]
+environment = "py"
+arguments = ["${inputs.raw}"]
+inputs = { raw = "data.raw" }
+[steps.b]
+script = "b.py"
+source_directory = "src/b.py"
+//- /src/util.py
+//- /src/b.py
+"#,
+            expect![[r#"
+                error[E0110] 2:16-2:34: requirements file `requirements.txt` was not found
+                error[E0110] 4:8-4:19: data `raw/x.csv` was not found
+                error[E0110] 6:10-6:20: script `train.py` was not found
+                  help: looked for `src/train.py`, relative to the pipeline's folder
+                error[E0110] 8:15-8:24: hash path `common/` was not found
+                  help: looked for `src/common`, relative to the pipeline's folder
+                error[E0110] 14:20-14:30: source directory `src/b.py` is a file, not a folder
+            "#]],
+        );
+    }
+}

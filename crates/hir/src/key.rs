@@ -1,0 +1,158 @@
+//! Step keys: what decides whether a recorded result can be reused.
+//!
+//! A step's key is sha256 over a canonical, versioned encoding of these fields
+//! ([`StepKeyFields`]); the `plan` crate completes them with the digests of upstream
+//! outputs and computes the hash. Everything hashed:
+//!
+//! | field | what goes in |
+//! |---|---|
+//! | `schema` | [`KEY_SCHEMA_VERSION`]; bumps when this table changes |
+//! | `script` | the script's path relative to `source_directory`, and the sha256 of its bytes |
+//! | `command` | the argv template, parameters substituted |
+//! | `hash_paths` | each entry as written and the digest of the file or folder tree (ignore files honoured) |
+//! | `arguments` | the template, parameters substituted; `${inputs.X}`/`${outputs.X}` stay as written (paths are not keyed, contents are) |
+//! | `params` | name and canonical value of each parameter the step uses |
+//! | `data_inputs` | input name, data reference name and content digest |
+//! | `upstream_inputs` | input name, step and output; the output's manifest digest is added by `plan` (early cutoff: identical bytes give an identical key) |
+//! | `environment` | name and digest of (interpreter name, requirements file digest) |
+//! | `env_vars` | names and values (parameters substituted) of the step's `env` |
+//!
+//! Not in the key: the compute target, `timeout`, `allow_reuse`, descriptions, absolute
+//! paths, timestamps, run ids, and files of `source_directory` not listed in `script` or
+//! `hash_paths` (Azure ML's rule; list helper modules in `hash_paths`).
+
+use crate::lower::ItemData;
+use crate::paths::{join, normalize};
+use crate::resolve::{ParamName, param_value};
+use crate::template::{self, Kind};
+use crate::{Db, Digest, FsState, Item, SourceFile, Target, index, lower_item, resolve_step};
+
+/// Bumps whenever the fields or their encoding change, so old results stop matching.
+pub const KEY_SCHEMA_VERSION: u32 = 1;
+
+/// An input bound to another step's output.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct UpstreamInput {
+    /// The input's name.
+    pub input: String,
+    /// The upstream step.
+    pub step: String,
+    /// Its output.
+    pub output: String,
+}
+
+/// The fields of a step key that the checker can compute (all but upstream output
+/// digests). See the module docs for what each holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+#[allow(missing_docs)]
+pub struct StepKeyFields {
+    pub schema: u32,
+    pub script: Option<(String, Digest)>,
+    pub command: Option<Vec<String>>,
+    pub hash_paths: Vec<(String, Digest)>,
+    pub arguments: Vec<String>,
+    pub params: Vec<(String, String)>,
+    pub data_inputs: Vec<(String, String, Digest)>,
+    pub upstream_inputs: Vec<UpstreamInput>,
+    pub environment: Option<(String, Digest)>,
+    pub env_vars: Vec<(String, String)>,
+}
+
+/// Why a key cannot be computed yet.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum KeyError {
+    /// The step has errors (see the diagnostics); or is not a step.
+    Invalid,
+    /// A file the key needs has not been hashed yet, or is missing: its path.
+    NoDigest(String),
+}
+
+/// Computes a step's key fields from the digests set on the database.
+#[salsa::tracked(returns(ref))]
+pub fn step_key_fields<'db>(
+    db: &'db dyn Db,
+    file: SourceFile,
+    item: Item<'db>,
+) -> Result<StepKeyFields, KeyError> {
+    let Some(ItemData::Step(step)) = &lower_item(db, item).data else {
+        return Err(KeyError::Invalid);
+    };
+    let resolved = resolve_step(db, file, item);
+    if resolved.inputs.len() != step.inputs.len() {
+        return Err(KeyError::Invalid);
+    }
+    let ix = index(db, file);
+    let values: std::collections::BTreeMap<&str, String> = resolved
+        .params_used
+        .iter()
+        .filter_map(|n| {
+            param_value(db, file, ParamName::new(db, n.clone()))
+                .as_ref()
+                .map(|v| (n.as_str(), v.canonical()))
+        })
+        .collect();
+    let digest = |path: &str| match db.fs_entry(path).state(db) {
+        FsState::File(d) | FsState::Dir(Some(d)) => Ok(d),
+        _ => Err(KeyError::NoDigest(path.to_owned())),
+    };
+    let subst = |t: &str| {
+        template::expand(t, |k, n| (k == Kind::Params).then(|| values.get(n).cloned()).flatten())
+    };
+    let src = normalize(step.source_directory());
+    let script = match &step.script {
+        Some(s) => Some((normalize(&s.value), digest(&join(&src, &s.value))?)),
+        None => None,
+    };
+    let mut hash_paths = Vec::new();
+    for h in &step.hash_paths {
+        hash_paths.push((normalize(&h.value), digest(&join(&src, &h.value))?));
+    }
+    let mut data_inputs = Vec::new();
+    let mut upstream_inputs = Vec::new();
+    for (input, target) in &resolved.inputs {
+        match target {
+            Target::Data(name) => {
+                let path = ix.data.get(name).cloned().flatten().ok_or(KeyError::Invalid)?;
+                data_inputs.push((input.clone(), name.clone(), digest(&path)?));
+            }
+            Target::Output { step, output } => upstream_inputs.push(UpstreamInput {
+                input: input.clone(),
+                step: step.clone(),
+                output: output.clone(),
+            }),
+        }
+    }
+    let environment = match &step.environment {
+        Some(e) => {
+            let (python, requirements) = ix.environments.get(&e.value).ok_or(KeyError::Invalid)?;
+            let req = match requirements {
+                Some(r) => digest(r)?.to_hex(),
+                None => "none".to_owned(),
+            };
+            Some((
+                e.value.clone(),
+                Digest::of_bytes(
+                    format!("env-v1\npython={python}\nrequirements={req}\n").as_bytes(),
+                ),
+            ))
+        }
+        None => None,
+    };
+    let mut params: Vec<(String, String)> = Vec::new();
+    for name in &resolved.params_used {
+        let v = values.get(name.as_str()).ok_or(KeyError::Invalid)?;
+        params.push((name.clone(), v.clone()));
+    }
+    Ok(StepKeyFields {
+        schema: KEY_SCHEMA_VERSION,
+        script,
+        command: step.command.as_ref().map(|c| c.iter().map(|a| subst(&a.value)).collect()),
+        hash_paths,
+        arguments: step.arguments.iter().map(|a| subst(&a.value)).collect(),
+        params,
+        data_inputs,
+        upstream_inputs,
+        environment,
+        env_vars: step.env.iter().map(|(k, v)| (k.value.clone(), subst(&v.value))).collect(),
+    })
+}

@@ -1,0 +1,59 @@
+//! The checker: a salsa database over `pipeline.toml` and the digests of the files it names.
+//!
+//! Inputs are set by a driver (the CLI, watch mode, the language server); queries do no IO.
+//! * [`SourceFile`]: the pipeline's text and the `--param` overrides of this run.
+//! * [`FsEntry`]: one path the pipeline names (script, `hash_paths` entry, data reference,
+//!   requirements file, `source_directory`), with its [`FsState`]: missing, a file and its
+//!   digest, or a folder and its tree digest. The driver learns which paths to look at from
+//!   [`needed_paths`], hashes them and sets the states.
+//!
+//! Queries, bottom up:
+//! 1. [`parse`]: text → spanned tree + syntax errors (`syntax`).
+//! 2. [`items`]: the tree → one tracked [`Item`] per named table (`steps.train`, `data.raw`,
+//!    …), each holding its own syntax with spans made relative to the item, so an edit in one
+//!    step leaves every other item's syntax equal and salsa reuses their later queries.
+//! 3. [`lower_item`]: an item's syntax → typed data ([`Step`], [`Parameter`], …) + its
+//!    diagnostics (unknown keys, wrong types, invalid names, missing keys).
+//! 4. [`index`]: the names every item defines (spanless, so it backdates on most edits).
+//! 5. [`resolve_step`]: a step's references and placeholders checked against the index.
+//! 6. [`step_graph`]: edges, topological order and cycles (petgraph).
+//! 7. [`file_diagnostics`]: everything above, with absolute spans, sorted.
+//! 8. [`step_key_fields`]: what goes into a step's key, from the digests it is given.
+//!
+//! Every query returns plain values; nothing is accumulated. Parsing and checking never fail.
+
+mod db;
+pub mod diagnostics;
+mod graph;
+mod item;
+mod key;
+mod lower;
+mod model;
+mod paths;
+mod resolve;
+pub mod schema;
+pub mod template;
+
+pub use db::{Db, Digest, FsEntry, FsState, RootDatabase, SourceFile};
+pub use diagnostics::{Code, Diagnostic, Related, Severity, diagnostics as file_diagnostics};
+pub use graph::{StepGraph, step_graph};
+pub use item::{Item, ItemKind, Items, items, parse};
+pub use key::{KEY_SCHEMA_VERSION, KeyError, StepKeyFields, UpstreamInput, step_key_fields};
+pub use lower::{Lowered, lower_item};
+pub use model::{
+    Compute, DataRef, Datastore, Environment, InputBinding, ParamValue, Parameter, PipelineMeta,
+    Spanned, Step,
+};
+pub use paths::{PathNeed, PathUse, needed_paths};
+pub use resolve::{
+    Index, ParamName, ParamValues, ResolvedStep, Target, check_item, index, param_value,
+    param_values, resolve_step,
+};
+
+/// Finds the step named `name`, if the file defines it.
+pub fn find_step<'db>(db: &'db dyn Db, file: SourceFile, name: &str) -> Option<Item<'db>> {
+    items(db, file).of_kind(ItemKind::Step).find(|it| it.name(db) == name)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,389 @@
+//! Lowering: an item's syntax → typed data ([`crate::model`]) + the diagnostics that need
+//! only the item itself (unknown keys, wrong types, invalid names and values, missing keys).
+//!
+//! Reads only [`Item::syntax`], so it re-runs only when that item's text changes.
+
+use syntax::{Node, Span, Table, Value};
+
+use crate::diagnostics::{
+    Diagnostic, duplicate_output, invalid_name, invalid_value, missing_key, missing_script,
+    script_and_command, unknown_key, wrong_type,
+};
+use crate::model::*;
+use crate::schema::{self, Ty};
+use crate::{Db, Item, ItemKind};
+
+/// An item's typed form (per kind) and its own diagnostics (spans relative to the item).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct Lowered {
+    /// The typed form; `None` when the item is not even a table.
+    pub data: Option<ItemData>,
+    /// Diagnostics, relative spans.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The typed form of one item.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+#[allow(missing_docs)]
+pub enum ItemData {
+    Pipeline(PipelineMeta),
+    Parameter(Parameter),
+    Environment(Environment),
+    Datastore(Datastore),
+    Data(DataRef),
+    Compute(Compute),
+    Step(Step),
+}
+
+impl Lowered {
+    /// The step, if this item is one.
+    pub fn step(&self) -> Option<&Step> {
+        match &self.data {
+            Some(ItemData::Step(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Lowers one item.
+#[salsa::tracked(returns(ref))]
+pub fn lower_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Lowered {
+    let (node, name_span) = item.syntax(db);
+    let kind = item.kind(db);
+    let name = item.name(db);
+    let mut cx = Cx { diags: Vec::new(), path: item.path(db), name_span: *name_span };
+    if kind != ItemKind::Pipeline && !invalid_name::is_valid(name) {
+        cx.diags.push(invalid_name::new(*name_span, kind.noun(), name));
+    }
+    let data = if kind == ItemKind::Parameter {
+        Some(ItemData::Parameter(lower_parameter(&mut cx, name, node)))
+    } else if let Value::Table(table) = &node.value {
+        let spec = schema::table(kind.table()).expect("every item kind has a table spec");
+        cx.check_keys(table, spec);
+        Some(match kind {
+            ItemKind::Pipeline => ItemData::Pipeline(PipelineMeta {
+                name: cx.string(table, "name").map(|s| s.value),
+                description: cx.string(table, "description").map(|s| s.value),
+                experiment: cx.string(table, "experiment").map(|s| s.value),
+            }),
+            ItemKind::Environment => ItemData::Environment(Environment {
+                requirements: cx.string(table, "requirements"),
+                python: cx.string(table, "python"),
+            }),
+            ItemKind::Datastore => ItemData::Datastore(lower_datastore(&mut cx, table)),
+            ItemKind::Data => ItemData::Data(lower_data(&mut cx, table)),
+            ItemKind::Compute => ItemData::Compute(lower_compute(&mut cx, table)),
+            ItemKind::Step => ItemData::Step(lower_step(&mut cx, name, table)),
+            ItemKind::Parameter => unreachable!("handled above"),
+        })
+    } else {
+        cx.diags.push(wrong_type::new(node.span, &item.path(db), "table", node.value.type_name()));
+        None
+    };
+    Lowered { data, diagnostics: cx.diags }
+}
+
+struct Cx {
+    diags: Vec<Diagnostic>,
+    /// `steps.train`, for messages.
+    path: String,
+    name_span: Span,
+}
+
+impl Cx {
+    fn check_keys(&mut self, table: &Table, spec: &schema::TableSpec) {
+        let known: Vec<&str> = spec.keys.iter().map(|k| k.name).collect();
+        for e in &table.entries {
+            if spec.key(&e.key).is_none() {
+                self.diags.push(unknown_key::new(e.key_span, &e.key, &self.path, &known));
+            }
+        }
+    }
+
+    fn wrong(&mut self, node: &Node, key: &str, ty: Ty) {
+        let mut d = wrong_type::new(node.span, key, ty.describe(), node.value.type_name());
+        if let (Ty::StringArray, Value::String(s)) = (ty, &node.value) {
+            d = d.with_help(format!("write `{key} = [\"{s}\"]`"));
+        }
+        self.diags.push(d);
+    }
+
+    fn string(&mut self, table: &Table, key: &str) -> Option<Spanned<String>> {
+        let e = table.get(key)?;
+        match &e.node.value {
+            Value::String(s) => Some(Spanned::new(s.clone(), e.node.span)),
+            _ => {
+                self.wrong(&e.node, key, Ty::String);
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, table: &Table, key: &str) -> Option<bool> {
+        let e = table.get(key)?;
+        match e.node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.wrong(&e.node, key, Ty::Bool);
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, table: &Table, key: &str) -> Option<Spanned<i64>> {
+        let e = table.get(key)?;
+        match &e.node.value {
+            Value::Integer(Some(i), _) => Some(Spanned::new(*i, e.node.span)),
+            Value::Integer(None, text) => {
+                self.diags.push(invalid_value::new(
+                    e.node.span,
+                    format!("`{text}` does not fit in 64 bits"),
+                ));
+                None
+            }
+            _ => {
+                self.wrong(&e.node, key, Ty::Integer);
+                None
+            }
+        }
+    }
+
+    /// An array whose elements are strings (or, with `scalars`, also numbers and booleans,
+    /// turned into their source text).
+    fn array(&mut self, table: &Table, key: &str, scalars: bool) -> Option<Vec<Spanned<String>>> {
+        let e = table.get(key)?;
+        let ty = if scalars { Ty::ArgArray } else { Ty::StringArray };
+        let Value::Array(items) = &e.node.value else {
+            self.wrong(&e.node, key, ty);
+            return None;
+        };
+        let mut out = Vec::new();
+        for n in items {
+            match (&n.value, scalars) {
+                (Value::String(s), _) => out.push(Spanned::new(s.clone(), n.span)),
+                (Value::Integer(_, t) | Value::Float(t), true) => {
+                    out.push(Spanned::new(t.clone(), n.span))
+                }
+                (Value::Bool(b), true) => out.push(Spanned::new(b.to_string(), n.span)),
+                _ => self.diags.push(wrong_type::new(
+                    n.span,
+                    &format!("{key}[{}]", out.len()),
+                    if scalars { "string or number" } else { "string" },
+                    n.value.type_name(),
+                )),
+            }
+        }
+        Some(out)
+    }
+
+    /// A table whose values are strings (numbers and booleans accepted as text when
+    /// `scalars`). Returns (key, value) pairs in order.
+    fn string_table(
+        &mut self,
+        table: &Table,
+        key: &str,
+        scalars: bool,
+    ) -> Vec<(Spanned<String>, Spanned<String>)> {
+        let Some(e) = table.get(key) else { return Vec::new() };
+        let Value::Table(t) = &e.node.value else {
+            self.wrong(&e.node, key, Ty::StringTable);
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in &t.entries {
+            let k = Spanned::new(entry.key.clone(), entry.key_span);
+            match (&entry.node.value, scalars) {
+                (Value::String(s), _) => out.push((k, Spanned::new(s.clone(), entry.node.span))),
+                (Value::Integer(_, t) | Value::Float(t), true) => {
+                    out.push((k, Spanned::new(t.clone(), entry.node.span)))
+                }
+                (Value::Bool(b), true) => {
+                    out.push((k, Spanned::new(b.to_string(), entry.node.span)))
+                }
+                _ => self.diags.push(wrong_type::new(
+                    entry.node.span,
+                    &format!("{key}.{}", entry.key),
+                    "string",
+                    entry.node.value.type_name(),
+                )),
+            }
+        }
+        out
+    }
+
+    fn require<T>(&mut self, value: Option<T>, table: &Table, key: &str) -> Option<T> {
+        if value.is_none() && table.get(key).is_none() {
+            let table_name = self.path.split('.').next().unwrap_or_default();
+            let example =
+                schema::table(table_name).and_then(|t| t.key(key)).map_or("", |k| k.example);
+            self.diags.push(missing_key::new(self.name_span, &self.path, key, example));
+        }
+        value
+    }
+}
+
+fn scalar(node: &Node) -> Result<ParamValue, &'static str> {
+    match &node.value {
+        Value::String(s) => Ok(ParamValue::String(s.clone())),
+        Value::Integer(Some(i), _) => Ok(ParamValue::Integer(*i)),
+        Value::Integer(None, _) => Err("integer that fits in 64 bits"),
+        Value::Float(text) => text
+            .replace('_', "")
+            .parse::<f64>()
+            .ok()
+            .and_then(ParamValue::float)
+            .ok_or("number (not nan)"),
+        Value::Bool(b) => Ok(ParamValue::Bool(*b)),
+        _ => Err("string, integer, float or boolean"),
+    }
+}
+
+fn lower_parameter(cx: &mut Cx, name: &str, node: &Node) -> Parameter {
+    let (value_node, description) = match &node.value {
+        Value::Table(t) => {
+            let spec = schema::table("parameters").expect("parameters spec");
+            cx.check_keys(t, spec);
+            let description = cx.string(t, "description").map(|s| s.value);
+            let default = t.get("default").map(|e| &e.node);
+            if default.is_none() {
+                cx.diags.push(missing_key::new(
+                    cx.name_span,
+                    &cx.path,
+                    "default",
+                    &format!("{name} = {{ default = 0.1 }}"),
+                ));
+            }
+            (default, description)
+        }
+        _ => (Some(node), None),
+    };
+    let default = value_node.and_then(|n| match scalar(n) {
+        Ok(v) => Some(Spanned::new(v, n.span)),
+        Err(expected) => {
+            cx.diags.push(wrong_type::new(
+                n.span,
+                &format!("parameters.{name}"),
+                expected,
+                n.value.type_name(),
+            ));
+            None
+        }
+    });
+    Parameter { default, description }
+}
+
+fn lower_datastore(cx: &mut Cx, table: &Table) -> Datastore {
+    let kind =
+        cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
+    check_kind(cx, &kind, "datastore", &["azure_blob", "s3", "gcs"]);
+    Datastore { kind, path: cx.string(table, "path") }
+}
+
+fn lower_data(cx: &mut Cx, table: &Table) -> DataRef {
+    let datastore = cx
+        .string(table, "datastore")
+        .unwrap_or_else(|| Spanned::new(schema::BUILTIN_DATASTORE.to_owned(), cx.name_span));
+    let path = cx.string(table, "path");
+    let path = cx.require(path, table, "path");
+    DataRef { datastore, path }
+}
+
+fn lower_compute(cx: &mut Cx, table: &Table) -> Compute {
+    let kind =
+        cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
+    check_kind(cx, &kind, "compute", &["ssh", "slurm"]);
+    let max_nodes = cx.integer(table, "max_nodes").and_then(|n| match u32::try_from(n.value) {
+        Ok(v) if v >= 1 => Some(Spanned::new(v, n.span)),
+        _ => {
+            cx.diags.push(invalid_value::new(n.span, "`max_nodes` must be at least 1"));
+            None
+        }
+    });
+    Compute { kind, max_nodes }
+}
+
+fn check_kind(cx: &mut Cx, kind: &Spanned<String>, what: &str, later: &[&str]) {
+    if kind.value == "local" {
+        return;
+    }
+    let msg = if later.contains(&kind.value.as_str()) {
+        format!("{what} kind `{}` is not supported yet", kind.value)
+    } else {
+        format!("unknown {what} kind `{}`", kind.value)
+    };
+    cx.diags.push(invalid_value::new(kind.span, msg).with_help("only `local` runs today"));
+}
+
+fn lower_step(cx: &mut Cx, name: &str, table: &Table) -> Step {
+    let script = cx.string(table, "script");
+    let command = cx.array(table, "command", true);
+    match (&script, &command) {
+        (None, None) if table.get("script").is_none() && table.get("command").is_none() => {
+            cx.diags.push(missing_script::new(cx.name_span, name));
+        }
+        (Some(s), Some(_)) => {
+            let cmd_span = table.get("command").map_or(cx.name_span, |e| e.node.span);
+            cx.diags.push(script_and_command::new(cmd_span, s.span));
+        }
+        _ => {}
+    }
+    if let (Some(c), Some(e)) = (&command, table.get("command"))
+        && c.is_empty()
+    {
+        cx.diags.push(invalid_value::new(e.node.span, "`command` must name a program"));
+    }
+    let inputs: Vec<InputBinding> = cx
+        .string_table(table, "inputs", false)
+        .into_iter()
+        .map(|(name, reference)| InputBinding { name, reference })
+        .collect();
+    for input in &inputs {
+        if !invalid_name::is_valid(&input.name.value) {
+            cx.diags.push(invalid_name::new(input.name.span, "input", &input.name.value));
+        }
+    }
+    let outputs = cx.array(table, "outputs", false).unwrap_or_default();
+    for (i, o) in outputs.iter().enumerate() {
+        if !invalid_name::is_valid(&o.value) {
+            cx.diags.push(invalid_name::new(o.span, "output", &o.value));
+        } else if let Some(first) = outputs[..i].iter().find(|p| p.value == o.value) {
+            cx.diags.push(duplicate_output::new(o.span, first.span, &o.value));
+        }
+    }
+    let env = cx.string_table(table, "env", true);
+    for (k, _) in &env {
+        if !invalid_name::is_valid_env(&k.value) {
+            cx.diags.push(
+                invalid_value::new(
+                    k.span,
+                    format!("invalid environment variable name `{}`", k.value),
+                )
+                .with_help("letters, digits and `_`, not starting with a digit"),
+            );
+        }
+    }
+    let timeout = cx.integer(table, "timeout").and_then(|t| match u64::try_from(t.value) {
+        Ok(v) if v > 0 => Some(v),
+        _ => {
+            cx.diags
+                .push(invalid_value::new(t.span, "`timeout` must be a positive number of seconds"));
+            None
+        }
+    });
+    let _ = cx.string(table, "description");
+    Step {
+        script,
+        command,
+        source_directory: cx.string(table, "source_directory"),
+        arguments: cx.array(table, "arguments", true).unwrap_or_default(),
+        inputs,
+        outputs,
+        hash_paths: cx.array(table, "hash_paths", false).unwrap_or_default(),
+        environment: cx.string(table, "environment"),
+        compute: cx.string(table, "compute"),
+        allow_reuse: cx.bool(table, "allow_reuse").unwrap_or(true),
+        timeout,
+        env,
+        name_span: cx.name_span,
+    }
+}

@@ -1,0 +1,117 @@
+//! Which paths the pipeline names, resolved relative to the pipeline's folder.
+//!
+//! Resolution is lexical (`a/./b/../c` → `a/c`), with `/` separators, so it is the same on
+//! every machine and needs no IO. The driver hashes what [`needed_paths`] lists and sets
+//! the results with [`crate::RootDatabase::set_fs_state`].
+
+use crate::{Db, ItemKind, SourceFile, index, items, lower_item};
+
+/// Lexically normalises a `/`-separated path: drops `.` and empty parts, folds `..`
+/// (keeping leading `..` of a relative path). Returns `.` for an empty result.
+pub fn normalize(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            p => parts.push(p),
+        }
+    }
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
+
+/// `rel` resolved against `base` (both `/`-separated); an absolute `rel` stands alone.
+pub fn join(base: &str, rel: &str) -> String {
+    if rel.starts_with('/') { normalize(rel) } else { normalize(&format!("{base}/{rel}")) }
+}
+
+/// What a path is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
+pub enum PathUse {
+    /// A step's `source_directory` (must be a folder; not hashed).
+    SourceDirectory,
+    /// A step's script (a file; hashed).
+    Script,
+    /// A `hash_paths` entry (a file or folder; hashed).
+    HashPath,
+    /// A data reference's path (a file or folder; hashed).
+    Data,
+    /// An environment's requirements file (hashed).
+    Requirements,
+}
+
+/// One path to look at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct PathNeed {
+    /// Normalised, relative to the pipeline's folder (or absolute).
+    pub path: String,
+    /// Whether its digest is needed (otherwise only whether it exists, and its kind).
+    pub digest: bool,
+    /// What for (the first use, in file order).
+    pub usage: PathUse,
+}
+
+/// Every path the pipeline names, each once, in file order.
+#[salsa::tracked(returns(ref))]
+pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
+    let mut out: Vec<PathNeed> = Vec::new();
+    let mut push = |path: String, usage: PathUse| {
+        let digest = usage != PathUse::SourceDirectory;
+        match out.iter_mut().find(|n| n.path == path) {
+            Some(n) => n.digest |= digest,
+            None => out.push(PathNeed { path, digest, usage }),
+        }
+    };
+    let index = index(db, file);
+    for &(kind, item) in &items(db, file).items {
+        let lowered = lower_item(db, item);
+        match (kind, &lowered.data) {
+            (ItemKind::Step, Some(crate::lower::ItemData::Step(step))) => {
+                let src = normalize(step.source_directory());
+                push(src.clone(), PathUse::SourceDirectory);
+                if let Some(script) = &step.script {
+                    push(join(&src, &script.value), PathUse::Script);
+                }
+                for h in &step.hash_paths {
+                    push(join(&src, &h.value), PathUse::HashPath);
+                }
+            }
+            (ItemKind::Environment, Some(crate::lower::ItemData::Environment(env))) => {
+                if let Some(r) = &env.requirements {
+                    push(normalize(&r.value), PathUse::Requirements);
+                }
+            }
+            (ItemKind::Data, _) => {
+                if let Some(Some(path)) = index.data.get(item.name(db)) {
+                    push(path.clone(), PathUse::Data);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes() {
+        assert_eq!(normalize("./src//common/"), "src/common");
+        assert_eq!(normalize("a/../../b"), "../b");
+        assert_eq!(normalize("/x/../../y"), "/y");
+        assert_eq!(normalize(""), ".");
+        assert_eq!(join("src", "../data/x.csv"), "data/x.csv");
+        assert_eq!(join(".", "/abs/p"), "/abs/p");
+    }
+}

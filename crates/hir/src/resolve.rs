@@ -1,0 +1,425 @@
+//! Name resolution: what each name refers to, checked across items.
+//!
+//! [`index`] collects the names each item defines, without spans, so it stays equal (and
+//! salsa backdates it) through most edits. [`resolve_step`] checks one step's references,
+//! placeholders and paths against it; [`check_item`] does the same for data references and
+//! environments.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use syntax::Span;
+
+use crate::diagnostics::{
+    Diagnostic, invalid_reference, path_not_found, unknown_placeholder, unresolved_reference,
+    unused,
+};
+use crate::lower::ItemData;
+use crate::model::{ParamValue, PipelineMeta, Spanned, Step};
+use crate::paths::{join, normalize};
+use crate::template::{self, Kind, Piece};
+use crate::{Db, FsState, Item, ItemKind, SourceFile, items, lower_item, schema};
+
+/// The names the file defines, with what later queries need of each.
+#[derive(Clone, Debug, PartialEq, Eq, Default, salsa::SalsaValue)]
+pub struct Index {
+    /// `[pipeline]`.
+    pub meta: PipelineMeta,
+    /// Parameter names. (Values live in [`param_values`], so editing a default does not
+    /// change the index and re-resolve every step.)
+    pub params: BTreeSet<String>,
+    /// Data reference → its path relative to the pipeline's folder (None when its
+    /// datastore or path is missing).
+    pub data: BTreeMap<String, Option<String>>,
+    /// Step → its output names.
+    pub steps: BTreeMap<String, Vec<String>>,
+    /// Environment → (python, requirements path relative to the pipeline's folder).
+    pub environments: BTreeMap<String, (String, Option<String>)>,
+    /// Compute target → max_nodes; includes the built-in `local`.
+    pub computes: BTreeMap<String, Option<u32>>,
+    /// Datastore → folder relative to the pipeline's folder; includes the built-in
+    /// `workspace` (the pipeline's folder) unless redeclared.
+    pub datastores: BTreeMap<String, String>,
+}
+
+/// Builds the [`Index`].
+#[salsa::tracked(returns(ref))]
+pub fn index(db: &dyn Db, file: SourceFile) -> Index {
+    let mut ix = Index::default();
+    ix.computes.insert(schema::BUILTIN_COMPUTE.to_owned(), None);
+    ix.datastores.insert(schema::BUILTIN_DATASTORE.to_owned(), ".".to_owned());
+    let items = items(db, file);
+    let mut data_refs = Vec::new();
+    for &(_, item) in &items.items {
+        let name = item.name(db).clone();
+        match &lower_item(db, item).data {
+            Some(ItemData::Pipeline(meta)) => ix.meta = meta.clone(),
+            Some(ItemData::Parameter(_)) => {
+                ix.params.insert(name);
+            }
+            Some(ItemData::Step(s)) => {
+                ix.steps.insert(name, s.outputs.iter().map(|o| o.value.clone()).collect());
+            }
+            Some(ItemData::Environment(e)) => {
+                let python = e.python.as_ref().map_or("python3", |p| p.value.as_str()).to_owned();
+                ix.environments
+                    .insert(name, (python, e.requirements.as_ref().map(|r| normalize(&r.value))));
+            }
+            Some(ItemData::Compute(c)) => {
+                ix.computes.insert(name, c.max_nodes.as_ref().map(|m| m.value));
+            }
+            Some(ItemData::Datastore(d)) => {
+                ix.datastores
+                    .insert(name, normalize(d.path.as_ref().map_or(".", |p| p.value.as_str())));
+            }
+            Some(ItemData::Data(d)) => data_refs.push((name, d.clone())),
+            None => match item.kind(db) {
+                ItemKind::Step => {
+                    ix.steps.insert(name, Vec::new());
+                }
+                ItemKind::Parameter => {
+                    ix.params.insert(name);
+                }
+                _ => {}
+            },
+        }
+    }
+    for (name, d) in data_refs {
+        let path = match (ix.datastores.get(&d.datastore.value), &d.path) {
+            (Some(root), Some(p)) => Some(join(root, &p.value)),
+            _ => None,
+        };
+        ix.data.insert(name, path);
+    }
+    ix
+}
+
+/// Parameter values for this run: defaults, then `--param` overrides.
+#[derive(Clone, Debug, PartialEq, Eq, Default, salsa::SalsaValue)]
+pub struct ParamValues {
+    /// Name → value, for every parameter with a value.
+    pub values: BTreeMap<String, ParamValue>,
+    /// Overrides that name no parameter or do not parse (`--param lr=abc: expected a float`).
+    pub errors: Vec<String>,
+}
+
+/// Merges defaults and the file's overrides.
+#[salsa::tracked(returns(ref))]
+pub fn param_values(db: &dyn Db, file: SourceFile) -> ParamValues {
+    let mut defaults: BTreeMap<String, Option<ParamValue>> = BTreeMap::new();
+    for item in items(db, file).of_kind(ItemKind::Parameter) {
+        let default = match &lower_item(db, item).data {
+            Some(ItemData::Parameter(p)) => p.default.as_ref().map(|d| d.value.clone()),
+            _ => None,
+        };
+        defaults.insert(item.name(db).clone(), default);
+    }
+    let mut out = ParamValues::default();
+    for (name, default) in &defaults {
+        if let Some(v) = default {
+            out.values.insert(name.clone(), v.clone());
+        }
+    }
+    for (name, raw) in file.overrides(db) {
+        match defaults.get(name) {
+            None => {
+                let hint = crate::diagnostics::suggest(name, defaults.keys().map(String::as_str))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                out.errors
+                    .push(format!("--param {name}: the pipeline has no parameter `{name}`{hint}"));
+            }
+            Some(None) => out.errors.push(format!(
+                "--param {name}: the parameter has no valid default to take its type from"
+            )),
+            Some(Some(default)) => match default.parse_like(raw) {
+                Ok(v) => {
+                    out.values.insert(name.clone(), v);
+                }
+                Err(e) => out.errors.push(format!("--param {name}={raw}: {e}")),
+            },
+        }
+    }
+    out
+}
+
+/// A parameter's name, interned so [`param_value`] can be a query per parameter.
+#[salsa::interned(debug)]
+pub struct ParamName<'db> {
+    /// The name.
+    #[returns(ref)]
+    pub text: String,
+}
+
+/// One parameter's value for this run. Re-runs on every parameter edit but only changes
+/// (and so only re-keys the steps that read it) when this parameter's value does.
+#[salsa::tracked(returns(ref))]
+pub fn param_value<'db>(
+    db: &'db dyn Db,
+    file: SourceFile,
+    name: ParamName<'db>,
+) -> Option<ParamValue> {
+    param_values(db, file).values.get(name.text(db)).cloned()
+}
+
+/// What an input is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum Target {
+    /// A data reference (by name).
+    Data(String),
+    /// Output `output` of step `step`.
+    Output {
+        /// The upstream step.
+        step: String,
+        /// Its output.
+        output: String,
+    },
+}
+
+/// A step's resolved references.
+#[derive(Clone, Debug, PartialEq, Eq, Default, salsa::SalsaValue)]
+pub struct ResolvedStep {
+    /// Inputs that resolved, in declaration order.
+    pub inputs: Vec<(String, Target)>,
+    /// Upstream steps (each once, in input order).
+    pub deps: Vec<String>,
+    /// Parameters the step's templates use (each once, sorted).
+    pub params_used: Vec<String>,
+    /// Diagnostics, spans relative to the step item.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Resolves one step.
+#[salsa::tracked(returns(ref))]
+pub fn resolve_step<'db>(db: &'db dyn Db, file: SourceFile, item: Item<'db>) -> ResolvedStep {
+    let Some(step) = lower_item(db, item).step() else { return ResolvedStep::default() };
+    let ix = index(db, file);
+    let mut out = ResolvedStep::default();
+    let mut diags = Vec::new();
+    for input in &step.inputs {
+        if let Some(target) = resolve_reference(ix, &input.reference, &mut diags) {
+            if let Target::Output { step, .. } = &target
+                && !out.deps.contains(step)
+            {
+                out.deps.push(step.clone());
+            }
+            out.inputs.push((input.name.value.clone(), target));
+        }
+    }
+    let (used_inputs, used_outputs, params) = check_templates(step, ix, &mut diags);
+    out.params_used = params.into_iter().collect();
+    for input in &step.inputs {
+        if !used_inputs.contains(input.name.value.as_str()) {
+            diags.push(unused::input(input.name.span, &input.name.value));
+        }
+    }
+    for o in &step.outputs {
+        if !used_outputs.contains(o.value.as_str()) {
+            diags.push(unused::output(o.span, &o.value));
+        }
+    }
+    if let Some(env) = &step.environment
+        && !ix.environments.contains_key(&env.value)
+    {
+        diags.push(unresolved(
+            env,
+            "environment",
+            &ix.environments.keys().cloned().collect::<Vec<_>>(),
+        ));
+    }
+    if let Some(c) = &step.compute
+        && !ix.computes.contains_key(&c.value)
+    {
+        diags.push(unresolved(
+            c,
+            "compute target",
+            &ix.computes.keys().cloned().collect::<Vec<_>>(),
+        ));
+    }
+    check_step_paths(db, step, &mut diags);
+    out.diagnostics = diags;
+    out
+}
+
+fn unresolved(s: &Spanned<String>, kind: &str, names: &[String]) -> Diagnostic {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    unresolved_reference::new(s.span, &s.value, kind, &s.value, &names)
+}
+
+fn resolve_reference(
+    ix: &Index,
+    reference: &Spanned<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Target> {
+    let r = &reference.value;
+    let span = reference.span;
+    match r.split('.').collect::<Vec<_>>().as_slice() {
+        ["data", name] => {
+            if ix.data.contains_key(*name) {
+                return Some(Target::Data((*name).to_owned()));
+            }
+            let known: Vec<&str> = ix.data.keys().map(String::as_str).collect();
+            diags.push(unresolved_reference::new(span, r, "data reference", name, &known));
+        }
+        ["steps", step, "outputs", output] => match ix.steps.get(*step) {
+            Some(outputs) if outputs.iter().any(|o| o == output) => {
+                return Some(Target::Output {
+                    step: (*step).to_owned(),
+                    output: (*output).to_owned(),
+                });
+            }
+            Some(outputs) => {
+                let known: Vec<&str> = outputs.iter().map(String::as_str).collect();
+                diags.push(unresolved_reference::new(span, r, "output", output, &known));
+            }
+            None => {
+                let known: Vec<&str> = ix.steps.keys().map(String::as_str).collect();
+                diags.push(unresolved_reference::new(span, r, "step", step, &known));
+            }
+        },
+        _ => diags.push(invalid_reference::new(span, r)),
+    }
+    None
+}
+
+type Used<'a> = (BTreeSet<&'a str>, BTreeSet<&'a str>, BTreeSet<String>);
+
+fn check_templates<'a>(step: &'a Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used<'a> {
+    let (mut inputs, mut outputs, mut params) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let input_names: Vec<&str> = step.inputs.iter().map(|i| i.name.value.as_str()).collect();
+    let output_names: Vec<&str> = step.outputs.iter().map(|o| o.value.as_str()).collect();
+    for t in step.templates() {
+        for piece in template::pieces(&t.value) {
+            match piece {
+                Piece::Text(_) => {}
+                Piece::Malformed(text) => diags.push(unknown_placeholder::bad_form(t.span, text)),
+                Piece::Placeholder { kind, name, text } => {
+                    let (declared, used, what) = match kind {
+                        Kind::Inputs => (&input_names, &mut inputs, "input"),
+                        Kind::Outputs => (&output_names, &mut outputs, "output"),
+                        Kind::Params => {
+                            if ix.params.contains(name) {
+                                params.insert(name.to_owned());
+                            } else {
+                                let known: Vec<&str> =
+                                    ix.params.iter().map(String::as_str).collect();
+                                diags.push(unresolved_reference::new(
+                                    t.span,
+                                    text,
+                                    "parameter",
+                                    name,
+                                    &known,
+                                ));
+                            }
+                            continue;
+                        }
+                    };
+                    match declared.iter().find(|d| **d == name) {
+                        Some(d) => {
+                            used.insert(*d);
+                        }
+                        None => diags.push(unknown_placeholder::undeclared(
+                            t.span, text, what, name, declared,
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    (inputs, outputs, params)
+}
+
+/// What a path must be.
+#[derive(Clone, Copy)]
+enum Want {
+    File,
+    Dir,
+    Any,
+}
+
+fn check_path(
+    db: &dyn Db,
+    span: Span,
+    what: &str,
+    written: &str,
+    resolved: &str,
+    want: Want,
+) -> Option<Diagnostic> {
+    let problem = match (db.fs_entry(resolved).state(db), want) {
+        (FsState::Unknown, _)
+        | (FsState::File(_), Want::File | Want::Any)
+        | (FsState::Dir(_), Want::Dir | Want::Any) => {
+            return None;
+        }
+        (FsState::Missing, _) => "was not found",
+        (FsState::Dir(_), Want::File) => "is a folder, not a file",
+        (FsState::File(_), Want::Dir) => "is a file, not a folder",
+    };
+    Some(path_not_found::new(span, what, written, resolved, problem))
+}
+
+fn check_step_paths(db: &dyn Db, step: &Step, diags: &mut Vec<Diagnostic>) {
+    let src = normalize(step.source_directory());
+    if let Some(sd) = &step.source_directory
+        && let Some(d) = check_path(db, sd.span, "source directory", &sd.value, &src, Want::Dir)
+    {
+        // Everything inside a missing folder is missing too: say it once.
+        diags.push(d);
+        return;
+    }
+    if let Some(s) = &step.script {
+        diags.extend(check_path(db, s.span, "script", &s.value, &join(&src, &s.value), Want::File));
+    }
+    for h in &step.hash_paths {
+        diags.extend(check_path(
+            db,
+            h.span,
+            "hash path",
+            &h.value,
+            &join(&src, &h.value),
+            Want::Any,
+        ));
+    }
+}
+
+/// Checks a non-step item's references and paths (spans relative to the item).
+#[salsa::tracked(returns(ref))]
+pub fn check_item<'db>(db: &'db dyn Db, file: SourceFile, item: Item<'db>) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    match &lower_item(db, item).data {
+        Some(ItemData::Data(d)) => {
+            let ix = index(db, file);
+            match ix.datastores.get(&d.datastore.value) {
+                None => {
+                    let known: Vec<String> = ix.datastores.keys().cloned().collect();
+                    diags.push(unresolved(&d.datastore, "datastore", &known));
+                }
+                Some(root) => {
+                    if let Some(p) = &d.path {
+                        diags.extend(check_path(
+                            db,
+                            p.span,
+                            "data",
+                            &p.value,
+                            &join(root, &p.value),
+                            Want::Any,
+                        ));
+                    }
+                }
+            }
+        }
+        Some(ItemData::Environment(e)) => {
+            if let Some(r) = &e.requirements {
+                diags.extend(check_path(
+                    db,
+                    r.span,
+                    "requirements file",
+                    &r.value,
+                    &normalize(&r.value),
+                    Want::File,
+                ));
+            }
+        }
+        _ => {}
+    }
+    diags
+}

@@ -1,0 +1,419 @@
+//! Format v1, as data: every table, every key, its type, default, meaning and an example.
+//!
+//! This table is the one source of truth for the format. Lowering checks keys against it
+//! (unknown keys, "did you mean"), the language server's hover and completion read it,
+//! `docs/pipeline-format.md` is generated from it ([`markdown`], kept current by a test),
+//! and so is the JSON Schema that `runner schema` prints.
+
+/// The type a key takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    /// A string.
+    String,
+    /// An integer.
+    Integer,
+    /// `true` or `false`.
+    Bool,
+    /// An array of strings.
+    StringArray,
+    /// An array of strings, integers, floats or booleans (each one argv element).
+    ArgArray,
+    /// A table of string values.
+    StringTable,
+    /// A string, integer, float or boolean.
+    Scalar,
+}
+
+impl Ty {
+    /// How messages and docs name the type.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Ty::String => "string",
+            Ty::Integer => "integer",
+            Ty::Bool => "boolean",
+            Ty::StringArray => "array of strings",
+            Ty::ArgArray => "array of strings or numbers",
+            Ty::StringTable => "table of strings",
+            Ty::Scalar => "string, integer, float or boolean",
+        }
+    }
+}
+
+/// One key of a table.
+#[derive(Debug)]
+pub struct KeySpec {
+    /// The key.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: Ty,
+    /// Whether the table must have it.
+    pub required: bool,
+    /// The default, as TOML text, when there is one.
+    pub default: Option<&'static str>,
+    /// What it means (Markdown, one paragraph).
+    pub doc: &'static str,
+    /// An example line.
+    pub example: &'static str,
+}
+
+/// One kind of table.
+#[derive(Debug)]
+pub struct TableSpec {
+    /// The table's header: `pipeline`, or `steps` for `[steps.NAME]` tables.
+    pub name: &'static str,
+    /// Whether the table holds named sub-tables (`[steps.NAME]`).
+    pub named: bool,
+    /// What the table is for (Markdown).
+    pub doc: &'static str,
+    /// Its keys. Empty for `[parameters]`, whose keys are the parameters' names.
+    pub keys: &'static [KeySpec],
+    /// A complete example of the table.
+    pub example: &'static str,
+}
+
+impl TableSpec {
+    /// The key named `name`.
+    pub fn key(&self, name: &str) -> Option<&'static KeySpec> {
+        self.keys.iter().find(|k| k.name == name)
+    }
+}
+
+/// The table named `name` (`pipeline`, `steps`, …).
+pub fn table(name: &str) -> Option<&'static TableSpec> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+macro_rules! key {
+    ($name:literal, $ty:ident, req, $doc:literal, $ex:literal) => {
+        KeySpec { name: $name, ty: Ty::$ty, required: true, default: None, doc: $doc, example: $ex }
+    };
+    ($name:literal, $ty:ident, $default:expr, $doc:literal, $ex:literal) => {
+        KeySpec {
+            name: $name,
+            ty: Ty::$ty,
+            required: false,
+            default: $default,
+            doc: $doc,
+            example: $ex,
+        }
+    };
+}
+
+/// Names of built-in items that exist without being declared.
+pub const BUILTIN_DATASTORE: &str = "workspace";
+/// The built-in compute target.
+pub const BUILTIN_COMPUTE: &str = "local";
+
+/// Every table of format v1, in the order the docs present them.
+pub static TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "pipeline",
+        named: false,
+        doc: "What the pipeline is called. Optional as a whole.",
+        keys: &[
+            key!(
+                "name",
+                String,
+                Some("the folder's name"),
+                "The pipeline's name, shown in run history and used as the default experiment.",
+                r#"name = "digits""#
+            ),
+            key!(
+                "description",
+                String,
+                None,
+                "A sentence about what the pipeline does.",
+                r#"description = "Train two classifiers and compare them""#
+            ),
+            key!(
+                "experiment",
+                String,
+                Some("the pipeline's name"),
+                "The experiment runs are recorded under (Azure ML `Experiment`); `runner build --experiment NAME` overrides it.",
+                r#"experiment = "nightly""#
+            ),
+        ],
+        example: "[pipeline]\nname = \"digits\"\ndescription = \"Train two classifiers on the digits data set and compare them\"\n",
+    },
+    TableSpec {
+        name: "parameters",
+        named: false,
+        doc: "Named values with a default, overridable per run with `runner build --param NAME=VALUE` (Azure ML `PipelineParameter`). Each key is a parameter: either `NAME = VALUE` (a string, integer, float or boolean; the type is the default's) or `NAME = { default = VALUE, description = \"…\" }`. Steps use them as `${params.NAME}`; a parameter's value is always exactly one argument, never split or passed to a shell. An override must parse as the default's type.",
+        keys: &[
+            key!(
+                "default",
+                Scalar,
+                req,
+                "The value used when the run does not override it. Its type is the parameter's type.",
+                "lr = { default = 0.1 }"
+            ),
+            key!(
+                "description",
+                String,
+                None,
+                "What the parameter controls.",
+                r#"seed = { default = 42, description = "random seed" }"#
+            ),
+        ],
+        example: "[parameters]\nseed = 42\nn_estimators = { default = 200, description = \"trees in the forest\" }\n",
+    },
+    TableSpec {
+        name: "environments",
+        named: true,
+        doc: "An environment a step's Python scripts run in: a virtual environment built once per content digest of its requirements file (with `uv` when present, else `pip`), under `.runner/envs/`. Its digest is part of the key of every step that uses it.",
+        keys: &[
+            key!(
+                "requirements",
+                String,
+                None,
+                "A pip requirements file, relative to the pipeline's folder. Without it the environment is the bare interpreter.",
+                r#"requirements = "requirements.txt""#
+            ),
+            key!(
+                "python",
+                String,
+                Some("\"python3\""),
+                "The interpreter the environment is made from (a name on `PATH` or a path).",
+                r#"python = "python3.11""#
+            ),
+            key!(
+                "description",
+                String,
+                None,
+                "What the environment is for.",
+                r#"description = "scikit-learn 1.5""#
+            ),
+        ],
+        example: "[environments.sklearn]\nrequirements = \"requirements.txt\"\n",
+    },
+    TableSpec {
+        name: "datastores",
+        named: true,
+        doc: "Where data references live (Azure ML `Datastore`). A datastore named `workspace`, a local folder at the pipeline's folder, always exists; declaring `[datastores.workspace]` moves it.",
+        keys: &[
+            key!(
+                "kind",
+                String,
+                Some("\"local\""),
+                "`local` (a folder). `azure_blob`, `s3` and `gcs` are reserved for later releases and are rejected for now.",
+                r#"kind = "local""#
+            ),
+            key!(
+                "path",
+                String,
+                Some("\".\""),
+                "For a `local` datastore, its folder, relative to the pipeline's folder.",
+                r#"path = "datastore""#
+            ),
+            key!(
+                "description",
+                String,
+                None,
+                "What the datastore holds.",
+                r#"description = "raw exports""#
+            ),
+        ],
+        example: "[datastores.workspace]\nkind = \"local\"\npath = \"datastore\"\n",
+    },
+    TableSpec {
+        name: "data",
+        named: true,
+        doc: "A data reference (Azure ML `DataReference`): a file or folder in a datastore. A step binds it as an input (`inputs = { raw = \"data.NAME\" }`); `${inputs.raw}` then expands to its path, and its content digest is part of the step's key.",
+        keys: &[
+            key!(
+                "datastore",
+                String,
+                Some("\"workspace\""),
+                "The datastore holding it.",
+                r#"datastore = "workspace""#
+            ),
+            key!(
+                "path",
+                String,
+                req,
+                "The file or folder, relative to the datastore's folder.",
+                r#"path = "raw/digits.csv""#
+            ),
+            key!(
+                "description",
+                String,
+                None,
+                "What the data is.",
+                r#"description = "8x8 digit images""#
+            ),
+        ],
+        example: "[data.digits]\ndatastore = \"workspace\"\npath = \"raw/digits.csv\"\n",
+    },
+    TableSpec {
+        name: "compute",
+        named: true,
+        doc: "A compute target (Azure ML `ComputeTarget`): where steps run. A target named `local` (this machine) always exists; declare it to set `max_nodes`. Not part of any step key.",
+        keys: &[
+            key!(
+                "kind",
+                String,
+                Some("\"local\""),
+                "`local` runs steps as processes on this machine. `ssh` and `slurm` are reserved for later releases and are rejected for now.",
+                r#"kind = "local""#
+            ),
+            key!(
+                "max_nodes",
+                Integer,
+                Some("the number of CPUs"),
+                "How many steps run at once on this target (at least 1).",
+                "max_nodes = 2"
+            ),
+            key!(
+                "description",
+                String,
+                None,
+                "What the target is.",
+                r#"description = "this laptop""#
+            ),
+        ],
+        example: "[compute.local]\nkind = \"local\"\nmax_nodes = 2\n",
+    },
+    TableSpec {
+        name: "steps",
+        named: true,
+        doc: "A step (Azure ML `PythonScriptStep`): a script or command with inputs, outputs and parameters. Steps are connected by their inputs: an input naming `steps.S.outputs.O` makes this step run after `S` and read that output. The graph must be acyclic.",
+        keys: &[
+            key!(
+                "script",
+                String,
+                None,
+                "The script to run, relative to `source_directory` (Azure's rule). `.py` runs with the environment's Python (`python3` without one), `.sh` with `sh`, anything else must be executable. Give `script` or `command`, not both. Its content digest is part of the step key.",
+                r#"script = "train.py""#
+            ),
+            key!(
+                "command",
+                StringArray,
+                None,
+                "An argv array run as is (no shell), from `source_directory`; placeholders allowed. Instead of `script`. The template is part of the step key.",
+                r#"command = ["sh", "-c", "wc -l \"$0\" > \"$1/count\"", "${inputs.raw}", "${outputs.count}"]"#
+            ),
+            key!(
+                "source_directory",
+                String,
+                Some("\".\""),
+                "The folder the step runs in, relative to the pipeline's folder. The step runs in a snapshot of it taken when it starts, which leaves out what `.amlignore` (or, without one, `.gitignore`) ignores.",
+                r#"source_directory = "src""#
+            ),
+            key!(
+                "arguments",
+                ArgArray,
+                Some("[]"),
+                "Arguments after the script: each element is exactly one argument, never split or passed to a shell. `${inputs.NAME}` expands to the input's path, `${outputs.NAME}` to the output's (empty) folder, `${params.NAME}` to the parameter's value. A placeholder may sit inside a longer string (`--lr=${params.lr}`).",
+                r#"arguments = ["--data", "${inputs.data}", "--lr", "${params.lr}"]"#
+            ),
+            key!(
+                "inputs",
+                StringTable,
+                Some("{}"),
+                "Named inputs: `NAME = \"data.X\"` (a data reference) or `NAME = \"steps.S.outputs.O\"` (another step's output, which makes this step depend on `S`). Their content digests are part of the step key.",
+                r#"inputs = { data = "steps.prepare.outputs.split" }"#
+            ),
+            key!(
+                "outputs",
+                StringArray,
+                Some("[]"),
+                "Output names. Each output is a folder, created empty before the step runs; the step must put something in it. Its content is stored in the cache and fed to downstream steps.",
+                r#"outputs = ["model"]"#
+            ),
+            key!(
+                "hash_paths",
+                StringArray,
+                Some("[]"),
+                "More files or folders, relative to `source_directory`, whose content feeds the step key (helper modules, configs). Folders honour `.amlignore`/`.gitignore`.",
+                r#"hash_paths = ["common/"]"#
+            ),
+            key!(
+                "environment",
+                String,
+                None,
+                "The environment `.py` scripts run in. Without one, `python3` from `PATH`.",
+                r#"environment = "sklearn""#
+            ),
+            key!(
+                "compute",
+                String,
+                Some("\"local\""),
+                "The compute target the step runs on.",
+                r#"compute = "local""#
+            ),
+            key!(
+                "allow_reuse",
+                Bool,
+                Some("true"),
+                "Whether a recorded result with the same step key may be reused (Azure ML `allow_reuse`). `false` runs the step on every build.",
+                "allow_reuse = false"
+            ),
+            key!(
+                "timeout",
+                Integer,
+                None,
+                "Seconds the step may run before it is stopped (SIGTERM, then SIGKILL) and fails.",
+                "timeout = 3600"
+            ),
+            key!(
+                "env",
+                StringTable,
+                Some("{}"),
+                "Environment variables set for the step; placeholders allowed. Names and values are part of the step key.",
+                r#"env = { OMP_NUM_THREADS = "1" }"#
+            ),
+            key!(
+                "description",
+                String,
+                None,
+                "What the step does.",
+                r#"description = "fit a random forest""#
+            ),
+        ],
+        example: "[steps.train]\nscript = \"train.py\"\nsource_directory = \"src\"\nenvironment = \"sklearn\"\narguments = [\"--data\", \"${inputs.data}\", \"--model\", \"${outputs.model}\", \"--n\", \"${params.n_estimators}\"]\ninputs = { data = \"steps.prepare.outputs.split\" }\noutputs = [\"model\"]\nhash_paths = [\"common/\"]\n",
+    },
+];
+
+/// `docs/pipeline-format.md`, generated from [`TABLES`].
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "<!-- Generated from crates/hir/src/schema.rs by `UPDATE_EXPECT=1 cargo test -p hir schema`; do not edit. -->\n\
+         # `pipeline.toml` format v1\n\n\
+         A pipeline is one TOML file, `pipeline.toml` (or `NAME.pipeline.toml`). Its tables are listed below; \
+         every key not listed is an error (`E0101 unknown-key`). Names of steps, outputs, inputs, parameters \
+         and other items are letters, digits and `_` (`-` also allowed), starting with a letter or `_`.\n\n\
+         Paths: `source_directory` is relative to the folder holding `pipeline.toml`; `script` and \
+         `hash_paths` are relative to `source_directory`; a `local` datastore's `path` is relative to the \
+         pipeline's folder, and a data reference's `path` to its datastore.\n\n\
+         References: an input is `data.NAME` or `steps.STEP.outputs.OUTPUT`. Placeholders in `arguments`, \
+         `command` and `env`: `${inputs.NAME}`, `${outputs.NAME}`, `${params.NAME}`; `$${` writes a literal `${`.\n\n",
+    );
+    for t in TABLES {
+        let header = if t.named { format!("[{}.NAME]", t.name) } else { format!("[{}]", t.name) };
+        out.push_str(&format!("## `{header}`\n\n{}\n\n", t.doc));
+        if t.name == "parameters" {
+            out.push_str("The long form takes these keys:\n\n");
+        }
+        out.push_str("| key | type | default | meaning |\n|---|---|---|---|\n");
+        for k in t.keys {
+            let default = match (k.required, k.default) {
+                (true, _) => "required".to_owned(),
+                (false, Some(d)) => format!("`{d}`")
+                    .replace("`the", "the")
+                    .replace("CPUs`", "CPUs")
+                    .replace("name`", "name"),
+                (false, None) => "none".to_owned(),
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} Example: `{}` |\n",
+                k.name,
+                k.ty.describe(),
+                default,
+                k.doc.replace('|', "\\|"),
+                k.example.replace('|', "\\|")
+            ));
+        }
+        out.push_str(&format!("\n```toml\n{}```\n\n", t.example));
+    }
+    out
+}

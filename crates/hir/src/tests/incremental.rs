@@ -1,0 +1,130 @@
+//! Incrementality: which queries re-execute after an edit (salsa's `WillExecute` events).
+
+use expect_test::expect;
+
+use crate::tests::{edit, fixture, sync_files};
+use crate::{RootDatabase, SourceFile, file_diagnostics, find_step, step_key_fields};
+
+const PIPELINE: &str = r#"
+//- /pipeline.toml
+[parameters]
+lr = 0.1
+
+[steps.a]
+script = "a.py"
+arguments = ["${outputs.o}", "${params.lr}"]
+outputs = ["o"]
+
+[steps.b]
+script = "b.py"
+arguments = ["${inputs.x}", "${outputs.o}"]
+inputs = { x = "steps.a.outputs.o" }
+outputs = ["o"]
+
+[steps.c]
+script = "c.py"
+arguments = ["${inputs.x}", "${outputs.o}"]
+inputs = { x = "steps.b.outputs.o" }
+outputs = ["o"]
+//- /a.py
+//- /b.py
+//- /c.py
+"#;
+
+/// Runs every query a driver runs: diagnostics and all keys.
+fn check_all(db: &RootDatabase, file: SourceFile) -> Vec<String> {
+    let _ = file_diagnostics(db, file);
+    ["a", "b", "c"]
+        .iter()
+        .map(|s| {
+            format!(
+                "{s}: {:?}",
+                step_key_fields(db, file, find_step(db, file, s).unwrap())
+                    .as_ref()
+                    .map(|k| &k.arguments)
+            )
+        })
+        .collect()
+}
+
+/// The executed queries of the log, keeping only those about one item or the file.
+fn executed(db: &RootDatabase) -> Vec<String> {
+    let mut names: Vec<String> = db
+        .take_log()
+        .into_iter()
+        .filter(|l| {
+            l.starts_with("lower_item")
+                || l.starts_with("resolve_step")
+                || l.starts_with("step_key_fields")
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn editing_one_step_re_runs_only_that_step() {
+    let fx = fixture(PIPELINE);
+    let mut db = RootDatabase::with_execution_log();
+    let file = SourceFile::new(&db, "pipeline.toml".into(), fx.pipeline.clone(), Vec::new());
+    sync_files(&mut db, file, fx.files.as_ref().unwrap());
+    let before = check_all(&db, file);
+    db.take_log();
+
+    // Change an argument of step b (and shift nothing above a or b).
+    let text = fx.pipeline.replace(
+        r#"arguments = ["${inputs.x}", "${outputs.o}"]
+inputs = { x = "steps.a.outputs.o" }"#,
+        r#"arguments = ["${inputs.x}", "${outputs.o}", "--fast"]
+inputs = { x = "steps.a.outputs.o" }"#,
+    );
+    edit(&mut db, file, &text);
+    let after = check_all(&db, file);
+    // Step b (item id 2) re-lowers, re-resolves and re-keys; a and c do neither, even
+    // though c's position in the file moved.
+    expect![[r#"
+        [
+            "lower_item(Id(82))",
+            "resolve_step(Id(201))",
+            "step_key_fields(Id(281))",
+        ]
+    "#]]
+    .assert_debug_eq(&executed(&db));
+    assert_eq!(before[0], after[0]);
+    assert_eq!(before[2], after[2]);
+    assert_ne!(before[1], after[1]);
+}
+
+#[test]
+fn changing_a_parameter_re_keys_only_its_users() {
+    let fx = fixture(PIPELINE);
+    let mut db = RootDatabase::with_execution_log();
+    let file = SourceFile::new(&db, "pipeline.toml".into(), fx.pipeline.clone(), Vec::new());
+    sync_files(&mut db, file, fx.files.as_ref().unwrap());
+    check_all(&db, file);
+    db.take_log();
+    edit(&mut db, file, &fx.pipeline.replace("lr = 0.1", "lr = 0.2"));
+    let after = check_all(&db, file);
+    assert!(after[0].contains("0.2"), "{after:?}");
+    let log = executed(&db);
+    // The parameter item re-lowers; only step a's key (the one user) re-executes.
+    assert_eq!(log.iter().filter(|l| l.starts_with("step_key_fields")).count(), 1, "{log:?}");
+    assert!(!log.iter().any(|l| l.starts_with("resolve_step")), "{log:?}");
+}
+
+#[test]
+fn a_script_digest_change_re_keys_only_that_step() {
+    let fx = fixture(PIPELINE);
+    let mut db = RootDatabase::with_execution_log();
+    let file = SourceFile::new(&db, "pipeline.toml".into(), fx.pipeline.clone(), Vec::new());
+    let mut files = fx.files.clone().unwrap();
+    sync_files(&mut db, file, &files);
+    check_all(&db, file);
+    db.take_log();
+    files.insert("c.py".into(), "print('changed')\n".into());
+    sync_files(&mut db, file, &files);
+    check_all(&db, file);
+    let log = executed(&db);
+    assert_eq!(log.iter().filter(|l| l.starts_with("step_key_fields")).count(), 1, "{log:?}");
+    assert!(!log.iter().any(|l| l.starts_with("lower_item")), "{log:?}");
+}

@@ -1,0 +1,110 @@
+//! Step runs: one row per `(run_id, step)` in `step_runs`.
+
+use rusqlite::{Row, params};
+
+use crate::schema::write_tx;
+use crate::{Context, Error, History, Result, StepRecord, StepStatus, ms_to_sql, opt_ms_from_sql};
+
+/// Columns read by [`record_from_row`], in order.
+const STEP_COLUMNS: &str = "run_id, step, status, key, key_fields, reused_from, dirty_reason,
+    exit_code, started_ms, duration_ms, outputs, log_dir";
+
+impl History {
+    /// Records one step's outcome in run `rec.run_id`.
+    ///
+    /// Recording a step again in the same run replaces every field of the earlier record but
+    /// keeps its position in [`History::steps`].
+    /// Errors: [`Error::NoSuchRun`] if the run does not exist; [`Error::Sqlite`] otherwise.
+    pub fn record_step(&self, rec: &StepRecord) -> Result<()> {
+        const CTX: &str = "record step";
+        let tx = write_tx(&self.conn).context(CTX)?;
+        // INSERT … SELECT copies the run's pipeline name and inserts nothing if the run is missing.
+        let n = tx
+            .execute(
+                "INSERT INTO step_runs (run_id, pipeline, step, status, key, key_fields,
+                    reused_from, dirty_reason, exit_code, started_ms, duration_ms, outputs, log_dir)
+                 SELECT id, pipeline, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+                 FROM runs WHERE id = ?1
+                 ON CONFLICT (run_id, step) DO UPDATE SET
+                    status = excluded.status, key = excluded.key,
+                    key_fields = excluded.key_fields, reused_from = excluded.reused_from,
+                    dirty_reason = excluded.dirty_reason, exit_code = excluded.exit_code,
+                    started_ms = excluded.started_ms, duration_ms = excluded.duration_ms,
+                    outputs = excluded.outputs, log_dir = excluded.log_dir",
+                params![
+                    rec.run_id,
+                    rec.step,
+                    rec.status.as_str(),
+                    rec.key,
+                    rec.key_fields,
+                    rec.reused_from,
+                    rec.dirty_reason,
+                    rec.exit_code,
+                    rec.started_ms.map(ms_to_sql),
+                    rec.duration_ms.map(ms_to_sql),
+                    rec.outputs,
+                    rec.log_dir,
+                ],
+            )
+            .context(CTX)?;
+        if n == 0 {
+            return Err(Error::NoSuchRun(rec.run_id));
+        }
+        tx.commit().context(CTX)
+    }
+
+    /// The steps of run `run_id` in the order first recorded; empty for an unknown run.
+    ///
+    /// Errors: [`Error::Sqlite`]; [`Error::Corrupt`] / [`Error::UnknownStatus`] for bad rows.
+    pub fn steps(&self, run_id: i64) -> Result<Vec<StepRecord>> {
+        const CTX: &str = "list steps";
+        let sql = format!("SELECT {STEP_COLUMNS} FROM step_runs WHERE run_id = ?1 ORDER BY id");
+        let mut stmt = self.conn.prepare_cached(&sql).context(CTX)?;
+        let mut rows = stmt.query([run_id]).context(CTX)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().context(CTX)? {
+            out.push(record_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    /// The newest record (highest run id) of step `step` of pipeline `pipeline` whose status is
+    /// `ran` or `reused`; used to explain why a step reruns by comparing key fields.
+    ///
+    /// Errors: as [`History::steps`].
+    pub fn last_success(&self, pipeline: &str, step: &str) -> Result<Option<StepRecord>> {
+        const CTX: &str = "find last success";
+        // Two index lookups (one per status) on step_runs_last_success, newest of the two wins.
+        let sql = format!(
+            "SELECT {STEP_COLUMNS} FROM step_runs
+             WHERE pipeline = ?1 AND step = ?2 AND status IN ('ran', 'reused')
+             ORDER BY run_id DESC LIMIT 1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).context(CTX)?;
+        let mut rows = stmt.query(params![pipeline, step]).context(CTX)?;
+        match rows.next().context(CTX)? {
+            Some(row) => Ok(Some(record_from_row(row)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Decodes one row selected with [`STEP_COLUMNS`].
+fn record_from_row(row: &Row<'_>) -> Result<StepRecord> {
+    const CTX: &str = "read step row";
+    let status: String = row.get(2).context(CTX)?;
+    Ok(StepRecord {
+        run_id: row.get(0).context(CTX)?,
+        step: row.get(1).context(CTX)?,
+        status: status.parse::<StepStatus>()?,
+        key: row.get(3).context(CTX)?,
+        key_fields: row.get(4).context(CTX)?,
+        reused_from: row.get(5).context(CTX)?,
+        dirty_reason: row.get(6).context(CTX)?,
+        exit_code: row.get(7).context(CTX)?,
+        started_ms: opt_ms_from_sql(row.get(8).context(CTX)?, "step start time")?,
+        duration_ms: opt_ms_from_sql(row.get(9).context(CTX)?, "step duration")?,
+        outputs: row.get(10).context(CTX)?,
+        log_dir: row.get(11).context(CTX)?,
+    })
+}

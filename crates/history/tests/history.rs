@@ -1,0 +1,324 @@
+//! Tests on real SQLite files in temporary folders.
+
+use std::path::{Path, PathBuf};
+
+use history::{Error, GitInfo, History, Metric, NewRun, RunStatus, StepRecord, StepStatus, schema};
+
+fn db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.sqlite");
+    (dir, path)
+}
+
+fn new_run(experiment: &str, pipeline: &str, started_ms: u64) -> NewRun {
+    NewRun {
+        experiment: experiment.to_owned(),
+        pipeline: pipeline.to_owned(),
+        pipeline_path: format!("{pipeline}/pipeline.toml"),
+        params: vec![("lr".to_owned(), "0.1".to_owned()), ("epochs".to_owned(), "3".to_owned())],
+        git: Some(GitInfo {
+            commit: "abc123".to_owned(),
+            branch: Some("main".to_owned()),
+            dirty: true,
+        }),
+        started_ms,
+        pid: std::process::id(),
+    }
+}
+
+fn step(run_id: i64, name: &str, status: StepStatus) -> StepRecord {
+    StepRecord {
+        run_id,
+        step: name.to_owned(),
+        status,
+        key: Some(format!("key-{run_id}-{name}")),
+        key_fields: Some(format!(r#"{{"run":{run_id}}}"#)),
+        reused_from: (status == StepStatus::Reused).then_some(run_id - 1),
+        dirty_reason: (status == StepStatus::Ran).then(|| "script changed".to_owned()),
+        exit_code: matches!(status, StepStatus::Ran | StepStatus::Failed)
+            .then_some(i32::from(status == StepStatus::Failed)),
+        started_ms: Some(1_000),
+        duration_ms: Some(250),
+        outputs: Some(r#"{"model":"sha256:00"}"#.to_owned()),
+        log_dir: Some(format!(".runner/logs/{run_id}/{name}")),
+    }
+}
+
+#[test]
+fn run_lifecycle() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+
+    let r1 = h.start_run(&new_run("exp-a", "train", 100)).unwrap();
+    let r2 = h.start_run(&new_run("exp-b", "train", 200)).unwrap();
+    let r3 = h.start_run(&new_run("exp-a", "train", 300)).unwrap();
+    assert_eq!((r1, r2, r3), (1, 2, 3));
+
+    let recs = [
+        step(r3, "prep", StepStatus::Reused),
+        step(r3, "train", StepStatus::Ran),
+        step(r3, "eval", StepStatus::Failed),
+        step(r3, "report", StepStatus::Skipped),
+    ];
+    for rec in &recs {
+        h.record_step(rec).unwrap();
+    }
+    assert_eq!(h.steps(r3).unwrap(), recs);
+
+    // Re-recording replaces the record but keeps its position.
+    let mut train = recs[1].clone();
+    train.duration_ms = Some(999);
+    h.record_step(&train).unwrap();
+    assert_eq!(h.steps(r3).unwrap()[1], train);
+    assert_eq!(h.steps(r3).unwrap().len(), 4);
+
+    let metrics = vec![
+        Metric { name: "loss".into(), value: 0.5, index: Some(0) },
+        Metric { name: "acc".into(), value: 0.9, index: Some(1) },
+    ];
+    h.add_metrics(r3, "train", &metrics).unwrap();
+    h.add_metrics(r3, "eval", &[Metric { name: "f1".into(), value: 0.7, index: None }]).unwrap();
+    let all = h.metrics(r3, None).unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], ("train".to_owned(), metrics[0].clone()));
+    assert_eq!(all[2].0, "eval");
+    let train_only = h.metrics(r3, Some("train")).unwrap();
+    assert_eq!(train_only.into_iter().map(|(_, m)| m).collect::<Vec<_>>(), metrics);
+    assert!(h.metrics(r1, None).unwrap().is_empty());
+
+    h.finish_run(r3, RunStatus::Failed, 5_000).unwrap();
+    h.finish_run(r1, RunStatus::Succeeded, 150).unwrap();
+
+    let runs = h.runs(None, 10).unwrap();
+    assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 2, 1]);
+    let s3 = &runs[0];
+    assert_eq!(s3.experiment, "exp-a");
+    assert_eq!(s3.pipeline, "train");
+    assert_eq!(s3.pipeline_path, "train/pipeline.toml");
+    assert_eq!(s3.status, RunStatus::Failed);
+    assert_eq!(s3.params, new_run("x", "y", 0).params);
+    assert_eq!(s3.git, new_run("x", "y", 0).git);
+    assert_eq!((s3.started_ms, s3.ended_ms), (300, Some(5_000)));
+    assert_eq!((s3.steps_ran, s3.steps_reused, s3.steps_failed), (1, 1, 1));
+    assert_eq!(runs[1].status, RunStatus::Running);
+    assert_eq!(runs[1].ended_ms, None);
+    assert_eq!((runs[1].steps_ran, runs[1].steps_reused, runs[1].steps_failed), (0, 0, 0));
+
+    let a = h.runs(Some("exp-a"), 10).unwrap();
+    assert_eq!(a.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 1]);
+    assert_eq!(h.runs(Some("exp-a"), 1).unwrap().len(), 1);
+    assert!(h.runs(Some("nope"), 10).unwrap().is_empty());
+
+    assert_eq!(h.run(r3).unwrap().as_ref(), Some(s3));
+    assert_eq!(h.run(42).unwrap(), None);
+}
+
+#[test]
+fn run_without_git_and_params() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    let mut run = new_run("e", "p", 7);
+    run.git = None;
+    run.params.clear();
+    let id = h.start_run(&run).unwrap();
+    let s = h.run(id).unwrap().unwrap();
+    assert_eq!(s.git, None);
+    assert!(s.params.is_empty());
+}
+
+#[test]
+fn unknown_run_is_an_error() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    assert!(matches!(h.record_step(&step(9, "a", StepStatus::Ran)), Err(Error::NoSuchRun(9))));
+    assert!(matches!(h.add_metrics(9, "a", &[]), Err(Error::NoSuchRun(9))));
+    assert!(matches!(h.finish_run(9, RunStatus::Failed, 1), Err(Error::NoSuchRun(9))));
+    let msg = h.finish_run(9, RunStatus::Failed, 1).unwrap_err().to_string();
+    assert_eq!(msg, "run 9 does not exist in the history database");
+}
+
+#[test]
+fn nan_metric_round_trips() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    let id = h.start_run(&new_run("e", "p", 1)).unwrap();
+    h.add_metrics(id, "s", &[Metric { name: "x".into(), value: f64::NAN, index: Some(0) }])
+        .unwrap();
+    assert!(h.metrics(id, None).unwrap()[0].1.value.is_nan());
+}
+
+#[test]
+fn last_success_ignores_failed_and_skipped_and_returns_newest() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    assert_eq!(h.last_success("train", "fit").unwrap(), None);
+
+    let r1 = h.start_run(&new_run("e", "train", 1)).unwrap();
+    h.record_step(&step(r1, "fit", StepStatus::Ran)).unwrap();
+    let r2 = h.start_run(&new_run("e", "train", 2)).unwrap();
+    h.record_step(&step(r2, "fit", StepStatus::Reused)).unwrap();
+    let r3 = h.start_run(&new_run("e", "train", 3)).unwrap();
+    h.record_step(&step(r3, "fit", StepStatus::Failed)).unwrap();
+    let r4 = h.start_run(&new_run("e", "train", 4)).unwrap();
+    h.record_step(&step(r4, "fit", StepStatus::Skipped)).unwrap();
+    // Same step name in another pipeline does not count.
+    let r5 = h.start_run(&new_run("e", "other", 5)).unwrap();
+    h.record_step(&step(r5, "fit", StepStatus::Ran)).unwrap();
+
+    assert_eq!(h.last_success("train", "fit").unwrap(), Some(step(r2, "fit", StepStatus::Reused)));
+    assert_eq!(h.last_success("other", "fit").unwrap().unwrap().run_id, r5);
+    assert_eq!(h.last_success("train", "nope").unwrap(), None);
+
+    let r6 = h.start_run(&new_run("e", "train", 6)).unwrap();
+    h.record_step(&step(r6, "fit", StepStatus::Ran)).unwrap();
+    assert_eq!(h.last_success("train", "fit").unwrap().unwrap().run_id, r6);
+}
+
+#[test]
+fn two_handles_write_concurrently() {
+    const N: usize = 200;
+    let (_dir, path) = db();
+    let setup = History::open(&path).unwrap();
+    let run_a = setup.start_run(&new_run("e", "p", 1)).unwrap();
+    let run_b = setup.start_run(&new_run("e", "p", 2)).unwrap();
+
+    let writer = |path: PathBuf, run_id: i64, prefix: &'static str| {
+        std::thread::spawn(move || {
+            // Each thread opens its own handle, as a second process would.
+            let h = History::open(&path).unwrap();
+            for i in 0..N {
+                let mut rec = step(run_id, &format!("{prefix}-{i}"), StepStatus::Ran);
+                rec.run_id = run_id;
+                h.record_step(&rec).unwrap();
+                if i % 10 == 0 {
+                    let m = Metric { name: "i".into(), value: i as f64, index: Some(i as i64) };
+                    h.add_metrics(run_id, &rec.step, &[m]).unwrap();
+                    // Readers interleave with the other thread's writes too.
+                    h.runs(None, 5).unwrap();
+                }
+            }
+            h.finish_run(run_id, RunStatus::Succeeded, 10).unwrap();
+        })
+    };
+    let ta = writer(path.clone(), run_a, "a");
+    let tb = writer(path.clone(), run_b, "b");
+    ta.join().unwrap();
+    tb.join().unwrap();
+
+    let h = History::open(&path).unwrap();
+    for (run_id, prefix) in [(run_a, "a"), (run_b, "b")] {
+        let steps = h.steps(run_id).unwrap();
+        assert_eq!(steps.len(), N);
+        let names: Vec<String> = steps.into_iter().map(|s| s.step).collect();
+        let expected: Vec<String> = (0..N).map(|i| format!("{prefix}-{i}")).collect();
+        assert_eq!(names, expected);
+        assert_eq!(h.metrics(run_id, None).unwrap().len(), N / 10);
+        let s = h.run(run_id).unwrap().unwrap();
+        assert_eq!((s.status, s.steps_ran), (RunStatus::Succeeded, N as u32));
+    }
+}
+
+#[test]
+fn two_handles_open_a_new_file_concurrently() {
+    let (_dir, path) = db();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let h = History::open(&path).unwrap();
+                h.start_run(&new_run("e", "p", i)).unwrap()
+            })
+        })
+        .collect();
+    let mut ids: Vec<i64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3, 4]);
+}
+
+#[test]
+fn reap_stale_marks_dead_pids_only() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+
+    let mut dead = new_run("e", "p", 1);
+    dead.pid = dead_pid;
+    let dead_id = h.start_run(&dead).unwrap();
+    let live_id = h.start_run(&new_run("e", "p", 2)).unwrap();
+    let mut finished = new_run("e", "p", 3);
+    finished.pid = dead_pid;
+    let finished_id = h.start_run(&finished).unwrap();
+    h.finish_run(finished_id, RunStatus::Succeeded, 4).unwrap();
+
+    assert_eq!(h.reap_stale().unwrap(), 1);
+    assert_eq!(h.run(dead_id).unwrap().unwrap().status, RunStatus::Interrupted);
+    assert_eq!(h.run(live_id).unwrap().unwrap().status, RunStatus::Running);
+    assert_eq!(h.run(finished_id).unwrap().unwrap().status, RunStatus::Succeeded);
+    assert_eq!(h.reap_stale().unwrap(), 0);
+}
+
+/// Reads `PRAGMA user_version` through a fresh handle's connection.
+fn user_version(path: &Path) -> i64 {
+    let h = History::open(path).unwrap();
+    h.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn reopening_keeps_data_and_migration_is_idempotent() {
+    let (_dir, path) = db();
+    let id = {
+        let h = History::open(&path).unwrap();
+        let id = h.start_run(&new_run("e", "p", 1)).unwrap();
+        h.record_step(&step(id, "s", StepStatus::Ran)).unwrap();
+        h.add_metrics(id, "s", &[Metric { name: "m".into(), value: 1.0, index: Some(0) }]).unwrap();
+        h.finish_run(id, RunStatus::Succeeded, 2).unwrap();
+        id
+    };
+    for _ in 0..3 {
+        let h = History::open(&path).unwrap();
+        let s = h.run(id).unwrap().unwrap();
+        assert_eq!((s.status, s.steps_ran), (RunStatus::Succeeded, 1));
+        assert_eq!(h.steps(id).unwrap(), [step(id, "s", StepStatus::Ran)]);
+        assert_eq!(h.metrics(id, Some("s")).unwrap().len(), 1);
+    }
+    assert_eq!(user_version(&path), schema::SCHEMA_VERSION);
+    // Ids keep counting after reopen.
+    let h = History::open(&path).unwrap();
+    assert_eq!(h.start_run(&new_run("e", "p", 3)).unwrap(), id + 1);
+    let mode: String = h.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (_dir, path) = db();
+    {
+        let h = History::open(&path).unwrap();
+        h.connection().pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1).unwrap();
+    }
+    let err = History::open(&path).err().unwrap();
+    assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
+}
+
+#[test]
+fn status_strings_round_trip() {
+    for s in [RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Interrupted] {
+        assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), s);
+        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+    }
+    for s in [
+        StepStatus::Ran,
+        StepStatus::Reused,
+        StepStatus::Failed,
+        StepStatus::Skipped,
+        StepStatus::Interrupted,
+    ] {
+        assert_eq!(s.as_str().parse::<StepStatus>().unwrap(), s);
+        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+    }
+    let err = "done".parse::<RunStatus>().unwrap_err();
+    assert_eq!(err.to_string(), "unknown run status `done`");
+}
