@@ -148,3 +148,11 @@ impl Db for RootDatabase {
             .or_insert_with(|| FsEntry::new(self, path.to_owned(), FsState::Unknown))
     }
 }
+
+/// A parameter's name, interned so [`param_value`] can be a query per parameter.
+#[salsa::interned(debug)]
+pub struct ParamName<'db> {
+    /// The name.
+    #[returns(ref)]
+    pub text: String,
+}

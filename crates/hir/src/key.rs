@@ -21,9 +21,10 @@
 //! paths, timestamps, run ids, and files of `source_directory` not listed in `script` or
 //! `hash_paths` (Azure ML's rule; list helper modules in `hash_paths`).
 
+use crate::ParamName;
 use crate::lower::ItemData;
 use crate::paths::{join, normalize};
-use crate::resolve::{ParamName, param_value};
+use crate::resolve::param_value;
 use crate::template::{self, Kind};
 use crate::{Db, Digest, FsState, Item, SourceFile, Target, index, lower_item, resolve_step};
 

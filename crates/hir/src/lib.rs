@@ -29,12 +29,12 @@ mod item;
 mod key;
 mod lower;
 mod model;
-mod paths;
+pub mod paths;
 mod resolve;
 pub mod schema;
 pub mod template;
 
-pub use db::{Db, Digest, FsEntry, FsState, RootDatabase, SourceFile};
+pub use db::{Db, Digest, FsEntry, FsState, ParamName, RootDatabase, SourceFile};
 pub use diagnostics::{Code, Diagnostic, Related, Severity, diagnostics as file_diagnostics};
 pub use graph::{StepGraph, step_graph};
 pub use item::{Item, ItemKind, Items, items, parse};
@@ -46,8 +46,8 @@ pub use model::{
 };
 pub use paths::{PathNeed, PathUse, needed_paths};
 pub use resolve::{
-    Index, ParamName, ParamValues, ResolvedStep, Target, check_item, index, param_value,
-    param_values, resolve_step,
+    Index, ParamValues, ResolvedStep, Target, check_item, index, param_value, param_values,
+    resolve_step,
 };
 
 /// Finds the step named `name`, if the file defines it.

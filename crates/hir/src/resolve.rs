@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use syntax::Span;
 
+use crate::db::ParamName;
 use crate::diagnostics::{
     Diagnostic, invalid_reference, path_not_found, unknown_placeholder, unresolved_reference,
     unused,
@@ -140,14 +141,6 @@ pub fn param_values(db: &dyn Db, file: SourceFile) -> ParamValues {
         }
     }
     out
-}
-
-/// A parameter's name, interned so [`param_value`] can be a query per parameter.
-#[salsa::interned(debug)]
-pub struct ParamName<'db> {
-    /// The name.
-    #[returns(ref)]
-    pub text: String,
 }
 
 /// One parameter's value for this run. Re-runs on every parameter edit but only changes

@@ -1,1 +1,236 @@
-fn main() {}
+//! `runner`: Azure ML pipelines on a laptop and in CI, built like a build system.
+//!
+//! The binary is the only crate that prints. Exit codes: 0 ok; 1 a step failed or the
+//! pipeline has errors; 2 usage or infrastructure error (unreadable file, bad `--param`,
+//! broken state folder); 130 interrupted (Ctrl-C).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where output goes
+
+mod build;
+mod envs;
+mod history_cmd;
+mod project;
+mod render;
+mod schema_json;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::project::Project;
+
+/// Build Azure ML-style pipelines (pipeline.toml) locally, reusing every step whose inputs
+/// did not change.
+///
+/// A step's key is a sha256 over its script, hash_paths, input contents, parameters,
+/// arguments and environment; a step whose key has a verified recorded result is reused,
+/// and every step that runs says why. State lives in `.runner/` beside pipeline.toml.
+#[derive(Parser)]
+#[command(
+    name = "runner",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  runner check examples/digits\n  runner build examples/digits\n  runner build examples/digits --param C=0.5\n  runner status examples/digits\n  runner runs examples/digits"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format for diagnostics.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CheckFormat {
+    /// rustc-style text with the source line.
+    Human,
+    /// One JSON document (see docs/cli.md).
+    Json,
+    /// GitHub Actions workflow commands, for annotations on pull requests.
+    Github,
+}
+
+/// Output format for commands that report.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    /// Text for people.
+    Human,
+    /// JSON for machines.
+    Json,
+}
+
+/// Graph output format.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GraphFormat {
+    /// Graphviz dot.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a pipeline and print its diagnostics (exit 1 on errors).
+    Check {
+        /// pipeline.toml, or a folder holding one.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+        format: CheckFormat,
+    },
+    /// Run the steps whose key changed; reuse the rest.
+    ///
+    /// ARGS is an optional pipeline path (file or folder, default `.`) followed by step
+    /// names: with steps, only they and what they need are built.
+    Build(build::BuildArgs),
+    /// Show what a build would do now, and why (same as `build --dry-run`).
+    Status {
+        /// pipeline.toml, or a folder holding one.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Override a parameter for this plan: NAME=VALUE (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print the step graph.
+    Graph {
+        /// pipeline.toml, or a folder holding one.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// dot (Graphviz) or mermaid.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Print the JSON Schema (draft-07) of pipeline.toml.
+    Schema,
+    /// List recorded runs, newest first.
+    Runs(history_cmd::RunsArgs),
+    /// Show one run: its steps, why each ran or where it was reused from, metrics.
+    Show(history_cmd::ShowArgs),
+    /// Print a step's log from a run.
+    Logs(history_cmd::LogsArgs),
+    /// Copy files into a local datastore (Azure ML `Datastore.upload_files`).
+    Upload(history_cmd::UploadArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("runner: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { path, format } => check(&path, format),
+        Command::Build(args) => build::build(args),
+        Command::Status { path, params, format } => {
+            build::status(&path, &params, format == Format::Json)
+        }
+        Command::Graph { path, format } => graph(&path, format),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&schema_json::json_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs(a) => history_cmd::runs(a),
+        Command::Show(a) => history_cmd::show(a),
+        Command::Logs(a) => history_cmd::logs(a),
+        Command::Upload(a) => history_cmd::upload(a),
+    }
+}
+
+/// Whether stderr is a terminal that wants colour.
+pub(crate) fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Prints diagnostics to stderr in human form; returns (errors, warnings).
+pub(crate) fn report(project: &Project, diags: &[hir::Diagnostic]) -> (usize, usize) {
+    let errors = diags.iter().filter(|d| d.severity() == hir::Severity::Error).count();
+    if !diags.is_empty() {
+        eprint!("{}", render::human(&project.display, project.text(), diags, color()));
+    }
+    (errors, diags.len() - errors)
+}
+
+fn check(path: &Path, format: CheckFormat) -> anyhow::Result<ExitCode> {
+    let mut project = Project::load(path, Vec::new())?;
+    project.refresh_fs()?;
+    let diags = project.diagnostics();
+    let errors = diags.iter().filter(|d| d.severity() == hir::Severity::Error).count();
+    match format {
+        CheckFormat::Human => {
+            let (e, w) = report(&project, &diags);
+            let steps = hir::step_graph(&project.db, project.file).order.len();
+            eprintln!(
+                "{}: {} step{}, {e} error{}, {w} warning{}",
+                project.display,
+                steps,
+                if steps == 1 { "" } else { "s" },
+                if e == 1 { "" } else { "s" },
+                if w == 1 { "" } else { "s" }
+            );
+        }
+        CheckFormat::Json => println!("{}", render::json(&project.display, project.text(), &diags)),
+        CheckFormat::Github => {
+            print!("{}", render::github(&project.display, project.text(), &diags))
+        }
+    }
+    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn graph(path: &Path, format: GraphFormat) -> anyhow::Result<ExitCode> {
+    let project = Project::load(path, Vec::new())?;
+    let g = hir::step_graph(&project.db, project.file);
+    let mut out = String::new();
+    match format {
+        GraphFormat::Dot => {
+            out.push_str(&format!(
+                "digraph \"{}\" {{\n  rankdir=LR;\n",
+                project.name().replace('"', "\\\"")
+            ));
+            for (i, name) in g.order.iter().enumerate() {
+                out.push_str(&format!("  \"{name}\";\n"));
+                for &d in &g.deps[i] {
+                    out.push_str(&format!("  \"{}\" -> \"{name}\";\n", g.order[d]));
+                }
+            }
+            out.push_str("}\n");
+        }
+        GraphFormat::Mermaid => {
+            out.push_str("flowchart LR\n");
+            for (i, name) in g.order.iter().enumerate() {
+                out.push_str(&format!("  {name}\n"));
+                for &d in &g.deps[i] {
+                    out.push_str(&format!("  {} --> {name}\n", g.order[d]));
+                }
+            }
+        }
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `NAME=VALUE` pairs.
+pub(crate) fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+            _ => anyhow::bail!("--param {p}: expected NAME=VALUE"),
+        })
+        .collect()
+}

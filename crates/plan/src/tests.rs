@@ -1,0 +1,116 @@
+//! Tests of key records, dirty reasons and decisions.
+
+use std::collections::BTreeMap;
+
+use expect_test::expect;
+use hir::{Digest, StepKeyFields, UpstreamInput};
+
+use crate::{Decision, DirtyReason, KeyRecord, Lookup, Policy, decide, dirty_reasons};
+
+fn d(s: &str) -> Digest {
+    Digest::of_bytes(s.as_bytes())
+}
+
+fn fields() -> StepKeyFields {
+    StepKeyFields {
+        schema: 1,
+        script: Some(("train.py".into(), d("script"))),
+        command: None,
+        hash_paths: vec![("common".into(), d("common"))],
+        arguments: vec!["--c".into(), "1.0".into(), "${inputs.data}".into()],
+        params: vec![("C".into(), "1.0".into())],
+        data_inputs: vec![("raw".into(), "digits".into(), d("data"))],
+        upstream_inputs: vec![UpstreamInput {
+            input: "data".into(),
+            step: "prepare".into(),
+            output: "split".into(),
+        }],
+        environment: Some(("sklearn".into(), d("env"))),
+        env_vars: vec![],
+    }
+}
+
+fn record(f: &StepKeyFields, upstream: &str) -> KeyRecord {
+    KeyRecord::new(f, |_, _| Some(d(upstream))).unwrap()
+}
+
+fn reasons(old: &KeyRecord, new: &KeyRecord) -> Vec<String> {
+    dirty_reasons(old, new).iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn each_field_has_its_reason() {
+    let base = record(&fields(), "split-v1");
+    assert!(reasons(&base, &base).is_empty());
+
+    let mut f = fields();
+    f.script = Some(("train.py".into(), d("script v2")));
+    f.params = vec![("C".into(), "0.5".into())];
+    f.arguments[1] = "0.5".into();
+    f.hash_paths[0].1 = d("common v2");
+    let new = record(&f, "split-v2");
+    expect![[r#"
+        [
+            "script train.py changed",
+            "hash_paths common changed",
+            "params.C 1.0 → 0.5",
+            "input data changed: upstream prepare produced new output",
+        ]
+    "#]]
+    .assert_debug_eq(&reasons(&base, &new));
+
+    let mut f = fields();
+    f.data_inputs[0].2 = d("data v2");
+    f.environment = Some(("sklearn".into(), d("env v2")));
+    expect![[r#"
+        [
+            "input raw changed: data.digits has new content",
+            "environment changed",
+        ]
+    "#]]
+    .assert_debug_eq(&reasons(&base, &record(&f, "split-v1")));
+}
+
+#[test]
+fn key_depends_on_upstream_content_not_on_who_ran() {
+    let a = record(&fields(), "same bytes");
+    let b = record(&fields(), "same bytes");
+    assert_eq!(a.digest(), b.digest());
+    assert_ne!(a.digest(), record(&fields(), "other bytes").digest());
+    assert_eq!(KeyRecord::from_json(&a.to_json()), Some(a));
+    assert_eq!(KeyRecord::new(&fields(), |_, _| None), Err("prepare".to_owned()));
+}
+
+#[test]
+fn decisions() {
+    let cur = record(&fields(), "x");
+    let hit = Lookup::Hit { run_id: 3, outputs: BTreeMap::new() };
+    assert_eq!(
+        decide(true, Policy::default(), &cur, hit.clone(), None),
+        Decision::Reuse { run_id: 3, outputs: BTreeMap::new() }
+    );
+    assert_eq!(
+        decide(false, Policy::default(), &cur, hit.clone(), None),
+        Decision::Run(vec![DirtyReason::ReuseDisabled])
+    );
+    assert_eq!(
+        decide(true, Policy { regenerate: true }, &cur, hit, None),
+        Decision::Run(vec![DirtyReason::Regenerate])
+    );
+    assert_eq!(
+        decide(true, Policy::default(), &cur, Lookup::Miss, None),
+        Decision::Run(vec![DirtyReason::NoPreviousRun])
+    );
+    assert_eq!(
+        decide(true, Policy::default(), &cur, Lookup::Miss, Some(&cur)),
+        Decision::Run(vec![DirtyReason::NotInCache])
+    );
+    let broken = Lookup::Broken { output: "model".into(), detail: "blob 1234 is missing".into() };
+    assert_eq!(
+        decide(true, Policy::default(), &cur, broken, Some(&cur)).clone(),
+        Decision::Run(vec![DirtyReason::CachedOutputUnusable {
+            output: "model".into(),
+            detail: "blob 1234 is missing".into()
+        }])
+    );
+}

@@ -1,0 +1,927 @@
+//! `runner build` and `runner status`: plan each step in dependency order, reuse what the
+//! action cache holds (verified), run the rest on their compute target, record everything.
+//!
+//! The loop, per step, once its upstream steps are done:
+//! 1. complete the step key with the manifest digests of upstream outputs (`plan::KeyRecord`);
+//! 2. look the key up in the action cache and verify every output blob (a broken entry is a
+//!    miss, said so);
+//! 3. decide (`plan::decide`): reuse, or run with dirty reasons from the last success;
+//! 4. to run: snapshot `source_directory` (once per run and folder), materialize upstream
+//!    outputs read-only, create empty output folders, expand placeholders into argv (no
+//!    shell), run the process in its own group with the target's concurrency limit;
+//! 5. on success: every output must be non-empty; ingest outputs into the CAS, then write the
+//!    action cache entry, then the history record. A failed or killed step writes no cache
+//!    entry, so nothing a later build trusts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use cache::{ActionResult, Cache};
+use exec::{CancelToken, NodeState, ProcessSpec};
+use hir::template::{self, Kind};
+use hir::{Digest, Target};
+use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
+use plan::{Decision, KeyRecord, Lookup, Policy};
+
+use crate::project::Project;
+
+/// `runner build` arguments.
+#[derive(clap::Args)]
+pub(crate) struct BuildArgs {
+    /// [PATH] [STEP]...: a pipeline file or folder (default `.`), then steps to build (with
+    /// what they need). The first argument is a path when it exists on disk.
+    args: Vec<String>,
+    /// Override a parameter for this run: NAME=VALUE (repeatable). The value is one
+    /// argument to the step, never a shell word.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Run every step, reusing nothing (Azure's regenerate_outputs).
+    #[arg(long)]
+    regenerate: bool,
+    /// Print the plan (what would run and why) and stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// Record the run under this experiment (default: `[pipeline] experiment`, else its name).
+    #[arg(long)]
+    experiment: Option<String>,
+    /// Steps running at once, at most (default: the number of CPUs).
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+    /// Output: `human` lines on stderr, or one JSON document on stdout at the end.
+    #[arg(long, value_enum, default_value_t = crate::Format::Human)]
+    format: crate::Format,
+}
+
+/// Everything about one step the executor needs, copied out of the database.
+struct StepInfo {
+    name: String,
+    fields: hir::StepKeyFields,
+    step: hir::Step,
+    inputs: Vec<(String, Target)>,
+    upstream: Vec<String>,
+}
+
+/// What happened to a step in this build.
+#[derive(Clone, Debug, serde::Serialize)]
+struct Outcome {
+    step: String,
+    status: &'static str,
+    reason: Option<String>,
+    reused_from: Option<i64>,
+    duration_ms: Option<u64>,
+    key: Option<String>,
+}
+
+struct Shared {
+    project_root: PathBuf,
+    state: PathBuf,
+    pipeline: String,
+    run_id: i64,
+    cache: Cache,
+    history: Mutex<History>,
+    steps: Vec<StepInfo>,
+    data_paths: BTreeMap<String, PathBuf>,
+    params: BTreeMap<String, String>,
+    envs: BTreeMap<String, (String, Option<PathBuf>)>,
+    results: Mutex<HashMap<String, BTreeMap<String, Digest>>>,
+    outcomes: Mutex<Vec<Outcome>>,
+    snapshots: tokio::sync::Mutex<HashMap<String, PathBuf>>,
+    built_envs: tokio::sync::Mutex<HashMap<String, PathBuf>>,
+    targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
+    policy: Policy,
+    cancel: CancelToken,
+    human: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn hdig(d: cache::Digest) -> Digest {
+    Digest(d.0)
+}
+
+fn cdig(d: Digest) -> cache::Digest {
+    cache::Digest(d.0)
+}
+
+/// Loads, checks and prepares a project; prints diagnostics. `Err(code)` to stop.
+fn prepare(path: &Path, raw_params: &[String]) -> anyhow::Result<Result<Project, ExitCode>> {
+    let params = crate::parse_params(raw_params)?;
+    let mut project = Project::load(path, params)?;
+    project.refresh_fs()?;
+    let diags = project.diagnostics();
+    let (errors, _) = crate::report(&project, &diags);
+    if errors > 0 {
+        eprintln!(
+            "{}: {errors} error{}: fix them to build",
+            project.display,
+            if errors == 1 { "" } else { "s" }
+        );
+        return Ok(Err(ExitCode::from(1)));
+    }
+    let param_errors = &hir::param_values(&project.db, project.file).errors;
+    if !param_errors.is_empty() {
+        for e in param_errors {
+            eprintln!("runner: {e}");
+        }
+        return Ok(Err(ExitCode::from(2)));
+    }
+    Ok(Ok(project))
+}
+
+/// Copies what the executor needs out of the database, in topological order, limited to
+/// `wanted` steps and their dependencies.
+fn step_infos(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<StepInfo>> {
+    let db = &project.db;
+    let g = hir::step_graph(db, project.file);
+    let mut roots = Vec::new();
+    for w in wanted {
+        match g.position(w) {
+            Some(i) => roots.push(i),
+            None => {
+                let hint = hir::diagnostics::suggest(w, g.order.iter().map(String::as_str))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                anyhow::bail!("no step named `{w}`{hint}");
+            }
+        }
+    }
+    let keep = if roots.is_empty() { vec![true; g.order.len()] } else { g.closure(&roots) };
+    let mut out = Vec::new();
+    for (i, name) in g.order.iter().enumerate() {
+        if !keep[i] {
+            continue;
+        }
+        let item = hir::find_step(db, project.file, name).context("step vanished")?;
+        let fields = match hir::step_key_fields(db, project.file, item) {
+            Ok(f) => f.clone(),
+            Err(e) => anyhow::bail!("step {name}: cannot compute its key: {e:?}"),
+        };
+        let step = hir::lower_item(db, item).step().cloned().context("not a step")?;
+        let resolved = hir::resolve_step(db, project.file, item);
+        out.push(StepInfo {
+            name: name.clone(),
+            fields,
+            step,
+            inputs: resolved.inputs.clone(),
+            upstream: resolved.deps.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn split_args(args: &[String]) -> (PathBuf, Vec<String>) {
+    match args.split_first() {
+        Some((first, rest)) if Path::new(first).exists() => (PathBuf::from(first), rest.to_vec()),
+        _ => (PathBuf::from("."), args.to_vec()),
+    }
+}
+
+/// `runner build`.
+pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let (path, wanted) = split_args(&args.args);
+    if args.dry_run {
+        return plan_only(
+            &path,
+            &args.params,
+            &wanted,
+            args.format == crate::Format::Json,
+            Policy { regenerate: args.regenerate },
+        );
+    }
+    let project = match prepare(&path, &args.params)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let steps = step_infos(&project, &wanted)?;
+    let state = std::path::absolute(project.state_dir())?;
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    let cache = Cache::open(&state.join("cache")).context("opening the cache")?;
+    let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
+    history.reap_stale().context("reaping stale runs")?;
+    let ix = hir::index(&project.db, project.file);
+    let pipeline = project.name();
+    let experiment = args
+        .experiment
+        .clone()
+        .or_else(|| ix.meta.experiment.clone())
+        .unwrap_or_else(|| pipeline.clone());
+    let params: BTreeMap<String, String> = hir::param_values(&project.db, project.file)
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), v.canonical()))
+        .collect();
+    let run_id = history
+        .start_run(&NewRun {
+            experiment: experiment.clone(),
+            pipeline: pipeline.clone(),
+            pipeline_path: std::fs::canonicalize(&project.display)
+                .map_or(project.display.clone(), |p| p.display().to_string()),
+            params: params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            git: git_info(&project.root),
+            started_ms: now_ms(),
+            pid: std::process::id(),
+        })
+        .context("recording the run")?;
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    let targets = ix
+        .computes
+        .iter()
+        .map(|(name, max)| {
+            (name.clone(), Arc::new(tokio::sync::Semaphore::new(max.map_or(cpus, |m| m as usize))))
+        })
+        .collect();
+    let human = args.format == crate::Format::Human;
+    if human {
+        eprintln!(
+            "build {pipeline}: run {run_id} in experiment {experiment}, {} step{}",
+            steps.len(),
+            if steps.len() == 1 { "" } else { "s" }
+        );
+    }
+    let shared = Arc::new(Shared {
+        project_root: std::path::absolute(&project.root)?,
+        state: state.clone(),
+        pipeline,
+        run_id,
+        cache,
+        history: Mutex::new(history),
+        data_paths: ix
+            .data
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|p| (k.clone(), project.abs(p))))
+            .collect(),
+        params,
+        envs: ix
+            .environments
+            .iter()
+            .map(|(k, (py, req))| (k.clone(), (py.clone(), req.as_ref().map(|r| project.abs(r)))))
+            .collect(),
+        steps,
+        results: Mutex::default(),
+        outcomes: Mutex::default(),
+        snapshots: tokio::sync::Mutex::default(),
+        built_envs: tokio::sync::Mutex::default(),
+        targets,
+        policy: Policy { regenerate: args.regenerate },
+        cancel: CancelToken::new(),
+        human,
+    });
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the scheduler")?;
+    let states = rt.block_on(async {
+        let cancel = shared.cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("runner: interrupted: stopping running steps");
+                cancel.cancel();
+            }
+        });
+        let deps: Vec<Vec<usize>> = shared
+            .steps
+            .iter()
+            .map(|s| {
+                s.upstream
+                    .iter()
+                    .filter_map(|u| shared.steps.iter().position(|x| &x.name == u))
+                    .collect()
+            })
+            .collect();
+        let jobs = args.jobs.unwrap_or(cpus).max(1);
+        let sh = shared.clone();
+        exec::schedule(&deps, jobs, shared.cancel.clone(), move |i| {
+            let sh = sh.clone();
+            async move { run_step(&sh, i).await }
+        })
+        .await
+    });
+    finish(&shared, &states, started, args.format == crate::Format::Json)
+}
+
+fn finish(
+    shared: &Shared,
+    states: &[NodeState],
+    started: Instant,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
+    for (i, s) in states.iter().enumerate() {
+        let name = &shared.steps[i].name;
+        let status = match s {
+            NodeState::Skipped => StepStatus::Skipped,
+            NodeState::Cancelled
+                if !shared
+                    .outcomes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .any(|o| &o.step == name) =>
+            {
+                StepStatus::Interrupted
+            }
+            _ => continue,
+        };
+        let reason = if status == StepStatus::Skipped {
+            "an upstream step failed"
+        } else {
+            "interrupted before it started"
+        };
+        save(
+            &history,
+            StepRecord {
+                dirty_reason: Some(reason.to_owned()),
+                ..empty_record(shared.run_id, name, status)
+            },
+        );
+        push_outcome(
+            shared,
+            Outcome {
+                step: name.clone(),
+                status: status.as_str(),
+                reason: Some(reason.to_owned()),
+                reused_from: None,
+                duration_ms: None,
+                key: None,
+            },
+        );
+        if shared.human {
+            eprintln!("{:>9} {name}  ({reason})", status.as_str());
+        }
+    }
+    let interrupted = shared.cancel.is_cancelled();
+    let failed = states.iter().any(|s| matches!(s, NodeState::Failed | NodeState::Skipped));
+    let status = if interrupted {
+        RunStatus::Interrupted
+    } else if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    history.finish_run(shared.run_id, status, now_ms()).context("recording the end of the run")?;
+    let outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let count = |s: &str| outcomes.iter().filter(|o| o.status == s).count();
+    let secs = started.elapsed().as_secs_f64();
+    if json {
+        let doc = serde_json::json!({
+            "run": shared.run_id, "status": status.as_str(), "pipeline": shared.pipeline, "seconds": secs,
+            "steps": outcomes,
+        });
+        println!("{doc}");
+    } else {
+        eprintln!(
+            "run {} {}: {} ran, {} reused, {} failed, {} skipped in {secs:.2}s",
+            shared.run_id,
+            status.as_str(),
+            count("ran"),
+            count("reused"),
+            count("failed"),
+            count("skipped")
+        );
+    }
+    Ok(match status {
+        RunStatus::Succeeded => ExitCode::SUCCESS,
+        RunStatus::Interrupted => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    })
+}
+
+fn empty_record(run_id: i64, step: &str, status: StepStatus) -> StepRecord {
+    StepRecord {
+        run_id,
+        step: step.to_owned(),
+        status,
+        key: None,
+        key_fields: None,
+        reused_from: None,
+        dirty_reason: None,
+        exit_code: None,
+        started_ms: None,
+        duration_ms: None,
+        outputs: None,
+        log_dir: None,
+    }
+}
+
+fn save(history: &History, rec: StepRecord) {
+    if let Err(e) = history.record_step(&rec) {
+        eprintln!("runner: recording step {}: {e}", rec.step);
+    }
+}
+
+fn push_outcome(shared: &Shared, o: Outcome) {
+    shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(o);
+}
+
+/// Looks `key` up and verifies the outputs it records.
+fn lookup(cache: &Cache, key: &Digest) -> Lookup {
+    let Ok(Some(result)) = cache.get_action(&cdig(*key)) else { return Lookup::Miss };
+    let mut outputs = BTreeMap::new();
+    for (name, mdigest) in &result.outputs {
+        let manifest = match cache.get_manifest(mdigest) {
+            Ok(Some(m)) => m,
+            _ => {
+                return Lookup::Broken {
+                    output: name.clone(),
+                    detail: format!("manifest {} is missing", mdigest.short()),
+                };
+            }
+        };
+        if let Err(e) = cache.verify(&manifest) {
+            return Lookup::Broken { output: name.clone(), detail: e.to_string() };
+        }
+        outputs.insert(name.clone(), hdig(*mdigest));
+    }
+    Lookup::Hit { run_id: result.run_id, outputs }
+}
+
+/// The key record of a step's last success, from history.
+fn previous(history: &History, pipeline: &str, step: &str) -> Option<KeyRecord> {
+    history
+        .last_success(pipeline, step)
+        .ok()
+        .flatten()?
+        .key_fields
+        .as_deref()
+        .and_then(KeyRecord::from_json)
+}
+
+async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
+    let info = &shared.steps[i];
+    let record = {
+        let results = shared.results.lock().unwrap_or_else(|e| e.into_inner());
+        KeyRecord::new(&info.fields, |s, o| results.get(s).and_then(|m| m.get(o)).copied())
+    };
+    let Ok(record) = record else { return NodeState::Skipped };
+    let key = record.digest();
+    let found = lookup(&shared.cache, &key);
+    let prev = previous(
+        &shared.history.lock().unwrap_or_else(|e| e.into_inner()),
+        &shared.pipeline,
+        &info.name,
+    );
+    match plan::decide(info.step.allow_reuse, shared.policy, &record, found, prev.as_ref()) {
+        Decision::Reuse { run_id, outputs } => {
+            update_views(shared, &info.name, &outputs);
+            let rec = StepRecord {
+                key: Some(key.to_hex()),
+                key_fields: Some(record.to_json()),
+                reused_from: Some(run_id),
+                outputs: Some(outputs_json(&outputs)),
+                ..empty_record(shared.run_id, &info.name, StepStatus::Reused)
+            };
+            record_locked(shared, rec);
+            shared
+                .results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(info.name.clone(), outputs);
+            if shared.human {
+                eprintln!("{:>9} {}  (from run {run_id})", "reused", info.name);
+            }
+            push_outcome(
+                shared,
+                Outcome {
+                    step: info.name.clone(),
+                    status: "reused",
+                    reason: None,
+                    reused_from: Some(run_id),
+                    duration_ms: None,
+                    key: Some(key.to_hex()),
+                },
+            );
+            NodeState::Succeeded
+        }
+        Decision::Run(reasons) => {
+            let reason = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            execute(shared, i, key, record, reason).await
+        }
+    }
+}
+
+fn record_locked(shared: &Shared, rec: StepRecord) {
+    save(&shared.history.lock().unwrap_or_else(|e| e.into_inner()), rec);
+}
+
+fn outputs_json(outputs: &BTreeMap<String, Digest>) -> String {
+    serde_json::to_string(
+        &outputs.iter().map(|(k, v)| (k.clone(), v.to_hex())).collect::<BTreeMap<_, _>>(),
+    )
+    .unwrap_or_default()
+}
+
+/// Keeps `.runner/outputs/STEP/OUTPUT/` (a copy, for people) in line with the latest result.
+fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>) {
+    for (name, digest) in outputs {
+        let dir = shared.state.join("outputs").join(step);
+        let stamp = dir.join(format!("{name}.digest"));
+        if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == digest.to_hex()) {
+            continue;
+        }
+        let view = dir.join(name);
+        let _ = std::fs::remove_dir_all(&view);
+        let Ok(Some(manifest)) = shared.cache.get_manifest(&cdig(*digest)) else { continue };
+        if shared.cache.materialize(&manifest, &view, false).is_ok() {
+            let _ = cache::write_atomic(&stamp, digest.to_hex().as_bytes());
+        }
+    }
+}
+
+/// Runs one step for real.
+async fn execute(
+    shared: &Arc<Shared>,
+    i: usize,
+    key: Digest,
+    record: KeyRecord,
+    reason: String,
+) -> NodeState {
+    let info = &shared.steps[i];
+    let run_dir = shared.state.join("runs").join(shared.run_id.to_string()).join(&info.name);
+    let started_ms = now_ms();
+    let fail = |msg: String, exit_code: Option<i32>, status: StepStatus| {
+        if shared.human {
+            eprintln!("{:>9} {}  ({msg})", status.as_str(), info.name);
+        }
+        let tail = exec::tail_lines(&run_dir.join("stderr.log"), 20);
+        if shared.human && !tail.is_empty() {
+            for line in tail.lines() {
+                eprintln!("          | {line}");
+            }
+            eprintln!("          log: {}", run_dir.join("stderr.log").display());
+        }
+        record_locked(
+            shared,
+            StepRecord {
+                key: Some(key.to_hex()),
+                key_fields: Some(record.to_json()),
+                dirty_reason: Some(reason.clone()),
+                exit_code,
+                started_ms: Some(started_ms),
+                duration_ms: Some(now_ms().saturating_sub(started_ms)),
+                log_dir: Some(run_dir.display().to_string()),
+                ..empty_record(shared.run_id, &info.name, status)
+            },
+        );
+        push_outcome(
+            shared,
+            Outcome {
+                step: info.name.clone(),
+                status: status.as_str(),
+                reason: Some(msg),
+                reused_from: None,
+                duration_ms: Some(now_ms().saturating_sub(started_ms)),
+                key: Some(key.to_hex()),
+            },
+        );
+        if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
+    };
+    let prepared = match prepare_step(shared, info, &run_dir).await {
+        Ok(p) => p,
+        Err(e) => return fail(format!("{e:#}"), None, StepStatus::Failed),
+    };
+    let compute = info.step.compute.as_ref().map_or("local", |c| c.value.as_str());
+    let _slot = match shared.targets.get(compute) {
+        Some(sem) => Some(sem.clone().acquire_owned().await),
+        None => None,
+    };
+    if shared.cancel.is_cancelled() {
+        return fail("interrupted before it started".into(), None, StepStatus::Interrupted);
+    }
+    if shared.human {
+        eprintln!("{:>9} {}  ({reason})", "running", info.name);
+    }
+    let (outcome, elapsed) = exec::run_process(prepared.spec, shared.cancel.clone()).await;
+    match outcome {
+        exec::Outcome::Exited(0) => {}
+        exec::Outcome::Cancelled => {
+            return fail("interrupted".into(), None, StepStatus::Interrupted);
+        }
+        exec::Outcome::Exited(code) => {
+            return fail(format!("exited with code {code}"), Some(code), StepStatus::Failed);
+        }
+        other => return fail(other.to_string(), None, StepStatus::Failed),
+    }
+    // Outputs: each must hold something; store them, then the cache entry, then history.
+    let mut outputs = BTreeMap::new();
+    for (name, dir) in &prepared.outputs {
+        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
+        if empty {
+            return fail(
+                format!("output {name} was not produced (its folder is empty or gone)"),
+                Some(0),
+                StepStatus::Failed,
+            );
+        }
+        let ingested = shared.cache.ingest_tree(dir).and_then(|m| shared.cache.put_manifest(&m));
+        match ingested {
+            Ok(d) => {
+                outputs.insert(name.clone(), hdig(d));
+            }
+            Err(e) => {
+                return fail(format!("storing output {name}: {e}"), Some(0), StepStatus::Failed);
+            }
+        }
+    }
+    let result = ActionResult {
+        step: info.name.clone(),
+        outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
+        run_id: shared.run_id,
+        created_ms: now_ms(),
+        key_fields: serde_json::from_str(&record.to_json()).unwrap_or_default(),
+    };
+    if let Err(e) = shared.cache.put_action(&cdig(key), &result) {
+        return fail(format!("writing the action cache: {e}"), Some(0), StepStatus::Failed);
+    }
+    let metrics_text = std::fs::read_to_string(run_dir.join("metrics.txt")).unwrap_or_default();
+    let (metrics, bad) = history::parse_metrics(&metrics_text);
+    {
+        let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
+        save(
+            &history,
+            StepRecord {
+                key: Some(key.to_hex()),
+                key_fields: Some(record.to_json()),
+                dirty_reason: Some(reason.clone()),
+                exit_code: Some(0),
+                started_ms: Some(started_ms),
+                duration_ms: Some(elapsed.as_millis() as u64),
+                outputs: Some(outputs_json(&outputs)),
+                log_dir: Some(run_dir.display().to_string()),
+                ..empty_record(shared.run_id, &info.name, StepStatus::Ran)
+            },
+        );
+        if let Err(e) = history.add_metrics(shared.run_id, &info.name, &metrics) {
+            eprintln!("runner: recording metrics of {}: {e}", info.name);
+        }
+    }
+    for (line, err) in bad {
+        eprintln!("runner: {}: metrics line {line}: {err}", info.name);
+    }
+    update_views(shared, &info.name, &outputs);
+    let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
+    let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
+    shared.results.lock().unwrap_or_else(|e| e.into_inner()).insert(info.name.clone(), outputs);
+    if shared.human {
+        let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
+        let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
+        eprintln!("{:>9} {}  in {:.2}s{m}", "ran", info.name, elapsed.as_secs_f64());
+    }
+    push_outcome(
+        shared,
+        Outcome {
+            step: info.name.clone(),
+            status: "ran",
+            reason: Some(reason),
+            reused_from: None,
+            duration_ms: Some(elapsed.as_millis() as u64),
+            key: Some(key.to_hex()),
+        },
+    );
+    NodeState::Succeeded
+}
+
+struct Prepared {
+    spec: ProcessSpec,
+    outputs: Vec<(String, PathBuf)>,
+}
+
+/// Snapshot, inputs, output folders, interpreter, argv.
+async fn prepare_step(
+    shared: &Arc<Shared>,
+    info: &StepInfo,
+    run_dir: &Path,
+) -> anyhow::Result<Prepared> {
+    let src_rel = hir::paths::normalize(info.step.source_directory());
+    let snapshot = snapshot(shared, &src_rel).await?;
+    let mut paths: HashMap<(Kind, String), String> = HashMap::new();
+    for (name, target) in &info.inputs {
+        let p = match target {
+            Target::Data(d) => shared
+                .data_paths
+                .get(d)
+                .cloned()
+                .with_context(|| format!("data reference {d} has no path"))?,
+            Target::Output { step, output } => {
+                let digest = shared
+                    .results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(step)
+                    .and_then(|m| m.get(output))
+                    .copied()
+                    .with_context(|| format!("upstream {step} has no output {output}"))?;
+                let manifest = shared
+                    .cache
+                    .get_manifest(&cdig(digest))?
+                    .with_context(|| format!("manifest of {step}.{output} is missing"))?;
+                let dest = run_dir.join("inputs").join(name);
+                let _ = std::fs::remove_dir_all(&dest);
+                shared
+                    .cache
+                    .materialize(&manifest, &dest, true)
+                    .with_context(|| format!("materializing input {name}"))?;
+                dest
+            }
+        };
+        paths.insert((Kind::Inputs, name.clone()), abs_string(&p));
+    }
+    let mut outputs = Vec::new();
+    for o in &info.step.outputs {
+        let dir = run_dir.join("outputs").join(&o.value);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        paths.insert((Kind::Outputs, o.value.clone()), abs_string(&dir));
+        outputs.push((o.value.clone(), dir));
+    }
+    let expand = |t: &str| {
+        template::expand(t, |k, n| match k {
+            Kind::Params => shared.params.get(n).cloned(),
+            _ => paths.get(&(k, n.to_owned())).cloned(),
+        })
+    };
+    let mut argv: Vec<OsString> = Vec::new();
+    if let Some(script) = &info.step.script {
+        let script_path = snapshot.join(&script.value);
+        match Path::new(&script.value).extension().and_then(|e| e.to_str()) {
+            Some("py") => argv.extend([
+                python_for(shared, info).await?.into_os_string(),
+                script_path.into_os_string(),
+            ]),
+            Some("sh") => argv.extend([OsString::from("sh"), script_path.into_os_string()]),
+            _ => argv.push(script_path.into_os_string()),
+        }
+    }
+    if let Some(cmd) = &info.step.command {
+        argv.extend(cmd.iter().map(|c| OsString::from(expand(&c.value))));
+    }
+    argv.extend(info.step.arguments.iter().map(|a| OsString::from(expand(&a.value))));
+    let mut env: Vec<(OsString, OsString)> = vec![
+        ("RUNNER_METRICS".into(), run_dir.join("metrics.txt").into_os_string()),
+        ("RUNNER_RUN_ID".into(), shared.run_id.to_string().into()),
+        ("RUNNER_STEP".into(), info.name.clone().into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+    ];
+    env.extend(
+        info.step
+            .env
+            .iter()
+            .map(|(k, v)| (OsString::from(&k.value), OsString::from(expand(&v.value)))),
+    );
+    Ok(Prepared {
+        spec: ProcessSpec {
+            argv,
+            cwd: snapshot,
+            env,
+            stdout_path: run_dir.join("stdout.log"),
+            stderr_path: run_dir.join("stderr.log"),
+            timeout: info.step.timeout.map(Duration::from_secs),
+            grace: Duration::from_secs(5),
+        },
+        outputs,
+    })
+}
+
+fn abs_string(p: &Path) -> String {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+}
+
+/// The run's snapshot of `source_directory` (taken once per run and folder).
+async fn snapshot(shared: &Arc<Shared>, src_rel: &str) -> anyhow::Result<PathBuf> {
+    let mut snaps = shared.snapshots.lock().await;
+    if let Some(p) = snaps.get(src_rel) {
+        return Ok(p.clone());
+    }
+    let src = if src_rel == "." {
+        shared.project_root.clone()
+    } else {
+        shared.project_root.join(src_rel)
+    };
+    let label = if src_rel == "." {
+        "_root".to_owned()
+    } else {
+        src_rel.replace('/', "_").replace("..", "_up_")
+    };
+    let dest =
+        shared.state.join("runs").join(shared.run_id.to_string()).join("snapshots").join(label);
+    let (s, d) = (src.clone(), dest.clone());
+    tokio::task::spawn_blocking(move || cache::copy_tree(&s, &d, cache::IgnoreRules::Snapshot))
+        .await?
+        .with_context(|| format!("snapshotting {}", src.display()))?;
+    let dest = std::path::absolute(&dest)?;
+    snaps.insert(src_rel.to_owned(), dest.clone());
+    Ok(dest)
+}
+
+/// The Python a `.py` script runs with: its environment's, built on first use.
+async fn python_for(shared: &Arc<Shared>, info: &StepInfo) -> anyhow::Result<PathBuf> {
+    let Some(env) = &info.step.environment else { return Ok(PathBuf::from("python3")) };
+    let mut built = shared.built_envs.lock().await;
+    if let Some(p) = built.get(&env.value) {
+        return Ok(p.clone());
+    }
+    let (python, requirements) = shared
+        .envs
+        .get(&env.value)
+        .cloned()
+        .with_context(|| format!("no environment {}", env.value))?;
+    let digest = info.fields.environment.as_ref().map(|(_, d)| d.to_hex()).unwrap_or_default();
+    let (state, name, human) = (shared.state.clone(), env.value.clone(), shared.human);
+    let p = tokio::task::spawn_blocking(move || {
+        crate::envs::ensure(&state, &name, &python, requirements.as_deref(), &digest, human)
+    })
+    .await??;
+    built.insert(env.value.clone(), p.clone());
+    Ok(p)
+}
+
+fn git_info(root: &Path) -> Option<history::GitInfo> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let branch = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(history::GitInfo { commit, branch, dirty })
+}
+
+/// `runner status`.
+pub(crate) fn status(path: &Path, params: &[String], json: bool) -> anyhow::Result<ExitCode> {
+    plan_only(path, params, &[], json, Policy::default())
+}
+
+/// Prints what a build would do, without running anything.
+fn plan_only(
+    path: &Path,
+    params: &[String],
+    wanted: &[String],
+    json: bool,
+    policy: Policy,
+) -> anyhow::Result<ExitCode> {
+    let project = match prepare(path, params)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let steps = step_infos(&project, wanted)?;
+    let state = project.state_dir();
+    let pipeline = project.name();
+    let cache = Cache::open(&state.join("cache")).ok();
+    let history = History::open(&state.join("history.sqlite")).ok();
+    let mut results: HashMap<String, BTreeMap<String, Digest>> = HashMap::new();
+    let mut rows = Vec::new();
+    for info in &steps {
+        let record =
+            KeyRecord::new(&info.fields, |s, o| results.get(s).and_then(|m| m.get(o)).copied());
+        let (action, detail) = match record {
+            Err(upstream) => (
+                "will run".to_owned(),
+                format!("after upstream {upstream}, unless it reproduces its outputs"),
+            ),
+            Ok(record) => {
+                let found = cache.as_ref().map_or(Lookup::Miss, |c| lookup(c, &record.digest()));
+                let prev = history.as_ref().and_then(|h| previous(h, &pipeline, &info.name));
+                match plan::decide(info.step.allow_reuse, policy, &record, found, prev.as_ref()) {
+                    Decision::Reuse { run_id, outputs } => {
+                        results.insert(info.name.clone(), outputs);
+                        ("reuse".to_owned(), format!("from run {run_id}"))
+                    }
+                    Decision::Run(reasons) => (
+                        "will run".to_owned(),
+                        reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                    ),
+                }
+            }
+        };
+        rows.push((info.name.clone(), action, detail));
+    }
+    if json {
+        let doc: Vec<_> = rows
+            .iter()
+            .map(|(s, a, d)| serde_json::json!({"step": s, "action": a, "detail": d}))
+            .collect();
+        println!("{}", serde_json::json!({"pipeline": pipeline, "steps": doc}));
+    } else {
+        let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        for (s, a, d) in &rows {
+            println!("{a:>9} {s:width$}  {d}");
+        }
+        let runs = rows.iter().filter(|r| r.1 == "will run").count();
+        println!("{} to run, {} to reuse", runs, rows.len() - runs);
+    }
+    Ok(ExitCode::SUCCESS)
+}

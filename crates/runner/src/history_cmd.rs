@@ -1,0 +1,276 @@
+//! `runner runs`, `runner show`, `runner logs`, `runner upload`: reading run history and
+//! putting data into a local datastore.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use history::History;
+
+use crate::project::Project;
+
+/// `runner runs` arguments.
+#[derive(clap::Args)]
+pub(crate) struct RunsArgs {
+    /// pipeline.toml, or a folder holding one.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Only runs of this experiment.
+    #[arg(long)]
+    experiment: Option<String>,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::Format::Human)]
+    format: crate::Format,
+}
+
+/// `runner show` arguments.
+#[derive(clap::Args)]
+pub(crate) struct ShowArgs {
+    /// The run id (see `runner runs`).
+    run: i64,
+    /// A step: show its key fields, outputs, logs and metrics.
+    step: Option<String>,
+    /// pipeline.toml, or a folder holding one.
+    #[arg(long, short = 'p', default_value = ".")]
+    path: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::Format::Human)]
+    format: crate::Format,
+}
+
+/// `runner logs` arguments.
+#[derive(clap::Args)]
+pub(crate) struct LogsArgs {
+    /// The run id.
+    run: i64,
+    /// The step.
+    step: String,
+    /// Print stderr instead of stdout.
+    #[arg(long)]
+    stderr: bool,
+    /// pipeline.toml, or a folder holding one.
+    #[arg(long, short = 'p', default_value = ".")]
+    path: PathBuf,
+}
+
+/// `runner upload` arguments.
+#[derive(clap::Args)]
+pub(crate) struct UploadArgs {
+    /// Files to copy.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The datastore (`workspace` unless declared otherwise).
+    #[arg(long, default_value = "workspace")]
+    datastore: String,
+    /// Folder inside the datastore to copy them into.
+    #[arg(long, default_value = ".")]
+    target: String,
+    /// pipeline.toml, or a folder holding one.
+    #[arg(long, short = 'p', default_value = ".")]
+    path: PathBuf,
+}
+
+fn open_history(path: &Path) -> anyhow::Result<(Project, History)> {
+    let project = Project::load(path, Vec::new())?;
+    let db = project.state_dir().join("history.sqlite");
+    if !db.exists() {
+        anyhow::bail!("no runs recorded yet for {} (run `runner build` first)", project.display);
+    }
+    let history = History::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    Ok((project, history))
+}
+
+fn when(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm), UTC.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `runner runs`.
+pub(crate) fn runs(a: RunsArgs) -> anyhow::Result<ExitCode> {
+    let (_, history) = open_history(&a.path)?;
+    let runs = history.runs(a.experiment.as_deref(), a.limit)?;
+    if a.format == crate::Format::Json {
+        println!("{}", serde_json::to_string(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>4}  {:<20} {:<11} {:<20} {:>8}  {:>4} {:>6} {:>6}  commit",
+        "run", "experiment", "status", "started", "seconds", "ran", "reused", "failed"
+    );
+    for r in runs {
+        let secs = r.ended_ms.map_or("-".to_owned(), |e| {
+            format!("{:.1}", e.saturating_sub(r.started_ms) as f64 / 1000.0)
+        });
+        let commit = r.git.as_ref().map_or("-".to_owned(), |g| {
+            format!("{}{}", &g.commit[..g.commit.len().min(8)], if g.dirty { "+" } else { "" })
+        });
+        println!(
+            "{:>4}  {:<20} {:<11} {:<20} {:>8}  {:>4} {:>6} {:>6}  {commit}",
+            r.id,
+            r.experiment,
+            r.status.as_str(),
+            when(r.started_ms),
+            secs,
+            r.steps_ran,
+            r.steps_reused,
+            r.steps_failed
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runner show`.
+pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
+    let (_, history) = open_history(&a.path)?;
+    let run = history.run(a.run)?.with_context(|| format!("no run {}", a.run))?;
+    let steps = history.steps(a.run)?;
+    let metrics = history.metrics(a.run, a.step.as_deref())?;
+    if a.format == crate::Format::Json {
+        let steps: Vec<_> =
+            steps.iter().filter(|s| a.step.as_ref().is_none_or(|n| &s.step == n)).collect();
+        let metrics: Vec<_> = metrics
+            .iter()
+            .map(|(s, m)| serde_json::json!({"step": s, "name": m.name, "value": m.value}))
+            .collect();
+        println!("{}", serde_json::json!({"run": run, "steps": steps, "metrics": metrics}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(step) = &a.step {
+        let s = steps
+            .iter()
+            .find(|s| &s.step == step)
+            .with_context(|| format!("run {} has no step {step}", a.run))?;
+        println!("run {} step {}: {}", a.run, s.step, s.status.as_str());
+        if let Some(r) = &s.dirty_reason {
+            println!("  why: {r}");
+        }
+        if let Some(r) = s.reused_from {
+            println!("  reused from run {r}");
+        }
+        if let Some(k) = &s.key {
+            println!("  key: {k}");
+        }
+        if let Some(f) = &s.key_fields {
+            let v: serde_json::Value = serde_json::from_str(f).unwrap_or_default();
+            println!("  key fields: {}", serde_json::to_string_pretty(&v)?.replace('\n', "\n  "));
+        }
+        if let Some(o) = &s.outputs {
+            println!("  outputs: {o}");
+        }
+        if let Some(l) = &s.log_dir {
+            println!("  logs: {l}/stdout.log, {l}/stderr.log");
+        }
+        for (_, m) in &metrics {
+            println!("  metric {} = {}", m.name, m.value);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "run {} ({}): {} in experiment {}, started {}",
+        run.id,
+        run.pipeline,
+        run.status.as_str(),
+        run.experiment,
+        when(run.started_ms)
+    );
+    if let Some(g) = &run.git {
+        println!(
+            "  git {} {}{}",
+            g.commit,
+            g.branch.as_deref().unwrap_or(""),
+            if g.dirty { " (dirty)" } else { "" }
+        );
+    }
+    if !run.params.is_empty() {
+        println!(
+            "  params: {}",
+            run.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+        );
+    }
+    let width = steps.iter().map(|s| s.step.len()).max().unwrap_or(0);
+    for s in &steps {
+        let detail = match (s.status, s.reused_from, &s.dirty_reason) {
+            (history::StepStatus::Reused, Some(r), _) => format!("from run {r}"),
+            (_, _, Some(reason)) => reason.clone(),
+            _ => String::new(),
+        };
+        let secs = s.duration_ms.map_or(String::new(), |d| format!("{:.2}s  ", d as f64 / 1000.0));
+        println!("  {:>11} {:width$}  {secs}{detail}", s.status.as_str(), s.step);
+    }
+    for (step, m) in &metrics {
+        println!("  metric {step}.{} = {}", m.name, m.value);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runner logs`.
+pub(crate) fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
+    let (_, history) = open_history(&a.path)?;
+    let steps = history.steps(a.run)?;
+    let s = steps
+        .iter()
+        .find(|s| s.step == a.step)
+        .with_context(|| format!("run {} has no step {}", a.run, a.step))?;
+    let dir = s.log_dir.as_ref().with_context(|| {
+        format!("step {} did not run in run {} (status {})", a.step, a.run, s.status.as_str())
+    })?;
+    let file = Path::new(dir).join(if a.stderr { "stderr.log" } else { "stdout.log" });
+    let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    use std::io::Write as _;
+    std::io::stdout().write_all(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runner upload`.
+pub(crate) fn upload(a: UploadArgs) -> anyhow::Result<ExitCode> {
+    let project = Project::load(&a.path, Vec::new())?;
+    let ix = hir::index(&project.db, project.file);
+    let root = ix.datastores.get(&a.datastore).with_context(|| {
+        format!(
+            "no datastore `{}` (known: {})",
+            a.datastore,
+            ix.datastores.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let target = hir::paths::join(root, &a.target);
+    if target.starts_with("..") || a.target.split('/').any(|p| p == "..") {
+        anyhow::bail!("--target must stay inside the datastore");
+    }
+    let dest_dir = project.abs(&target);
+    std::fs::create_dir_all(&dest_dir)
+        .with_context(|| format!("creating {}", dest_dir.display()))?;
+    for f in &a.files {
+        let name = f.file_name().with_context(|| format!("{} has no file name", f.display()))?;
+        let dest = dest_dir.join(name);
+        if f.is_dir() {
+            let _ = std::fs::remove_dir_all(&dest);
+            cache::copy_tree(f, &dest, cache::IgnoreRules::None)
+                .with_context(|| format!("copying {}", f.display()))?;
+        } else {
+            let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+            cache::write_atomic(&dest, &bytes)
+                .with_context(|| format!("writing {}", dest.display()))?;
+        }
+        eprintln!(
+            "uploaded {} → {}:{}",
+            f.display(),
+            a.datastore,
+            hir::paths::join(&a.target, &name.to_string_lossy())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! Diagnostics for people (rustc-style, annotate-snippets), for machines (JSON), and for
+//! CI (GitHub workflow commands).
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use hir::{Diagnostic, Severity};
+use line_index::LineIndex;
+use serde_json::json;
+
+/// rustc-style text: `error[E0102]: …`, `--> file:line:col`, the source line, help.
+pub(crate) fn human(path: &str, text: &str, diags: &[Diagnostic], color: bool) -> String {
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let clamp = |s: syntax::Span| {
+        let end = (s.end as usize).min(text.len());
+        let start = (s.start as usize).min(end);
+        // Keep ranges on char boundaries, as annotate-snippets slices the text.
+        let start = (0..=start).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let end = (end..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+        start..end
+    };
+    let mut out = String::new();
+    for d in diags {
+        let level = match d.severity() {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
+        let mut snippet = Snippet::source(text)
+            .path(path)
+            .annotation(AnnotationKind::Primary.span(clamp(d.span)));
+        for r in &d.related {
+            snippet = snippet
+                .annotation(AnnotationKind::Context.span(clamp(r.span)).label(r.message.as_str()));
+        }
+        let mut group =
+            level.primary_title(d.message.as_str()).id(d.code.as_str()).element(snippet);
+        if let Some(h) = &d.help {
+            group = group.element(Level::HELP.message(h.as_str()));
+        }
+        let report: [Group<'_>; 1] = [group];
+        out.push_str(&renderer.render(&report));
+        out.push_str("\n\n");
+    }
+    out
+}
+
+fn position(index: &LineIndex, text: &str, offset: u32) -> (u32, u32) {
+    let lc = index.line_col((offset.min(text.len() as u32)).into());
+    (lc.line + 1, lc.col + 1)
+}
+
+/// The JSON document of `runner check --format json` (schema in `docs/cli.md`).
+pub(crate) fn json(path: &str, text: &str, diags: &[Diagnostic]) -> serde_json::Value {
+    let index = LineIndex::new(text);
+    let range = |s: syntax::Span| {
+        let (l1, c1) = position(&index, text, s.start);
+        let (l2, c2) = position(&index, text, s.end);
+        json!({"start": {"line": l1, "column": c1}, "end": {"line": l2, "column": c2}, "bytes": [s.start, s.end]})
+    };
+    let items: Vec<_> = diags
+        .iter()
+        .map(|d| {
+            json!({
+                "code": d.code.as_str(),
+                "name": d.code.name(),
+                "severity": if d.severity() == Severity::Error { "error" } else { "warning" },
+                "message": d.message,
+                "help": d.help,
+                "range": range(d.span),
+                "related": d.related.iter().map(|r| json!({"message": r.message, "range": range(r.span)})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let errors = diags.iter().filter(|d| d.severity() == Severity::Error).count();
+    json!({"version": 1, "file": path, "errors": errors, "warnings": diags.len() - errors, "diagnostics": items})
+}
+
+/// GitHub Actions workflow commands (`::error file=…,line=…::message`), one per line.
+pub(crate) fn github(path: &str, text: &str, diags: &[Diagnostic]) -> String {
+    let index = LineIndex::new(text);
+    let esc = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let prop = |s: &str| esc(s).replace(':', "%3A").replace(',', "%2C");
+    diags
+        .iter()
+        .map(|d| {
+            let (l1, c1) = position(&index, text, d.span.start);
+            let (l2, c2) = position(&index, text, d.span.end);
+            let level = if d.severity() == Severity::Error { "error" } else { "warning" };
+            let mut msg = d.message.clone();
+            if let Some(h) = &d.help {
+                msg.push_str(&format!("\nhelp: {h}"));
+            }
+            format!(
+                "::{level} file={},line={l1},col={c1},endLine={l2},endColumn={c2},title={}::{}\n",
+                prop(path),
+                prop(&format!("{} {}", d.code.as_str(), d.code.name())),
+                esc(&msg)
+            )
+        })
+        .collect()
+}
