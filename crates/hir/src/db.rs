@@ -82,17 +82,11 @@ pub trait Db: salsa::Database {
 /// The one database implementation, shared by the CLI, watch mode and the language server.
 /// Cloning is cheap and gives a snapshot for another thread (salsa's model).
 #[salsa::db]
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct RootDatabase {
     storage: salsa::Storage<Self>,
     entries: Arc<Mutex<HashMap<String, FsEntry>>>,
     log: Option<Arc<Mutex<Vec<String>>>>,
-}
-
-impl Default for RootDatabase {
-    fn default() -> Self {
-        RootDatabase { storage: salsa::Storage::default(), entries: Arc::default(), log: None }
-    }
 }
 
 impl RootDatabase {

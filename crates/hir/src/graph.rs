@@ -49,11 +49,13 @@ impl StepGraph {
 pub fn step_graph(db: &dyn Db, file: SourceFile) -> StepGraph {
     let steps: Vec<_> = items(db, file).of_kind(ItemKind::Step).collect();
     let names: Vec<&String> = steps.iter().map(|s| s.name(db)).collect();
+    let by_name: std::collections::HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     let mut g: DiGraph<usize, ()> = DiGraph::new();
     let nodes: Vec<_> = (0..steps.len()).map(|i| g.add_node(i)).collect();
     for (i, step) in steps.iter().enumerate() {
         for dep in &resolve_step(db, file, *step).deps {
-            if let Some(j) = names.iter().position(|n| *n == dep) {
+            if let Some(&j) = by_name.get(dep.as_str()) {
                 g.add_edge(nodes[j], nodes[i], ());
             }
         }
@@ -96,12 +98,14 @@ pub fn step_graph(db: &dyn Db, file: SourceFile) -> StepGraph {
             }
         }
     }
-    for i in 0..steps.len() {
-        if !order.contains(&i) {
-            order.push(i);
-        }
+    let mut ordered = vec![false; steps.len()];
+    order.iter().for_each(|&i| ordered[i] = true);
+    order.extend((0..steps.len()).filter(|&i| !ordered[i]));
+    let mut position = vec![0; steps.len()];
+    for (p, &i) in order.iter().enumerate() {
+        position[i] = p;
     }
-    let pos = |i: usize| order.iter().position(|&o| o == i).expect("every step is ordered");
+    let pos = |i: usize| position[i];
     let deps = order
         .iter()
         .map(|&i| {

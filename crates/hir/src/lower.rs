@@ -24,7 +24,7 @@ pub struct Lowered {
 
 /// The typed form of one item.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::large_enum_variant)] // one per item, never in bulk arrays
 pub enum ItemData {
     Pipeline(PipelineMeta),
     Parameter(Parameter),

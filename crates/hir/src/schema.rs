@@ -16,7 +16,8 @@ pub enum Ty {
     Bool,
     /// An array of strings.
     StringArray,
-    /// An array of strings, integers, floats or booleans (each one argv element).
+    /// An array of strings, integers, floats or booleans (each one argv element; numbers and
+    /// booleans as written).
     ArgArray,
     /// A table of string values.
     StringTable,
@@ -32,7 +33,7 @@ impl Ty {
             Ty::Integer => "integer",
             Ty::Bool => "boolean",
             Ty::StringArray => "array of strings",
-            Ty::ArgArray => "array of strings or numbers",
+            Ty::ArgArray => "array of strings, numbers or booleans",
             Ty::StringTable => "table of strings",
             Ty::Scalar => "string, integer, float or boolean",
         }
@@ -48,7 +49,9 @@ pub struct KeySpec {
     pub ty: Ty,
     /// Whether the table must have it.
     pub required: bool,
-    /// The default, as TOML text, when there is one.
+    /// The default, when there is one: TOML text (`"local"`, `[]`), or words when no value
+    /// can say it (`the number of CPUs`). [`markdown`] and the JSON Schema tell them apart by
+    /// whether the text parses as a TOML value.
     pub default: Option<&'static str>,
     /// What it means (Markdown, one paragraph).
     pub doc: &'static str,
@@ -114,7 +117,7 @@ pub static TABLES: &[TableSpec] = &[
             key!(
                 "name",
                 String,
-                Some("the folder's name"),
+                Some("the name of the pipeline's folder"),
                 "The pipeline's name, shown in run history and used as the default experiment.",
                 r#"name = "digits""#
             ),
@@ -287,7 +290,7 @@ pub static TABLES: &[TableSpec] = &[
             ),
             key!(
                 "command",
-                StringArray,
+                ArgArray,
                 None,
                 "An argv array run as is (no shell), from `source_directory`; placeholders allowed. Instead of `script`. The template is part of the step key.",
                 r#"command = ["sh", "-c", "wc -l \"$0\" > \"$1/count\"", "${inputs.raw}", "${outputs.count}"]"#
@@ -352,14 +355,14 @@ pub static TABLES: &[TableSpec] = &[
                 "timeout",
                 Integer,
                 None,
-                "Seconds the step may run before it is stopped (SIGTERM, then SIGKILL) and fails.",
+                "Seconds the step may run before it is stopped (SIGTERM, then SIGKILL) and fails. Without it, no limit.",
                 "timeout = 3600"
             ),
             key!(
                 "env",
                 StringTable,
                 Some("{}"),
-                "Environment variables set for the step; placeholders allowed. Names and values are part of the step key.",
+                "Environment variables set for the step; placeholders allowed. Names are letters, digits and `_`, not starting with a digit; a number or boolean value is passed as written. Names and values are part of the step key.",
                 r#"env = { OMP_NUM_THREADS = "1" }"#
             ),
             key!(
@@ -386,7 +389,10 @@ pub fn markdown() -> String {
          `hash_paths` are relative to `source_directory`; a `local` datastore's `path` is relative to the \
          pipeline's folder, and a data reference's `path` to its datastore.\n\n\
          References: an input is `data.NAME` or `steps.STEP.outputs.OUTPUT`. Placeholders in `arguments`, \
-         `command` and `env`: `${inputs.NAME}`, `${outputs.NAME}`, `${params.NAME}`; `$${` writes a literal `${`.\n\n",
+         `command` and `env`: `${inputs.NAME}`, `${outputs.NAME}`, `${params.NAME}`; `$${` writes a literal `${`.\n\n\
+         Editors: `runner schema` prints a JSON Schema of this format (also in `docs/pipeline.schema.json`) \
+         for TOML extensions such as Even Better TOML; `runner check` checks what a schema cannot \
+         (references, paths, placeholders, cycles).\n\n",
     );
     for t in TABLES {
         let header = if t.named { format!("[{}.NAME]", t.name) } else { format!("[{}]", t.name) };
@@ -398,11 +404,9 @@ pub fn markdown() -> String {
         for k in t.keys {
             let default = match (k.required, k.default) {
                 (true, _) => "required".to_owned(),
-                (false, Some(d)) => format!("`{d}`")
-                    .replace("`the", "the")
-                    .replace("CPUs`", "CPUs")
-                    .replace("name`", "name"),
-                (false, None) => "none".to_owned(),
+                (false, Some(d)) if is_toml_value(d) => format!("`{d}`"),
+                (false, Some(words)) => words.to_owned(),
+                (false, None) => "—".to_owned(),
             };
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} Example: `{}` |\n",
@@ -416,4 +420,10 @@ pub fn markdown() -> String {
         out.push_str(&format!("\n```toml\n{}```\n\n", t.example));
     }
     out
+}
+
+/// Whether a default is a TOML value (`"local"`, `[]`) rather than words.
+fn is_toml_value(default: &str) -> bool {
+    let parse = syntax::parse(&format!("v = {default}\n"));
+    parse.errors.is_empty() && parse.root.entries.len() == 1
 }

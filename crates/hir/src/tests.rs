@@ -16,6 +16,7 @@ use crate::{
     Digest, FsState, RootDatabase, SourceFile, file_diagnostics as diagnostics, needed_paths,
 };
 
+mod docs;
 mod incremental;
 mod keys;
 
@@ -94,7 +95,11 @@ pub(crate) fn load(text: &str) -> (RootDatabase, SourceFile, Option<BTreeMap<Str
 pub(crate) fn render(text: &str, diags: &[crate::Diagnostic]) -> String {
     let index = LineIndex::new(text);
     let pos = |offset: u32| {
-        let lc = index.line_col(offset.min(text.len() as u32).into());
+        let mut at = (offset as usize).min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        let lc = index.line_col((at as u32).into());
         format!("{}:{}", lc.line + 1, lc.col + 1)
     };
     let mut out = String::new();

@@ -598,6 +598,7 @@ async fn execute(
     if shared.human {
         eprintln!("{:>9} {}  ({reason})", "running", info.name);
     }
+    let snapshot = prepared.snapshot.clone();
     let (outcome, elapsed) = exec::run_process(prepared.spec, shared.cancel.clone()).await;
     match outcome {
         exec::Outcome::Exited(0) => {}
@@ -630,6 +631,24 @@ async fn execute(
             }
         }
     }
+    let drift = {
+        let (sh, i, snap) = (shared.clone(), i, snapshot.clone());
+        tokio::task::spawn_blocking(move || changed_while_running(&sh, i, &snap))
+            .await
+            .unwrap_or(None)
+    };
+    let reason = match &drift {
+        Some(what) => format!("{reason}; not cached: {what} changed during the build"),
+        None => reason.clone(),
+    };
+    if let Some(what) = &drift
+        && shared.human
+    {
+        eprintln!(
+            "  warning {}: {what} changed during the build; its result is not cached",
+            info.name
+        );
+    }
     let result = ActionResult {
         step: info.name.clone(),
         outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
@@ -637,7 +656,9 @@ async fn execute(
         created_ms: now_ms(),
         key_fields: serde_json::from_str(&record.to_json()).unwrap_or_default(),
     };
-    if let Err(e) = shared.cache.put_action(&cdig(key), &result) {
+    if drift.is_none()
+        && let Err(e) = shared.cache.put_action(&cdig(key), &result)
+    {
         return fail(format!("writing the action cache: {e}"), Some(0), StepStatus::Failed);
     }
     let metrics_text = std::fs::read_to_string(run_dir.join("metrics.txt")).unwrap_or_default();
@@ -691,6 +712,35 @@ async fn execute(
 struct Prepared {
     spec: ProcessSpec,
     outputs: Vec<(String, PathBuf)>,
+    snapshot: PathBuf,
+}
+
+/// Re-hashes what the step's key was computed from (script and `hash_paths` in the
+/// snapshot it ran from, data references in place) and names the first that differs, if
+/// any: a result is only cached under a key that describes what the step really read.
+fn changed_while_running(shared: &Shared, i: usize, snapshot: &Path) -> Option<String> {
+    let fields = &shared.steps[i].fields;
+    let same = |path: &Path, want: &Digest| match crate::project::probe(path, true) {
+        Ok(hir::FsState::File(d) | hir::FsState::Dir(Some(d))) => d == *want,
+        _ => false,
+    };
+    if let Some((script, d)) = &fields.script
+        && !same(&snapshot.join(script), d)
+    {
+        return Some(format!("script {script}"));
+    }
+    for (path, d) in &fields.hash_paths {
+        if !same(&snapshot.join(path), d) {
+            return Some(format!("hash_paths {path}"));
+        }
+    }
+    for (input, data, d) in &fields.data_inputs {
+        let Some(path) = shared.data_paths.get(data) else { continue };
+        if !same(path, d) {
+            return Some(format!("input {input} (data.{data})"));
+        }
+    }
+    None
 }
 
 /// Snapshot, inputs, output folders, interpreter, argv.
@@ -724,9 +774,11 @@ async fn prepare_step(
                     .with_context(|| format!("manifest of {step}.{output} is missing"))?;
                 let dest = run_dir.join("inputs").join(name);
                 let _ = std::fs::remove_dir_all(&dest);
+                // A copy, not hard links: a step running as root could write through a link
+                // into the CAS and poison every later result that reads the blob.
                 shared
                     .cache
-                    .materialize(&manifest, &dest, true)
+                    .materialize(&manifest, &dest, false)
                     .with_context(|| format!("materializing input {name}"))?;
                 dest
             }
@@ -778,7 +830,7 @@ async fn prepare_step(
     Ok(Prepared {
         spec: ProcessSpec {
             argv,
-            cwd: snapshot,
+            cwd: snapshot.clone(),
             env,
             stdout_path: run_dir.join("stdout.log"),
             stderr_path: run_dir.join("stderr.log"),
@@ -786,6 +838,7 @@ async fn prepare_step(
             grace: Duration::from_secs(5),
         },
         outputs,
+        snapshot,
     })
 }
 

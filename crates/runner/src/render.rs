@@ -42,8 +42,14 @@ pub(crate) fn human(path: &str, text: &str, diags: &[Diagnostic], color: bool) -
     out
 }
 
+/// 1-based line and column of `offset`, moved back to a character boundary (spans from
+/// the parser can point into a multi-byte character of a lossily decoded file).
 fn position(index: &LineIndex, text: &str, offset: u32) -> (u32, u32) {
-    let lc = index.line_col((offset.min(text.len() as u32)).into());
+    let mut at = (offset as usize).min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let lc = index.line_col(u32::try_from(at).unwrap_or(u32::MAX).into());
     (lc.line + 1, lc.col + 1)
 }
 

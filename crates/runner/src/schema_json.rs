@@ -92,8 +92,12 @@ fn parameter_schema(t: &TableSpec) -> Value {
     let mut long = item_schema(t);
     long["description"] = json!("The long form: a default and a description.");
     json!({
+        "description": "A parameter: `NAME = VALUE` (a string, integer, float or boolean) or `NAME = { default = VALUE, description = \"…\" }`. Steps use it as `${params.NAME}`.",
         "oneOf": [
-            { "type": ["string", "number", "boolean"], "description": "The short form: the default value." },
+            {
+                "type": ["string", "number", "boolean"],
+                "description": "The short form: the default value.",
+            },
             long,
         ],
     })

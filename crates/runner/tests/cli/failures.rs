@@ -1,0 +1,135 @@
+//! Failing steps, and parameter values that try to become shell code.
+
+use crate::support::Project;
+
+/// `bad` feeds `after`; `good` is an independent branch.
+const FAILING_TOML: &str = r#"
+[steps.bad]
+script = "bad.sh"
+arguments = ["${outputs.out}"]
+outputs = ["out"]
+
+[steps.after]
+command = ["sh", "-c", "cp \"$0/b.txt\" \"$1/b.txt\"", "${inputs.b}", "${outputs.out}"]
+inputs = { b = "steps.bad.outputs.out" }
+outputs = ["out"]
+
+[steps.good]
+command = ["sh", "-c", "echo good > \"$0/g.txt\"", "${outputs.out}"]
+outputs = ["out"]
+"#;
+
+/// Table row 12: A step exiting 3 fails the build (exit 1): its downstream is skipped, an
+/// independent branch still runs. Once the script is fixed, the step runs (nothing was
+/// cached for it).
+#[test]
+fn failing_step_skips_downstream_and_runs_again_when_fixed() {
+    // It even fills its output before failing: that must not be cached.
+    let p = Project::with(&[
+        ("pipeline.toml", FAILING_TOML),
+        ("bad.sh", "echo partial > \"$1/b.txt\"\nexit 3\n"),
+    ]);
+    let b = p.build(&[]);
+    b.assert_code(1).assert_steps(&[("bad", "failed"), ("after", "skipped"), ("good", "ran")]);
+    assert_eq!(b.status(), "failed");
+    b.assert_reason("bad", "exited with code 3");
+
+    p.write("bad.sh", "echo fixed > \"$1/b.txt\"\n");
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(&[("bad", "ran"), ("after", "ran"), ("good", "reused")]);
+    assert_eq!(b.status(), "succeeded");
+    assert_eq!(p.output("after", "out", "b.txt"), "fixed\n");
+
+    p.build(&[]).assert_code(0).assert_steps(&[
+        ("bad", "reused"),
+        ("after", "reused"),
+        ("good", "reused"),
+    ]);
+}
+
+/// A failed step whose key does not change (it failed for a reason outside its key) runs
+/// again on the next build: a failure is never cached.
+#[test]
+fn failed_step_with_unchanged_key_runs_again() {
+    let p = Project::with(&[
+        ("pipeline.toml", FAILING_TOML),
+        // `fail.flag` sits in the snapshot but is not in bad's key.
+        ("bad.sh", "if [ -e fail.flag ]; then exit 3; fi\necho ok > \"$1/b.txt\"\n"),
+        ("fail.flag", ""),
+    ]);
+    p.build(&[]).assert_code(1).assert_steps(&[
+        ("bad", "failed"),
+        ("after", "skipped"),
+        ("good", "ran"),
+    ]);
+    std::fs::remove_file(p.path("fail.flag")).unwrap();
+    p.build(&[]).assert_code(0).assert_steps(&[
+        ("bad", "ran"),
+        ("after", "ran"),
+        ("good", "reused"),
+    ]);
+}
+
+/// A step that exits 0 but leaves an output folder empty fails, and is not cached.
+#[test]
+fn empty_output_fails_the_step() {
+    let p = Project::with(&[
+        ("pipeline.toml", FAILING_TOML),
+        ("bad.sh", "if [ -e skip.flag ]; then exit 0; fi\necho ok > \"$1/b.txt\"\n"),
+        ("skip.flag", ""),
+    ]);
+    let b = p.build(&[]);
+    b.assert_code(1).assert_steps(&[("bad", "failed"), ("after", "skipped"), ("good", "ran")]);
+    b.assert_reason("bad", "output out was not produced");
+    std::fs::remove_file(p.path("skip.flag")).unwrap();
+    p.build(&[]).assert_code(0).assert_steps(&[
+        ("bad", "ran"),
+        ("after", "ran"),
+        ("good", "reused"),
+    ]);
+}
+
+const ECHO_TOML: &str = r#"
+[parameters]
+msg = "hello"
+
+[steps.echo]
+script = "write.sh"
+arguments = ["${params.msg}", "${outputs.out}"]
+outputs = ["out"]
+"#;
+
+const WRITE_SH: &str = "printf '%s' \"$1\" > \"$2/msg.txt\"\n";
+
+/// Builds the echo pipeline with `--param msg=VALUE` and checks the step received VALUE as
+/// exactly one argument and that no shell ever saw it.
+fn assert_param_is_literal(value: &str) {
+    let p = Project::with(&[("pipeline.toml", ECHO_TOML), ("write.sh", WRITE_SH)]);
+    std::fs::create_dir(p.path("canary")).unwrap();
+    let param = format!("msg={value}");
+    let b = p.build(&["--param", &param]);
+    b.assert_code(0).assert_steps(&[("echo", "ran")]);
+    assert_eq!(p.output("echo", "out", "msg.txt"), value);
+    assert!(p.path("canary").is_dir(), "canary folder was removed");
+    let pwned: Vec<_> = Project::files_under(p.root())
+        .into_iter()
+        .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pwned")))
+        .collect();
+    assert!(pwned.is_empty(), "the parameter value was run by a shell: {pwned:?}");
+    // Same value again: the step key holds it verbatim, so it is reused.
+    p.build(&["--param", &param]).assert_code(0).assert_steps(&[("echo", "reused")]);
+}
+
+/// Table row 13: A parameter value full of shell syntax reaches the step as one literal argument.
+/// (`rm -rf canary` rather than `rm -rf /`: same test, harmless if it ever fails.)
+#[test]
+fn param_with_shell_syntax_is_one_literal_argument() {
+    assert_param_is_literal("'; rm -rf canary $(touch pwned) `whoami`'");
+    assert_param_is_literal("\"; touch pwned2; echo \" && touch pwned3 | cat > pwned4\nnext line");
+}
+
+/// A value that looks like a placeholder is not expanded again.
+#[test]
+fn param_with_placeholder_text_is_not_expanded() {
+    assert_param_is_literal("${outputs.out} ${params.msg} $${x} ${env.HOME} a=b");
+}

@@ -1,0 +1,188 @@
+//! A runner killed with SIGKILL mid-build leaves nothing a later build trusts.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::Project;
+
+/// Table row 14: `kill -9` of the runner while a step sleeps; the orphaned step's process group is
+/// killed too. A fresh build then completes, and the killed step runs again: its key is
+/// unchanged (only an unkeyed flag file is removed), so a trusted cache entry would have
+/// made it `reused`. A step that completed before the kill is reused.
+#[test]
+fn killed_build_leaves_no_trusted_result() {
+    let p = Project::new();
+    let marker = p.path("marker.pid");
+    p.write(
+        "pipeline.toml",
+        &format!(
+            r#"
+[compute.local]
+max_nodes = 2
+
+[steps.slow]
+script = "slow.sh"
+arguments = ["${{outputs.out}}"]
+outputs = ["out"]
+env = {{ MARKER = "{}" }}
+
+[steps.after]
+command = ["sh", "-c", "cp \"$0/s.txt\" \"$1/s.txt\"", "${{inputs.s}}", "${{outputs.out}}"]
+inputs = {{ s = "steps.slow.outputs.out" }}
+outputs = ["out"]
+
+[steps.quick]
+command = ["sh", "-c", "echo quick > \"$0/q.txt\"", "${{outputs.out}}"]
+outputs = ["out"]
+"#,
+            marker.display()
+        ),
+    );
+    // The step writes its output first, so a half-finished output exists when it is killed.
+    p.write(
+        "slow.sh",
+        "echo slow > \"$1/s.txt\"\n\
+         echo $$ > \"$MARKER.tmp\" && mv \"$MARKER.tmp\" \"$MARKER\"\n\
+         if [ -e slow.flag ]; then sleep 30; fi\n",
+    );
+    p.write("slow.flag", "");
+
+    let root = p.root().display().to_string();
+    let mut child = p
+        .cmd()
+        .args(["build", &root, "-j", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let pgid: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&marker).ok().and_then(|s| s.trim().parse().ok())
+        {
+            break pid;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("runner exited ({status}) before the slow step started");
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "slow step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // `quick` runs beside `slow`; let it finish, so the killed build has completed work.
+    let quick_done = p.state().join("outputs").join("quick").join("out.digest");
+    while !quick_done.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "quick step never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    // The step leads its own process group and outlived the runner; kill the group.
+    let killed = Command::new("kill").args(["-9", "--", &format!("-{pgid}")]).status().unwrap();
+    assert!(killed.success(), "the orphaned step group {pgid} should still have been running");
+
+    std::fs::remove_file(p.path("slow.flag")).unwrap();
+    let b = p.build(&[]);
+    // What finished before the kill is trusted; what did not is run.
+    b.assert_code(0).assert_steps(&[("slow", "ran"), ("after", "ran"), ("quick", "reused")]);
+    assert_eq!(b.status(), "succeeded");
+    assert_eq!(p.output("after", "out", "s.txt"), "slow\n");
+    p.build(&[]).assert_code(0).assert_steps(&[
+        ("slow", "reused"),
+        ("after", "reused"),
+        ("quick", "reused"),
+    ]);
+
+    // The killed run is not left `running` in history.
+    let runs = p.run(&["runs", &root, "--format", "json"]);
+    runs.assert_code(0);
+    let doc: serde_json::Value = serde_json::from_str(runs.stdout.trim()).unwrap();
+    let first = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"].as_i64() == Some(1))
+        .unwrap_or_else(|| panic!("run 1 in history\n{}", runs.transcript()));
+    assert_eq!(first["status"], "interrupted", "{}", runs.transcript());
+}
+
+/// Ctrl-C (SIGINT to the runner): running steps are stopped, the build exits 130 with
+/// status `interrupted`, and the interrupted step runs on the next build.
+#[test]
+fn interrupted_build_exits_130_and_reruns_step() {
+    let p = Project::new();
+    let marker = p.path("marker.pid");
+    p.write(
+        "pipeline.toml",
+        &format!(
+            r#"
+[steps.slow]
+script = "slow.sh"
+arguments = ["${{outputs.out}}"]
+outputs = ["out"]
+env = {{ MARKER = "{}" }}
+
+[steps.after]
+command = ["sh", "-c", "cp \"$0/s.txt\" \"$1/s.txt\"", "${{inputs.s}}", "${{outputs.out}}"]
+inputs = {{ s = "steps.slow.outputs.out" }}
+outputs = ["out"]
+"#,
+            marker.display()
+        ),
+    );
+    p.write(
+        "slow.sh",
+        "echo slow > \"$1/s.txt\"\n\
+         echo $$ > \"$MARKER.tmp\" && mv \"$MARKER.tmp\" \"$MARKER\"\n\
+         if [ -e slow.flag ]; then sleep 30; fi\n",
+    );
+    p.write("slow.flag", "");
+    let root = p.root().display().to_string();
+    let child = p
+        .cmd()
+        .args(["build", &root, "--format", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let pgid: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&marker).ok().and_then(|s| s.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "slow step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Whatever happened, leave no sleeping step behind.
+    let group_alive = Command::new("kill")
+        .args(["-9", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert_eq!(out.status.code(), Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!group_alive, "the step's process group outlived the interrupted build");
+    assert!(started.elapsed() < Duration::from_secs(10), "interrupt took too long");
+    let doc: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("no JSON document ({e})\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+    assert_eq!(doc["status"], "interrupted", "{doc}");
+    let status = |name: &str| {
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == name)
+            .map(|s| s["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status("slow").as_deref(), Some("interrupted"), "{doc}");
+    assert_ne!(status("after").as_deref(), Some("ran"), "{doc}");
+
+    std::fs::remove_file(p.path("slow.flag")).unwrap();
+    p.build(&[]).assert_code(0).assert_steps(&[("slow", "ran"), ("after", "ran")]);
+}
