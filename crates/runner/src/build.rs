@@ -26,9 +26,9 @@ use exec::{CancelToken, NodeState, ProcessSpec};
 use hir::template::{self, Kind};
 use hir::{Digest, Target};
 use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
-use plan::{Decision, KeyRecord, Lookup, Policy};
+use plan::{Decision, KeyRecord, Policy};
 
-use crate::project::Project;
+use driver::{Project, lookup, previous};
 
 /// `runner build` arguments.
 #[derive(clap::Args)]
@@ -421,39 +421,6 @@ fn push_outcome(shared: &Shared, o: Outcome) {
     shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(o);
 }
 
-/// Looks `key` up and verifies the outputs it records.
-fn lookup(cache: &Cache, key: &Digest) -> Lookup {
-    let Ok(Some(result)) = cache.get_action(&cdig(*key)) else { return Lookup::Miss };
-    let mut outputs = BTreeMap::new();
-    for (name, mdigest) in &result.outputs {
-        let manifest = match cache.get_manifest(mdigest) {
-            Ok(Some(m)) => m,
-            _ => {
-                return Lookup::Broken {
-                    output: name.clone(),
-                    detail: format!("manifest {} is missing", mdigest.short()),
-                };
-            }
-        };
-        if let Err(e) = cache.verify(&manifest) {
-            return Lookup::Broken { output: name.clone(), detail: e.to_string() };
-        }
-        outputs.insert(name.clone(), hdig(*mdigest));
-    }
-    Lookup::Hit { run_id: result.run_id, outputs }
-}
-
-/// The key record of a step's last success, from history.
-fn previous(history: &History, pipeline: &str, step: &str) -> Option<KeyRecord> {
-    history
-        .last_success(pipeline, step)
-        .ok()
-        .flatten()?
-        .key_fields
-        .as_deref()
-        .and_then(KeyRecord::from_json)
-}
-
 async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
     let info = &shared.steps[i];
     let record = {
@@ -720,7 +687,7 @@ struct Prepared {
 /// any: a result is only cached under a key that describes what the step really read.
 fn changed_while_running(shared: &Shared, i: usize, snapshot: &Path) -> Option<String> {
     let fields = &shared.steps[i].fields;
-    let same = |path: &Path, want: &Digest| match crate::project::probe(path, true) {
+    let same = |path: &Path, want: &Digest| match driver::probe(path, true) {
         Ok(hir::FsState::File(d) | hir::FsState::Dir(Some(d))) => d == *want,
         _ => false,
     };
@@ -930,44 +897,28 @@ fn plan_only(
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let steps = step_infos(&project, wanted)?;
-    let state = project.state_dir();
-    let pipeline = project.name();
-    let cache = Cache::open(&state.join("cache")).ok();
-    let history = History::open(&state.join("history.sqlite")).ok();
-    let mut results: HashMap<String, BTreeMap<String, Digest>> = HashMap::new();
-    let mut rows = Vec::new();
-    for info in &steps {
-        let record =
-            KeyRecord::new(&info.fields, |s, o| results.get(s).and_then(|m| m.get(o)).copied());
-        let (action, detail) = match record {
-            Err(upstream) => (
-                "will run".to_owned(),
-                format!("after upstream {upstream}, unless it reproduces its outputs"),
-            ),
-            Ok(record) => {
-                let found = cache.as_ref().map_or(Lookup::Miss, |c| lookup(c, &record.digest()));
-                let prev = history.as_ref().and_then(|h| previous(h, &pipeline, &info.name));
-                match plan::decide(info.step.allow_reuse, policy, &record, found, prev.as_ref()) {
-                    Decision::Reuse { run_id, outputs } => {
-                        results.insert(info.name.clone(), outputs);
-                        ("reuse".to_owned(), format!("from run {run_id}"))
-                    }
-                    Decision::Run(reasons) => (
-                        "will run".to_owned(),
-                        reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-                    ),
+    let selected: Vec<String> = step_infos(&project, wanted)?.into_iter().map(|s| s.name).collect();
+    let rows: Vec<(String, String, String)> = driver::plan(&project, policy)
+        .into_iter()
+        .filter(|p| selected.contains(&p.step))
+        .map(|p| {
+            let (action, detail) = match p.planned {
+                driver::Planned::Reuse { run_id } => ("reuse", format!("from run {run_id}")),
+                driver::Planned::Run(reasons) => ("will run", reasons.join("; ")),
+                driver::Planned::AfterUpstream(u) => {
+                    ("will run", format!("after upstream {u}, unless it reproduces its outputs"))
                 }
-            }
-        };
-        rows.push((info.name.clone(), action, detail));
-    }
+                driver::Planned::Blocked(why) => ("blocked", why),
+            };
+            (p.step, action.to_owned(), detail)
+        })
+        .collect();
     if json {
         let doc: Vec<_> = rows
             .iter()
             .map(|(s, a, d)| serde_json::json!({"step": s, "action": a, "detail": d}))
             .collect();
-        println!("{}", serde_json::json!({"pipeline": pipeline, "steps": doc}));
+        println!("{}", serde_json::json!({"pipeline": project.name(), "steps": doc}));
     } else {
         let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         for (s, a, d) in &rows {

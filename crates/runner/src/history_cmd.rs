@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use history::History;
 
-use crate::project::Project;
+use driver::Project;
 
 /// `runner runs` arguments.
 #[derive(clap::Args)]

@@ -9,7 +9,6 @@
 mod build;
 mod envs;
 mod history_cmd;
-mod project;
 mod render;
 mod schema_json;
 
@@ -19,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::project::Project;
+use driver::Project;
 
 /// Build Azure ML-style pipelines (pipeline.toml) locally, reusing every step whose inputs
 /// did not change.

@@ -6,20 +6,22 @@ use anyhow::Context as _;
 use hir::{Diagnostic, FsState, RootDatabase, SourceFile};
 
 /// A loaded pipeline: its database and where things are.
-pub(crate) struct Project {
+pub struct Project {
     /// The folder holding the pipeline file; relative paths in the file start here.
-    pub(crate) root: PathBuf,
+    pub root: PathBuf,
     /// The pipeline file as the user named it (for messages).
-    pub(crate) display: String,
-    pub(crate) db: RootDatabase,
-    pub(crate) file: SourceFile,
+    pub display: String,
+    /// The checker's database.
+    pub db: RootDatabase,
+    /// The pipeline file's input in `db`.
+    pub file: SourceFile,
     /// Byte offset of the first invalid UTF-8 sequence, if any.
     encoding_error: Option<usize>,
 }
 
 /// The pipeline file for `path`: the file itself, or `pipeline.toml` (else the only
 /// `*.pipeline.toml`) in a folder.
-pub(crate) fn locate(path: &Path) -> anyhow::Result<PathBuf> {
+pub fn locate(path: &Path) -> anyhow::Result<PathBuf> {
     if path.is_dir() {
         let candidate = path.join("pipeline.toml");
         if candidate.is_file() {
@@ -49,7 +51,7 @@ pub(crate) fn locate(path: &Path) -> anyhow::Result<PathBuf> {
 
 impl Project {
     /// Reads the pipeline at `path` (file or folder) with `--param` overrides.
-    pub(crate) fn load(path: &Path, overrides: Vec<(String, String)>) -> anyhow::Result<Project> {
+    pub fn load(path: &Path, overrides: Vec<(String, String)>) -> anyhow::Result<Project> {
         let file_path = locate(path)?;
         let bytes = std::fs::read(&file_path)
             .with_context(|| format!("reading {}", file_path.display()))?;
@@ -69,7 +71,7 @@ impl Project {
     }
 
     /// Looks at every path the pipeline names and sets what is there on the database.
-    pub(crate) fn refresh_fs(&mut self) -> anyhow::Result<()> {
+    pub fn refresh_fs(&mut self) -> anyhow::Result<()> {
         let needs = hir::needed_paths(&self.db, self.file).clone();
         for need in needs {
             let state = probe(&self.abs(&need.path), need.digest)?;
@@ -79,17 +81,17 @@ impl Project {
     }
 
     /// `rel` (normalised, relative to the pipeline's folder) as a real path.
-    pub(crate) fn abs(&self, rel: &str) -> PathBuf {
+    pub fn abs(&self, rel: &str) -> PathBuf {
         if rel == "." { self.root.clone() } else { self.root.join(rel) }
     }
 
     /// The file's text.
-    pub(crate) fn text(&self) -> &str {
+    pub fn text(&self) -> &str {
         self.file.text(&self.db)
     }
 
     /// Every diagnostic, including a bad encoding.
-    pub(crate) fn diagnostics(&self) -> Vec<Diagnostic> {
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         if let Some(at) = self.encoding_error {
             let at = u32::try_from(at).unwrap_or(u32::MAX);
@@ -107,12 +109,12 @@ impl Project {
     }
 
     /// The state folder `.runner/` beside the pipeline.
-    pub(crate) fn state_dir(&self) -> PathBuf {
+    pub fn state_dir(&self) -> PathBuf {
         self.root.join(".runner")
     }
 
     /// The pipeline's name: `[pipeline] name`, else the folder's name.
-    pub(crate) fn name(&self) -> String {
+    pub fn name(&self) -> String {
         hir::index(&self.db, self.file).meta.name.clone().unwrap_or_else(|| {
             std::fs::canonicalize(&self.root)
                 .ok()
@@ -123,7 +125,7 @@ impl Project {
 }
 
 /// What is at `path`: file digest, folder (tree digest when `digest`), or missing.
-pub(crate) fn probe(path: &Path, digest: bool) -> anyhow::Result<FsState> {
+pub fn probe(path: &Path, digest: bool) -> anyhow::Result<FsState> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FsState::Missing),

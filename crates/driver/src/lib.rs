@@ -1,0 +1,13 @@
+//! The driver: the IO side of the checker, shared by `runner` (check, build, status, watch)
+//! and the language server.
+//!
+//! * [`Project`] reads a pipeline file into a [`hir::RootDatabase`] and hashes the paths it
+//!   names ([`Project::refresh_fs`]), so queries never touch the disk.
+//! * [`status`] answers "what would a build do now, and why" from the action cache and run
+//!   history, read only: the plan `runner status` prints and the editor's code lenses show.
+
+mod project;
+mod status;
+
+pub use project::{Project, locate, probe};
+pub use status::{Planned, StepPlan, lookup, plan, previous};

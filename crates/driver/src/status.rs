@@ -1,0 +1,114 @@
+//! Planning against recorded state, without running anything.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cache::Cache;
+use hir::Digest;
+use history::History;
+use plan::{Decision, KeyRecord, Lookup, Policy};
+
+use crate::Project;
+
+/// Looks `key` up in the action cache and verifies every output it records.
+pub fn lookup(cache: &Cache, key: &Digest) -> Lookup {
+    let Ok(Some(result)) = cache.get_action(&cache::Digest(key.0)) else { return Lookup::Miss };
+    let mut outputs = BTreeMap::new();
+    for (name, mdigest) in &result.outputs {
+        let manifest = match cache.get_manifest(mdigest) {
+            Ok(Some(m)) => m,
+            _ => {
+                return Lookup::Broken {
+                    output: name.clone(),
+                    detail: format!("manifest {} is missing", mdigest.short()),
+                };
+            }
+        };
+        if let Err(e) = cache.verify(&manifest) {
+            return Lookup::Broken { output: name.clone(), detail: e.to_string() };
+        }
+        outputs.insert(name.clone(), Digest(mdigest.0));
+    }
+    Lookup::Hit { run_id: result.run_id, outputs }
+}
+
+/// The key record of a step's last success, from history.
+pub fn previous(history: &History, pipeline: &str, step: &str) -> Option<KeyRecord> {
+    history
+        .last_success(pipeline, step)
+        .ok()
+        .flatten()?
+        .key_fields
+        .as_deref()
+        .and_then(KeyRecord::from_json)
+}
+
+/// What a build would do with one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Planned {
+    /// Reused from run `run_id`.
+    Reuse {
+        /// The run the result came from.
+        run_id: i64,
+    },
+    /// Runs, for these reasons.
+    Run(Vec<String>),
+    /// Runs after `upstream` runs, unless that reproduces its outputs (early cutoff).
+    AfterUpstream(String),
+    /// Cannot be planned: its key cannot be computed (errors, or a file not hashed).
+    Blocked(String),
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepPlan {
+    /// The step.
+    pub step: String,
+    /// What a build would do.
+    pub planned: Planned,
+}
+
+/// The plan for every step (in topological order) given the recorded state under
+/// `.runner/` (read only; missing state means nothing was recorded).
+pub fn plan(project: &Project, policy: Policy) -> Vec<StepPlan> {
+    let state = project.state_dir();
+    let cache =
+        state.join("cache").is_dir().then(|| Cache::open(&state.join("cache")).ok()).flatten();
+    let db_path = state.join("history.sqlite");
+    let history = db_path.is_file().then(|| History::open(&db_path).ok()).flatten();
+    let pipeline = project.name();
+    let db = &project.db;
+    let mut results: HashMap<String, BTreeMap<String, Digest>> = HashMap::new();
+    let mut out = Vec::new();
+    for name in &hir::step_graph(db, project.file).order {
+        let Some(item) = hir::find_step(db, project.file, name) else { continue };
+        let planned = match hir::step_key_fields(db, project.file, item) {
+            Err(e) => Planned::Blocked(match e {
+                hir::KeyError::Invalid => "the step has errors".to_owned(),
+                hir::KeyError::NoDigest(p) => format!("{p} is missing"),
+            }),
+            Ok(fields) => {
+                match KeyRecord::new(fields, |s, o| results.get(s).and_then(|m| m.get(o)).copied())
+                {
+                    Err(upstream) => Planned::AfterUpstream(upstream),
+                    Ok(record) => {
+                        let found =
+                            cache.as_ref().map_or(Lookup::Miss, |c| lookup(c, &record.digest()));
+                        let prev = history.as_ref().and_then(|h| previous(h, &pipeline, name));
+                        let allow = hir::lower_item(db, item).step().is_none_or(|s| s.allow_reuse);
+                        match plan::decide(allow, policy, &record, found, prev.as_ref()) {
+                            Decision::Reuse { run_id, outputs } => {
+                                results.insert(name.clone(), outputs);
+                                Planned::Reuse { run_id }
+                            }
+                            Decision::Run(reasons) => {
+                                Planned::Run(reasons.iter().map(ToString::to_string).collect())
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        out.push(StepPlan { step: name.clone(), planned });
+    }
+    out
+}
