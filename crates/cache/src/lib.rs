@@ -17,6 +17,11 @@
 //!   leaves an entry a later run could trust, and two runners sharing one root cannot corrupt it.
 //!   [`Cache::verify`] re-checks blobs before a cache hit is trusted.
 //! - [`write_atomic`] is the same publish protocol for any single file.
+//! - [`StatCache`] remembers file digests by path and stat (`.runner/statcache`), so a file
+//!   whose stat did not change is not read again ([`StatCache::hash_file`],
+//!   [`hash_tree_with`]); entries written within the timestamp granularity of their hash are
+//!   "racy" and always re-hashed (git's racy-clean rule). [`list_dirs`] and [`is_ignored`]
+//!   expose the walk's rules to a file watcher.
 //!
 //! Everything here is synchronous, blocking IO; async callers should use `spawn_blocking`.
 
@@ -28,6 +33,7 @@ mod error;
 mod materialize;
 mod par;
 mod snapshot;
+mod statcache;
 mod tree;
 mod verify;
 mod walk;
@@ -40,4 +46,5 @@ pub use error::{Error, Result};
 pub use snapshot::copy_tree;
 pub use tree::{Manifest, TreeEntry, hash_tree};
 pub use verify::VerifyError;
-pub use walk::IgnoreRules;
+pub use statcache::{COARSE_WINDOW_NS, FINE_WINDOW_NS, StatCache, hash_tree_with};
+pub use walk::{IgnoreRules, is_ignored, list_dirs};

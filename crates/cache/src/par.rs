@@ -12,6 +12,25 @@ use crate::digest::BUF_SIZE;
 
 const MAX_WORKERS: usize = 4;
 
+thread_local! {
+    /// One reusable buffer per thread: a no-op build verifies one small blob per step, and
+    /// zeroing a fresh 1 MiB buffer for each cost more than the check itself.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's buffer (a fresh one if it is already in use).
+fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < BUF_SIZE {
+                buf.resize(BUF_SIZE, 0);
+            }
+            f(&mut buf)
+        }
+        Err(_) => f(&mut vec![0u8; BUF_SIZE]),
+    })
+}
+
 /// Applies `f(item, buffer)` to every item, in parallel, returning the results in input order.
 pub(crate) fn try_map<T, R, E, F>(items: &[T], f: F) -> Result<Vec<R>, E>
 where
@@ -20,11 +39,13 @@ where
     E: Send,
     F: Fn(&T, &mut [u8]) -> Result<R, E> + Sync,
 {
+    if items.len() <= 1 {
+        return items.iter().map(|item| with_buffer(|buf| f(item, buf))).collect();
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = cpus.min(MAX_WORKERS).min(items.len());
     if workers <= 1 {
-        let mut buf = vec![0u8; BUF_SIZE];
-        return items.iter().map(|item| f(item, &mut buf)).collect();
+        return with_buffer(|buf| items.iter().map(|item| f(item, buf)).collect());
     }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);

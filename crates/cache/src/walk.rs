@@ -66,9 +66,69 @@ pub(crate) fn walk(root: &Path, rules: IgnoreRules) -> Result<Vec<Item>> {
     if meta.is_file() {
         out.push(Item { abs: root.to_path_buf(), rel: String::new(), kind: file_kind(&meta) });
     } else if meta.is_dir() {
-        walk_dir(root, "", rules, &mut Vec::new(), &mut out)?;
+        let mut sink = Sink { items: &mut out, dirs: None };
+        walk_dir(root, "", rules, &mut Vec::new(), &mut sink)?;
     }
     Ok(out)
+}
+
+/// Every folder a walk of `root` with `rules` enters, `root` first (absolute when `root` is),
+/// without listing files: the folders a watcher needs to watch to see every change to what
+/// [`crate::hash_tree`] hashes. Ignored folders (and `.git`, `.runner` under
+/// [`IgnoreRules::Snapshot`]) are not entered, so they are not listed. A `root` that is a file
+/// yields nothing.
+///
+/// Errors: [`Error::Read`] for an unreadable folder (including `root` missing),
+/// [`Error::NonUtf8Path`] for a name that is not UTF-8.
+pub fn list_dirs(root: &Path, rules: IgnoreRules) -> Result<Vec<PathBuf>> {
+    let meta = fs::metadata(root).map_err(Error::read(root))?;
+    let mut dirs = Vec::new();
+    if meta.is_dir() {
+        dirs.push(root.to_path_buf());
+        let mut sink = Sink { items: &mut Vec::new(), dirs: Some(&mut dirs) };
+        walk_dir(root, "", rules, &mut Vec::new(), &mut sink)?;
+    }
+    Ok(dirs)
+}
+
+/// Whether a walk of `root` with `rules` leaves out `rel` (a '/'-separated path below
+/// `root`; `is_dir` says whether it is a folder): it is named `.git` or `.runner`, an ignore
+/// file in `root` or a folder between `root` and `rel` ignores it, or one of its parent
+/// folders is ignored (an ignored folder is not entered). The same rules as the walk; the
+/// path need not exist (a deleted file is judged by its name). Always `false` with
+/// [`IgnoreRules::None`].
+///
+/// Errors: [`Error::Read`] for an ignore file that exists but cannot be read.
+pub fn is_ignored(root: &Path, rel: &str, is_dir: bool, rules: IgnoreRules) -> Result<bool> {
+    if rules == IgnoreRules::None {
+        return Ok(false);
+    }
+    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let mut stack = Vec::new();
+    let mut dir_rel = String::new();
+    let mut dir_abs = root.to_path_buf();
+    for (i, name) in parts.iter().enumerate() {
+        if *name == ".git" || *name == ".runner" {
+            return Ok(true);
+        }
+        if let Some(matcher) = load_ignore_file(&dir_abs)? {
+            stack.push(Rules { dir: dir_rel.clone(), matcher });
+        }
+        let child = if dir_rel.is_empty() { (*name).to_owned() } else { format!("{dir_rel}/{name}") };
+        let last = i + 1 == parts.len();
+        if ignored(&stack, &child, !last || is_dir) {
+            return Ok(true);
+        }
+        dir_rel = child;
+        dir_abs.push(name);
+    }
+    Ok(false)
+}
+
+/// Where a walk puts what it finds: files always, folders when asked.
+struct Sink<'a> {
+    items: &'a mut Vec<Item>,
+    dirs: Option<&'a mut Vec<PathBuf>>,
 }
 
 fn file_kind(meta: &fs::Metadata) -> Kind {
@@ -86,7 +146,7 @@ fn walk_dir(
     rel: &str,
     rules: IgnoreRules,
     stack: &mut Vec<Rules>,
-    out: &mut Vec<Item>,
+    out: &mut Sink<'_>,
 ) -> Result<()> {
     let pushed = match rules {
         IgnoreRules::None => false,
@@ -115,12 +175,17 @@ fn walk_dir(
             continue;
         }
         if ft.is_dir() {
+            if let Some(dirs) = out.dirs.as_deref_mut() {
+                dirs.push(path.clone());
+            }
             walk_dir(&path, &child, rules, stack, out)?;
+        } else if out.dirs.is_some() {
+            // Listing folders only.
         } else if ft.is_symlink() {
-            out.push(Item { abs: path, rel: child, kind: Kind::Symlink });
+            out.items.push(Item { abs: path, rel: child, kind: Kind::Symlink });
         } else if ft.is_file() {
             let meta = entry.metadata().map_err(Error::read(&path))?;
-            out.push(Item { abs: path, rel: child, kind: file_kind(&meta) });
+            out.items.push(Item { abs: path, rel: child, kind: file_kind(&meta) });
         }
     }
     if pushed {
@@ -173,4 +238,56 @@ fn load_ignore_file(dir: &Path) -> Result<Option<Gitignore>> {
         return Ok(Some(matcher));
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, "x").unwrap();
+    }
+
+    #[test]
+    fn list_dirs_follows_the_walk_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join(".gitignore"), "build/\n").unwrap();
+        write(root, "a/b/f.txt");
+        write(root, "build/out.o");
+        write(root, ".runner/cache/x");
+        write(root, ".git/HEAD");
+        fs::create_dir(root.join("empty")).unwrap();
+        let mut dirs = list_dirs(root, IgnoreRules::Snapshot).unwrap();
+        dirs.sort();
+        let rel: Vec<_> = dirs.iter().map(|d| d.strip_prefix(root).unwrap().to_owned()).collect();
+        let want: Vec<PathBuf> = ["", "a", "a/b", "empty"].iter().map(PathBuf::from).collect();
+        assert_eq!(rel, want);
+        assert_eq!(list_dirs(root, IgnoreRules::None).unwrap().len(), 8);
+        assert!(list_dirs(&root.join("a/b/f.txt"), IgnoreRules::Snapshot).unwrap().is_empty());
+    }
+
+    #[test]
+    fn is_ignored_agrees_with_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join(".gitignore"), "*.log\nbuild/\n").unwrap();
+        write(root, "sub/.amlignore");
+        fs::write(root.join("sub/.amlignore"), "/local.txt\n!keep.log\n").unwrap();
+        let ig = |rel: &str, is_dir: bool| is_ignored(root, rel, is_dir, IgnoreRules::Snapshot).unwrap();
+        assert!(ig("run.log", false));
+        assert!(!ig("train.py", false));
+        assert!(ig("build", true));
+        assert!(!ig("build", false)); // `build/` matches folders only
+        assert!(ig("build/deep/x.txt", false)); // inside an ignored folder
+        assert!(ig(".runner/statcache", false));
+        assert!(ig("sub/.git", true));
+        assert!(ig("sub/local.txt", false));
+        assert!(!ig("sub/deep/local.txt", false));
+        assert!(!ig("sub/keep.log", false)); // .amlignore wins in sub: .gitignore unused there
+        assert!(ig("sub/other.log", false)); // still ignored by the root .gitignore
+        assert!(!is_ignored(root, "run.log", false, IgnoreRules::None).unwrap());
+    }
 }

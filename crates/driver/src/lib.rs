@@ -2,12 +2,15 @@
 //! and the language server.
 //!
 //! * [`Project`] reads a pipeline file into a [`hir::RootDatabase`] and hashes the paths it
-//!   names ([`Project::refresh_fs`]), so queries never touch the disk.
+//!   names ([`Project::refresh_fs`]), so queries never touch the disk;
+//!   [`Project::refresh_fs_with`] does it through a persistent [`StatCache`]
+//!   (`.runner/statcache`), so files whose stat did not change are not read again.
 //! * [`status`] answers "what would a build do now, and why" from the action cache and run
 //!   history, read only: the plan `runner status` prints and the editor's code lenses show.
 
 mod project;
 mod status;
 
-pub use project::{Project, locate, probe};
+pub use cache::StatCache;
+pub use project::{Project, locate, probe, probe_with};
 pub use status::{Planned, StepPlan, lookup, plan, previous};

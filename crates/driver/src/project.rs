@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use cache::StatCache;
 use hir::{Diagnostic, FsState, RootDatabase, SourceFile};
+use salsa::Setter as _;
 
 /// A loaded pipeline: its database and where things are.
 pub struct Project {
@@ -11,6 +13,8 @@ pub struct Project {
     pub root: PathBuf,
     /// The pipeline file as the user named it (for messages).
     pub display: String,
+    /// The pipeline file's path (as found by [`locate`]).
+    pub path: PathBuf,
     /// The checker's database.
     pub db: RootDatabase,
     /// The pipeline file's input in `db`.
@@ -53,31 +57,105 @@ impl Project {
     /// Reads the pipeline at `path` (file or folder) with `--param` overrides.
     pub fn load(path: &Path, overrides: Vec<(String, String)>) -> anyhow::Result<Project> {
         let file_path = locate(path)?;
-        let bytes = std::fs::read(&file_path)
-            .with_context(|| format!("reading {}", file_path.display()))?;
-        let (text, encoding_error) = match String::from_utf8(bytes) {
-            Ok(t) => (t, None),
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
-            }
-        };
+        let (text, encoding_error) = read_text(&file_path)?;
         let root = file_path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
         let display = file_path.display().to_string();
         let db = RootDatabase::default();
         let file = SourceFile::new(&db, display.clone(), text, overrides);
-        Ok(Project { root, display, db, file, encoding_error })
+        Ok(Project { root, display, path: file_path, db, file, encoding_error })
+    }
+
+    /// Reads the pipeline file again and, if its text changed, sets the new text on the
+    /// same database (salsa re-runs only what depends on what changed). Returns whether it
+    /// changed.
+    pub fn reload_text(&mut self) -> anyhow::Result<bool> {
+        let (text, encoding_error) = read_text(&self.path)?;
+        self.encoding_error = encoding_error;
+        if *self.file.text(&self.db) == text {
+            return Ok(false);
+        }
+        self.file.set_text(&mut self.db).to(text);
+        Ok(true)
     }
 
     /// Looks at every path the pipeline names and sets what is there on the database.
     pub fn refresh_fs(&mut self) -> anyhow::Result<()> {
+        hir::prime(&self.db, self.file);
         let needs = hir::needed_paths(&self.db, self.file).clone();
         for need in needs {
             let state = probe(&self.abs(&need.path), need.digest)?;
             self.db.set_fs_state(&need.path, state);
         }
         Ok(())
+    }
+
+    /// [`Self::refresh_fs`] through a stat cache: a file whose stat is unchanged since it was
+    /// last hashed is not read (see [`cache::StatCache`]). Returns the paths whose state
+    /// changed on the database.
+    pub fn refresh_fs_with(&mut self, stats: &mut StatCache) -> anyhow::Result<Vec<String>> {
+        let needs = hir::needed_paths(&self.db, self.file).clone();
+        self.refresh_needs(&needs, stats)
+    }
+
+    /// [`Self::refresh_fs_with`] for the paths in `paths` only (relative, normalised, as
+    /// [`hir::needed_paths`] names them; others are ignored): what a file watcher calls
+    /// for the paths an event touched. Returns the paths whose state changed.
+    pub fn refresh_paths_with(
+        &mut self,
+        paths: &[String],
+        stats: &mut StatCache,
+    ) -> anyhow::Result<Vec<String>> {
+        let needs: Vec<hir::PathNeed> = hir::needed_paths(&self.db, self.file)
+            .iter()
+            .filter(|n| paths.contains(&n.path))
+            .cloned()
+            .collect();
+        self.refresh_needs(&needs, stats)
+    }
+
+    fn refresh_needs(
+        &mut self,
+        needs: &[hir::PathNeed],
+        stats: &mut StatCache,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut changed = Vec::new();
+        for need in needs {
+            let state = probe_with(&self.abs(&need.path), need.digest, stats)?;
+            if self.db.set_fs_state(&need.path, state) {
+                changed.push(need.path.clone());
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Where the stat cache lives: `.runner/statcache`.
+    pub fn stat_cache_path(&self) -> PathBuf {
+        self.state_dir().join("statcache")
+    }
+
+    /// The saved stat cache (empty when there is none or it is damaged).
+    pub fn load_stat_cache(&self) -> StatCache {
+        StatCache::load(&self.stat_cache_path(), &self.root)
+    }
+
+    /// Saves the stat cache if it changed and the state folder exists (a `check` or
+    /// `status` in a folder never built creates nothing). Returns whether it wrote.
+    pub fn save_stat_cache(&self, stats: &mut StatCache) -> anyhow::Result<bool> {
+        if !self.state_dir().is_dir() {
+            return Ok(false);
+        }
+        let path = self.stat_cache_path();
+        stats.save(&path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Loads the stat cache, refreshes every path through it and saves it (best effort):
+    /// [`Self::refresh_fs`] for commands that look once. Returns the bytes hashed.
+    pub fn refresh_fs_cached(&mut self) -> anyhow::Result<u64> {
+        let mut stats = self.load_stat_cache();
+        self.refresh_fs_with(&mut stats)?;
+        let _ = self.save_stat_cache(&mut stats);
+        Ok(stats.hashed_bytes())
     }
 
     /// `rel` (normalised, relative to the pipeline's folder) as a real path.
@@ -104,6 +182,7 @@ impl Project {
                 .with_help("TOML files are UTF-8; invalid bytes were read as U+FFFD"),
             );
         }
+        hir::prime(&self.db, self.file);
         out.extend(hir::file_diagnostics(&self.db, self.file).iter().cloned());
         out
     }
@@ -122,6 +201,37 @@ impl Project {
                 .unwrap_or_else(|| "pipeline".to_owned())
         })
     }
+}
+
+/// The text of the pipeline file, decoded lossily, and where the first invalid UTF-8 byte is.
+fn read_text(path: &Path) -> anyhow::Result<(String, Option<usize>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(t) => (t, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+        }
+    })
+}
+
+/// [`probe`] through a stat cache: unchanged files are not read again.
+pub fn probe_with(path: &Path, digest: bool, stats: &mut StatCache) -> anyhow::Result<FsState> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FsState::Missing),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if meta.is_dir() {
+        if !digest {
+            return Ok(FsState::Dir(None));
+        }
+        let manifest = cache::hash_tree_with(path, cache::IgnoreRules::Snapshot, stats)
+            .with_context(|| format!("hashing {}", path.display()))?;
+        return Ok(FsState::Dir(Some(hir::Digest(manifest.digest().0))));
+    }
+    let d = stats.hash_file(path).with_context(|| format!("hashing {}", path.display()))?;
+    Ok(FsState::File(hir::Digest(d.0)))
 }
 
 /// What is at `path`: file digest, folder (tree digest when `digest`), or missing.

@@ -1,7 +1,7 @@
 //! Diagnostics: one [`Code`] per kind of mistake, each defined (with its tests) in its own
 //! file under `diagnostics/`, and the [`diagnostics`] query that gathers them for a file.
 
-use syntax::{Span, SyntaxErrorKind};
+use syntax::Span;
 
 use crate::{Db, ItemKind, SourceFile, graph, items, lower_item, resolve};
 
@@ -134,16 +134,8 @@ impl Diagnostic {
 /// Every diagnostic of the file, absolute spans, sorted by position then code.
 #[salsa::tracked(returns(ref))]
 pub fn diagnostics(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
-    let mut out: Vec<Diagnostic> = crate::parse(db, file)
-        .errors
-        .iter()
-        .map(|e| match e.kind {
-            SyntaxErrorKind::Toml => syntax_error::toml(e.span, &e.message),
-            SyntaxErrorKind::TooDeep => syntax_error::too_deep(e.span, &e.message),
-        })
-        .collect();
     let items = items(db, file);
-    out.extend(items.diagnostics.iter().cloned());
+    let mut out: Vec<Diagnostic> = items.diagnostics.clone();
     for &(kind, item) in &items.items {
         let base = item.base(db);
         out.extend(lower_item(db, item).diagnostics.iter().map(|d| d.shifted(base)));

@@ -1,13 +1,22 @@
-//! From the parsed tree to one tracked [`Item`] per named table.
+//! From the text to one tracked [`Item`] per named table, parsing only what changed.
 //!
-//! An item's syntax is stored with spans relative to its own first byte, and its position
-//! in a separate field. Editing one step changes that step's syntax and the positions of
-//! the items below it, but no other item's syntax: queries that read only `syntax` (all of
-//! lowering, resolution and keys) are reused for them. This is rust-analyzer's item tree
-//! idea, with salsa's tracked-struct fields doing the early cutoff.
+//! The text is split into [`Chunk`]s at top-level table headers (`syntax::chunks`); each
+//! chunk is a tracked struct (identity: its header line) whose text and offset are tracked
+//! fields, and [`parse_chunk`] reads only its text. An edit inside one step therefore
+//! reparses one chunk. Each chunk yields the parts of items it defines, with spans relative
+//! to the chunk; [`items`] makes one tracked [`Item`] per (kind, name) holding its syntax in
+//! an `Arc` plus the offset to add. Unchanged items keep the same `Arc`, so salsa sees an
+//! equal field at pointer-compare cost and every query below (lowering, resolution, keys)
+//! is reused. This is rust-analyzer's item tree idea, with tracked-struct fields doing the
+//! early cutoff. An item spread over several chunks (`[steps.a]` and `[steps.a.inputs]`) is
+//! merged, with absolute spans.
 
 #![allow(missing_docs)] // salsa generates constructors, getters and setters without docs; ours are documented.
-use syntax::{Node, Parse, Span, Table, Value};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use syntax::{Entry, Node, Parse, Span, SyntaxErrorKind, Table, Value};
 
 use crate::diagnostics::{self, Diagnostic};
 use crate::{Db, SourceFile, schema};
@@ -75,7 +84,7 @@ impl ItemKind {
 }
 
 /// One named table of the file. Identity: kind and name. Tracked fields: its syntax
-/// (relative spans) and where it starts.
+/// (spans relative to [`Item::base`]) and where it starts.
 #[salsa::tracked(debug)]
 pub struct Item<'db> {
     /// Which table.
@@ -84,10 +93,10 @@ pub struct Item<'db> {
     /// Its name (`train` for `[steps.train]`; empty for `[pipeline]`).
     #[returns(ref)]
     pub name: String,
-    /// The item's value with spans relative to [`Item::base`], and the span of its name.
+    /// The item's value and the span of its name, relative to [`Item::base`].
     #[tracked]
     #[returns(ref)]
-    pub syntax: (Node, Span),
+    pub syntax: (Arc<Node>, Span),
     /// The absolute offset relative spans are measured from.
     #[tracked]
     #[returns(copy)]
@@ -126,27 +135,91 @@ impl<'db> Items<'db> {
     }
 }
 
-/// Parses the file (see the `syntax` crate).
+/// Parses the whole file at once (see the `syntax` crate). The checker itself works per
+/// chunk; this is for tools that want one tree.
 #[salsa::tracked(returns(ref))]
 pub fn parse(db: &dyn Db, file: SourceFile) -> Parse {
     syntax::parse(file.text(db))
 }
 
-/// Splits the file into items. Re-runs on every edit (it is cheap); the items' tracked
-/// fields keep the queries below it from re-running.
+/// A top-level piece of the text: what precedes the first table header, or one header with
+/// its body.
+#[salsa::tracked(debug)]
+pub struct Chunk<'db> {
+    /// The header line, blanks removed (`[steps.a]`), empty for the first chunk.
+    #[returns(ref)]
+    pub header: String,
+    /// The chunk's text.
+    #[tracked]
+    #[returns(ref)]
+    pub text: String,
+    /// Where it starts in the file.
+    #[tracked]
+    #[returns(copy)]
+    pub offset: u32,
+}
+
+/// The file's chunks, in order. Re-runs on every edit; cheap (one byte scan).
 #[salsa::tracked(returns(ref))]
-pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
-    let parse = parse(db, file);
-    let mut items = Vec::new();
-    let mut diags = Vec::new();
+pub fn chunks(db: &dyn Db, file: SourceFile) -> Vec<Chunk<'_>> {
+    let text = file.text(db);
+    syntax::chunks(text)
+        .into_iter()
+        .map(|(start, end)| {
+            let body = &text[start as usize..end as usize];
+            let header = if start == 0 && !body.trim_start().starts_with('[') {
+                String::new()
+            } else {
+                let line = body.lines().next().unwrap_or_default();
+                let line = line.split('#').next().unwrap_or(line);
+                line.chars().filter(|c| !c.is_whitespace()).collect()
+            };
+            Chunk::new(db, header, body.to_owned(), start)
+        })
+        .collect()
+}
+
+/// Part of an item found in one chunk (spans relative to the chunk).
+#[derive(Clone, Debug, PartialEq, Eq, salsa::SalsaValue)]
+pub struct Part {
+    /// Which table.
+    pub kind: ItemKind,
+    /// The item's name.
+    pub name: String,
+    /// Where the name is written.
+    pub key_span: Span,
+    /// The item's value.
+    pub node: Arc<Node>,
+}
+
+/// One chunk, parsed: the item parts it holds and its diagnostics (relative spans).
+#[derive(Clone, Debug, PartialEq, Eq, Default, salsa::SalsaValue)]
+pub struct ChunkParse {
+    /// Item parts, in order.
+    pub parts: Vec<Part>,
+    /// Syntax errors and top-level diagnostics.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses one chunk. Reads only the chunk's text.
+#[salsa::tracked(returns(ref))]
+pub fn parse_chunk<'db>(db: &'db dyn Db, chunk: Chunk<'db>) -> ChunkParse {
+    let parse = syntax::parse(chunk.text(db));
+    let mut out = ChunkParse::default();
+    for e in &parse.errors {
+        out.diagnostics.push(match e.kind {
+            SyntaxErrorKind::Toml => diagnostics::syntax_error::toml(e.span, &e.message),
+            SyntaxErrorKind::TooDeep => diagnostics::syntax_error::too_deep(e.span, &e.message),
+        });
+    }
     for entry in &parse.root.entries {
         let Some(kind) = ItemKind::from_table(&entry.key) else {
             let names: Vec<&str> = schema::TABLES.iter().map(|t| t.name).collect();
-            diags.push(diagnostics::unknown_key::top_level(entry.key_span, &entry.key, &names));
+            out.diagnostics.push(diagnostics::unknown_key::top_level(entry.key_span, &entry.key, &names));
             continue;
         };
         let Value::Table(table) = &entry.node.value else {
-            diags.push(diagnostics::wrong_type::new(
+            out.diagnostics.push(diagnostics::wrong_type::new(
                 entry.node.span,
                 &entry.key,
                 "table",
@@ -155,32 +228,100 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
             continue;
         };
         if kind == ItemKind::Pipeline {
-            items.push((kind, make_item(db, kind, String::new(), entry.key_span, &entry.node)));
+            out.parts.push(Part { kind, name: String::new(), key_span: entry.key_span, node: Arc::new(entry.node.clone()) });
             continue;
         }
-        push_named(db, kind, table, &mut items);
+        for e in &table.entries {
+            out.parts.push(Part { kind, name: e.key.clone(), key_span: e.key_span, node: Arc::new(e.node.clone()) });
+        }
+    }
+    out
+}
+
+/// Splits the file into items. Re-runs on every edit; reuses every unchanged chunk's parse
+/// and every unchanged item's syntax (`Arc`), so the queries below it do not re-run.
+#[salsa::tracked(returns(ref))]
+pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
+    let mut diags = Vec::new();
+    let mut order: Vec<(ItemKind, &str)> = Vec::new();
+    let mut parts: HashMap<(ItemKind, &str), Vec<(u32, &Part)>> = HashMap::new();
+    let mut headers: HashMap<&str, u32> = HashMap::new();
+    for &chunk in chunks(db, file) {
+        let off = chunk.offset(db);
+        let header = chunk.header(db);
+        if header.starts_with('[') && !header.starts_with("[[") {
+            if let Some(first) = headers.insert(header.as_str(), off) {
+                let len = u32::try_from(header.len()).unwrap_or(0);
+                diags.push(
+                    diagnostics::syntax_error::toml(Span::new(off, off + len), &format!("table {header} is defined twice"))
+                        .with_related(Span::new(first, first + len), "first defined here"),
+                );
+            }
+        }
+        let parsed = parse_chunk(db, chunk);
+        diags.extend(parsed.diagnostics.iter().map(|d| d.shifted(off)));
+        for part in &parsed.parts {
+            let key = (part.kind, part.name.as_str());
+            let list = parts.entry(key).or_default();
+            if list.is_empty() {
+                order.push(key);
+            }
+            list.push((off, part));
+        }
+    }
+    let mut items = Vec::with_capacity(order.len());
+    for key in order {
+        let list = &parts[&key];
+        let (kind, name) = key;
+        let item = match list.as_slice() {
+            [(off, part)] => Item::new(db, kind, name.to_owned(), (part.node.clone(), part.key_span), *off),
+            _ => {
+                let (node, key_span) = merge(list, &mut diags);
+                Item::new(db, kind, name.to_owned(), (Arc::new(node), key_span), 0)
+            }
+        };
+        items.push((kind, item));
     }
     Items { items, diagnostics: diags }
 }
 
-fn push_named<'db>(
-    db: &'db dyn Db,
-    kind: ItemKind,
-    table: &Table,
-    items: &mut Vec<(ItemKind, Item<'db>)>,
-) {
-    for e in &table.entries {
-        items.push((kind, make_item(db, kind, e.key.clone(), e.key_span, &e.node)));
+/// Merges an item's parts from several chunks into one node with absolute spans; a key
+/// defined twice is a syntax error.
+fn merge(list: &[(u32, &Part)], diags: &mut Vec<Diagnostic>) -> (Node, Span) {
+    let (first_off, first) = list[0];
+    let mut node = first.node.rebase(0);
+    shift_node(&mut node, first_off);
+    for &(off, part) in &list[1..] {
+        let mut other = (*part.node).clone();
+        shift_node(&mut other, off);
+        match (&mut node.value, other.value) {
+            (Value::Table(a), Value::Table(b)) => merge_tables(a, b, diags),
+            _ => diags.push(diagnostics::syntax_error::toml(part.key_span.shift(off), "duplicate key")),
+        }
+    }
+    (node, first.key_span.shift(first_off))
+}
+
+fn merge_tables(dst: &mut Table, src: Table, diags: &mut Vec<Diagnostic>) {
+    for e in src.entries {
+        match dst.entries.iter_mut().find(|d| d.key == e.key) {
+            None => dst.entries.push(e),
+            Some(d) => match (&mut d.node.value, e.node.value) {
+                (Value::Table(a), Value::Table(b)) => merge_tables(a, b, diags),
+                _ => diags.push(diagnostics::syntax_error::toml(e.key_span, &format!("duplicate key `{}`", e.key))),
+            },
+        }
     }
 }
 
-fn make_item<'db>(
-    db: &'db dyn Db,
-    kind: ItemKind,
-    name: String,
-    key_span: Span,
-    node: &Node,
-) -> Item<'db> {
-    let base = key_span.start.min(node.min_start());
-    Item::new(db, kind, name, (node.rebase(base), key_span.rebase(base)), base)
+fn shift_node(node: &mut Node, by: u32) {
+    node.span = node.span.shift(by);
+    match &mut node.value {
+        Value::Array(items) => items.iter_mut().for_each(|n| shift_node(n, by)),
+        Value::Table(t) => t.entries.iter_mut().for_each(|e: &mut Entry| {
+            e.key_span = e.key_span.shift(by);
+            shift_node(&mut e.node, by);
+        }),
+        _ => {}
+    }
 }

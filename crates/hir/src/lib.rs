@@ -37,9 +37,9 @@ pub mod template;
 pub use db::{Db, Digest, FsEntry, FsState, ParamName, RootDatabase, SourceFile};
 pub use diagnostics::{Code, Diagnostic, Related, Severity, diagnostics as file_diagnostics};
 pub use graph::{StepGraph, step_graph};
-pub use item::{Item, ItemKind, Items, items, parse};
+pub use item::{Chunk, ChunkParse, Item, ItemKind, Items, Part, chunks, items, parse, parse_chunk};
 pub use key::{KEY_SCHEMA_VERSION, KeyError, StepKeyFields, UpstreamInput, step_key_fields};
-pub use lower::{Lowered, lower_item};
+pub use lower::{ItemData, Lowered, lower_item};
 pub use model::{
     Compute, DataRef, Datastore, Environment, InputBinding, ParamValue, Parameter, PipelineMeta,
     Spanned, Step,
@@ -49,6 +49,23 @@ pub use resolve::{
     Index, ParamValues, ResolvedStep, Target, check_item, index, param_value, param_values,
     resolve_step,
 };
+
+/// Computes the whole-file queries top-down, each at the top of the query stack.
+///
+/// Why: salsa 0.28 reuses one query frame per stack depth and drains its dependency map on
+/// every pop, which clears (memsets) the map's whole capacity. If a query that reads every
+/// item (`index`, `items`, `step_graph`) first runs nested at depth d, every later small
+/// query at depth d pays for that capacity: quadratic on a file with 100,000 steps. Calling
+/// this first keeps the big frames at depth 1. Results are the same either way; drivers
+/// call it before asking for diagnostics or keys.
+pub fn prime(db: &dyn Db, file: SourceFile) {
+    let _ = item::chunks(db, file);
+    let _ = items(db, file);
+    let _ = index(db, file);
+    let _ = param_values(db, file);
+    let _ = needed_paths(db, file);
+    let _ = step_graph(db, file);
+}
 
 /// Finds the step named `name`, if the file defines it.
 pub fn find_step<'db>(db: &'db dyn Db, file: SourceFile, name: &str) -> Option<Item<'db>> {

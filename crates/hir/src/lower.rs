@@ -49,6 +49,7 @@ impl Lowered {
 #[salsa::tracked(returns(ref))]
 pub fn lower_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Lowered {
     let (node, name_span) = item.syntax(db);
+    let node: &Node = node;
     let kind = item.kind(db);
     let name = item.name(db);
     let mut cx = Cx { diags: Vec::new(), path: item.path(db), name_span: *name_span };

@@ -64,11 +64,15 @@ pub struct PathNeed {
 #[salsa::tracked(returns(ref))]
 pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
     let mut out: Vec<PathNeed> = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut push = |path: String, usage: PathUse| {
         let digest = usage != PathUse::SourceDirectory;
-        match out.iter_mut().find(|n| n.path == path) {
-            Some(n) => n.digest |= digest,
-            None => out.push(PathNeed { path, digest, usage }),
+        match seen.get(&path) {
+            Some(&i) => out[i].digest |= digest,
+            None => {
+                seen.insert(path.clone(), out.len());
+                out.push(PathNeed { path, digest, usage });
+            }
         }
     };
     let index = index(db, file);

@@ -16,11 +16,30 @@ impl History {
     /// keeps its position in [`History::steps`].
     /// Errors: [`Error::NoSuchRun`] if the run does not exist; [`Error::Sqlite`] otherwise.
     pub fn record_step(&self, rec: &StepRecord) -> Result<()> {
+        self.record_steps(std::slice::from_ref(rec))
+    }
+
+    /// Records several steps' outcomes in one transaction (one disk sync instead of one per
+    /// step: a no-op build of 1,000 steps records 1,000 reuses). All or none are written.
+    ///
+    /// Errors: as [`History::record_step`], for the first record that fails.
+    pub fn record_steps(&self, recs: &[StepRecord]) -> Result<()> {
         const CTX: &str = "record step";
         let tx = write_tx(&self.conn).context(CTX)?;
+        for rec in recs {
+            insert_step(&tx, rec)?;
+        }
+        tx.commit().context(CTX)
+    }
+}
+
+/// Inserts or replaces one step record inside an open transaction.
+fn insert_step(tx: &rusqlite::Transaction<'_>, rec: &StepRecord) -> Result<()> {
+    const CTX: &str = "record step";
+    {
         // INSERT … SELECT copies the run's pipeline name and inserts nothing if the run is missing.
         let n = tx
-            .execute(
+            .prepare_cached(
                 "INSERT INTO step_runs (run_id, pipeline, step, status, key, key_fields,
                     reused_from, dirty_reason, exit_code, started_ms, duration_ms, outputs, log_dir)
                  SELECT id, pipeline, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
@@ -31,28 +50,31 @@ impl History {
                     dirty_reason = excluded.dirty_reason, exit_code = excluded.exit_code,
                     started_ms = excluded.started_ms, duration_ms = excluded.duration_ms,
                     outputs = excluded.outputs, log_dir = excluded.log_dir",
-                params![
-                    rec.run_id,
-                    rec.step,
-                    rec.status.as_str(),
-                    rec.key,
-                    rec.key_fields,
-                    rec.reused_from,
-                    rec.dirty_reason,
-                    rec.exit_code,
-                    rec.started_ms.map(ms_to_sql),
-                    rec.duration_ms.map(ms_to_sql),
-                    rec.outputs,
-                    rec.log_dir,
-                ],
             )
+            .context(CTX)?
+            .execute(params![
+                rec.run_id,
+                rec.step,
+                rec.status.as_str(),
+                rec.key,
+                rec.key_fields,
+                rec.reused_from,
+                rec.dirty_reason,
+                rec.exit_code,
+                rec.started_ms.map(ms_to_sql),
+                rec.duration_ms.map(ms_to_sql),
+                rec.outputs,
+                rec.log_dir,
+            ])
             .context(CTX)?;
         if n == 0 {
             return Err(Error::NoSuchRun(rec.run_id));
         }
-        tx.commit().context(CTX)
+        Ok(())
     }
+}
 
+impl History {
     /// The steps of run `run_id` in the order first recorded; empty for an unknown run.
     ///
     /// Errors: [`Error::Sqlite`]; [`Error::Corrupt`] / [`Error::UnknownStatus`] for bad rows.

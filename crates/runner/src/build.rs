@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use cache::{ActionResult, Cache};
+use cache::{ActionResult, Cache, StatCache};
 use exec::{CancelToken, NodeState, ProcessSpec};
 use hir::template::{self, Kind};
 use hir::{Digest, Target};
@@ -68,13 +68,76 @@ struct StepInfo {
 
 /// What happened to a step in this build.
 #[derive(Clone, Debug, serde::Serialize)]
-struct Outcome {
-    step: String,
-    status: &'static str,
-    reason: Option<String>,
+pub(crate) struct Outcome {
+    pub(crate) step: String,
+    pub(crate) status: &'static str,
+    pub(crate) reason: Option<String>,
     reused_from: Option<i64>,
     duration_ms: Option<u64>,
     key: Option<String>,
+    /// The step's stderr log, for a step that ran and failed (not in the JSON document).
+    #[serde(skip)]
+    pub(crate) stderr_log: Option<PathBuf>,
+}
+
+/// How much a build prints on stderr while it runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// `runner build`'s human output: a header, a line per step, failure log tails.
+    Full,
+    /// Only steps starting (with their reasons), failure log tails, warnings and
+    /// environment builds: `runner watch` prints its own summary.
+    Running,
+    /// Nothing (JSON output).
+    Quiet,
+}
+
+/// What to build, and how, in an already-loaded project.
+pub(crate) struct BuildOpts {
+    /// Steps to build (with what they need); empty: all.
+    pub(crate) wanted: Vec<String>,
+    /// Run every step, reusing nothing.
+    pub(crate) regenerate: bool,
+    /// Experiment to record the run under (default: `[pipeline] experiment`, else its name).
+    pub(crate) experiment: Option<String>,
+    /// Steps running at once, at most (default: the number of CPUs).
+    pub(crate) jobs: Option<usize>,
+    /// What to print while building.
+    pub(crate) progress: Progress,
+}
+
+/// What one build did.
+pub(crate) struct BuildSummary {
+    pub(crate) run_id: i64,
+    pub(crate) status: RunStatus,
+    pub(crate) pipeline: String,
+    pub(crate) seconds: f64,
+    /// One per step, in the order they finished.
+    pub(crate) outcomes: Vec<Outcome>,
+}
+
+impl BuildSummary {
+    /// How many steps ended with `status` (`ran`, `reused`, `failed`, …).
+    pub(crate) fn count(&self, status: &str) -> usize {
+        self.outcomes.iter().filter(|o| o.status == status).count()
+    }
+
+    /// The `--format json` document (`hashed_bytes`: bytes read to hash files for keys).
+    pub(crate) fn json(&self, hashed_bytes: u64) -> serde_json::Value {
+        serde_json::json!({
+            "run": self.run_id, "status": self.status.as_str(), "pipeline": self.pipeline,
+            "seconds": self.seconds, "hashed_bytes": hashed_bytes, "steps": self.outcomes,
+        })
+    }
+
+    /// The exit code: 0 succeeded, 130 interrupted, 1 otherwise.
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        match self.status {
+            RunStatus::Succeeded => ExitCode::SUCCESS,
+            RunStatus::Interrupted => ExitCode::from(130),
+            _ => ExitCode::from(1),
+        }
+    }
 }
 
 struct Shared {
@@ -95,7 +158,10 @@ struct Shared {
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
     policy: Policy,
     cancel: CancelToken,
+    /// Print running steps, failure tails, warnings ([`Progress::Full`] or `Running`).
     human: bool,
+    /// Print everything `runner build` prints ([`Progress::Full`]).
+    full: bool,
 }
 
 fn now_ms() -> u64 {
@@ -110,29 +176,49 @@ fn cdig(d: Digest) -> cache::Digest {
     cache::Digest(d.0)
 }
 
-/// Loads, checks and prepares a project; prints diagnostics. `Err(code)` to stop.
-fn prepare(path: &Path, raw_params: &[String]) -> anyhow::Result<Result<Project, ExitCode>> {
+/// How long a build waits at its end, at most, for files hashed in their racy window to
+/// settle, so the next build can trust their stat (see `cache::StatCache::settle`).
+pub(crate) const SETTLE_WAIT: Duration = Duration::from_millis(150);
+
+/// Loads, checks and prepares a project, hashing through the stat cache; prints
+/// diagnostics. `Err(code)` to stop.
+fn prepare(
+    path: &Path,
+    raw_params: &[String],
+) -> anyhow::Result<Result<(Project, StatCache), ExitCode>> {
     let params = crate::parse_params(raw_params)?;
     let mut project = Project::load(path, params)?;
-    project.refresh_fs()?;
+    let mut stats = project.load_stat_cache();
+    project.refresh_fs_with(&mut stats)?;
+    let ready = ready_to_build(&project);
+    if ready.is_err() {
+        stats.settle(Duration::ZERO);
+        let _ = project.save_stat_cache(&mut stats);
+    }
+    Ok(ready.map(|()| (project, stats)))
+}
+
+/// Prints the diagnostics; `Err(1)` when the pipeline has errors, `Err(2)` for bad
+/// `--param` values.
+pub(crate) fn ready_to_build(project: &Project) -> Result<(), ExitCode> {
     let diags = project.diagnostics();
-    let (errors, _) = crate::report(&project, &diags);
+    let (errors, _) = crate::report(project, &diags);
     if errors > 0 {
         eprintln!(
             "{}: {errors} error{}: fix them to build",
             project.display,
             if errors == 1 { "" } else { "s" }
         );
-        return Ok(Err(ExitCode::from(1)));
+        return Err(ExitCode::from(1));
     }
     let param_errors = &hir::param_values(&project.db, project.file).errors;
     if !param_errors.is_empty() {
         for e in param_errors {
             eprintln!("runner: {e}");
         }
-        return Ok(Err(ExitCode::from(2)));
+        return Err(ExitCode::from(2));
     }
-    Ok(Ok(project))
+    Ok(())
 }
 
 /// Copies what the executor needs out of the database, in topological order, limited to
@@ -195,11 +281,69 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             Policy { regenerate: args.regenerate },
         );
     }
-    let project = match prepare(&path, &args.params)? {
+    let (project, mut stats) = match prepare(&path, &args.params)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let steps = step_infos(&project, &wanted)?;
+    let json = args.format == crate::Format::Json;
+    let rt = runtime()?;
+    let cancel = CancelToken::new();
+    rt.spawn({
+        let cancel = cancel.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("runner: interrupted: stopping running steps");
+                cancel.cancel();
+            }
+        }
+    });
+    let opts = BuildOpts {
+        wanted,
+        regenerate: args.regenerate,
+        experiment: args.experiment,
+        jobs: args.jobs,
+        progress: if json { Progress::Quiet } else { Progress::Full },
+    };
+    let summary = run_build(&project, &opts, &rt, &cancel);
+    stats.settle(SETTLE_WAIT);
+    let _ = project.save_stat_cache(&mut stats);
+    let summary = summary?;
+    if json {
+        println!("{}", summary.json(stats.hashed_bytes()));
+    } else {
+        eprintln!(
+            "run {} {}: {} ran, {} reused, {} failed, {} skipped in {:.2}s",
+            summary.run_id,
+            summary.status.as_str(),
+            summary.count("ran"),
+            summary.count("reused"),
+            summary.count("failed"),
+            summary.count("skipped"),
+            summary.seconds,
+        );
+    }
+    Ok(summary.exit_code())
+}
+
+/// The runtime builds run on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the scheduler")
+}
+
+/// Plans and runs one build of an already-loaded, checked project (its paths refreshed):
+/// reuses what the action cache holds, runs the rest, records the run. Cancelling `cancel`
+/// stops running steps (SIGTERM, then SIGKILL) and records the run as interrupted. Prints
+/// per `opts.progress`, but not the final summary line or document.
+pub(crate) fn run_build(
+    project: &Project,
+    opts: &BuildOpts,
+    rt: &tokio::runtime::Runtime,
+    cancel: &CancelToken,
+) -> anyhow::Result<BuildSummary> {
+    let steps = step_infos(project, &opts.wanted)?;
     let state = std::path::absolute(project.state_dir())?;
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
     let cache = Cache::open(&state.join("cache")).context("opening the cache")?;
@@ -207,7 +351,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     history.reap_stale().context("reaping stale runs")?;
     let ix = hir::index(&project.db, project.file);
     let pipeline = project.name();
-    let experiment = args
+    let experiment = opts
         .experiment
         .clone()
         .or_else(|| ix.meta.experiment.clone())
@@ -237,8 +381,8 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             (name.clone(), Arc::new(tokio::sync::Semaphore::new(max.map_or(cpus, |m| m as usize))))
         })
         .collect();
-    let human = args.format == crate::Format::Human;
-    if human {
+    let full = opts.progress == Progress::Full;
+    if full {
         eprintln!(
             "build {pipeline}: run {run_id} in experiment {experiment}, {} step{}",
             steps.len(),
@@ -269,23 +413,13 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         snapshots: tokio::sync::Mutex::default(),
         built_envs: tokio::sync::Mutex::default(),
         targets,
-        policy: Policy { regenerate: args.regenerate },
-        cancel: CancelToken::new(),
-        human,
+        policy: Policy { regenerate: opts.regenerate },
+        cancel: cancel.clone(),
+        human: opts.progress != Progress::Quiet,
+        full,
     });
     let started = Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the scheduler")?;
     let states = rt.block_on(async {
-        let cancel = shared.cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("runner: interrupted: stopping running steps");
-                cancel.cancel();
-            }
-        });
         let deps: Vec<Vec<usize>> = shared
             .steps
             .iter()
@@ -296,7 +430,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
                     .collect()
             })
             .collect();
-        let jobs = args.jobs.unwrap_or(cpus).max(1);
+        let jobs = opts.jobs.unwrap_or(cpus).max(1);
         let sh = shared.clone();
         exec::schedule(&deps, jobs, shared.cancel.clone(), move |i| {
             let sh = sh.clone();
@@ -304,15 +438,11 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         })
         .await
     });
-    finish(&shared, &states, started, args.format == crate::Format::Json)
+    finish(&shared, &states, started)
 }
 
-fn finish(
-    shared: &Shared,
-    states: &[NodeState],
-    started: Instant,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+/// Records what the scheduler left undone and the end of the run.
+fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Result<BuildSummary> {
     let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
     for (i, s) in states.iter().enumerate() {
         let name = &shared.steps[i].name;
@@ -351,9 +481,10 @@ fn finish(
                 reused_from: None,
                 duration_ms: None,
                 key: None,
+                stderr_log: None,
             },
         );
-        if shared.human {
+        if shared.full {
             eprintln!("{:>9} {name}  ({reason})", status.as_str());
         }
     }
@@ -368,29 +499,12 @@ fn finish(
     };
     history.finish_run(shared.run_id, status, now_ms()).context("recording the end of the run")?;
     let outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let count = |s: &str| outcomes.iter().filter(|o| o.status == s).count();
-    let secs = started.elapsed().as_secs_f64();
-    if json {
-        let doc = serde_json::json!({
-            "run": shared.run_id, "status": status.as_str(), "pipeline": shared.pipeline, "seconds": secs,
-            "steps": outcomes,
-        });
-        println!("{doc}");
-    } else {
-        eprintln!(
-            "run {} {}: {} ran, {} reused, {} failed, {} skipped in {secs:.2}s",
-            shared.run_id,
-            status.as_str(),
-            count("ran"),
-            count("reused"),
-            count("failed"),
-            count("skipped")
-        );
-    }
-    Ok(match status {
-        RunStatus::Succeeded => ExitCode::SUCCESS,
-        RunStatus::Interrupted => ExitCode::from(130),
-        _ => ExitCode::from(1),
+    Ok(BuildSummary {
+        run_id: shared.run_id,
+        status,
+        pipeline: shared.pipeline.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        outcomes,
     })
 }
 
@@ -451,7 +565,7 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(info.name.clone(), outputs);
-            if shared.human {
+            if shared.full {
                 eprintln!("{:>9} {}  (from run {run_id})", "reused", info.name);
             }
             push_outcome(
@@ -463,6 +577,7 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
                     reused_from: Some(run_id),
                     duration_ms: None,
                     key: Some(key.to_hex()),
+                    stderr_log: None,
                 },
             );
             NodeState::Succeeded
@@ -514,11 +629,11 @@ async fn execute(
     let run_dir = shared.state.join("runs").join(shared.run_id.to_string()).join(&info.name);
     let started_ms = now_ms();
     let fail = |msg: String, exit_code: Option<i32>, status: StepStatus| {
-        if shared.human {
+        if shared.full {
             eprintln!("{:>9} {}  ({msg})", status.as_str(), info.name);
         }
         let tail = exec::tail_lines(&run_dir.join("stderr.log"), 20);
-        if shared.human && !tail.is_empty() {
+        if shared.full && !tail.is_empty() {
             for line in tail.lines() {
                 eprintln!("          | {line}");
             }
@@ -546,6 +661,7 @@ async fn execute(
                 reused_from: None,
                 duration_ms: Some(now_ms().saturating_sub(started_ms)),
                 key: Some(key.to_hex()),
+                stderr_log: Some(run_dir.join("stderr.log")),
             },
         );
         if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
@@ -657,7 +773,7 @@ async fn execute(
     let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
     let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
     shared.results.lock().unwrap_or_else(|e| e.into_inner()).insert(info.name.clone(), outputs);
-    if shared.human {
+    if shared.full {
         let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
         let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
         eprintln!("{:>9} {}  in {:.2}s{m}", "ran", info.name, elapsed.as_secs_f64());
@@ -671,6 +787,7 @@ async fn execute(
             reused_from: None,
             duration_ms: Some(elapsed.as_millis() as u64),
             key: Some(key.to_hex()),
+            stderr_log: None,
         },
     );
     NodeState::Succeeded
@@ -893,10 +1010,12 @@ fn plan_only(
     json: bool,
     policy: Policy,
 ) -> anyhow::Result<ExitCode> {
-    let project = match prepare(path, params)? {
+    let (project, mut stats) = match prepare(path, params)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    stats.settle(Duration::ZERO);
+    let _ = project.save_stat_cache(&mut stats);
     let selected: Vec<String> = step_infos(&project, wanted)?.into_iter().map(|s| s.name).collect();
     let rows: Vec<(String, String, String)> = driver::plan(&project, policy)
         .into_iter()

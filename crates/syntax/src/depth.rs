@@ -32,6 +32,46 @@ pub(crate) fn check(text: &str, max: usize) -> Option<usize> {
     None
 }
 
+/// Byte offsets where top-level chunks start: offset 0, then every line whose first
+/// non-blank character is `[` (a table header) while no array, inline table or string is
+/// open. Each chunk is valid to parse on its own: a header plus its body (the first chunk
+/// is what precedes the first header).
+pub(crate) fn chunk_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = vec![0];
+    let mut depth = 0usize;
+    let mut line_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if line_start && depth == 0 && b == b'[' && i > 0 {
+            let start = text[..i].rfind('\n').map_or(0, |n| n + 1);
+            if starts.last() != Some(&start) {
+                starts.push(start);
+            }
+        }
+        if b != b' ' && b != b'\t' {
+            line_start = false;
+        }
+        match b {
+            b'\n' => line_start = true,
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' => i = skip_string(bytes, i),
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    // A header line resets nesting: a stray `[` left open above must not swallow the rest.
+    starts
+}
+
 /// Given `bytes[start]` is a quote, returns the index of the string's last byte (or the
 /// end of the line or file for an unterminated one).
 fn skip_string(bytes: &[u8], start: usize) -> usize {

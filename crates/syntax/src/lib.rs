@@ -131,5 +131,21 @@ pub fn parse(text: &str) -> Parse {
     Parse { root, errors }
 }
 
+/// Splits `text` into top-level chunks: `(start, end)` byte ranges, the first holding what
+/// precedes the first table header, then one per header line (`[steps.train]`,
+/// `[[x]]`) with its body. Brackets inside strings, comments, arrays and inline tables do
+/// not start a chunk. Parsing each chunk on its own gives the same entries as parsing the
+/// whole text (bar errors that span chunks), so a driver can reparse only the chunk an edit
+/// touched.
+pub fn chunks(text: &str) -> Vec<(u32, u32)> {
+    let starts = depth::chunk_starts(text);
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (clamp(s), clamp(starts.get(i + 1).copied().unwrap_or(text.len()))))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -163,3 +163,11 @@ fn rebase_makes_spans_relative() {
     let Value::Table(body) = &a.node.rebase(base).value else { panic!() };
     assert_eq!(body.get("script").unwrap().key_span.start, 10);
 }
+
+#[test]
+fn chunks_split_at_top_level_headers_only() {
+    let text = "name = 1\n[steps.a]\nx = [\n[1],\n]\ns = \"\"\"\n[not]\n\"\"\"\n  [steps.b]\n# [c]\n[[arr]]\n";
+    let got: Vec<&str> = crate::chunks(text).iter().map(|&(s, e)| &text[s as usize..e as usize]).collect();
+    assert_eq!(got, vec!["name = 1\n", "[steps.a]\nx = [\n[1],\n]\ns = \"\"\"\n[not]\n\"\"\"\n", "  [steps.b]\n# [c]\n", "[[arr]]\n"]);
+    assert_eq!(crate::chunks(""), vec![(0, 0)]);
+}

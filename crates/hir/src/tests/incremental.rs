@@ -84,9 +84,9 @@ inputs = { x = "steps.a.outputs.o" }"#,
     // though c's position in the file moved.
     expect![[r#"
         [
-            "lower_item(Id(82))",
-            "resolve_step(Id(201))",
-            "step_key_fields(Id(281))",
+            "lower_item(Id(102))",
+            "resolve_step(Id(281))",
+            "step_key_fields(Id(301))",
         ]
     "#]]
     .assert_debug_eq(&executed(&db));

@@ -1,0 +1,1 @@
+//! The language server (stub while it is written).
