@@ -44,7 +44,7 @@ pub use cas::Cache;
 pub use digest::{Digest, ParseDigestError, hash_file};
 pub use error::{Error, Result};
 pub use snapshot::copy_tree;
+pub use statcache::{COARSE_WINDOW_NS, FINE_WINDOW_NS, StatCache, hash_tree_with};
 pub use tree::{Manifest, TreeEntry, hash_tree};
 pub use verify::VerifyError;
-pub use statcache::{COARSE_WINDOW_NS, FINE_WINDOW_NS, StatCache, hash_tree_with};
 pub use walk::{IgnoreRules, is_ignored, list_dirs};

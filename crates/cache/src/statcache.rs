@@ -9,13 +9,15 @@
 //! **Racy entries** (git's "racy clean" problem). Timestamps have a granularity: the kernel
 //! stamps a write with a coarse clock (one tick is 1–10 ms on Linux, a whole second or two on
 //! some filesystems). A file hashed in the same tick as a write can be written again in that
-//! tick with the same size, and its stat does not change. So an entry whose mtime or ctime
-//! lies within the granularity window of its `hashed_ns` is racy: it is never trusted, and the
-//! file is hashed again. Once the window has passed, a rewrite always moves the ctime (user
-//! code cannot set a ctime back, unlike an mtime), so a settled entry is safe. The window is
-//! [`FINE_WINDOW_NS`] (100 ms: ten ticks of the coarsest Linux clock) for filesystems with
-//! sub-second timestamps and [`COARSE_WINDOW_NS`] (2 s) when both timestamps are whole
-//! seconds (1 s filesystems, FAT's 2 s). [`StatCache::settle`] re-hashes racy entries once
+//! tick with the same size, and its stat does not change (an mtime can even be set back by
+//! hand). So an entry whose ctime lies within the granularity window of its `hashed_ns` is
+//! racy: it is never trusted, and the file is hashed again. Once the window has passed, any
+//! write, chmod or `touch` stamps a later ctime (the kernel sets it to the current time and
+//! user code cannot set it back, unlike an mtime), so a settled entry is safe. The ctime, not
+//! the mtime, decides: an mtime set into the future (`touch -d`, an unpacked archive) would
+//! otherwise never settle. The window is [`FINE_WINDOW_NS`] (100 ms: ten ticks of the
+//! coarsest Linux clock) for filesystems with sub-second timestamps and [`COARSE_WINDOW_NS`]
+//! (2 s) when the ctime is a whole second (1 s filesystems, FAT's 2 s). [`StatCache::settle`] re-hashes racy entries once
 //! their window has passed, so the next run can trust them.
 //!
 //! **File format** (`.runner/statcache`, version 1, little-endian), chosen to load fast: one
@@ -49,7 +51,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::atomic::{parent_of, write_via};
 use crate::digest::{BUF_SIZE, hash_reader};
-use crate::tree::{link_text, Manifest, TreeEntry};
+use crate::tree::{Manifest, TreeEntry, link_text};
 use crate::walk::{self, IgnoreRules, Item, Kind};
 use crate::{Digest, Error, Result, par};
 
@@ -83,16 +85,15 @@ impl Stamp {
         }
     }
 
-    /// The timestamp granularity window for this file's filesystem, as far as its stamps
-    /// tell.
+    /// The timestamp granularity window for this file's filesystem, as far as its ctime
+    /// tells.
     fn window_ns(&self) -> i64 {
-        let whole = self.mtime_ns % 1_000_000_000 == 0 && self.ctime_ns % 1_000_000_000 == 0;
-        if whole { COARSE_WINDOW_NS } else { FINE_WINDOW_NS }
+        if self.ctime_ns % 1_000_000_000 == 0 { COARSE_WINDOW_NS } else { FINE_WINDOW_NS }
     }
 
-    /// When a rewrite is sure to move a timestamp: the end of the racy window.
+    /// When a change is sure to stamp a later ctime: the end of the racy window.
     fn settles_at(&self) -> i64 {
-        self.mtime_ns.max(self.ctime_ns).saturating_add(self.window_ns())
+        self.ctime_ns.saturating_add(self.window_ns())
     }
 
     /// Whether a file with this stamp, hashed at `hashed_ns`, could have been rewritten
@@ -133,8 +134,12 @@ fn hash_fresh(path: &Path, buf: &mut [u8]) -> Result<Fresh> {
     let before = Stamp::of(&file.metadata().map_err(Error::read(path))?);
     let (digest, bytes) = hash_reader(&mut file, buf).map_err(Error::read(path))?;
     let after = Stamp::of(&file.metadata().map_err(Error::read(path))?);
-    let entry = (before == after && bytes == before.size)
-        .then_some(Entry { stamp: before, digest, hashed_ns, seen: true });
+    let entry = (before == after && bytes == before.size).then_some(Entry {
+        stamp: before,
+        digest,
+        hashed_ns,
+        seen: true,
+    });
     Ok(Fresh { digest, bytes, entry })
 }
 
@@ -165,12 +170,11 @@ impl StatCache {
     /// foreign file gives an empty cache (and a damaged one is replaced on the next save).
     pub fn load(file: &Path, base: &Path) -> StatCache {
         let mut cache = StatCache::new(base);
-        match fs::read(file) {
-            Ok(bytes) => match decode(&bytes) {
+        if let Ok(bytes) = fs::read(file) {
+            match decode(&bytes) {
                 Some(entries) => cache.entries = entries,
                 None => cache.changed = true,
-            },
-            Err(_) => {}
+            }
         }
         cache
     }
@@ -529,11 +533,13 @@ mod tests {
         let t = 1_700_000_000_123_456_789i64;
         assert!(s(t, t).racy(t + FINE_WINDOW_NS));
         assert!(!s(t, t).racy(t + FINE_WINDOW_NS + 1));
-        assert!(s(t - 10 * FINE_WINDOW_NS, t).racy(t + 1), "ctime counts");
-        assert!(s(t + 5_000_000_000, t).racy(t + 1_000_000_000), "future mtime is racy");
+        assert!(s(t - 10 * FINE_WINDOW_NS, t).racy(t + 1), "the ctime decides");
+        // An mtime set into the future (touch -d) or the past does not: the ctime moved.
+        assert!(!s(t + 5_000_000_000, t).racy(t + FINE_WINDOW_NS + 1));
+        assert!(!s(t - 5_000_000_000, t).racy(t + FINE_WINDOW_NS + 1));
         let whole = 1_700_000_000_000_000_000i64;
-        assert!(s(whole, whole).racy(whole + 1_500_000_000));
-        assert!(!s(whole, whole).racy(whole + COARSE_WINDOW_NS + 1));
+        assert!(s(t, whole).racy(whole + 1_500_000_000), "whole-second ctime: 2 s window");
+        assert!(!s(t, whole).racy(whole + COARSE_WINDOW_NS + 1));
     }
 
     #[test]
@@ -580,7 +586,10 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert!(d.entries.contains_key(b"src/a.py".as_slice()));
         assert_eq!(d.hash_file(&root.join("src/a.py")).unwrap(), Digest::of_bytes(b"print(1)"));
-        assert_eq!(d.hash_file(&outside.path().join("data.csv")).unwrap(), Digest::of_bytes(b"1,2"));
+        assert_eq!(
+            d.hash_file(&outside.path().join("data.csv")).unwrap(),
+            Digest::of_bytes(b"1,2")
+        );
         assert_eq!(d.hashed_bytes(), 0);
 
         // Entries not used in a session are dropped on save.
@@ -629,13 +638,15 @@ mod tests {
 
     /// Loading 10,000 entries must stay far below what hashing them would cost.
     #[test]
+    #[allow(clippy::print_stderr)] // the measured time, with --nocapture
     fn ten_thousand_entries_load_fast() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = StatCache::new(dir.path());
         for i in 0..10_000u64 {
             let key = format!("src/module_{}/file_{i:05}.py", i % 100).into_bytes();
             let stamp = Stamp { dev: 1, ino: i, size: i, mtime_ns: 1, ctime_ns: 1 };
-            c.entries.insert(key, Entry { stamp, digest: Digest([7; 32]), hashed_ns: 5, seen: true });
+            c.entries
+                .insert(key, Entry { stamp, digest: Digest([7; 32]), hashed_ns: 5, seen: true });
         }
         c.changed = true;
         let file = dir.path().join("statcache");

@@ -114,7 +114,8 @@ pub fn is_ignored(root: &Path, rel: &str, is_dir: bool, rules: IgnoreRules) -> R
         if let Some(matcher) = load_ignore_file(&dir_abs)? {
             stack.push(Rules { dir: dir_rel.clone(), matcher });
         }
-        let child = if dir_rel.is_empty() { (*name).to_owned() } else { format!("{dir_rel}/{name}") };
+        let child =
+            if dir_rel.is_empty() { (*name).to_owned() } else { format!("{dir_rel}/{name}") };
         let last = i + 1 == parts.len();
         if ignored(&stack, &child, !last || is_dir) {
             return Ok(true);
@@ -276,7 +277,8 @@ mod tests {
         fs::write(root.join(".gitignore"), "*.log\nbuild/\n").unwrap();
         write(root, "sub/.amlignore");
         fs::write(root.join("sub/.amlignore"), "/local.txt\n!keep.log\n").unwrap();
-        let ig = |rel: &str, is_dir: bool| is_ignored(root, rel, is_dir, IgnoreRules::Snapshot).unwrap();
+        let ig =
+            |rel: &str, is_dir: bool| is_ignored(root, rel, is_dir, IgnoreRules::Snapshot).unwrap();
         assert!(ig("run.log", false));
         assert!(!ig("train.py", false));
         assert!(ig("build", true));

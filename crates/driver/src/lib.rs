@@ -13,4 +13,4 @@ mod status;
 
 pub use cache::StatCache;
 pub use project::{Project, locate, probe, probe_with};
-pub use status::{Planned, StepPlan, lookup, plan, previous};
+pub use status::{Planned, StepPlan, lookup, plan, plan_in, previous};

@@ -70,18 +70,28 @@ pub struct StepPlan {
 /// The plan for every step (in topological order) given the recorded state under
 /// `.runner/` (read only; missing state means nothing was recorded).
 pub fn plan(project: &Project, policy: Policy) -> Vec<StepPlan> {
-    let state = project.state_dir();
+    plan_in(&project.db, project.file, &project.state_dir(), &project.name(), policy)
+}
+
+/// [`plan`] for any database and file (the language server plans on a snapshot of the
+/// editor's buffer): `state` is the `.runner/` folder, `pipeline` the pipeline's name as
+/// history records it.
+pub fn plan_in(
+    db: &dyn hir::Db,
+    file: hir::SourceFile,
+    state: &std::path::Path,
+    pipeline: &str,
+    policy: Policy,
+) -> Vec<StepPlan> {
     let cache =
         state.join("cache").is_dir().then(|| Cache::open(&state.join("cache")).ok()).flatten();
     let db_path = state.join("history.sqlite");
     let history = db_path.is_file().then(|| History::open(&db_path).ok()).flatten();
-    let pipeline = project.name();
-    let db = &project.db;
     let mut results: HashMap<String, BTreeMap<String, Digest>> = HashMap::new();
     let mut out = Vec::new();
-    for name in &hir::step_graph(db, project.file).order {
-        let Some(item) = hir::find_step(db, project.file, name) else { continue };
-        let planned = match hir::step_key_fields(db, project.file, item) {
+    for name in &hir::step_graph(db, file).order {
+        let Some(item) = hir::find_step(db, file, name) else { continue };
+        let planned = match hir::step_key_fields(db, file, item) {
             Err(e) => Planned::Blocked(match e {
                 hir::KeyError::Invalid => "the step has errors".to_owned(),
                 hir::KeyError::NoDigest(p) => format!("{p} is missing"),
@@ -93,7 +103,7 @@ pub fn plan(project: &Project, policy: Policy) -> Vec<StepPlan> {
                     Ok(record) => {
                         let found =
                             cache.as_ref().map_or(Lookup::Miss, |c| lookup(c, &record.digest()));
-                        let prev = history.as_ref().and_then(|h| previous(h, &pipeline, name));
+                        let prev = history.as_ref().and_then(|h| previous(h, pipeline, name));
                         let allow = hir::lower_item(db, item).step().is_none_or(|s| s.allow_reuse);
                         match plan::decide(allow, policy, &record, found, prev.as_ref()) {
                             Decision::Reuse { run_id, outputs } => {

@@ -32,7 +32,7 @@ pub fn hover(
         Hit::Key { table, key, .. } => key_doc(table, &key)?,
         Hit::Table { table, .. } => table_doc(table)?,
         Hit::Path { rel, what, .. } => format!("**{what}** `{rel}`\n\n{}", fs_state(db, &rel)),
-        Hit::Occ(o) => match o.placeholder {
+        Hit::Within { occ: o, .. } | Hit::Occ(o) => match o.placeholder {
             Some((_, kind)) => placeholder(db, file, &o.symbol, kind),
             None => symbol(db, file, &o.symbol, plan),
         },
@@ -384,4 +384,17 @@ fn step(db: &dyn Db, file: SourceFile, name: &str, plan: Option<&PlanView>) -> S
 
 fn short(d: &hir::Digest) -> String {
     d.to_hex()[..12].to_owned()
+}
+
+/// Whether `offset` is on a step's name in its header (where hover shows the step's plan
+/// state, so the caller knows when computing the plan is worth it).
+pub fn step_header_at(db: &dyn Db, file: SourceFile, offset: u32) -> bool {
+    matches!(
+        hit_at(db, file, offset),
+        Some(Hit::Occ(crate::refs::Occurrence {
+            symbol: Symbol::Item(ItemKind::Step, _),
+            role: crate::refs::Role::Definition | crate::refs::Role::Header,
+            ..
+        }))
+    )
 }

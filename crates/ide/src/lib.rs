@@ -24,7 +24,7 @@ mod symbols;
 pub mod text;
 
 pub use completion::{CompletionItem, CompletionKind, completions};
-pub use hover::{HoverResult, hover, key_doc};
+pub use hover::{HoverResult, hover, key_doc, step_header_at};
 pub use lens::{Lens, PlanView, StepState, ago, code_lenses};
 pub use nav::{NavTarget, TextEdit, goto_definition, prepare_rename, references, rename};
 pub use refs::{Occurrence, Role, Symbol, occurrences};

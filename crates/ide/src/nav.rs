@@ -21,11 +21,14 @@ pub enum NavTarget {
 pub fn goto_definition(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<NavTarget> {
     match hit_at(db, file, offset) {
         Some(Hit::Path { rel, .. }) => vec![NavTarget::Path(rel)],
-        Some(Hit::Occ(o)) => occurrences(db, file, &o.symbol)
+        Some(hit @ (Hit::Occ(_) | Hit::Within { .. })) => {
+            let Some(o) = hit.occurrence() else { return Vec::new() };
+            occurrences(db, file, &o.symbol)
             .into_iter()
             .filter(|o| o.role == Role::Definition)
             .map(|o| NavTarget::Range(o.span))
-            .collect(),
+            .collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -37,7 +40,7 @@ pub fn references(
     offset: u32,
     include_declaration: bool,
 ) -> Vec<Span> {
-    let Some(Hit::Occ(o)) = hit_at(db, file, offset) else { return Vec::new() };
+    let Some(o) = hit_at(db, file, offset).and_then(Hit::occurrence) else { return Vec::new() };
     occurrences(db, file, &o.symbol)
         .into_iter()
         .filter(|o| include_declaration || o.role == Role::Reference)
@@ -60,7 +63,7 @@ pub fn prepare_rename(
     file: SourceFile,
     offset: u32,
 ) -> Result<(Span, String), String> {
-    let Some(Hit::Occ(o)) = hit_at(db, file, offset) else {
+    let Some(o) = hit_at(db, file, offset).and_then(Hit::occurrence) else {
         return Err("no step, output, input, data reference or parameter here".to_owned());
     };
     check_renamable(db, file, &o.symbol)?;
@@ -86,7 +89,7 @@ pub fn rename(
     offset: u32,
     new_name: &str,
 ) -> Result<Vec<TextEdit>, String> {
-    let Some(Hit::Occ(o)) = hit_at(db, file, offset) else {
+    let Some(o) = hit_at(db, file, offset).and_then(Hit::occurrence) else {
         return Err("no step, output, input, data reference or parameter here".to_owned());
     };
     let sym = o.symbol;

@@ -92,6 +92,8 @@ pub struct Occurrence {
 pub(crate) enum Hit {
     /// A symbol's name.
     Occ(Occurrence),
+    /// A reference string as a whole (`"steps.a.outputs.o"`): what it points at.
+    Within { span: Span, occ: Occurrence },
     /// A key of a table: schema table name (`steps`) and key.
     Key { table: &'static str, key: String, span: Span },
     /// The table part of a header (`steps` in `[steps.train]`).
@@ -105,7 +107,18 @@ impl Hit {
     pub(crate) fn span(&self) -> Span {
         match self {
             Hit::Occ(o) => o.placeholder.map_or(o.span, |(s, _)| s),
-            Hit::Key { span, .. } | Hit::Table { span, .. } | Hit::Path { span, .. } => *span,
+            Hit::Within { span, .. }
+            | Hit::Key { span, .. }
+            | Hit::Table { span, .. }
+            | Hit::Path { span, .. } => *span,
+        }
+    }
+
+    /// The occurrence this hit is about, if it is about a symbol.
+    pub(crate) fn occurrence(self) -> Option<Occurrence> {
+        match self {
+            Hit::Occ(o) | Hit::Within { occ: o, .. } => Some(o),
+            _ => None,
         }
     }
 }
@@ -202,7 +215,12 @@ impl Collector<'_> {
                     Symbol::Output { step: (*step).to_owned(), output: (*output).to_owned() };
                 self.in_literal(out_sym, Role::Reference, lit, value, o, None);
             }
-            _ => {}
+            _ => return,
+        }
+        if let Some(Hit::Occ(occ)) = self.out.last() {
+            let occ = occ.clone();
+            let span = self.abs(lit);
+            self.out.push(Hit::Within { span, occ });
         }
     }
 

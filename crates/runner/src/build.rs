@@ -122,7 +122,8 @@ impl BuildSummary {
         self.outcomes.iter().filter(|o| o.status == status).count()
     }
 
-    /// The `--format json` document (`hashed_bytes`: bytes read to hash files for keys).
+    /// The `--format json` document (`hashed_bytes`: bytes read to hash the files the keys
+    /// cover, 0 when the stat cache vouched for every one).
     pub(crate) fn json(&self, hashed_bytes: u64) -> serde_json::Value {
         serde_json::json!({
             "run": self.run_id, "status": self.status.as_str(), "pipeline": self.pipeline,
@@ -285,6 +286,8 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    // Bytes read to bring the keys up to date (what the stat cache could not vouch for).
+    let hashed = stats.hashed_bytes();
     let json = args.format == crate::Format::Json;
     let rt = runtime()?;
     let cancel = CancelToken::new();
@@ -309,7 +312,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let _ = project.save_stat_cache(&mut stats);
     let summary = summary?;
     if json {
-        println!("{}", summary.json(stats.hashed_bytes()));
+        println!("{}", summary.json(hashed));
     } else {
         eprintln!(
             "run {} {}: {} ran, {} reused, {} failed, {} skipped in {:.2}s",

@@ -210,7 +210,33 @@ fn rename_parameter() {
 
 #[test]
 fn rename_data_reference() {
-    rename(&digits_at("data.digits", 0), "images", expect!["error: no step, output, input, data reference or parameter here"]);
+    rename(&digits_at("data.digits\"", 0), "images", expect![[r#"
+        [parameters]
+        seed = 42
+        lr = { default = 0.5, description = "learning rate" }
+
+        [environments.sklearn]
+        requirements = "requirements.txt"
+
+        [data.images]
+        path = "raw/digits.csv"
+
+        [steps.prepare]
+        script = "prepare.py"
+        source_directory = "src"
+        environment = "sklearn"
+        arguments = ["--raw", "${inputs.raw}", "--out", "${outputs.split}", "--seed", "${params.seed}"]
+        inputs = { raw = "data.images" }
+        outputs = ["split"]
+
+        [steps.train]
+        script = "train.py"
+        source_directory = "src"
+        arguments = ["--data", "${inputs.data}", "--model", "${outputs.model}", "--lr=${params.lr}"]
+        inputs = { data = "steps.prepare.outputs.split" }
+        outputs = ["model"]
+        hash_paths = ["common/"]
+    "#]]);
 }
 
 #[test]

@@ -28,9 +28,9 @@ fn outline_of_digits() {
         render(&mut out, fx.text(), s, 0);
     }
     expect![[r#"
-        Table parameters () sel=`seed` range=0..76
-          Parameter seed (parameter) sel=`seed` range=0..22
-          Parameter lr (parameter) sel=`lr` range=0..76
+        Table parameters () sel=`seed` range=13..76
+          Parameter seed (parameter) sel=`seed` range=13..22
+          Parameter lr (parameter) sel=`lr` range=23..76
         Table environments () sel=`sklearn` range=78..134
           Environment sklearn (environment) sel=`sklearn` range=78..134
         Table data () sel=`digits` range=136..173

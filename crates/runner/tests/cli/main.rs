@@ -6,13 +6,16 @@
 
 #![allow(missing_docs)]
 
+mod bad_input;
 mod check;
 mod failures;
 mod kill;
 mod reuse;
 mod select;
 mod state;
+mod statcache;
 mod support;
+mod watch;
 
 use support::Project;
 

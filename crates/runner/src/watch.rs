@@ -1,0 +1,516 @@
+//! `runner watch`: build, then rebuild what a file change invalidates, until Ctrl-C.
+//!
+//! One [`Project`] (one salsa database) lives for the whole session. A change to
+//! `pipeline.toml` sets the new text on it (`SourceFile::set_text`); a change to a file the
+//! pipeline names re-probes only the paths the event touched, through the stat cache, and
+//! sets their state (`set_fs_state`), so salsa re-runs only the queries that read them. Then
+//! the step keys are recomputed and [`build::run_build`] runs the invalidated steps.
+//!
+//! What is watched (inotify through `notify`, events debounced by `notify-debouncer-full`):
+//! folders, not files, so editors that save by writing a temp file and renaming it are
+//! seen: the pipeline file's folder; the folder holding each script, requirements file and
+//! file data reference or `hash_paths` file; every folder a hashed folder (`hash_paths`,
+//! folder data references) holds, by the snapshot rules (ignored folders, `.git` and
+//! `.runner` are not entered); the nearest existing parent of a path that does not exist
+//! yet. The set is recomputed before every cycle. An event matters when it names the
+//! pipeline file, a path the pipeline names, a parent of one, or a file inside a hashed
+//! folder that the ignore files keep; anything else (other files in `source_directory`, which
+//! are not in any key; `.runner/`, where steps write their outputs; reads) starts nothing.
+//!
+//! Policy: a change during a build does not stop it. The running steps finish (their result
+//! is not cached if what they read changed under them), and the next cycle starts at once
+//! with everything that changed meanwhile. A broken pipeline shows its diagnostics and waits
+//! for the next change. Ctrl-C stops running steps (SIGTERM, then SIGKILL), records the run
+//! interrupted and exits 130; Ctrl-C while idle exits 0.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use exec::CancelToken;
+use history::RunStatus;
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use plan::Policy;
+use serde_json::json;
+
+use crate::build::{self, BuildOpts, Progress};
+use driver::{Project, StatCache};
+
+/// `runner watch` arguments.
+#[derive(clap::Args)]
+pub(crate) struct WatchArgs {
+    /// pipeline.toml, or a folder holding one.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Override a parameter for every build: NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Record runs under this experiment (default: `[pipeline] experiment`, else its name).
+    #[arg(long)]
+    experiment: Option<String>,
+    /// Steps running at once, at most (default: the number of CPUs).
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+    /// Quiet time after a change before a cycle starts, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    debounce: u64,
+    /// Output: `human` lines on stderr, or one JSON document per cycle on stdout.
+    #[arg(long, value_enum, default_value_t = crate::Format::Human)]
+    format: crate::Format,
+}
+
+/// What the main loop waits for.
+enum Msg {
+    Fs(DebounceEventResult),
+    Stop,
+}
+
+/// Ctrl-C state shared with the signal task.
+#[derive(Default)]
+struct Interrupt {
+    stopping: bool,
+    running: Option<CancelToken>,
+}
+
+/// Paths that changed, from one batch of events.
+#[derive(Default)]
+struct Touched {
+    /// The pipeline file.
+    text: bool,
+    /// Paths the pipeline names (as `needed_paths` spells them).
+    needs: BTreeSet<String>,
+    /// Events were lost or the watcher failed: look at everything.
+    rescan: bool,
+}
+
+/// One needed path, resolved.
+struct Need {
+    rel: String,
+    abs: PathBuf,
+    digest: bool,
+}
+
+struct Session {
+    project: Project,
+    stats: StatCache,
+    root: PathBuf,
+    file: PathBuf,
+    state: PathBuf,
+    debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    watched: BTreeSet<PathBuf>,
+    warned_watch: bool,
+    json: bool,
+    opts: BuildOpts,
+    rt: tokio::runtime::Runtime,
+    interrupt: Arc<Mutex<Interrupt>>,
+    cycle: usize,
+    interrupted: bool,
+}
+
+/// `runner watch`.
+pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    let params = crate::parse_params(&args.params)?;
+    let project = Project::load(&args.path, params)?;
+    let root = lexical(&std::path::absolute(&project.root)?);
+    let file = lexical(&std::path::absolute(&project.path)?);
+    let stats = project.load_stat_cache();
+    let json = args.format == crate::Format::Json;
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let fs_tx = tx.clone();
+    let debouncer = new_debouncer(
+        Duration::from_millis(args.debounce.max(1)),
+        None,
+        move |r: DebounceEventResult| {
+            let _ = fs_tx.send(Msg::Fs(r));
+        },
+    )
+    .context("starting the file watcher")?;
+    let rt = build::runtime()?;
+    let interrupt: Arc<Mutex<Interrupt>> = Arc::default();
+    rt.spawn({
+        let interrupt = interrupt.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let mut i = interrupt.lock().unwrap_or_else(|e| e.into_inner());
+                i.stopping = true;
+                if let Some(cancel) = i.running.take() {
+                    eprintln!("runner: interrupted: stopping running steps");
+                    cancel.cancel();
+                }
+                let _ = tx.send(Msg::Stop);
+            }
+        }
+    });
+    let mut s = Session {
+        state: root.join(".runner"),
+        project,
+        stats,
+        root,
+        file,
+        debouncer,
+        watched: BTreeSet::new(),
+        warned_watch: false,
+        json,
+        opts: BuildOpts {
+            wanted: Vec::new(),
+            regenerate: false,
+            experiment: args.experiment,
+            jobs: args.jobs,
+            progress: if json { Progress::Quiet } else { Progress::Running },
+        },
+        rt,
+        interrupt,
+        cycle: 0,
+        interrupted: false,
+    };
+    s.update_watches();
+    if !json {
+        eprintln!(
+            "watch {}: watching {} folder{}; Ctrl-C stops",
+            s.project.display,
+            s.watched.len(),
+            if s.watched.len() == 1 { "" } else { "s" }
+        );
+    }
+    let before = s.stats.hashed_bytes();
+    match s.project.refresh_fs_with(&mut s.stats) {
+        Ok(_) => {
+            let hashed = s.stats.hashed_bytes() - before;
+            s.run_cycle(&[], hashed);
+        }
+        Err(e) => s.report_error(&[], &e),
+    }
+    while !s.stopping() {
+        let Ok(first) = rx.recv() else { break };
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        let mut touched = Touched::default();
+        let mut stop = false;
+        for msg in batch {
+            match msg {
+                Msg::Stop => stop = true,
+                Msg::Fs(Ok(events)) => {
+                    for e in events {
+                        s.classify(&e.event, &mut touched);
+                    }
+                }
+                Msg::Fs(Err(errors)) => {
+                    for e in errors {
+                        eprintln!("runner: watch: {e}");
+                    }
+                    touched.rescan = true;
+                }
+            }
+        }
+        if stop || s.stopping() {
+            break;
+        }
+        s.on_change(touched);
+    }
+    s.stats.settle(Duration::ZERO);
+    let _ = s.project.save_stat_cache(&mut s.stats);
+    let interrupted = s.interrupted;
+    s.debouncer.stop_nonblocking();
+    Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+impl Session {
+    fn stopping(&self) -> bool {
+        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).stopping
+    }
+
+    /// The paths the pipeline names now, absolute.
+    fn needs(&self) -> Vec<Need> {
+        hir::needed_paths(&self.project.db, self.project.file)
+            .iter()
+            .map(|n| Need {
+                rel: n.path.clone(),
+                abs: lexical(&self.root.join(&n.path)),
+                digest: n.digest,
+            })
+            .collect()
+    }
+
+    /// Adds what one event touched to `t`.
+    fn classify(&self, event: &notify::Event, t: &mut Touched) {
+        if event.need_rescan() {
+            t.rescan = true;
+        }
+        if let EventKind::Access(a) = event.kind
+            && a != AccessKind::Close(AccessMode::Write)
+        {
+            return; // reads (ours too: hashing, snapshots) change nothing
+        }
+        let needs = self.needs();
+        for path in &event.paths {
+            let path = lexical(path);
+            if path.starts_with(&self.state) {
+                continue;
+            }
+            if path == self.file {
+                t.text = true;
+                continue;
+            }
+            for n in &needs {
+                let hit = if path == n.abs || n.abs.starts_with(&path) {
+                    true
+                } else if n.digest && path.starts_with(&n.abs) {
+                    let rel = path.strip_prefix(&n.abs).map(|r| r.to_string_lossy().into_owned());
+                    let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+                    rel.is_ok_and(|rel| {
+                        !cache::is_ignored(&n.abs, &rel, is_dir, cache::IgnoreRules::Snapshot)
+                            .unwrap_or(false)
+                    })
+                } else {
+                    false
+                };
+                if hit {
+                    t.needs.insert(n.rel.clone());
+                }
+            }
+        }
+    }
+
+    /// One batch of changes: update the database in place, then build if anything changed.
+    fn on_change(&mut self, t: Touched) {
+        if !t.text && t.needs.is_empty() && !t.rescan {
+            return;
+        }
+        let before = self.stats.hashed_bytes();
+        let mut changed = Vec::new();
+        let mut all = t.rescan;
+        if t.text {
+            match self.project.reload_text() {
+                Ok(true) => {
+                    changed.push(self.display_rel(&self.file.clone()));
+                    all = true; // the pipeline may name new paths
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.update_watches();
+                    let label = vec![self.display_rel(&self.file.clone())];
+                    return self.report_error(&label, &e);
+                }
+            }
+        }
+        // Watch first, then look: a file created after this is seen by the next event.
+        self.update_watches();
+        let refreshed = if all {
+            self.project.refresh_fs_with(&mut self.stats)
+        } else {
+            let paths: Vec<String> = t.needs.iter().cloned().collect();
+            self.project.refresh_paths_with(&paths, &mut self.stats)
+        };
+        match refreshed {
+            Ok(paths) => changed.extend(paths),
+            Err(e) => return self.report_error(&changed, &e),
+        }
+        if changed.is_empty() {
+            return; // touched, or written with the same bytes: nothing to do
+        }
+        let hashed = self.stats.hashed_bytes() - before;
+        self.run_cycle(&changed, hashed);
+    }
+
+    /// Checks, plans and (when something must run) builds; prints one summary. `hashed`:
+    /// the bytes read to bring the database up to date for this cycle.
+    fn run_cycle(&mut self, changed: &[String], hashed: u64) {
+        self.cycle += 1;
+        let n = self.cycle;
+        if !self.json && !changed.is_empty() {
+            eprintln!("[{n}] changed: {}", changed.join(", "));
+        }
+        let diags = self.project.diagnostics();
+        let errors = diags.iter().filter(|d| d.severity() == hir::Severity::Error).count();
+        let param_errors = hir::param_values(&self.project.db, self.project.file).errors.clone();
+        if errors > 0 || !param_errors.is_empty() {
+            if self.json {
+                let check = crate::render::json(&self.project.display, self.project.text(), &diags);
+                let doc = json!({
+                    "cycle": n, "changed": changed, "status": "invalid", "errors": errors,
+                    "param_errors": param_errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "check": check,
+                });
+                println!("{doc}");
+            } else {
+                let _ = build::ready_to_build(&self.project);
+                eprintln!("[{n}] waiting for a fix");
+            }
+            self.save_stats();
+            return;
+        }
+        if n > 1 && self.up_to_date() {
+            if self.json {
+                println!(
+                    "{}",
+                    json!({"cycle": n, "changed": changed, "status": "up-to-date", "hashed_bytes": hashed, "steps": []})
+                );
+            } else {
+                eprintln!("[{n}] up to date: no step key changed");
+            }
+            self.save_stats();
+            return;
+        }
+        let cancel = CancelToken::new();
+        {
+            let mut i = self.interrupt.lock().unwrap_or_else(|e| e.into_inner());
+            if i.stopping {
+                return;
+            }
+            i.running = Some(cancel.clone());
+        }
+        let result = build::run_build(&self.project, &self.opts, &self.rt, &cancel);
+        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).running = None;
+        self.stats.settle(Duration::ZERO);
+        let _ = self.project.save_stat_cache(&mut self.stats);
+        let summary = match result {
+            Ok(s) => s,
+            Err(e) => return self.report_error(changed, &e),
+        };
+        if summary.status == RunStatus::Interrupted {
+            self.interrupted = true;
+        }
+        if self.json {
+            let mut doc = summary.json(hashed);
+            doc["cycle"] = json!(n);
+            doc["changed"] = json!(changed);
+            println!("{doc}");
+            return;
+        }
+        let names = |status: &str| -> Vec<String> {
+            summary.outcomes.iter().filter(|o| o.status == status).map(|o| o.step.clone()).collect()
+        };
+        let mut parts = Vec::new();
+        for status in ["ran", "failed", "interrupted", "skipped", "reused"] {
+            let list = names(status);
+            if !list.is_empty() {
+                parts.push(format!("{status} {}", list.join(", ")));
+            }
+        }
+        eprintln!(
+            "[{n}] run {} {} in {:.2}s: {}",
+            summary.run_id,
+            summary.status.as_str(),
+            summary.seconds,
+            if parts.is_empty() { "no steps".to_owned() } else { parts.join("; ") }
+        );
+        for o in &summary.outcomes {
+            if o.status != "failed" && o.status != "skipped" {
+                continue;
+            }
+            eprintln!("{:>9} {}  ({})", o.status, o.step, o.reason.as_deref().unwrap_or(""));
+            if let Some(log) = &o.stderr_log {
+                let tail = exec::tail_lines(log, 20);
+                for line in tail.lines() {
+                    eprintln!("          | {line}");
+                }
+                eprintln!("          log: {}", log.display());
+            }
+        }
+    }
+
+    /// Whether every step would be reused (nothing to run, nothing blocked).
+    fn up_to_date(&self) -> bool {
+        driver::plan(&self.project, Policy::default())
+            .iter()
+            .all(|p| matches!(p.planned, driver::Planned::Reuse { .. }))
+    }
+
+    fn report_error(&mut self, changed: &[String], e: &anyhow::Error) {
+        self.cycle += 1;
+        let n = self.cycle;
+        if self.json {
+            println!(
+                "{}",
+                json!({"cycle": n, "changed": changed, "status": "error", "message": format!("{e:#}")})
+            );
+        } else {
+            eprintln!("[{n}] runner: {e:#}; waiting for a change");
+        }
+        self.save_stats();
+    }
+
+    fn save_stats(&mut self) {
+        self.stats.settle(Duration::ZERO);
+        let _ = self.project.save_stat_cache(&mut self.stats);
+    }
+
+    /// `path` relative to the pipeline's folder when inside it, for messages.
+    fn display_rel(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
+    }
+
+    /// The folders to watch now (see the module docs).
+    fn wanted_watches(&self) -> BTreeSet<PathBuf> {
+        let mut out = BTreeSet::new();
+        out.insert(self.file.parent().map_or_else(|| self.root.clone(), Path::to_path_buf));
+        for n in self.needs() {
+            match std::fs::metadata(&n.abs) {
+                Ok(m) if m.is_dir() && n.digest => {
+                    out.extend(
+                        cache::list_dirs(&n.abs, cache::IgnoreRules::Snapshot).unwrap_or_default(),
+                    );
+                    out.extend(n.abs.parent().map(Path::to_path_buf));
+                }
+                Ok(_) => out.extend(n.abs.parent().map(Path::to_path_buf)),
+                Err(_) => {
+                    let mut p = n.abs.as_path();
+                    while let Some(parent) = p.parent() {
+                        if parent.is_dir() {
+                            out.insert(parent.to_path_buf());
+                            break;
+                        }
+                        p = parent;
+                    }
+                }
+            }
+        }
+        out.retain(|p| !p.starts_with(&self.state));
+        out
+    }
+
+    /// Brings the watched folders in line with [`Self::wanted_watches`].
+    fn update_watches(&mut self) {
+        let wanted = self.wanted_watches();
+        for gone in self.watched.difference(&wanted).cloned().collect::<Vec<_>>() {
+            let _ = self.debouncer.unwatch(&gone);
+            self.watched.remove(&gone);
+        }
+        for new in wanted.difference(&self.watched).cloned().collect::<Vec<_>>() {
+            match self.debouncer.watch(&new, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(new);
+                }
+                Err(e) => {
+                    if !self.warned_watch && new.exists() {
+                        self.warned_watch = true;
+                        eprintln!("runner: watch: cannot watch {}: {e}", new.display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `path` with `.` dropped and `..` folded, without touching the disk.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
