@@ -215,7 +215,11 @@ pub fn parse_chunk<'db>(db: &'db dyn Db, chunk: Chunk<'db>) -> ChunkParse {
     for entry in &parse.root.entries {
         let Some(kind) = ItemKind::from_table(&entry.key) else {
             let names: Vec<&str> = schema::TABLES.iter().map(|t| t.name).collect();
-            out.diagnostics.push(diagnostics::unknown_key::top_level(entry.key_span, &entry.key, &names));
+            out.diagnostics.push(diagnostics::unknown_key::top_level(
+                entry.key_span,
+                &entry.key,
+                &names,
+            ));
             continue;
         };
         let Value::Table(table) = &entry.node.value else {
@@ -228,11 +232,21 @@ pub fn parse_chunk<'db>(db: &'db dyn Db, chunk: Chunk<'db>) -> ChunkParse {
             continue;
         };
         if kind == ItemKind::Pipeline {
-            out.parts.push(Part { kind, name: String::new(), key_span: entry.key_span, node: Arc::new(entry.node.clone()) });
+            out.parts.push(Part {
+                kind,
+                name: String::new(),
+                key_span: entry.key_span,
+                node: Arc::new(entry.node.clone()),
+            });
             continue;
         }
         for e in &table.entries {
-            out.parts.push(Part { kind, name: e.key.clone(), key_span: e.key_span, node: Arc::new(e.node.clone()) });
+            out.parts.push(Part {
+                kind,
+                name: e.key.clone(),
+                key_span: e.key_span,
+                node: Arc::new(e.node.clone()),
+            });
         }
     }
     out
@@ -249,14 +263,18 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
     for &chunk in chunks(db, file) {
         let off = chunk.offset(db);
         let header = chunk.header(db);
-        if header.starts_with('[') && !header.starts_with("[[") {
-            if let Some(first) = headers.insert(header.as_str(), off) {
-                let len = u32::try_from(header.len()).unwrap_or(0);
-                diags.push(
-                    diagnostics::syntax_error::toml(Span::new(off, off + len), &format!("table {header} is defined twice"))
-                        .with_related(Span::new(first, first + len), "first defined here"),
-                );
-            }
+        if header.starts_with('[')
+            && !header.starts_with("[[")
+            && let Some(first) = headers.insert(header.as_str(), off)
+        {
+            let len = u32::try_from(header.len()).unwrap_or(0);
+            diags.push(
+                diagnostics::syntax_error::toml(
+                    Span::new(off, off + len),
+                    &format!("table {header} is defined twice"),
+                )
+                .with_related(Span::new(first, first + len), "first defined here"),
+            );
         }
         let parsed = parse_chunk(db, chunk);
         diags.extend(parsed.diagnostics.iter().map(|d| d.shifted(off)));
@@ -274,7 +292,9 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
         let list = &parts[&key];
         let (kind, name) = key;
         let item = match list.as_slice() {
-            [(off, part)] => Item::new(db, kind, name.to_owned(), (part.node.clone(), part.key_span), *off),
+            [(off, part)] => {
+                Item::new(db, kind, name.to_owned(), (part.node.clone(), part.key_span), *off)
+            }
             _ => {
                 let (node, key_span) = merge(list, &mut diags);
                 Item::new(db, kind, name.to_owned(), (Arc::new(node), key_span), 0)
@@ -296,7 +316,8 @@ fn merge(list: &[(u32, &Part)], diags: &mut Vec<Diagnostic>) -> (Node, Span) {
         shift_node(&mut other, off);
         match (&mut node.value, other.value) {
             (Value::Table(a), Value::Table(b)) => merge_tables(a, b, diags),
-            _ => diags.push(diagnostics::syntax_error::toml(part.key_span.shift(off), "duplicate key")),
+            _ => diags
+                .push(diagnostics::syntax_error::toml(part.key_span.shift(off), "duplicate key")),
         }
     }
     (node, first.key_span.shift(first_off))
@@ -308,7 +329,10 @@ fn merge_tables(dst: &mut Table, src: Table, diags: &mut Vec<Diagnostic>) {
             None => dst.entries.push(e),
             Some(d) => match (&mut d.node.value, e.node.value) {
                 (Value::Table(a), Value::Table(b)) => merge_tables(a, b, diags),
-                _ => diags.push(diagnostics::syntax_error::toml(e.key_span, &format!("duplicate key `{}`", e.key))),
+                _ => diags.push(diagnostics::syntax_error::toml(
+                    e.key_span,
+                    &format!("duplicate key `{}`", e.key),
+                )),
             },
         }
     }

@@ -158,7 +158,11 @@ impl Cx<'_> {
                 .map(|t| CompletionItem {
                     label: t.name.to_owned(),
                     kind: CompletionKind::Table,
-                    detail: Some(if t.named { format!("[{}.NAME]", t.name) } else { format!("[{}]", t.name) }),
+                    detail: Some(if t.named {
+                        format!("[{}.NAME]", t.name)
+                    } else {
+                        format!("[{}]", t.name)
+                    }),
                     documentation: Some(t.doc.to_owned()),
                     replace: self.span_back(rest.len()),
                     insert: if t.named { format!("{}.", t.name) } else { t.name.to_owned() },
@@ -284,8 +288,13 @@ impl Cx<'_> {
             &k[start..]
         });
         let in_inputs = before.contains("inputs")
-            || self.header_above().is_some_and(|h| h.path.last().is_some_and(|(n, _)| n == "inputs"));
-        if typed.starts_with("data.") || typed.starts_with("steps.") || (in_inputs && typed.chars().all(|c| is_word(c) || c == '.')) {
+            || self
+                .header_above()
+                .is_some_and(|h| h.path.last().is_some_and(|(n, _)| n == "inputs"));
+        if typed.starts_with("data.")
+            || typed.starts_with("steps.")
+            || (in_inputs && typed.chars().all(|c| is_word(c) || c == '.'))
+        {
             return self.references(typed);
         }
         match key {
@@ -367,7 +376,10 @@ impl Cx<'_> {
             "outputs" => (
                 lowered
                     .map(|s| {
-                        s.outputs.iter().map(|o| (o.value.clone(), "output folder".to_owned())).collect()
+                        s.outputs
+                            .iter()
+                            .map(|o| (o.value.clone(), "output folder".to_owned()))
+                            .collect()
                     })
                     .unwrap_or_default(),
                 CompletionKind::Output,

@@ -250,11 +250,9 @@ fn placeholder(db: &dyn Db, file: SourceFile, sym: &Symbol, kind: Kind) -> Strin
     let text = format!("${{{}.{}}}", kind.as_str(), sym.name());
     match sym {
         Symbol::Item(_, name) => match hir::param_values(db, file).values.get(name) {
-            Some(v) => format!(
-                "`{text}` expands to `{}`\n\n{}",
-                v.canonical(),
-                parameter(db, file, name)
-            ),
+            Some(v) => {
+                format!("`{text}` expands to `{}`\n\n{}", v.canonical(), parameter(db, file, name))
+            }
             None => format!("`{text}`: the pipeline has no parameter `{name}` with a value"),
         },
         Symbol::Input { step, input } => {
@@ -349,7 +347,11 @@ fn step(db: &dyn Db, file: SourceFile, name: &str, plan: Option<&PlanView>) -> S
                 row("command".into(), format!("`{}`", c.join(" ")), "command".into());
             }
             for (p, d) in &k.hash_paths {
-                row(format!("hash_paths `{p}`"), format!("`{}`", short(d)), format!("hash_paths {p} "));
+                row(
+                    format!("hash_paths `{p}`"),
+                    format!("`{}`", short(d)),
+                    format!("hash_paths {p} "),
+                );
             }
             for (p, v) in &k.params {
                 row(format!("params.{p}"), format!("`{v}`"), format!("params.{p} "));

@@ -24,10 +24,10 @@ pub fn goto_definition(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<NavTar
         Some(hit @ (Hit::Occ(_) | Hit::Within { .. })) => {
             let Some(o) = hit.occurrence() else { return Vec::new() };
             occurrences(db, file, &o.symbol)
-            .into_iter()
-            .filter(|o| o.role == Role::Definition)
-            .map(|o| NavTarget::Range(o.span))
-            .collect()
+                .into_iter()
+                .filter(|o| o.role == Role::Definition)
+                .map(|o| NavTarget::Range(o.span))
+                .collect()
         }
         _ => Vec::new(),
     }

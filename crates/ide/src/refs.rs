@@ -357,7 +357,8 @@ pub(crate) fn hit_at(db: &dyn Db, file: SourceFile, offset: u32) -> Option<Hit> 
     let mut candidates: Vec<Hit> = Vec::new();
     for &(_, item) in &hir::items(db, file).items {
         if item_extent(db, item).touches(offset) {
-            candidates.extend(item_hits(db, file, item).into_iter().filter(|h| h.span().touches(offset)));
+            candidates
+                .extend(item_hits(db, file, item).into_iter().filter(|h| h.span().touches(offset)));
         }
     }
     for h in text::headers(db, file) {

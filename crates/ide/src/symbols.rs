@@ -99,7 +99,11 @@ pub fn document_symbols(db: &dyn Db, file: SourceFile) -> Vec<DocumentSymbol> {
             detail = step.script.as_ref().map(|s| s.value.clone());
         }
         let sym = DocumentSymbol {
-            name: if kind == ItemKind::Pipeline { "pipeline".to_owned() } else { item.name(db).clone() },
+            name: if kind == ItemKind::Pipeline {
+                "pipeline".to_owned()
+            } else {
+                item.name(db).clone()
+            },
             detail: detail.or_else(|| Some(kind.noun().to_owned())),
             kind: kind_of(kind),
             range,

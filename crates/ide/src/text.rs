@@ -4,8 +4,8 @@
 //! features also read the text itself. Both queries here are cached per revision of the
 //! file's text.
 
-use hir::{Db, SourceFile};
 use ::line_index::LineIndex;
+use hir::{Db, SourceFile};
 use syntax::Span;
 
 /// The file's line index (for byte offset ↔ line/column conversions).

@@ -20,7 +20,8 @@ fn pipeline(n: usize) -> String {
         "[parameters]\nlr = 0.1\nseed = 1\n\n[environments.py]\nrequirements = \"requirements.txt\"\n\n[data.raw]\npath = \"raw.csv\"\n",
     );
     for i in 0..n {
-        let input = if i == 0 { "data.raw".to_owned() } else { format!("steps.s{}.outputs.o", i - 1) };
+        let input =
+            if i == 0 { "data.raw".to_owned() } else { format!("steps.s{}.outputs.o", i - 1) };
         s.push_str(&format!(
             "\n[steps.s{i}]\nscript = \"step.py\"\nsource_directory = \"src\"\nenvironment = \"py\"\n\
              arguments = [\"--in\", \"${{inputs.x}}\", \"--out\", \"${{outputs.o}}\", \"--lr\", \"${{params.lr}}\", \"--seed\", \"${{params.seed}}\"]\n\
@@ -95,7 +96,11 @@ async fn run(n: usize) {
         let line_no = current[..at_header].matches('\n').count() as u32 + 4; // the arguments line
         let line_start = current.match_indices('\n').nth(line_no as usize - 1).unwrap().0 + 1;
         let col = current[line_start..].find("\"--lr\"").unwrap() + 1;
-        let (old, new) = if current[line_start + col..].starts_with("--lr") { ("--lr", "--LR") } else { ("--LR", "--lr") };
+        let (old, new) = if current[line_start + col..].starts_with("--lr") {
+            ("--lr", "--LR")
+        } else {
+            ("--LR", "--lr")
+        };
         current.replace_range(line_start + col..line_start + col + old.len(), new);
         version += 1;
         let t = Instant::now();
@@ -131,7 +136,8 @@ async fn run(n: usize) {
         let step = (k * 71) % n;
         let (l0, _) = pos_of(&current, &format!("[steps.s{step}]\n"), 0);
         let tail = &current[current.find(&format!("[steps.s{step}]\n")).unwrap()..];
-        let (l, ch) = if k % 2 == 0 { pos_of(tail, "params.lr", 7) } else { pos_of(tail, "inputs.x}", 7) };
+        let (l, ch) =
+            if k % 2 == 0 { pos_of(tail, "params.lr", 7) } else { pos_of(tail, "inputs.x}", 7) };
         let t = Instant::now();
         let r = c.request("textDocument/completion", at(&uri, l + l0, ch)).await;
         completions.0.push(t.elapsed());
@@ -141,14 +147,26 @@ async fn run(n: usize) {
 
     let mut refs = Stats(Vec::new());
     for k in 0..40 {
-        let step = (k * 29) % (n - 1);
+        let step = 1 + (k * 29) % (n - 1);
         let (l0, _) = pos_of(&current, &format!("[steps.s{step}]\n"), 0);
         let t = Instant::now();
-        let r = c.request("textDocument/completion", at(&uri, l0 + 8, 18)).await;
+        // `inputs = { x = "steps.|s…` (line 5 of the step): every other step's output.
+        let r = c.request("textDocument/completion", at(&uri, l0 + 5, 22)).await;
         refs.0.push(t.elapsed());
-        let _ = r;
+        assert_eq!(r.as_array().map(Vec::len), Some(n - 1), "{r}");
     }
     refs.show("completion (reference: every step output)", None);
+
+    let mut header_hovers = Stats(Vec::new());
+    for k in 0..20 {
+        let step = (k * 13) % n;
+        let (l0, _) = pos_of(&current, &format!("[steps.s{step}]\n"), 0);
+        let t = Instant::now();
+        let h = c.request("textDocument/hover", at(&uri, l0, 8)).await;
+        header_hovers.0.push(t.elapsed());
+        assert!(h["contents"]["value"].as_str().unwrap().contains("key field"), "{h}");
+    }
+    header_hovers.show("hover on a step header (key fields + plan)", None);
 
     let mut lenses = Stats(Vec::new());
     for k in 0..10 {
@@ -183,11 +201,12 @@ async fn run(n: usize) {
 }
 
 fn main() {
-    let n = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse::<usize>().ok())
-        .unwrap_or(1000);
-    println!("command: cargo bench -p lsp --bench lsp{}", if n == 1000 { String::new() } else { format!(" -- {n}") });
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let n = std::env::args().skip(1).find_map(|a| a.parse::<usize>().ok()).unwrap_or(1000);
+    println!(
+        "command: cargo bench -p lsp --bench lsp{}",
+        if n == 1000 { String::new() } else { format!(" -- {n}") }
+    );
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(run(n));
 }

@@ -97,7 +97,11 @@ impl Drop for CancelOnDrop {
 }
 
 fn internal(message: &str) -> jsonrpc::Error {
-    jsonrpc::Error { code: ErrorCode::InternalError, message: message.to_owned().into(), data: None }
+    jsonrpc::Error {
+        code: ErrorCode::InternalError,
+        message: message.to_owned().into(),
+        data: None,
+    }
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -147,10 +151,8 @@ impl LanguageServer for Backend {
         let enc = if utf8 { Enc::Utf8 } else { Enc::Utf16 };
         *self.shared.enc.lock().unwrap_or_else(|e| e.into_inner()) = enc;
         let ws = caps.workspace.as_ref();
-        let refresh = ws
-            .and_then(|w| w.code_lens.as_ref())
-            .and_then(|c| c.refresh_support)
-            .unwrap_or(false);
+        let refresh =
+            ws.and_then(|w| w.code_lens.as_ref()).and_then(|c| c.refresh_support).unwrap_or(false);
         self.shared.code_lens_refresh.store(refresh, std::sync::atomic::Ordering::SeqCst);
         let watch = ws.and_then(|w| w.did_change_watched_files.as_ref());
         *self.shared.watch.lock().unwrap_or_else(|e| e.into_inner()) = (
@@ -219,7 +221,8 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
-        let paths = params.changes.iter().filter_map(|c| crate::convert::uri_path(&c.uri)).collect();
+        let paths =
+            params.changes.iter().filter_map(|c| crate::convert::uri_path(&c.uri)).collect();
         self.send(Msg::FilesChanged(paths));
     }
 

@@ -27,6 +27,13 @@ use tower_lsp_server::{LspService, Server};
 
 pub use convert::Enc;
 
+/// Writes a line to stderr, which editors show as the server's log (stdout is the
+/// protocol).
+#[allow(clippy::print_stderr)]
+pub(crate) fn log(message: &str) {
+    eprintln!("runner lsp: {message}");
+}
+
 /// Switches for [`serve_with`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {

@@ -33,7 +33,7 @@ where
                         return;
                     }
                 }
-                Frame::Skipped(why) => eprintln!("runner lsp: skipped bad input: {why}"),
+                Frame::Skipped(why) => crate::log(&format!("skipped bad input: {why}")),
                 Frame::Incomplete => break,
             }
         }

@@ -199,7 +199,7 @@ impl Main {
             // A bug in one message must not take the database thread down with it.
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(msg)));
             if r.is_err() {
-                eprintln!("runner lsp: internal error while applying a change (recovered)");
+                crate::log("internal error while applying a change (recovered)");
             }
         }
     }
@@ -210,7 +210,8 @@ impl Main {
             Msg::Change { uri, version, changes } => self.change(&uri, version, changes),
             Msg::Saved(uri) => {
                 if let Some(doc) = self.docs.get_mut(&uri) {
-                    doc.encoding_error = encoding_error(doc.path.as_deref(), doc.file.text(&doc.db));
+                    doc.encoding_error =
+                        encoding_error(doc.path.as_deref(), doc.file.text(&doc.db));
                     doc.probed.clear();
                     self.after_write(&uri, true);
                 }
@@ -219,7 +220,8 @@ impl Main {
                 self.docs.remove(&uri);
                 self.shared.plans.lock().unwrap_or_else(|e| e.into_inner()).remove(&uri);
                 let client = self.client.clone();
-                self.rt.spawn(async move { client.publish_diagnostics(uri, Vec::new(), None).await });
+                self.rt
+                    .spawn(async move { client.publish_diagnostics(uri, Vec::new(), None).await });
             }
             Msg::FilesChanged(paths) => self.files_changed(&paths),
             Msg::Snapshot(uri, reply) => {
@@ -252,7 +254,8 @@ impl Main {
         });
         let encoding_error = encoding_error(path.as_deref(), &text);
         let db = RootDatabase::default();
-        let display = path.as_ref().map_or_else(|| uri.as_str().to_owned(), |p| p.display().to_string());
+        let display =
+            path.as_ref().map_or_else(|| uri.as_str().to_owned(), |p| p.display().to_string());
         let file = SourceFile::new(&db, display, text, Vec::new());
         let stats = root.as_ref().map(|r| driver::StatCache::new(r));
         if let Some(r) = &root {
@@ -344,7 +347,7 @@ impl Main {
                     });
                 }
                 Ok(Err(_cancelled)) => {} // a newer write started its own job
-                Err(_) => eprintln!("runner lsp: internal error computing diagnostics (recovered)"),
+                Err(_) => crate::log("internal error computing diagnostics (recovered)"),
             }
         });
     }
@@ -397,7 +400,12 @@ impl Main {
                 .iter()
                 .filter_map(|p| {
                     let p = p.strip_prefix(&canon_root).or_else(|_| p.strip_prefix(&root)).ok()?;
-                    Some(p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+                    Some(
+                        p.components()
+                            .map(|c| c.as_os_str().to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                    )
                 })
                 .collect();
             if rels.iter().any(|r| r == ".runner" || r.starts_with(".runner/")) {

@@ -2,6 +2,8 @@
 //! request, file watching, and robustness (rapid edits during a slow request, a 10 MB
 //! document, garbage bytes, a panicking handler).
 
+#![allow(clippy::print_stderr)]
+
 mod support;
 
 use std::path::Path;
@@ -65,9 +67,21 @@ async fn started(caps: Value) -> TestClient {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diagnostics_on_open_and_after_edits() {
     let (_dir, uri) = project();
-    let mut c = started(json!({})).await;
+    let mut c = started(json!({"workspace": {
+        "didChangeWatchedFiles": {"dynamicRegistration": true, "relativePatternSupport": true},
+        "codeLens": {"refreshSupport": true},
+    }}))
+    .await;
     c.open(&uri, PIPELINE).await;
     let d = c.diagnostics(&uri, 1).await;
+    // The server asked to watch the pipeline's folder.
+    let reg = &c.server_request("client/registerCapability").await;
+    assert_eq!(reg["method"], json!("client/registerCapability"), "{reg}");
+    let r = &reg["params"]["registrations"][0];
+    assert_eq!(r["method"], json!("workspace/didChangeWatchedFiles"));
+    let glob = &r["registerOptions"]["watchers"][0]["globPattern"];
+    assert_eq!(glob["pattern"], json!("**/*"), "{glob}");
+    assert!(uri.starts_with(glob["baseUri"].as_str().unwrap()), "{glob}");
     expect_test::expect![[r#"
         [
             "E0110 13:9 script `train.py` was not found",
@@ -86,6 +100,7 @@ async fn diagnostics_on_open_and_after_edits() {
     // The script appears on disk; the client says so.
     let dir = Path::new(&uri["file://".len()..]).parent().unwrap().to_path_buf();
     std::fs::write(dir.join("train.py"), "print(2)\n").unwrap();
+    c.server_requests.clear();
     c.notify(
         "workspace/didChangeWatchedFiles",
         json!({"changes": [{"uri": uri_of(&dir.join("train.py")), "type": 1}]}),
@@ -93,6 +108,8 @@ async fn diagnostics_on_open_and_after_edits() {
     .await;
     let d = c.diagnostics(&uri, 2).await;
     let d = if d.len() == 2 { c.diagnostics(&uri, 2).await } else { d };
+    // ... and asked the client to refresh its lenses (the script's digest is in a key).
+    c.server_request("workspace/codeLens/refresh").await;
     let codes: Vec<&str> = d.iter().map(|d| d["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["E0108"], "{d:?}");
     // Both ends of the duplicate.
@@ -121,7 +138,8 @@ async fn requests() {
     c.change(&uri, 2, &text2).await;
     let (l, ch) = pos_of(&text2, "${inputs.\"", 9);
     let r = c.request("textDocument/completion", at(&uri, l, ch)).await;
-    let labels: Vec<&str> = r.as_array().unwrap().iter().map(|i| i["label"].as_str().unwrap()).collect();
+    let labels: Vec<&str> =
+        r.as_array().unwrap().iter().map(|i| i["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["data"]);
     c.change(&uri, 3, PIPELINE).await;
 
@@ -153,7 +171,8 @@ async fn requests() {
 
     // Symbols.
     let r = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}})).await;
-    let names: Vec<&str> = r.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        r.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["parameters", "data", "steps"]);
 
     // Code lenses: never run (no .runner/), and build-step commands.
@@ -162,7 +181,9 @@ async fn requests() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| format!("{} {}", l["range"]["start"]["line"], l["command"]["title"].as_str().unwrap()))
+        .map(|l| {
+            format!("{} {}", l["range"]["start"]["line"], l["command"]["title"].as_str().unwrap())
+        })
         .collect();
     expect_test::expect![[r#"
         [
@@ -197,7 +218,10 @@ async fn positions_in_utf16_or_negotiated_utf8() {
         let uri = "file:///tmp/runner-lsp-enc/pipeline.toml";
         c.open(uri, text).await;
         let d = c.diagnostics(uri, 1).await;
-        assert_eq!(summary(&d), [format!("E0112 2:{column} invalid environment variable name `b c`")]);
+        assert_eq!(
+            summary(&d),
+            [format!("E0112 2:{column} invalid environment variable name `b c`")]
+        );
         // An edit addressed in the same encoding lands in the right place.
         c.edit(uri, 2, (2, column), (2, column + 5), "B").await;
         assert_eq!(c.diagnostics(uri, 2).await, Vec::<Value>::new());

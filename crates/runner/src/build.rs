@@ -85,8 +85,8 @@ pub(crate) struct Outcome {
 pub(crate) enum Progress {
     /// `runner build`'s human output: a header, a line per step, failure log tails.
     Full,
-    /// Only steps starting (with their reasons), failure log tails, warnings and
-    /// environment builds: `runner watch` prints its own summary.
+    /// Only steps starting (with their reasons), warnings and environment builds:
+    /// `runner watch` prints its own summary, failure log tails included.
     Running,
     /// Nothing (JSON output).
     Quiet,
@@ -159,7 +159,7 @@ struct Shared {
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
     policy: Policy,
     cancel: CancelToken,
-    /// Print running steps, failure tails, warnings ([`Progress::Full`] or `Running`).
+    /// Print running steps, warnings, environment builds ([`Progress::Full`] or `Running`).
     human: bool,
     /// Print everything `runner build` prints ([`Progress::Full`]).
     full: bool,

@@ -9,10 +9,10 @@
 //! What is watched (inotify through `notify`, events debounced by `notify-debouncer-full`):
 //! folders, not files, so editors that save by writing a temp file and renaming it are
 //! seen: the pipeline file's folder; the folder holding each script, requirements file and
-//! file data reference or `hash_paths` file; every folder a hashed folder (`hash_paths`,
-//! folder data references) holds, by the snapshot rules (ignored folders, `.git` and
-//! `.runner` are not entered); the nearest existing parent of a path that does not exist
-//! yet. The set is recomputed before every cycle. An event matters when it names the
+//! file data reference or `hash_paths` file; each `source_directory`; every folder a hashed
+//! folder (`hash_paths`, folder data references) holds, by the snapshot rules (ignored
+//! folders, `.git` and `.runner` are not entered); the nearest existing parent of a path
+//! that does not exist yet. The set is recomputed before every cycle. An event matters when it names the
 //! pipeline file, a path the pipeline names, a parent of one, or a file inside a hashed
 //! folder that the ignore files keep; anything else (other files in `source_directory`, which
 //! are not in any key; `.runner/`, where steps write their outputs; reads) starts nothing.
@@ -111,6 +111,9 @@ struct Session {
     interrupt: Arc<Mutex<Interrupt>>,
     cycle: usize,
     interrupted: bool,
+    /// The last cycle ended in an error (unreadable file): the next event retries even if
+    /// nothing looks changed.
+    errored: bool,
 }
 
 /// `runner watch`.
@@ -168,6 +171,7 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
         interrupt,
         cycle: 0,
         interrupted: false,
+        errored: false,
     };
     s.update_watches();
     if !json {
@@ -216,6 +220,9 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     s.stats.settle(Duration::ZERO);
     let _ = s.project.save_stat_cache(&mut s.stats);
     let interrupted = s.interrupted;
+    if !s.json {
+        eprintln!("watch: stopped");
+    }
     s.debouncer.stop_nonblocking();
     Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
@@ -311,7 +318,7 @@ impl Session {
             Ok(paths) => changed.extend(paths),
             Err(e) => return self.report_error(&changed, &e),
         }
-        if changed.is_empty() {
+        if changed.is_empty() && !self.errored {
             return; // touched, or written with the same bytes: nothing to do
         }
         let hashed = self.stats.hashed_bytes() - before;
@@ -321,6 +328,7 @@ impl Session {
     /// Checks, plans and (when something must run) builds; prints one summary. `hashed`:
     /// the bytes read to bring the database up to date for this cycle.
     fn run_cycle(&mut self, changed: &[String], hashed: u64) {
+        self.errored = false;
         self.cycle += 1;
         let n = self.cycle;
         if !self.json && !changed.is_empty() {
@@ -423,6 +431,7 @@ impl Session {
     }
 
     fn report_error(&mut self, changed: &[String], e: &anyhow::Error) {
+        self.errored = true;
         self.cycle += 1;
         let n = self.cycle;
         if self.json {
@@ -452,11 +461,13 @@ impl Session {
         out.insert(self.file.parent().map_or_else(|| self.root.clone(), Path::to_path_buf));
         for n in self.needs() {
             match std::fs::metadata(&n.abs) {
-                Ok(m) if m.is_dir() && n.digest => {
-                    out.extend(
-                        cache::list_dirs(&n.abs, cache::IgnoreRules::Snapshot).unwrap_or_default(),
-                    );
-                    out.extend(n.abs.parent().map(Path::to_path_buf));
+                Ok(m) if m.is_dir() && n.digest => out.extend(
+                    cache::list_dirs(&n.abs, cache::IgnoreRules::Snapshot).unwrap_or_default(),
+                ),
+                // A folder is watched itself (its removal or renaming is an event on it); a
+                // file through its folder, which sees saves that write a temp file and rename.
+                Ok(m) if m.is_dir() => {
+                    out.insert(n.abs.clone());
                 }
                 Ok(_) => out.extend(n.abs.parent().map(Path::to_path_buf)),
                 Err(_) => {

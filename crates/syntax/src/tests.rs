@@ -167,7 +167,16 @@ fn rebase_makes_spans_relative() {
 #[test]
 fn chunks_split_at_top_level_headers_only() {
     let text = "name = 1\n[steps.a]\nx = [\n[1],\n]\ns = \"\"\"\n[not]\n\"\"\"\n  [steps.b]\n# [c]\n[[arr]]\n";
-    let got: Vec<&str> = crate::chunks(text).iter().map(|&(s, e)| &text[s as usize..e as usize]).collect();
-    assert_eq!(got, vec!["name = 1\n", "[steps.a]\nx = [\n[1],\n]\ns = \"\"\"\n[not]\n\"\"\"\n", "  [steps.b]\n# [c]\n", "[[arr]]\n"]);
+    let got: Vec<&str> =
+        crate::chunks(text).iter().map(|&(s, e)| &text[s as usize..e as usize]).collect();
+    assert_eq!(
+        got,
+        vec![
+            "name = 1\n",
+            "[steps.a]\nx = [\n[1],\n]\ns = \"\"\"\n[not]\n\"\"\"\n",
+            "  [steps.b]\n# [c]\n",
+            "[[arr]]\n"
+        ]
+    );
     assert_eq!(crate::chunks(""), vec![(0, 0)]);
 }

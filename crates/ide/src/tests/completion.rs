@@ -24,7 +24,9 @@ fn check(fixture: &str, expect: Expect) {
 
 #[test]
 fn keys_not_yet_present() {
-    check("[steps.a]\nscript = \"a.py\"\nou$0\n", expect![[r#"
+    check(
+        "[steps.a]\nscript = \"a.py\"\nou$0\n",
+        expect![[r#"
         Key command [ou] → "command = "  (array of strings, numbers or booleans)
         Key source_directory [ou] → "source_directory = "  (string)
         Key arguments [ou] → "arguments = "  (array of strings, numbers or booleans)
@@ -36,31 +38,41 @@ fn keys_not_yet_present() {
         Key allow_reuse [ou] → "allow_reuse = "  (boolean)
         Key timeout [ou] → "timeout = "  (integer)
         Key env [ou] → "env = "  (table of strings)
-        Key description [ou] → "description = "  (string)"#]]);
+        Key description [ou] → "description = "  (string)"#]],
+    );
 }
 
 #[test]
 fn keys_of_pipeline_table() {
-    check("[pipeline]\nname = \"x\"\n$0\n", expect![[r#"
+    check(
+        "[pipeline]\nname = \"x\"\n$0\n",
+        expect![[r#"
         Key description [] → "description = "  (string)
-        Key experiment [] → "experiment = "  (string)"#]]);
+        Key experiment [] → "experiment = "  (string)"#]],
+    );
 }
 
 #[test]
 fn table_names_in_header() {
-    check("[st$0", expect![[r#"
+    check(
+        "[st$0",
+        expect![[r#"
         Table pipeline [st] → "pipeline"  ([pipeline])
         Table parameters [st] → "parameters"  ([parameters])
         Table environments [st] → "environments."  ([environments.NAME])
         Table datastores [st] → "datastores."  ([datastores.NAME])
         Table data [st] → "data."  ([data.NAME])
         Table compute [st] → "compute."  ([compute.NAME])
-        Table steps [st] → "steps."  ([steps.NAME])"#]]);
+        Table steps [st] → "steps."  ([steps.NAME])"#]],
+    );
 }
 
 #[test]
 fn data_references() {
-    check(&digits_at("digits\" }", 0).replace("$0digits", "$0"), expect![[r#"Data data.digits [data.] → "data.digits"  (raw/digits.csv)"#]]);
+    check(
+        &digits_at("digits\" }", 0).replace("$0digits", "$0"),
+        expect![[r#"Data data.digits [data.] → "data.digits"  (raw/digits.csv)"#]],
+    );
 }
 
 #[test]
@@ -75,27 +87,40 @@ fn step_output_references() {
 
 #[test]
 fn empty_input_offers_every_reference() {
-    check(&digits_at("steps.prepare.outputs.split\"", 0).replace("$0steps.prepare.outputs.split", "$0"), expect![[r#"
+    check(
+        &digits_at("steps.prepare.outputs.split\"", 0)
+            .replace("$0steps.prepare.outputs.split", "$0"),
+        expect![[r#"
         Data data.digits [] → "data.digits"  (raw/digits.csv)
-        Output steps.prepare.outputs.split [] → "steps.prepare.outputs.split"  (output of step prepare)"#]]);
+        Output steps.prepare.outputs.split [] → "steps.prepare.outputs.split"  (output of step prepare)"#]],
+    );
 }
 
 #[test]
 fn placeholder_kinds() {
-    check("[steps.a]\narguments = [\"${$0\"]\n", expect![[r#"
+    check(
+        "[steps.a]\narguments = [\"${$0\"]\n",
+        expect![[r#"
         Placeholder inputs. [] → "inputs."
         Placeholder outputs. [] → "outputs."
-        Placeholder params. [] → "params.""#]]);
+        Placeholder params. [] → "params.""#]],
+    );
 }
 
 #[test]
 fn placeholder_inputs_of_this_step_only() {
-    check(&digits_at("inputs.data", 0).replace("$0inputs.data}", "inputs.$0"), expect![[r#"Input data [] → "data}"  (input steps.prepare.outputs.split)"#]]);
+    check(
+        &digits_at("inputs.data", 0).replace("$0inputs.data}", "inputs.$0"),
+        expect![[r#"Input data [] → "data}"  (input steps.prepare.outputs.split)"#]],
+    );
 }
 
 #[test]
 fn placeholder_outputs_before_closing_brace() {
-    check(&digits_at("outputs.model}", 0).replace("$0outputs.model}", "outputs.m$0}"), expect![[r#"Output model [m] → "model"  (output output folder)"#]]);
+    check(
+        &digits_at("outputs.model}", 0).replace("$0outputs.model}", "outputs.m$0}"),
+        expect![[r#"Output model [m] → "model"  (output output folder)"#]],
+    );
 }
 
 #[test]
@@ -110,16 +135,22 @@ fn placeholder_params() {
 
 #[test]
 fn environment_names_in_string() {
-    check("[environments.sk]\n[environments.torch]\n[steps.a]\nenvironment = \"$0\"\n", expect![[r#"
+    check(
+        "[environments.sk]\n[environments.torch]\n[steps.a]\nenvironment = \"$0\"\n",
+        expect![[r#"
         Named sk [] → "sk"  (environment)
-        Named torch [] → "torch"  (environment)"#]]);
+        Named torch [] → "torch"  (environment)"#]],
+    );
 }
 
 #[test]
 fn compute_names_unquoted() {
-    check("[compute.gpu]\nkind = \"local\"\n[steps.a]\ncompute = $0\n", expect![[r#"
+    check(
+        "[compute.gpu]\nkind = \"local\"\n[steps.a]\ncompute = $0\n",
+        expect![[r#"
         Named gpu [] → "\"gpu\""  (compute target)
-        Named local [] → "\"local\""  (compute target)"#]]);
+        Named local [] → "\"local\""  (compute target)"#]],
+    );
 }
 
 #[test]

@@ -35,7 +35,9 @@ fn key_shows_schema_docs() {
 
 #[test]
 fn table_in_header_shows_table_docs() {
-    check("[st$0eps.a]\nscript = \"a.py\"\n", expect![[r#"
+    check(
+        "[st$0eps.a]\nscript = \"a.py\"\n",
+        expect![[r#"
         steps
         ---
         **`[steps.NAME]`**
@@ -51,12 +53,15 @@ fn table_in_header_shows_table_docs() {
         inputs = { data = "steps.prepare.outputs.split" }
         outputs = ["model"]
         hash_paths = ["common/"]
-        ```"#]]);
+        ```"#]],
+    );
 }
 
 #[test]
 fn data_reference() {
-    check(&digits_at("digits\"", 0), expect![[r#"
+    check(
+        &digits_at("digits\"", 0),
+        expect![[r#"
         digits
         ---
         **data reference** `digits`
@@ -65,24 +70,30 @@ fn data_reference() {
 
         `raw/digits.csv`: file, sha256 `52186c933993`
 
-        read by `prepare` (input `raw`)"#]]);
+        read by `prepare` (input `raw`)"#]],
+    );
 }
 
 #[test]
 fn output_reference_names_readers() {
-    check(&digits_at("split\"", 0), expect![[r#"
+    check(
+        &digits_at("split\"", 0),
+        expect![[r#"
         split
         ---
         **output** `split` of step `prepare`
 
         a folder, created empty before the step runs; its content is cached
 
-        read by `train` (input `data`)"#]]);
+        read by `train` (input `data`)"#]],
+    );
 }
 
 #[test]
 fn param_placeholder_expands_to_value() {
-    check(&digits_at("params.lr", 0), expect![[r#"
+    check(
+        &digits_at("params.lr", 0),
+        expect![[r#"
         ${params.lr}
         ---
         `${params.lr}` expands to `0.5`
@@ -91,68 +102,90 @@ fn param_placeholder_expands_to_value() {
 
         learning rate
 
-        used by `train`"#]]);
+        used by `train`"#]],
+    );
 }
 
 #[test]
 fn input_placeholder_expands_to_data_path() {
-    check(&digits_at("inputs.raw", 0), expect![[r#"
+    check(
+        &digits_at("inputs.raw", 0),
+        expect![[r#"
         ${inputs.raw}
         ---
-        `${inputs.raw}` expands to the path of data reference `digits`: `raw/digits.csv` (relative to the pipeline's folder; file, sha256 `52186c933993`)"#]]);
+        `${inputs.raw}` expands to the path of data reference `digits`: `raw/digits.csv` (relative to the pipeline's folder; file, sha256 `52186c933993`)"#]],
+    );
 }
 
 #[test]
 fn input_placeholder_bound_to_output() {
-    check(&digits_at("inputs.data", 0), expect![[r#"
+    check(
+        &digits_at("inputs.data", 0),
+        expect![[r#"
         ${inputs.data}
         ---
-        `${inputs.data}` expands to the folder of output `split` of step `prepare` (its recorded result, read only)"#]]);
+        `${inputs.data}` expands to the folder of output `split` of step `prepare` (its recorded result, read only)"#]],
+    );
 }
 
 #[test]
 fn output_placeholder() {
-    check(&digits_at("outputs.model", 0), expect![[r#"
+    check(
+        &digits_at("outputs.model", 0),
+        expect![[r#"
         ${outputs.model}
         ---
-        `${outputs.model}` expands to the folder of output `model` of step `train`: created empty before the step runs; what the step writes there is cached"#]]);
+        `${outputs.model}` expands to the folder of output `model` of step `train`: created empty before the step runs; what the step writes there is cached"#]],
+    );
 }
 
 #[test]
 fn environment_name() {
-    check(&digits_at("sklearn\"", 0), expect![[r#"
+    check(
+        &digits_at("sklearn\"", 0),
+        expect![[r#"
         sklearn
         ---
         **environment** `sklearn`
 
-        python `python3`, requirements `requirements.txt` (file, sha256 `76b532ee126e`)"#]]);
+        python `python3`, requirements `requirements.txt` (file, sha256 `76b532ee126e`)"#]],
+    );
 }
 
 #[test]
 fn builtin_compute() {
-    check("[steps.a]\nscript = \"a.py\"\ncompute = \"lo$0cal\"\n", expect![[r#"
+    check(
+        "[steps.a]\nscript = \"a.py\"\ncompute = \"lo$0cal\"\n",
+        expect![[r#"
         local
         ---
         **compute target** `local` (built in: this machine)
 
-        max_nodes: the number of CPUs"#]]);
+        max_nodes: the number of CPUs"#]],
+    );
 }
 
 #[test]
 fn script_path() {
-    check(&digits_at("train.py", 0), expect![[r#"
+    check(
+        &digits_at("train.py", 0),
+        expect![[r#"
         "train.py"
         ---
         **script** `src/train.py`
 
-        file, sha256 `e3b0c44298fc`"#]]);
+        file, sha256 `e3b0c44298fc`"#]],
+    );
 }
 
 #[test]
 fn step_header_with_plan_shows_key_fields_and_state() {
     let mut plan = PlanView::new();
     plan.insert("train".into(), StepState::Run(vec!["params.lr 0.1 → 0.5".into()]));
-    check_with_plan(&digits_at("train]", 0), Some(&plan), expect![[r#"
+    check_with_plan(
+        &digits_at("train]", 0),
+        Some(&plan),
+        expect![[r#"
         train
         ---
         **step** `train`
@@ -172,7 +205,8 @@ fn step_header_with_plan_shows_key_fields_and_state() {
         | params.lr | `0.5` | **changed** |
         | input `data` | steps.prepare.outputs.split | same |
         | arguments | `--data ${inputs.data} --model ${outputs.model} --lr=0.5` | same |
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]

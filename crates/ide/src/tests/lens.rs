@@ -20,7 +20,8 @@ fn titles() {
         will run: params.C 1.0 → 0.5, script train.py changed
         never run
         will run after upstream prepare
-        blocked: the step has errors"#]].assert_eq(&got.join("\n"));
+        blocked: the step has errors"#]]
+    .assert_eq(&got.join("\n"));
 }
 
 #[test]
@@ -38,5 +39,6 @@ fn two_lenses_per_step() {
         prepare reuse: run 2 (just now) None
         prepare ▶ build step Some("prepare")
         train will run after upstream prepare None
-        train ▶ build step Some("train")"#]].assert_eq(&got.join("\n"));
+        train ▶ build step Some("train")"#]]
+    .assert_eq(&got.join("\n"));
 }

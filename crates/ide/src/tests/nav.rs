@@ -117,7 +117,10 @@ fn references_of_output() {
 
 #[test]
 fn rename_step_everywhere() {
-    rename(&digits_at("prepare]", 0), "split_data", expect![[r#"
+    rename(
+        &digits_at("prepare]", 0),
+        "split_data",
+        expect![[r#"
         [parameters]
         seed = 42
         lr = { default = 0.5, description = "learning rate" }
@@ -143,12 +146,16 @@ fn rename_step_everywhere() {
         inputs = { data = "steps.split_data.outputs.split" }
         outputs = ["model"]
         hash_paths = ["common/"]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn rename_output_from_placeholder() {
-    rename(&digits_at("outputs.split", 0), "parts", expect![[r#"
+    rename(
+        &digits_at("outputs.split", 0),
+        "parts",
+        expect![[r#"
         [parameters]
         seed = 42
         lr = { default = 0.5, description = "learning rate" }
@@ -174,12 +181,16 @@ fn rename_output_from_placeholder() {
         inputs = { data = "steps.prepare.outputs.parts" }
         outputs = ["model"]
         hash_paths = ["common/"]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn rename_parameter() {
-    rename(&digits_at("lr =", 0), "learning_rate", expect![[r#"
+    rename(
+        &digits_at("lr =", 0),
+        "learning_rate",
+        expect![[r#"
         [parameters]
         seed = 42
         learning_rate = { default = 0.5, description = "learning rate" }
@@ -205,12 +216,16 @@ fn rename_parameter() {
         inputs = { data = "steps.prepare.outputs.split" }
         outputs = ["model"]
         hash_paths = ["common/"]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn rename_data_reference() {
-    rename(&digits_at("data.digits\"", 0), "images", expect![[r#"
+    rename(
+        &digits_at("data.digits\"", 0),
+        "images",
+        expect![[r#"
         [parameters]
         seed = 42
         lr = { default = 0.5, description = "learning rate" }
@@ -236,12 +251,16 @@ fn rename_data_reference() {
         inputs = { data = "steps.prepare.outputs.split" }
         outputs = ["model"]
         hash_paths = ["common/"]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn rename_input() {
-    rename(&digits_at("raw =", 0), "source", expect![[r#"
+    rename(
+        &digits_at("raw =", 0),
+        "source",
+        expect![[r#"
         [parameters]
         seed = 42
         lr = { default = 0.5, description = "learning rate" }
@@ -267,13 +286,24 @@ fn rename_input() {
         inputs = { data = "steps.prepare.outputs.split" }
         outputs = ["model"]
         hash_paths = ["common/"]
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn rename_rejects_bad_and_taken_names() {
-    rename(&digits_at("prepare]", 0), "1bad", expect!["error: `1bad` is not a valid name: letters, digits, `_` and `-`, starting with a letter or `_`"]);
-    rename(&digits_at("prepare]", 0), "train", expect!["error: a step named `train` already exists"]);
+    rename(
+        &digits_at("prepare]", 0),
+        "1bad",
+        expect![
+            "error: `1bad` is not a valid name: letters, digits, `_` and `-`, starting with a letter or `_`"
+        ],
+    );
+    rename(
+        &digits_at("prepare]", 0),
+        "train",
+        expect!["error: a step named `train` already exists"],
+    );
 }
 
 #[test]

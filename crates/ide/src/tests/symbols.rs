@@ -42,6 +42,6 @@ fn outline_of_digits() {
           Step train (train.py) sel=`train` range=412..658
             Input data (steps.prepare.outputs.split) sel=`data` range=575..611
             Output model (output) sel=`"model"` range=625..632
-    "#]].assert_eq(&out);
+    "#]]
+    .assert_eq(&out);
 }
-

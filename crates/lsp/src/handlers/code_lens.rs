@@ -25,7 +25,9 @@ pub fn handle(shared: &Shared, snap: &Snapshot, _params: CodeLensParams) -> Opti
                         arguments: Some(vec![pipeline.clone()?.into(), step.clone().into()]),
                     },
                     // A label: clients show it and do nothing on click.
-                    None => Command { title: l.title.clone(), command: String::new(), arguments: None },
+                    None => {
+                        Command { title: l.title.clone(), command: String::new(), arguments: None }
+                    }
                 };
                 Some(CodeLens { range: snap.range(l.span), command: Some(command), data: None })
             })

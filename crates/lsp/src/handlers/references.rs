@@ -10,5 +10,10 @@ pub fn handle(snap: &Snapshot, params: ReferenceParams) -> Option<Vec<Location>>
     if spans.is_empty() {
         return None;
     }
-    Some(spans.into_iter().map(|s| Location { uri: snap.uri.clone(), range: snap.range(s) }).collect())
+    Some(
+        spans
+            .into_iter()
+            .map(|s| Location { uri: snap.uri.clone(), range: snap.range(s) })
+            .collect(),
+    )
 }

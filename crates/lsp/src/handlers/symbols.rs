@@ -1,6 +1,8 @@
 //! `textDocument/documentSymbol`: the outline.
 
-use tower_lsp_server::ls_types::{DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, SymbolKind};
+use tower_lsp_server::ls_types::{
+    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, SymbolKind,
+};
 
 use crate::state::Snapshot;
 

@@ -17,6 +17,8 @@ pub struct TestClient {
     incoming: mpsc::UnboundedReceiver<Value>,
     backlog: VecDeque<Value>,
     next_id: i64,
+    /// Requests the server sent us (answered with `null`), in order.
+    pub server_requests: Vec<Value>,
 }
 
 /// Reads `Content-Length` frames and sends their JSON.
@@ -56,7 +58,13 @@ impl TestClient {
         let (r, w) = tokio::io::split(client_io);
         let (tx, incoming) = mpsc::unbounded_channel();
         tokio::spawn(reader(r, tx));
-        TestClient { write: w, incoming, backlog: VecDeque::new(), next_id: 1 }
+        TestClient {
+            write: w,
+            incoming,
+            backlog: VecDeque::new(),
+            next_id: 1,
+            server_requests: Vec::new(),
+        }
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
@@ -92,9 +100,21 @@ impl TestClient {
             if msg.get("method").is_some() && msg.get("id").is_some() {
                 let id = msg["id"].clone();
                 self.send(json!({"jsonrpc": "2.0", "id": id, "result": null})).await;
+                self.server_requests.push(msg);
                 continue;
             }
             return msg;
+        }
+    }
+
+    /// Waits until the server has sent us a request `method`.
+    pub async fn server_request(&mut self, method: &str) -> Value {
+        loop {
+            if let Some(r) = self.server_requests.iter().find(|r| r["method"] == json!(method)) {
+                return r.clone();
+            }
+            let msg = self.recv().await;
+            self.backlog.push_back(msg);
         }
     }
 
@@ -150,7 +170,10 @@ impl TestClient {
 
     pub async fn initialize(&mut self, capabilities: Value) -> Value {
         let r = self
-            .request("initialize", json!({"processId": null, "rootUri": null, "capabilities": capabilities}))
+            .request(
+                "initialize",
+                json!({"processId": null, "rootUri": null, "capabilities": capabilities}),
+            )
             .await;
         self.notify("initialized", json!({})).await;
         r
@@ -174,7 +197,14 @@ impl TestClient {
     }
 
     /// Replaces a range (line, character pairs).
-    pub async fn edit(&mut self, uri: &str, version: i64, start: (u32, u32), end: (u32, u32), text: &str) {
+    pub async fn edit(
+        &mut self,
+        uri: &str,
+        version: i64,
+        start: (u32, u32),
+        end: (u32, u32),
+        text: &str,
+    ) {
         self.notify(
             "textDocument/didChange",
             json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{

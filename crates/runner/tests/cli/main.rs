@@ -12,8 +12,8 @@ mod failures;
 mod kill;
 mod reuse;
 mod select;
-mod state;
 mod statcache;
+mod state;
 mod support;
 mod watch;
 

@@ -316,3 +316,51 @@ env = {{ MARKER = "{}" }}
     let doc: Value = serde_json::from_str(runs.stdout.trim()).unwrap();
     assert_eq!(doc[0]["status"], "interrupted", "{}", runs.transcript());
 }
+
+/// A change while a step runs is not lost: the step finishes (its result is not cached, as
+/// what it read changed under it), then the next cycle starts by itself and builds the new
+/// content.
+#[test]
+fn change_during_a_build_starts_the_next_cycle() {
+    let p = Project::new();
+    let marker = p.path("started");
+    p.write(
+        "pipeline.toml",
+        &format!(
+            r#"
+[data.raw]
+path = "raw.txt"
+
+[steps.copy]
+script = "copy.sh"
+arguments = ["${{inputs.raw}}", "${{outputs.out}}"]
+inputs = {{ raw = "data.raw" }}
+outputs = ["out"]
+env = {{ MARKER = "{}" }}
+"#,
+            marker.display()
+        ),
+    );
+    p.write("copy.sh", "set -e\ntouch \"$MARKER\"\nsleep 1\ncat \"$1\" > \"$2/out.txt\"\n");
+    p.write("raw.txt", "old\n");
+    let mut w = Watch::start(&p);
+    let started = Instant::now();
+    while !marker.exists() {
+        assert!(started.elapsed() < CYCLE_TIMEOUT, "the step never started\n{}", w.transcript());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    p.write("raw.txt", "new\n");
+    let c = w.next_cycle();
+    assert_eq!(c["cycle"], 1);
+    let b = w.as_build(c);
+    b.assert_steps(&[("copy", "ran")]);
+    b.assert_reason("copy", "changed during the build");
+    let c = w.next_cycle();
+    assert_eq!(changed(&c), ["raw.txt"], "{c}");
+    let b = w.as_build(c);
+    b.assert_steps(&[("copy", "ran")]);
+    b.assert_reason("copy", "raw");
+    assert_eq!(p.output("copy", "out", "out.txt"), "new\n");
+    w.assert_quiet_for(Duration::from_millis(800));
+    assert_eq!(w.interrupt(), Some(0), "{}", w.transcript());
+}
