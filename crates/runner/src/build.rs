@@ -14,21 +14,31 @@
 //!    entry, so nothing a later build trusts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use cache::{ActionResult, Cache, StatCache};
-use exec::{CancelToken, NodeState, ProcessSpec};
-use hir::template::{self, Kind};
+use cache::{Cache, StatCache};
+use exec::{CancelToken, NodeState};
 use hir::{Digest, Target};
 use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
 use plan::{Decision, KeyRecord, Policy};
 
 use driver::{Project, lookup, previous};
+
+/// Prints one line to stderr with a single write (stderr is unbuffered, and `eprintln!`
+/// can issue a write per formatted piece: 10,000 syscalls for a 1,000-step no-op).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    }};
+}
+
+mod execute;
 
 /// `runner build` arguments.
 #[derive(clap::Args)]
@@ -154,6 +164,9 @@ struct Shared {
     envs: BTreeMap<String, (String, Option<PathBuf>)>,
     results: Mutex<HashMap<String, BTreeMap<String, Digest>>>,
     outcomes: Mutex<Vec<Outcome>>,
+    /// Records of reused and skipped steps, written in one transaction when the build ends
+    /// (a no-op build of 1,000 steps would otherwise commit 1,000 times).
+    pending: Mutex<Vec<StepRecord>>,
     snapshots: tokio::sync::Mutex<HashMap<String, PathBuf>>,
     built_envs: tokio::sync::Mutex<HashMap<String, PathBuf>>,
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
@@ -205,7 +218,7 @@ pub(crate) fn ready_to_build(project: &Project) -> Result<(), ExitCode> {
     let diags = project.diagnostics();
     let (errors, _) = crate::report(project, &diags);
     if errors > 0 {
-        eprintln!(
+        say!(
             "{}: {errors} error{}: fix them to build",
             project.display,
             if errors == 1 { "" } else { "s" }
@@ -215,7 +228,7 @@ pub(crate) fn ready_to_build(project: &Project) -> Result<(), ExitCode> {
     let param_errors = &hir::param_values(&project.db, project.file).errors;
     if !param_errors.is_empty() {
         for e in param_errors {
-            eprintln!("runner: {e}");
+            say!("runner: {e}");
         }
         return Err(ExitCode::from(2));
     }
@@ -295,7 +308,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         let cancel = cancel.clone();
         async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("runner: interrupted: stopping running steps");
+                say!("runner: interrupted: stopping running steps");
                 cancel.cancel();
             }
         }
@@ -314,7 +327,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", summary.json(hashed));
     } else {
-        eprintln!(
+        say!(
             "run {} {}: {} ran, {} reused, {} failed, {} skipped in {:.2}s",
             summary.run_id,
             summary.status.as_str(),
@@ -386,7 +399,7 @@ pub(crate) fn run_build(
         .collect();
     let full = opts.progress == Progress::Full;
     if full {
-        eprintln!(
+        say!(
             "build {pipeline}: run {run_id} in experiment {experiment}, {} step{}",
             steps.len(),
             if steps.len() == 1 { "" } else { "s" }
@@ -413,6 +426,7 @@ pub(crate) fn run_build(
         steps,
         results: Mutex::default(),
         outcomes: Mutex::default(),
+        pending: Mutex::default(),
         snapshots: tokio::sync::Mutex::default(),
         built_envs: tokio::sync::Mutex::default(),
         targets,
@@ -468,13 +482,10 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
         } else {
             "interrupted before it started"
         };
-        save(
-            &history,
-            StepRecord {
-                dirty_reason: Some(reason.to_owned()),
-                ..empty_record(shared.run_id, name, status)
-            },
-        );
+        shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(StepRecord {
+            dirty_reason: Some(reason.to_owned()),
+            ..empty_record(shared.run_id, name, status)
+        });
         push_outcome(
             shared,
             Outcome {
@@ -488,8 +499,12 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
             },
         );
         if shared.full {
-            eprintln!("{:>9} {name}  ({reason})", status.as_str());
+            say!("{:>9} {name}  ({reason})", status.as_str());
         }
+    }
+    let pending = std::mem::take(&mut *shared.pending.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Err(e) = history.record_steps(&pending) {
+        say!("runner: recording {} step records: {e}", pending.len());
     }
     let interrupted = shared.cancel.is_cancelled();
     let failed = states.iter().any(|s| matches!(s, NodeState::Failed | NodeState::Skipped));
@@ -530,7 +545,7 @@ fn empty_record(run_id: i64, step: &str, status: StepStatus) -> StepRecord {
 
 fn save(history: &History, rec: StepRecord) {
     if let Err(e) = history.record_step(&rec) {
-        eprintln!("runner: recording step {}: {e}", rec.step);
+        say!("runner: recording step {}: {e}", rec.step);
     }
 }
 
@@ -547,11 +562,19 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
     let Ok(record) = record else { return NodeState::Skipped };
     let key = record.digest();
     let found = lookup(&shared.cache, &key);
-    let prev = previous(
-        &shared.history.lock().unwrap_or_else(|e| e.into_inner()),
-        &shared.pipeline,
-        &info.name,
-    );
+    // The last success only explains a run; a verified hit that may be reused needs none.
+    let reusable = matches!(found, plan::Lookup::Hit { .. })
+        && info.step.allow_reuse
+        && !shared.policy.regenerate;
+    let prev = if reusable {
+        None
+    } else {
+        previous(
+            &shared.history.lock().unwrap_or_else(|e| e.into_inner()),
+            &shared.pipeline,
+            &info.name,
+        )
+    };
     match plan::decide(info.step.allow_reuse, shared.policy, &record, found, prev.as_ref()) {
         Decision::Reuse { run_id, outputs } => {
             update_views(shared, &info.name, &outputs);
@@ -562,14 +585,14 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
                 outputs: Some(outputs_json(&outputs)),
                 ..empty_record(shared.run_id, &info.name, StepStatus::Reused)
             };
-            record_locked(shared, rec);
+            shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
             shared
                 .results
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(info.name.clone(), outputs);
             if shared.full {
-                eprintln!("{:>9} {}  (from run {run_id})", "reused", info.name);
+                say!("{:>9} {}  (from run {run_id})", "reused", info.name);
             }
             push_outcome(
                 shared,
@@ -587,7 +610,7 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
         }
         Decision::Run(reasons) => {
             let reason = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-            execute(shared, i, key, record, reason).await
+            execute::execute(shared, i, key, record, reason).await
         }
     }
 }
@@ -618,368 +641,6 @@ fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>)
             let _ = cache::write_atomic(&stamp, digest.to_hex().as_bytes());
         }
     }
-}
-
-/// Runs one step for real.
-async fn execute(
-    shared: &Arc<Shared>,
-    i: usize,
-    key: Digest,
-    record: KeyRecord,
-    reason: String,
-) -> NodeState {
-    let info = &shared.steps[i];
-    let run_dir = shared.state.join("runs").join(shared.run_id.to_string()).join(&info.name);
-    let started_ms = now_ms();
-    let fail = |msg: String, exit_code: Option<i32>, status: StepStatus| {
-        if shared.full {
-            eprintln!("{:>9} {}  ({msg})", status.as_str(), info.name);
-        }
-        let tail = exec::tail_lines(&run_dir.join("stderr.log"), 20);
-        if shared.full && !tail.is_empty() {
-            for line in tail.lines() {
-                eprintln!("          | {line}");
-            }
-            eprintln!("          log: {}", run_dir.join("stderr.log").display());
-        }
-        record_locked(
-            shared,
-            StepRecord {
-                key: Some(key.to_hex()),
-                key_fields: Some(record.to_json()),
-                dirty_reason: Some(reason.clone()),
-                exit_code,
-                started_ms: Some(started_ms),
-                duration_ms: Some(now_ms().saturating_sub(started_ms)),
-                log_dir: Some(run_dir.display().to_string()),
-                ..empty_record(shared.run_id, &info.name, status)
-            },
-        );
-        push_outcome(
-            shared,
-            Outcome {
-                step: info.name.clone(),
-                status: status.as_str(),
-                reason: Some(msg),
-                reused_from: None,
-                duration_ms: Some(now_ms().saturating_sub(started_ms)),
-                key: Some(key.to_hex()),
-                stderr_log: Some(run_dir.join("stderr.log")),
-            },
-        );
-        if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
-    };
-    let prepared = match prepare_step(shared, info, &run_dir).await {
-        Ok(p) => p,
-        Err(e) => return fail(format!("{e:#}"), None, StepStatus::Failed),
-    };
-    let compute = info.step.compute.as_ref().map_or("local", |c| c.value.as_str());
-    let _slot = match shared.targets.get(compute) {
-        Some(sem) => Some(sem.clone().acquire_owned().await),
-        None => None,
-    };
-    if shared.cancel.is_cancelled() {
-        return fail("interrupted before it started".into(), None, StepStatus::Interrupted);
-    }
-    if shared.human {
-        eprintln!("{:>9} {}  ({reason})", "running", info.name);
-    }
-    let snapshot = prepared.snapshot.clone();
-    let (outcome, elapsed) = exec::run_process(prepared.spec, shared.cancel.clone()).await;
-    match outcome {
-        exec::Outcome::Exited(0) => {}
-        exec::Outcome::Cancelled => {
-            return fail("interrupted".into(), None, StepStatus::Interrupted);
-        }
-        exec::Outcome::Exited(code) => {
-            return fail(format!("exited with code {code}"), Some(code), StepStatus::Failed);
-        }
-        other => return fail(other.to_string(), None, StepStatus::Failed),
-    }
-    // Outputs: each must hold something; store them, then the cache entry, then history.
-    let mut outputs = BTreeMap::new();
-    for (name, dir) in &prepared.outputs {
-        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
-        if empty {
-            return fail(
-                format!("output {name} was not produced (its folder is empty or gone)"),
-                Some(0),
-                StepStatus::Failed,
-            );
-        }
-        let ingested = shared.cache.ingest_tree(dir).and_then(|m| shared.cache.put_manifest(&m));
-        match ingested {
-            Ok(d) => {
-                outputs.insert(name.clone(), hdig(d));
-            }
-            Err(e) => {
-                return fail(format!("storing output {name}: {e}"), Some(0), StepStatus::Failed);
-            }
-        }
-    }
-    let drift = {
-        let (sh, i, snap) = (shared.clone(), i, snapshot.clone());
-        tokio::task::spawn_blocking(move || changed_while_running(&sh, i, &snap))
-            .await
-            .unwrap_or(None)
-    };
-    let reason = match &drift {
-        Some(what) => format!("{reason}; not cached: {what} changed during the build"),
-        None => reason.clone(),
-    };
-    if let Some(what) = &drift
-        && shared.human
-    {
-        eprintln!(
-            "  warning {}: {what} changed during the build; its result is not cached",
-            info.name
-        );
-    }
-    let result = ActionResult {
-        step: info.name.clone(),
-        outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
-        run_id: shared.run_id,
-        created_ms: now_ms(),
-        key_fields: serde_json::from_str(&record.to_json()).unwrap_or_default(),
-    };
-    if drift.is_none()
-        && let Err(e) = shared.cache.put_action(&cdig(key), &result)
-    {
-        return fail(format!("writing the action cache: {e}"), Some(0), StepStatus::Failed);
-    }
-    let metrics_text = std::fs::read_to_string(run_dir.join("metrics.txt")).unwrap_or_default();
-    let (metrics, bad) = history::parse_metrics(&metrics_text);
-    {
-        let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
-        save(
-            &history,
-            StepRecord {
-                key: Some(key.to_hex()),
-                key_fields: Some(record.to_json()),
-                dirty_reason: Some(reason.clone()),
-                exit_code: Some(0),
-                started_ms: Some(started_ms),
-                duration_ms: Some(elapsed.as_millis() as u64),
-                outputs: Some(outputs_json(&outputs)),
-                log_dir: Some(run_dir.display().to_string()),
-                ..empty_record(shared.run_id, &info.name, StepStatus::Ran)
-            },
-        );
-        if let Err(e) = history.add_metrics(shared.run_id, &info.name, &metrics) {
-            eprintln!("runner: recording metrics of {}: {e}", info.name);
-        }
-    }
-    for (line, err) in bad {
-        eprintln!("runner: {}: metrics line {line}: {err}", info.name);
-    }
-    update_views(shared, &info.name, &outputs);
-    let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
-    let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
-    shared.results.lock().unwrap_or_else(|e| e.into_inner()).insert(info.name.clone(), outputs);
-    if shared.full {
-        let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
-        let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
-        eprintln!("{:>9} {}  in {:.2}s{m}", "ran", info.name, elapsed.as_secs_f64());
-    }
-    push_outcome(
-        shared,
-        Outcome {
-            step: info.name.clone(),
-            status: "ran",
-            reason: Some(reason),
-            reused_from: None,
-            duration_ms: Some(elapsed.as_millis() as u64),
-            key: Some(key.to_hex()),
-            stderr_log: None,
-        },
-    );
-    NodeState::Succeeded
-}
-
-struct Prepared {
-    spec: ProcessSpec,
-    outputs: Vec<(String, PathBuf)>,
-    snapshot: PathBuf,
-}
-
-/// Re-hashes what the step's key was computed from (script and `hash_paths` in the
-/// snapshot it ran from, data references in place) and names the first that differs, if
-/// any: a result is only cached under a key that describes what the step really read.
-fn changed_while_running(shared: &Shared, i: usize, snapshot: &Path) -> Option<String> {
-    let fields = &shared.steps[i].fields;
-    let same = |path: &Path, want: &Digest| match driver::probe(path, true) {
-        Ok(hir::FsState::File(d) | hir::FsState::Dir(Some(d))) => d == *want,
-        _ => false,
-    };
-    if let Some((script, d)) = &fields.script
-        && !same(&snapshot.join(script), d)
-    {
-        return Some(format!("script {script}"));
-    }
-    for (path, d) in &fields.hash_paths {
-        if !same(&snapshot.join(path), d) {
-            return Some(format!("hash_paths {path}"));
-        }
-    }
-    for (input, data, d) in &fields.data_inputs {
-        let Some(path) = shared.data_paths.get(data) else { continue };
-        if !same(path, d) {
-            return Some(format!("input {input} (data.{data})"));
-        }
-    }
-    None
-}
-
-/// Snapshot, inputs, output folders, interpreter, argv.
-async fn prepare_step(
-    shared: &Arc<Shared>,
-    info: &StepInfo,
-    run_dir: &Path,
-) -> anyhow::Result<Prepared> {
-    let src_rel = hir::paths::normalize(info.step.source_directory());
-    let snapshot = snapshot(shared, &src_rel).await?;
-    let mut paths: HashMap<(Kind, String), String> = HashMap::new();
-    for (name, target) in &info.inputs {
-        let p = match target {
-            Target::Data(d) => shared
-                .data_paths
-                .get(d)
-                .cloned()
-                .with_context(|| format!("data reference {d} has no path"))?,
-            Target::Output { step, output } => {
-                let digest = shared
-                    .results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(step)
-                    .and_then(|m| m.get(output))
-                    .copied()
-                    .with_context(|| format!("upstream {step} has no output {output}"))?;
-                let manifest = shared
-                    .cache
-                    .get_manifest(&cdig(digest))?
-                    .with_context(|| format!("manifest of {step}.{output} is missing"))?;
-                let dest = run_dir.join("inputs").join(name);
-                let _ = std::fs::remove_dir_all(&dest);
-                // A copy, not hard links: a step running as root could write through a link
-                // into the CAS and poison every later result that reads the blob.
-                shared
-                    .cache
-                    .materialize(&manifest, &dest, false)
-                    .with_context(|| format!("materializing input {name}"))?;
-                dest
-            }
-        };
-        paths.insert((Kind::Inputs, name.clone()), abs_string(&p));
-    }
-    let mut outputs = Vec::new();
-    for o in &info.step.outputs {
-        let dir = run_dir.join("outputs").join(&o.value);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        paths.insert((Kind::Outputs, o.value.clone()), abs_string(&dir));
-        outputs.push((o.value.clone(), dir));
-    }
-    let expand = |t: &str| {
-        template::expand(t, |k, n| match k {
-            Kind::Params => shared.params.get(n).cloned(),
-            _ => paths.get(&(k, n.to_owned())).cloned(),
-        })
-    };
-    let mut argv: Vec<OsString> = Vec::new();
-    if let Some(script) = &info.step.script {
-        let script_path = snapshot.join(&script.value);
-        match Path::new(&script.value).extension().and_then(|e| e.to_str()) {
-            Some("py") => argv.extend([
-                python_for(shared, info).await?.into_os_string(),
-                script_path.into_os_string(),
-            ]),
-            Some("sh") => argv.extend([OsString::from("sh"), script_path.into_os_string()]),
-            _ => argv.push(script_path.into_os_string()),
-        }
-    }
-    if let Some(cmd) = &info.step.command {
-        argv.extend(cmd.iter().map(|c| OsString::from(expand(&c.value))));
-    }
-    argv.extend(info.step.arguments.iter().map(|a| OsString::from(expand(&a.value))));
-    let mut env: Vec<(OsString, OsString)> = vec![
-        ("RUNNER_METRICS".into(), run_dir.join("metrics.txt").into_os_string()),
-        ("RUNNER_RUN_ID".into(), shared.run_id.to_string().into()),
-        ("RUNNER_STEP".into(), info.name.clone().into()),
-        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-    ];
-    env.extend(
-        info.step
-            .env
-            .iter()
-            .map(|(k, v)| (OsString::from(&k.value), OsString::from(expand(&v.value)))),
-    );
-    Ok(Prepared {
-        spec: ProcessSpec {
-            argv,
-            cwd: snapshot.clone(),
-            env,
-            stdout_path: run_dir.join("stdout.log"),
-            stderr_path: run_dir.join("stderr.log"),
-            timeout: info.step.timeout.map(Duration::from_secs),
-            grace: Duration::from_secs(5),
-        },
-        outputs,
-        snapshot,
-    })
-}
-
-fn abs_string(p: &Path) -> String {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
-}
-
-/// The run's snapshot of `source_directory` (taken once per run and folder).
-async fn snapshot(shared: &Arc<Shared>, src_rel: &str) -> anyhow::Result<PathBuf> {
-    let mut snaps = shared.snapshots.lock().await;
-    if let Some(p) = snaps.get(src_rel) {
-        return Ok(p.clone());
-    }
-    let src = if src_rel == "." {
-        shared.project_root.clone()
-    } else {
-        shared.project_root.join(src_rel)
-    };
-    let label = if src_rel == "." {
-        "_root".to_owned()
-    } else {
-        src_rel.replace('/', "_").replace("..", "_up_")
-    };
-    let dest =
-        shared.state.join("runs").join(shared.run_id.to_string()).join("snapshots").join(label);
-    let (s, d) = (src.clone(), dest.clone());
-    tokio::task::spawn_blocking(move || cache::copy_tree(&s, &d, cache::IgnoreRules::Snapshot))
-        .await?
-        .with_context(|| format!("snapshotting {}", src.display()))?;
-    let dest = std::path::absolute(&dest)?;
-    snaps.insert(src_rel.to_owned(), dest.clone());
-    Ok(dest)
-}
-
-/// The Python a `.py` script runs with: its environment's, built on first use.
-async fn python_for(shared: &Arc<Shared>, info: &StepInfo) -> anyhow::Result<PathBuf> {
-    let Some(env) = &info.step.environment else { return Ok(PathBuf::from("python3")) };
-    let mut built = shared.built_envs.lock().await;
-    if let Some(p) = built.get(&env.value) {
-        return Ok(p.clone());
-    }
-    let (python, requirements) = shared
-        .envs
-        .get(&env.value)
-        .cloned()
-        .with_context(|| format!("no environment {}", env.value))?;
-    let digest = info.fields.environment.as_ref().map(|(_, d)| d.to_hex()).unwrap_or_default();
-    let (state, name, human) = (shared.state.clone(), env.value.clone(), shared.human);
-    let p = tokio::task::spawn_blocking(move || {
-        crate::envs::ensure(&state, &name, &python, requirements.as_deref(), &digest, human)
-    })
-    .await??;
-    built.insert(env.value.clone(), p.clone());
-    Ok(p)
 }
 
 fn git_info(root: &Path) -> Option<history::GitInfo> {
