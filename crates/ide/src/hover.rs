@@ -338,6 +338,7 @@ fn step(db: &dyn Db, file: SourceFile, name: &str, plan: Option<&PlanView>) -> S
             };
             s.push_str("\n\n| key field | value | state |\n|---|---|---|\n");
             let mut row = |field: String, value: String, prefix: String| {
+                let value = value.replace('|', "\\|");
                 let _ = writeln!(s, "| {field} | {value} | {} |", status(&prefix));
             };
             if let Some((p, d)) = &k.script {

@@ -32,9 +32,7 @@ use driver::{Project, lookup, previous};
 /// can issue a write per formatted piece: 10,000 syscalls for a 1,000-step no-op).
 macro_rules! say {
     ($($arg:tt)*) => {{
-        let mut line = format!($($arg)*);
-        line.push('\n');
-        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        crate::progress::line(format!($($arg)*));
     }};
 }
 
@@ -436,25 +434,30 @@ pub(crate) fn run_build(
         full,
     });
     let started = Instant::now();
+    if full && crate::progress::wanted() {
+        crate::progress::start(shared.steps.len());
+    }
     let states = rt.block_on(async {
+        let position: HashMap<&str, usize> =
+            shared.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         let deps: Vec<Vec<usize>> = shared
             .steps
             .iter()
-            .map(|s| {
-                s.upstream
-                    .iter()
-                    .filter_map(|u| shared.steps.iter().position(|x| &x.name == u))
-                    .collect()
-            })
+            .map(|s| s.upstream.iter().filter_map(|u| position.get(u.as_str()).copied()).collect())
             .collect();
         let jobs = opts.jobs.unwrap_or(cpus).max(1);
         let sh = shared.clone();
         exec::schedule(&deps, jobs, shared.cancel.clone(), move |i| {
             let sh = sh.clone();
-            async move { run_step(&sh, i).await }
+            async move {
+                let state = run_step(&sh, i).await;
+                crate::progress::done();
+                state
+            }
         })
         .await
     });
+    crate::progress::stop();
     finish(&shared, &states, started)
 }
 

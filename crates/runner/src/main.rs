@@ -9,6 +9,7 @@
 mod build;
 mod envs;
 mod history_cmd;
+mod progress;
 mod render;
 mod schema_json;
 mod watch;

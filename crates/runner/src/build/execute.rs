@@ -85,7 +85,12 @@ pub(super) async fn execute(
         say!("{:>9} {}  ({reason})", "running", info.name);
     }
     let snapshot = prepared.snapshot.clone();
-    let (outcome, elapsed) = exec::run_process(prepared.spec, shared.cancel.clone()).await;
+    let (outcome, elapsed) = {
+        crate::progress::running(&info.name, true);
+        let r = exec::run_process(prepared.spec, shared.cancel.clone()).await;
+        crate::progress::running(&info.name, false);
+        r
+    };
     match outcome {
         exec::Outcome::Exited(0) => {}
         exec::Outcome::Cancelled => {
