@@ -1,3 +1,5 @@
+//! Completion: keys, reference targets, placeholders and names valid at the cursor.
+
 use expect_test::{Expect, expect};
 
 use super::{digits_at, load};

@@ -1,3 +1,5 @@
+//! Hover: key docs, reference summaries, placeholder expansions, step key fields.
+
 use expect_test::{Expect, expect};
 
 use super::{digits_at, load};

@@ -1,3 +1,5 @@
+//! Code lens wording: reuse, will run (with reasons), never run, after upstream.
+
 use expect_test::expect;
 
 use super::{DIGITS, load};

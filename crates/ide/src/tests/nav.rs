@@ -1,3 +1,5 @@
+//! Go to definition: references to their tables, paths to their files.
+
 use expect_test::{Expect, expect};
 
 use super::{digits_at, load};

@@ -1,3 +1,5 @@
+//! Document symbols: the outline of steps, data, parameters and other tables.
+
 use expect_test::expect;
 
 use super::{DIGITS, load};
