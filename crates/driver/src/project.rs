@@ -94,6 +94,7 @@ impl Project {
     /// last hashed is not read (see [`cache::StatCache`]). Returns the paths whose state
     /// changed on the database.
     pub fn refresh_fs_with(&mut self, stats: &mut StatCache) -> anyhow::Result<Vec<String>> {
+        hir::prime(&self.db, self.file);
         let needs = hir::needed_paths(&self.db, self.file).clone();
         self.refresh_needs(&needs, stats)
     }
