@@ -323,7 +323,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let _ = project.save_stat_cache(&mut stats);
     let summary = summary?;
     if json {
-        println!("{}", summary.json(hashed));
+        outln!("{}", summary.json(hashed));
     } else {
         say!(
             "run {} {}: {} ran, {} reused, {} failed, {} skipped in {:.2}s",
@@ -704,14 +704,14 @@ fn plan_only(
             .iter()
             .map(|(s, a, d)| serde_json::json!({"step": s, "action": a, "detail": d}))
             .collect();
-        println!("{}", serde_json::json!({"pipeline": project.name(), "steps": doc}));
+        outln!("{}", serde_json::json!({"pipeline": project.name(), "steps": doc}));
     } else {
         let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         for (s, a, d) in &rows {
-            println!("{a:>9} {s:width$}  {d}");
+            outln!("{a:>9} {s:width$}  {d}");
         }
         let runs = rows.iter().filter(|r| r.1 == "will run").count();
-        println!("{} to run, {} to reuse", runs, rows.len() - runs);
+        outln!("{} to run, {} to reuse", runs, rows.len() - runs);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -104,12 +104,19 @@ pub(crate) fn runs(a: RunsArgs) -> anyhow::Result<ExitCode> {
     let (_, history) = open_history(&a.path)?;
     let runs = history.runs(a.experiment.as_deref(), a.limit)?;
     if a.format == crate::Format::Json {
-        println!("{}", serde_json::to_string(&runs)?);
+        outln!("{}", serde_json::to_string(&runs)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:>4}  {:<20} {:<11} {:<20} {:>8}  {:>4} {:>6} {:>6}  commit",
-        "run", "experiment", "status", "started", "seconds", "ran", "reused", "failed"
+        "run",
+        "experiment",
+        "status",
+        "started",
+        "seconds",
+        "ran",
+        "reused",
+        "failed"
     );
     for r in runs {
         let secs = r.ended_ms.map_or("-".to_owned(), |e| {
@@ -118,7 +125,7 @@ pub(crate) fn runs(a: RunsArgs) -> anyhow::Result<ExitCode> {
         let commit = r.git.as_ref().map_or("-".to_owned(), |g| {
             format!("{}{}", &g.commit[..g.commit.len().min(8)], if g.dirty { "+" } else { "" })
         });
-        println!(
+        outln!(
             "{:>4}  {:<20} {:<11} {:<20} {:>8}  {:>4} {:>6} {:>6}  {commit}",
             r.id,
             r.experiment,
@@ -146,7 +153,7 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(s, m)| serde_json::json!({"step": s, "name": m.name, "value": m.value}))
             .collect();
-        println!("{}", serde_json::json!({"run": run, "steps": steps, "metrics": metrics}));
+        outln!("{}", serde_json::json!({"run": run, "steps": steps, "metrics": metrics}));
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(step) = &a.step {
@@ -154,32 +161,32 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .find(|s| &s.step == step)
             .with_context(|| format!("run {} has no step {step}", a.run))?;
-        println!("run {} step {}: {}", a.run, s.step, s.status.as_str());
+        outln!("run {} step {}: {}", a.run, s.step, s.status.as_str());
         if let Some(r) = &s.dirty_reason {
-            println!("  why: {r}");
+            outln!("  why: {r}");
         }
         if let Some(r) = s.reused_from {
-            println!("  reused from run {r}");
+            outln!("  reused from run {r}");
         }
         if let Some(k) = &s.key {
-            println!("  key: {k}");
+            outln!("  key: {k}");
         }
         if let Some(f) = &s.key_fields {
             let v: serde_json::Value = serde_json::from_str(f).unwrap_or_default();
-            println!("  key fields: {}", serde_json::to_string_pretty(&v)?.replace('\n', "\n  "));
+            outln!("  key fields: {}", serde_json::to_string_pretty(&v)?.replace('\n', "\n  "));
         }
         if let Some(o) = &s.outputs {
-            println!("  outputs: {o}");
+            outln!("  outputs: {o}");
         }
         if let Some(l) = &s.log_dir {
-            println!("  logs: {l}/stdout.log, {l}/stderr.log");
+            outln!("  logs: {l}/stdout.log, {l}/stderr.log");
         }
         for (_, m) in &metrics {
-            println!("  metric {} = {}", m.name, m.value);
+            outln!("  metric {} = {}", m.name, m.value);
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "run {} ({}): {} in experiment {}, started {}",
         run.id,
         run.pipeline,
@@ -188,7 +195,7 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         when(run.started_ms)
     );
     if let Some(g) = &run.git {
-        println!(
+        outln!(
             "  git {} {}{}",
             g.commit,
             g.branch.as_deref().unwrap_or(""),
@@ -196,7 +203,7 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if !run.params.is_empty() {
-        println!(
+        outln!(
             "  params: {}",
             run.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
         );
@@ -209,10 +216,10 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             _ => String::new(),
         };
         let secs = s.duration_ms.map_or(String::new(), |d| format!("{:.2}s  ", d as f64 / 1000.0));
-        println!("  {:>11} {:width$}  {secs}{detail}", s.status.as_str(), s.step);
+        outln!("  {:>11} {:width$}  {secs}{detail}", s.status.as_str(), s.step);
     }
     for (step, m) in &metrics {
-        println!("  metric {step}.{} = {}", m.name, m.value);
+        outln!("  metric {step}.{} = {}", m.name, m.value);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,24 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where output goes
 
+/// Writes to stdout; a closed pipe (`runner schema | head`) ends the process quietly with
+/// success, as Unix tools do, instead of panicking as `print!` would.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let text = format!($($arg)*);
+        crate::write_stdout(text.as_bytes());
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let mut text = format!($($arg)*);
+        text.push('\n');
+        crate::write_stdout(text.as_bytes());
+    }};
+}
+
 mod build;
 mod envs;
 mod history_cmd;
@@ -153,7 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Graph { path, format } => graph(&path, format),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&schema_json::json_schema())?);
+            outln!("{}", serde_json::to_string_pretty(&schema_json::json_schema())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs(a) => history_cmd::runs(a),
@@ -164,6 +182,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lsp::run_stdio()?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Writes `bytes` to stdout; exits 0 when the reader has gone (broken pipe), 2 on any other
+/// write error.
+pub(crate) fn write_stdout(bytes: &[u8]) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("runner: writing to stdout: {e}");
+        std::process::exit(2);
     }
 }
 
@@ -199,9 +231,9 @@ fn check(path: &Path, format: CheckFormat) -> anyhow::Result<ExitCode> {
                 if w == 1 { "" } else { "s" }
             );
         }
-        CheckFormat::Json => println!("{}", render::json(&project.display, project.text(), &diags)),
+        CheckFormat::Json => outln!("{}", render::json(&project.display, project.text(), &diags)),
         CheckFormat::Github => {
-            print!("{}", render::github(&project.display, project.text(), &diags))
+            out!("{}", render::github(&project.display, project.text(), &diags))
         }
     }
     // The process ends here: freeing a large database item by item costs more than the
@@ -238,7 +270,7 @@ fn graph(path: &Path, format: GraphFormat) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    print!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 

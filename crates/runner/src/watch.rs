@@ -345,7 +345,7 @@ impl Session {
                     "param_errors": param_errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "check": check,
                 });
-                println!("{doc}");
+                outln!("{doc}");
             } else {
                 let _ = build::ready_to_build(&self.project);
                 eprintln!("[{n}] waiting for a fix");
@@ -355,7 +355,7 @@ impl Session {
         }
         if n > 1 && self.up_to_date() {
             if self.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"cycle": n, "changed": changed, "status": "up-to-date", "hashed_bytes": hashed, "steps": []})
                 );
@@ -388,7 +388,7 @@ impl Session {
             let mut doc = summary.json(hashed);
             doc["cycle"] = json!(n);
             doc["changed"] = json!(changed);
-            println!("{doc}");
+            outln!("{doc}");
             return;
         }
         let names = |status: &str| -> Vec<String> {
@@ -435,7 +435,7 @@ impl Session {
         self.cycle += 1;
         let n = self.cycle;
         if self.json {
-            println!(
+            outln!(
                 "{}",
                 json!({"cycle": n, "changed": changed, "status": "error", "message": format!("{e:#}")})
             );

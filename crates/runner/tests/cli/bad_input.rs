@@ -82,3 +82,17 @@ fn ten_megabyte_file() {
     // The broken header, and the step it still declares has no script.
     assert_eq!(codes, vec!["E0104", "E0001"]);
 }
+
+/// `runner schema | head -1`: the reader goes away; the runner ends quietly with success
+/// instead of panicking on the broken pipe.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let p = Project::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out =
+        p.cmd().arg("schema").stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
