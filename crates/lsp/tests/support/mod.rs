@@ -99,19 +99,15 @@ impl TestClient {
     }
 
     async fn try_recv(&mut self, timeout: Duration) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let msg = tokio::time::timeout(left, self.incoming.recv()).await.ok()??;
-            if msg.get("method").is_some() && msg.get("id").is_some() {
-                let id = msg["id"].clone();
-                self.send(json!({"jsonrpc": "2.0", "id": id, "result": null})).await;
-                self.server_requests.push(msg);
-                // Let callers waiting for a server request look again.
-                return Some(Value::Null);
-            }
-            return Some(msg);
+        let msg = tokio::time::timeout(timeout, self.incoming.recv()).await.ok()??;
+        if msg.get("method").is_some() && msg.get("id").is_some() {
+            let id = msg["id"].clone();
+            self.send(json!({"jsonrpc": "2.0", "id": id, "result": null})).await;
+            self.server_requests.push(msg);
+            // Let callers waiting for a server request look again.
+            return Some(Value::Null);
         }
+        Some(msg)
     }
 
     fn show_backlog(&self) -> String {
