@@ -24,6 +24,8 @@
 
 mod db;
 pub mod diagnostics;
+#[cfg(any(test, feature = "test-fixture"))]
+pub mod fixture;
 mod graph;
 mod item;
 mod key;

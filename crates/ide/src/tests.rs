@@ -2,9 +2,7 @@
 //! with `$0` where the cursor is. Files listed are "on disk": the fixture's paths are set
 //! on the database as the driver would set them.
 
-use std::collections::BTreeMap;
-
-use hir::{Digest, FsState, RootDatabase, SourceFile};
+use hir::{RootDatabase, SourceFile};
 
 mod completion;
 mod hover;
@@ -20,50 +18,15 @@ pub(crate) struct Fx {
 }
 
 pub(crate) fn load(fixture: &str) -> Fx {
-    let fixture = fixture.strip_prefix('\n').unwrap_or(fixture);
-    let (pipeline, files) = if fixture.starts_with("//- ") {
-        let mut files = BTreeMap::new();
-        let mut current: Option<(String, String)> = None;
-        for line in fixture.split_inclusive('\n') {
-            if let Some(path) = line.strip_prefix("//- /") {
-                if let Some((p, t)) = current.take() {
-                    files.insert(p, t);
-                }
-                current = Some((path.trim().to_owned(), String::new()));
-            } else if let Some((_, t)) = &mut current {
-                t.push_str(line);
-            }
-        }
-        if let Some((p, t)) = current {
-            files.insert(p, t);
-        }
-        (files.remove("pipeline.toml").unwrap_or_default(), Some(files))
-    } else {
-        (fixture.to_owned(), None)
-    };
+    let hir::fixture::Fixture { pipeline, files } = hir::fixture::fixture(fixture);
     let offset = pipeline.find("$0").unwrap_or(0) as u32;
     let pipeline = pipeline.replacen("$0", "", 1);
     let mut db = RootDatabase::default();
     let file = SourceFile::new(&db, "pipeline.toml".to_owned(), pipeline, Vec::new());
     if let Some(files) = files {
-        for need in hir::needed_paths(&db, file).clone() {
-            let state = state_of(&need.path, &files);
-            db.set_fs_state(&need.path, state);
-        }
+        hir::fixture::sync_files(&mut db, file, &files);
     }
     Fx { db, file, offset }
-}
-
-fn state_of(path: &str, files: &BTreeMap<String, String>) -> FsState {
-    if let Some(text) = files.get(path) {
-        return FsState::File(Digest::of_bytes(text.as_bytes()));
-    }
-    let prefix = if path == "." { String::new() } else { format!("{path}/") };
-    if files.keys().any(|p| p.starts_with(&prefix)) {
-        FsState::Dir(Some(Digest::of_bytes(prefix.as_bytes())))
-    } else {
-        FsState::Missing
-    }
 }
 
 impl Fx {

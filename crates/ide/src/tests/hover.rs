@@ -188,26 +188,26 @@ fn step_header_with_plan_shows_key_fields_and_state() {
         &digits_at("train]", 0),
         Some(&plan),
         expect![[r#"
-        train
-        ---
-        **step** `train`
+            train
+            ---
+            **step** `train`
 
-        **will run: params.lr 0.1 → 0.5**
+            **will run: params.lr 0.1 → 0.5**
 
-        script `train.py` in `src`
+            script `train.py` in `src`
 
-        runs after `prepare`
+            runs after `prepare`
 
-        outputs `model`
+            outputs `model`
 
-        | key field | value | state |
-        |---|---|---|
-        | script | `train.py` `e3b0c44298fc` | same |
-        | hash_paths `common` | `e733e01bf760` | same |
-        | params.lr | `0.5` | **changed** |
-        | input `data` | steps.prepare.outputs.split | same |
-        | arguments | `--data ${inputs.data} --model ${outputs.model} --lr=0.5` | same |
-    "#]],
+            | key field | value | state |
+            |---|---|---|
+            | script | `train.py` `e3b0c44298fc` | same |
+            | hash_paths `common` | `993b170c7c8c` | same |
+            | params.lr | `0.5` | **changed** |
+            | input `data` | steps.prepare.outputs.split | same |
+            | arguments | `--data ${inputs.data} --model ${outputs.model} --lr=0.5` | same |
+        "#]],
     );
 }
 
