@@ -36,7 +36,9 @@ pub struct ActionResult {
 }
 
 impl Cache {
-    fn action_path(&self, key: &Digest) -> PathBuf {
+    /// Where the action cache entry for step key `key` lives (`<root>/ac/<2 hex>/<64 hex>.json`),
+    /// whether or not it exists.
+    pub fn action_path(&self, key: &Digest) -> PathBuf {
         self.shard_path("ac", key, ".json")
     }
 

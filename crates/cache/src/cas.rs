@@ -194,7 +194,9 @@ impl Cache {
         Ok(())
     }
 
-    fn manifest_path(&self, d: &Digest) -> PathBuf {
+    /// Where the manifest with digest `d` lives (`<root>/manifests/<2 hex>/<64 hex>.json`),
+    /// whether or not it exists.
+    pub fn manifest_path(&self, d: &Digest) -> PathBuf {
         self.shard_path("manifests", d, ".json")
     }
 

@@ -33,6 +33,7 @@ mod error;
 mod materialize;
 mod par;
 mod snapshot;
+mod stamp;
 mod statcache;
 mod tree;
 mod verify;
@@ -44,7 +45,10 @@ pub use cas::Cache;
 pub use digest::{Digest, ParseDigestError, hash_file};
 pub use error::{Error, Result};
 pub use snapshot::copy_tree;
-pub use statcache::{COARSE_WINDOW_NS, FINE_WINDOW_NS, StatCache, hash_tree_with};
+pub use stamp::{
+    COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Reader, StampReader, now_ns, put_bytes,
+};
+pub use statcache::{StatCache, hash_tree_with};
 pub use tree::{Manifest, TreeEntry, hash_tree};
 pub use verify::VerifyError;
 pub use walk::{IgnoreRules, is_ignored, list_dirs};

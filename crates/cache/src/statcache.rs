@@ -43,65 +43,21 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
 use crate::atomic::{parent_of, write_via};
 use crate::digest::{BUF_SIZE, hash_reader};
+use crate::stamp::{FileStamp, Reader, now_ns};
 use crate::tree::{Manifest, TreeEntry, link_text};
 use crate::walk::{self, IgnoreRules, Item, Kind};
 use crate::{Digest, Error, Result, par};
 
 const MAGIC: &[u8; 8] = b"RUNSTAT1";
 
-/// Racy window for sub-second timestamps: 100 ms.
-pub const FINE_WINDOW_NS: i64 = 100_000_000;
-
-/// Racy window when both timestamps are whole seconds: 2 s.
-pub const COARSE_WINDOW_NS: i64 = 2_000_000_000;
-
-/// What `stat` says about a file, as far as its content is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i64,
-    ctime_ns: i64,
-}
-
-impl Stamp {
-    fn of(m: &fs::Metadata) -> Stamp {
-        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
-        Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
-            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
-        }
-    }
-
-    /// The timestamp granularity window for this file's filesystem, as far as its ctime
-    /// tells.
-    fn window_ns(&self) -> i64 {
-        if self.ctime_ns % 1_000_000_000 == 0 { COARSE_WINDOW_NS } else { FINE_WINDOW_NS }
-    }
-
-    /// When a change is sure to stamp a later ctime: the end of the racy window.
-    fn settles_at(&self) -> i64 {
-        self.ctime_ns.saturating_add(self.window_ns())
-    }
-
-    /// Whether a file with this stamp, hashed at `hashed_ns`, could have been rewritten
-    /// afterwards without changing the stamp.
-    fn racy(&self, hashed_ns: i64) -> bool {
-        self.settles_at() >= hashed_ns
-    }
-}
+type Stamp = FileStamp;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -110,12 +66,6 @@ struct Entry {
     hashed_ns: i64,
     /// Looked up or recorded since the cache was loaded (not stored).
     seen: bool,
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// A fresh hash of one file: its digest, the bytes read, and the entry to record (none when
@@ -234,9 +184,17 @@ impl StatCache {
     ///
     /// Errors: [`Error::Read`] if the file cannot be opened or read.
     pub fn hash_file(&mut self, path: &Path) -> Result<Digest> {
-        let key = self.key(path);
         let meta = fs::metadata(path).map_err(Error::read(path))?;
-        if let Some(d) = self.lookup(&key, &Stamp::of(&meta)) {
+        self.hash_file_with(path, &meta)
+    }
+
+    /// [`StatCache::hash_file`] for a caller that has just read `meta` (`fs::metadata` of
+    /// `path`), saving a second `stat`.
+    ///
+    /// Errors: [`Error::Read`] if the file cannot be opened or read.
+    pub fn hash_file_with(&mut self, path: &Path, meta: &fs::Metadata) -> Result<Digest> {
+        let key = self.key(path);
+        if let Some(d) = self.lookup(&key, &Stamp::of(meta)) {
             return Ok(d);
         }
         let mut buf = vec![0u8; BUF_SIZE];
@@ -400,11 +358,7 @@ fn encode(entries: &HashMap<Vec<u8>, Entry>) -> Vec<u8> {
         let e = &entries[key];
         out.extend_from_slice(&(key.len() as u32).to_le_bytes());
         out.extend_from_slice(key);
-        out.extend_from_slice(&e.stamp.dev.to_le_bytes());
-        out.extend_from_slice(&e.stamp.ino.to_le_bytes());
-        out.extend_from_slice(&e.stamp.size.to_le_bytes());
-        out.extend_from_slice(&e.stamp.mtime_ns.to_le_bytes());
-        out.extend_from_slice(&e.stamp.ctime_ns.to_le_bytes());
+        e.stamp.encode(&mut out);
         out.extend_from_slice(&e.hashed_ns.to_le_bytes());
         out.extend_from_slice(&e.digest.0);
     }
@@ -427,42 +381,20 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Entry>> {
     for _ in 0..count {
         let len = r.u32()? as usize;
         let key = r.take(len)?.to_vec();
-        let stamp = Stamp {
-            dev: r.u64()?,
-            ino: r.u64()?,
-            size: r.u64()?,
-            mtime_ns: r.u64()? as i64,
-            ctime_ns: r.u64()? as i64,
-        };
+        let stamp = Stamp::decode(&mut r)?;
         let hashed_ns = r.u64()? as i64;
         let digest = Digest(r.take(32)?.try_into().ok()?);
         entries.insert(key, Entry { stamp, digest, hashed_ns, seen: false });
     }
-    r.0.is_empty().then_some(entries)
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = self.0.split_at_checked(n)?;
-        self.0 = tail;
-        Some(head)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
+    r.is_empty().then_some(entries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{COARSE_WINDOW_NS, FINE_WINDOW_NS};
     use std::time::Instant;
+    use std::time::UNIX_EPOCH;
 
     /// Makes every entry old enough to trust, as if hashed well after the last write.
     fn age(c: &mut StatCache) {

@@ -7,7 +7,10 @@
 //!   (`.runner/statcache`), so files whose stat did not change are not read again.
 //! * [`status`] answers "what would a build do now, and why" from the action cache and run
 //!   history, read only: the plan `runner status` prints and the editor's code lenses show.
+//! * [`memo`] is the build memo: what lets a no-op `runner build` skip the database and the
+//!   action cache when nothing it depends on changed.
 
+pub mod memo;
 mod project;
 mod status;
 

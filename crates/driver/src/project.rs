@@ -231,7 +231,8 @@ pub fn probe_with(path: &Path, digest: bool, stats: &mut StatCache) -> anyhow::R
             .with_context(|| format!("hashing {}", path.display()))?;
         return Ok(FsState::Dir(Some(hir::Digest(manifest.digest().0))));
     }
-    let d = stats.hash_file(path).with_context(|| format!("hashing {}", path.display()))?;
+    let d =
+        stats.hash_file_with(path, &meta).with_context(|| format!("hashing {}", path.display()))?;
     Ok(FsState::File(hir::Digest(d.0)))
 }
 

@@ -247,7 +247,9 @@ pub struct StepRecord {
     pub status: StepStatus,
     /// Step key, lowercase hex sha256; `None` when skipped before keying.
     pub key: Option<String>,
-    /// JSON text of the fields the key was computed from; opaque to this crate.
+    /// JSON text of the fields the key was computed from; opaque to this crate. `runner`
+    /// leaves it (and `key`, `outputs`) out of reused records: they are those of run
+    /// `reused_from`'s record, as the key is the same ([`History::fill_reused`]).
     pub key_fields: Option<String>,
     /// For a reused step, the run id its result came from.
     pub reused_from: Option<i64>,

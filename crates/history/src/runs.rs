@@ -6,9 +6,51 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use crate::schema::write_tx;
 use crate::{
-    Context, Error, GitInfo, History, NewRun, Result, RunStatus, RunSummary, ms_from_sql,
-    ms_to_sql, opt_ms_from_sql,
+    Context, Error, GitInfo, History, NewRun, Result, RunStatus, RunSummary, StepRecord,
+    ms_from_sql, ms_to_sql, opt_ms_from_sql,
 };
+
+/// Inserts run `run` with `status` (and `ended_ms`, if it is over) inside an open
+/// transaction, creating its experiment on first use; returns its id.
+fn insert_run(
+    tx: &rusqlite::Transaction<'_>,
+    run: &NewRun,
+    status: RunStatus,
+    ended_ms: Option<u64>,
+) -> Result<i64> {
+    const CTX: &str = "start run";
+    let params = serde_json::to_string(&run.params)
+        .map_err(|e| Error::Corrupt(format!("cannot encode run parameters: {e}")))?;
+    tx.execute(
+        "INSERT OR IGNORE INTO experiments (name, created_ms) VALUES (?1, ?2)",
+        params![run.experiment, ms_to_sql(run.started_ms)],
+    )
+    .context(CTX)?;
+    let experiment_id: i64 = tx
+        .query_row("SELECT id FROM experiments WHERE name = ?1", [&run.experiment], |r| r.get(0))
+        .context(CTX)?;
+    let git = run.git.as_ref();
+    tx.execute(
+        "INSERT INTO runs (experiment_id, pipeline, pipeline_path, status, params,
+                           git_commit, git_branch, git_dirty, started_ms, ended_ms, pid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            experiment_id,
+            run.pipeline,
+            run.pipeline_path,
+            status.as_str(),
+            params,
+            git.map(|g| &g.commit),
+            git.and_then(|g| g.branch.as_ref()),
+            git.map(|g| g.dirty),
+            ms_to_sql(run.started_ms),
+            ended_ms.map(ms_to_sql),
+            run.pid,
+        ],
+    )
+    .context(CTX)?;
+    Ok(tx.last_insert_rowid())
+}
 
 /// Columns read by [`summary_from_row`], in order; `r` is `runs`, `e` is `experiments`.
 const SUMMARY_SELECT: &str = "
@@ -25,40 +67,56 @@ impl History {
     /// Returns the new run id: 1, 2, 3… per database, monotonic, never reused.
     /// Errors: [`Error::Sqlite`] on a database failure.
     pub fn start_run(&self, run: &NewRun) -> Result<i64> {
-        const CTX: &str = "start run";
-        let params = serde_json::to_string(&run.params)
-            .map_err(|e| Error::Corrupt(format!("cannot encode run parameters: {e}")))?;
+        let tx = write_tx(&self.conn).context("start run")?;
+        let id = insert_run(&tx, run, RunStatus::Running, None)?;
+        tx.commit().context("start run")?;
+        Ok(id)
+    }
+
+    /// Records a whole run at once, in one transaction: the run with its final `status` and
+    /// end time `ended_ms`, then `steps` in order (their `run_id` fields are ignored: they
+    /// belong to the new run). What a build that ran nothing records. Returns the new run id.
+    ///
+    /// Errors: [`Error::Sqlite`] on a database failure; nothing is recorded then.
+    pub fn record_finished_run(
+        &self,
+        run: &NewRun,
+        steps: &[StepRecord],
+        status: RunStatus,
+        ended_ms: u64,
+    ) -> Result<i64> {
+        const CTX: &str = "record run";
         let tx = write_tx(&self.conn).context(CTX)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO experiments (name, created_ms) VALUES (?1, ?2)",
-            params![run.experiment, ms_to_sql(run.started_ms)],
-        )
-        .context(CTX)?;
-        let experiment_id: i64 = tx
-            .query_row("SELECT id FROM experiments WHERE name = ?1", [&run.experiment], |r| {
-                r.get(0)
-            })
-            .context(CTX)?;
-        let git = run.git.as_ref();
-        tx.execute(
-            "INSERT INTO runs (experiment_id, pipeline, pipeline_path, status, params,
-                               git_commit, git_branch, git_dirty, started_ms, pid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                experiment_id,
-                run.pipeline,
-                run.pipeline_path,
-                RunStatus::Running.as_str(),
-                params,
-                git.map(|g| &g.commit),
-                git.and_then(|g| g.branch.as_ref()),
-                git.map(|g| g.dirty),
-                ms_to_sql(run.started_ms),
-                run.pid,
-            ],
-        )
-        .context(CTX)?;
-        let id = tx.last_insert_rowid();
+        let id = insert_run(&tx, run, status, Some(ended_ms))?;
+        {
+            // A new run has no rows yet: a plain INSERT, no upsert, no lookup of the run.
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO step_runs (run_id, pipeline, step, status, key, key_fields,
+                        reused_from, dirty_reason, exit_code, started_ms, duration_ms, outputs,
+                        log_dir)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .context(CTX)?;
+            for rec in steps {
+                stmt.execute(rusqlite::params![
+                    id,
+                    run.pipeline,
+                    rec.step,
+                    rec.status.as_str(),
+                    rec.key,
+                    rec.key_fields,
+                    rec.reused_from,
+                    rec.dirty_reason,
+                    rec.exit_code,
+                    rec.started_ms.map(ms_to_sql),
+                    rec.duration_ms.map(ms_to_sql),
+                    rec.outputs,
+                    rec.log_dir,
+                ])
+                .context(CTX)?;
+            }
+        }
         tx.commit().context(CTX)?;
         Ok(id)
     }

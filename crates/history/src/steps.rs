@@ -27,14 +27,15 @@ impl History {
         const CTX: &str = "record step";
         let tx = write_tx(&self.conn).context(CTX)?;
         for rec in recs {
-            insert_step(&tx, rec)?;
+            insert_step(&tx, rec.run_id, rec)?;
         }
         tx.commit().context(CTX)
     }
 }
 
-/// Inserts or replaces one step record inside an open transaction.
-fn insert_step(tx: &rusqlite::Transaction<'_>, rec: &StepRecord) -> Result<()> {
+/// Inserts or replaces one step record inside an open transaction, in run `run_id` (not
+/// `rec.run_id`).
+fn insert_step(tx: &rusqlite::Transaction<'_>, run_id: i64, rec: &StepRecord) -> Result<()> {
     const CTX: &str = "record step";
     {
         // INSERT … SELECT copies the run's pipeline name and inserts nothing if the run is missing.
@@ -53,7 +54,7 @@ fn insert_step(tx: &rusqlite::Transaction<'_>, rec: &StepRecord) -> Result<()> {
             )
             .context(CTX)?
             .execute(params![
-                rec.run_id,
+                run_id,
                 rec.step,
                 rec.status.as_str(),
                 rec.key,
@@ -68,7 +69,7 @@ fn insert_step(tx: &rusqlite::Transaction<'_>, rec: &StepRecord) -> Result<()> {
             ])
             .context(CTX)?;
         if n == 0 {
-            return Err(Error::NoSuchRun(rec.run_id));
+            return Err(Error::NoSuchRun(run_id));
         }
         Ok(())
     }
@@ -91,23 +92,67 @@ impl History {
     }
 
     /// The newest record (highest run id) of step `step` of pipeline `pipeline` whose status is
-    /// `ran` or `reused`; used to explain why a step reruns by comparing key fields.
+    /// `ran` or `reused`; used to explain why a step reruns by comparing key fields. A reused
+    /// record stores no key fields (they are those of the run it reused, same key); this fills
+    /// them in from the record of step `step` in run `reused_from`.
     ///
     /// Errors: as [`History::steps`].
     pub fn last_success(&self, pipeline: &str, step: &str) -> Result<Option<StepRecord>> {
-        const CTX: &str = "find last success";
-        // Two index lookups (one per status) on step_runs_last_success, newest of the two wins.
-        let sql = format!(
-            "SELECT {STEP_COLUMNS} FROM step_runs
-             WHERE pipeline = ?1 AND step = ?2 AND status IN ('ran', 'reused')
-             ORDER BY run_id DESC LIMIT 1"
-        );
+        let Some(mut rec) = self.newest_success(pipeline, step)? else { return Ok(None) };
+        self.fill_reused(&mut rec)?;
+        Ok(Some(rec))
+    }
+
+    /// Fills in what a reused record leaves out (key, key fields, outputs: the same as in
+    /// the record of step `step` in run `reused_from`, as the key is the same) from that
+    /// record. Does nothing for other records.
+    ///
+    /// Errors: as [`History::steps`].
+    pub fn fill_reused(&self, rec: &mut StepRecord) -> Result<()> {
+        let Some(from) = rec.reused_from else { return Ok(()) };
+        if rec.key.is_some() && rec.key_fields.is_some() && rec.outputs.is_some() {
+            return Ok(());
+        }
+        if let Some(src) = self.step(from, &rec.step)? {
+            rec.key = rec.key.take().or(src.key);
+            rec.key_fields = rec.key_fields.take().or(src.key_fields);
+            rec.outputs = rec.outputs.take().or(src.outputs);
+        }
+        Ok(())
+    }
+
+    /// The record of step `step` in run `run_id`, if any.
+    ///
+    /// Errors: as [`History::steps`].
+    pub fn step(&self, run_id: i64, step: &str) -> Result<Option<StepRecord>> {
+        const CTX: &str = "read step";
+        let sql = format!("SELECT {STEP_COLUMNS} FROM step_runs WHERE run_id = ?1 AND step = ?2");
         let mut stmt = self.conn.prepare_cached(&sql).context(CTX)?;
-        let mut rows = stmt.query(params![pipeline, step]).context(CTX)?;
+        let mut rows = stmt.query(params![run_id, step]).context(CTX)?;
         match rows.next().context(CTX)? {
             Some(row) => Ok(Some(record_from_row(row)?)),
             None => Ok(None),
         }
+    }
+
+    fn newest_success(&self, pipeline: &str, step: &str) -> Result<Option<StepRecord>> {
+        const CTX: &str = "find last success";
+        // Runs newest first (rowid order, no sort), one `(run_id, step)` lookup each: the
+        // last success is almost always in one of the last few runs.
+        let mut runs = self
+            .conn
+            .prepare_cached("SELECT id FROM runs WHERE pipeline = ?1 ORDER BY id DESC")
+            .context(CTX)?;
+        let mut ids = runs.query([pipeline]).context(CTX)?;
+        while let Some(row) = ids.next().context(CTX)? {
+            let id: i64 = row.get(0).context(CTX)?;
+            if let Some(rec) = self.step(id, step)?
+                && matches!(rec.status, StepStatus::Ran | StepStatus::Reused)
+            {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
     }
 }
 

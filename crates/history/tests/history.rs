@@ -322,3 +322,50 @@ fn status_strings_round_trip() {
     let err = "done".parse::<RunStatus>().unwrap_err();
     assert_eq!(err.to_string(), "unknown run status `done`");
 }
+
+#[test]
+fn a_finished_run_is_recorded_at_once_and_reused_records_are_filled_in() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    let r1 = h.start_run(&new_run("e", "p", 100)).unwrap();
+    h.record_step(&step(r1, "train", StepStatus::Ran)).unwrap();
+    h.finish_run(r1, RunStatus::Succeeded, 150).unwrap();
+
+    // What a no-op build records: only the step, its status and the run it reused.
+    let bare = StepRecord {
+        run_id: 0,
+        step: "train".into(),
+        status: StepStatus::Reused,
+        key: None,
+        key_fields: None,
+        reused_from: Some(r1),
+        dirty_reason: None,
+        exit_code: None,
+        started_ms: None,
+        duration_ms: None,
+        outputs: None,
+        log_dir: None,
+    };
+    let r2 = h
+        .record_finished_run(
+            &new_run("e", "p", 200),
+            std::slice::from_ref(&bare),
+            RunStatus::Succeeded,
+            210,
+        )
+        .unwrap();
+    assert_eq!(r2, r1 + 1);
+    let run = h.run(r2).unwrap().unwrap();
+    assert_eq!((run.status, run.ended_ms, run.steps_reused), (RunStatus::Succeeded, Some(210), 1));
+    let mut got = h.steps(r2).unwrap();
+    assert_eq!(got, vec![StepRecord { run_id: r2, ..bare }]);
+
+    let source = step(r1, "train", StepStatus::Ran);
+    h.fill_reused(&mut got[0]).unwrap();
+    assert_eq!(got[0].key, source.key);
+    assert_eq!(got[0].key_fields, source.key_fields);
+    assert_eq!(got[0].outputs, source.outputs);
+    // The last success is the reused record, with the fields of the run it reused.
+    let last = h.last_success("p", "train").unwrap().unwrap();
+    assert_eq!((last.run_id, last.key_fields), (r2, source.key_fields));
+}

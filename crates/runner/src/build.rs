@@ -37,6 +37,7 @@ macro_rules! say {
 }
 
 mod execute;
+mod memo;
 
 /// `runner build` arguments.
 #[derive(clap::Args)]
@@ -119,9 +120,14 @@ pub(crate) struct BuildSummary {
     pub(crate) run_id: i64,
     pub(crate) status: RunStatus,
     pub(crate) pipeline: String,
+    pub(crate) experiment: String,
     pub(crate) seconds: f64,
     /// One per step, in the order they finished.
     pub(crate) outcomes: Vec<Outcome>,
+    /// Output name → manifest digest, per step that ran or was reused.
+    pub(crate) results: BTreeMap<String, BTreeMap<String, Digest>>,
+    /// Planned from the build memo (`driver::memo`) instead of the database.
+    pub(crate) memo: bool,
 }
 
 impl BuildSummary {
@@ -131,11 +137,13 @@ impl BuildSummary {
     }
 
     /// The `--format json` document (`hashed_bytes`: bytes read to hash the files the keys
-    /// cover, 0 when the stat cache vouched for every one).
+    /// cover, 0 when the stat cache vouched for every one; `planner`: `memo` when the build
+    /// memo vouched for every step, else `database`).
     pub(crate) fn json(&self, hashed_bytes: u64) -> serde_json::Value {
         serde_json::json!({
             "run": self.run_id, "status": self.status.as_str(), "pipeline": self.pipeline,
-            "seconds": self.seconds, "hashed_bytes": hashed_bytes, "steps": self.outcomes,
+            "seconds": self.seconds, "hashed_bytes": hashed_bytes,
+            "planner": if self.memo { "memo" } else { "database" }, "steps": self.outcomes,
         })
     }
 
@@ -153,6 +161,7 @@ struct Shared {
     project_root: PathBuf,
     state: PathBuf,
     pipeline: String,
+    experiment: String,
     run_id: i64,
     cache: Cache,
     history: Mutex<History>,
@@ -293,13 +302,28 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             Policy { regenerate: args.regenerate },
         );
     }
+    let json = args.format == crate::Format::Json;
+    let overrides = crate::parse_params(&args.params)?;
+    let asked = memo::Asked {
+        overrides: &overrides,
+        wanted: &wanted,
+        experiment: args.experiment.as_deref(),
+    };
+    if !args.regenerate
+        && let Some((summary, hashed)) = memo::try_noop(&path, &asked)?
+    {
+        if !json {
+            memo::print_steps(&summary);
+        }
+        print_summary(&summary, json, hashed);
+        return Ok(summary.exit_code());
+    }
     let (project, mut stats) = match prepare(&path, &args.params)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
     // Bytes read to bring the keys up to date (what the stat cache could not vouch for).
     let hashed = stats.hashed_bytes();
-    let json = args.format == crate::Format::Json;
     let rt = runtime()?;
     let cancel = CancelToken::new();
     rt.spawn({
@@ -312,9 +336,9 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let opts = BuildOpts {
-        wanted,
+        wanted: wanted.clone(),
         regenerate: args.regenerate,
-        experiment: args.experiment,
+        experiment: args.experiment.clone(),
         jobs: args.jobs,
         progress: if json { Progress::Quiet } else { Progress::Full },
     };
@@ -322,6 +346,14 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     stats.settle(SETTLE_WAIT);
     let _ = project.save_stat_cache(&mut stats);
     let summary = summary?;
+    let all_reusable = step_infos(&project, &wanted)?.iter().all(|s| s.step.allow_reuse);
+    memo::write_memo(&project, &summary, &asked, all_reusable);
+    print_summary(&summary, json, hashed);
+    Ok(summary.exit_code())
+}
+
+/// Prints the end of a build: the JSON document, or the summary line.
+fn print_summary(summary: &BuildSummary, json: bool, hashed: u64) {
     if json {
         outln!("{}", summary.json(hashed));
     } else {
@@ -336,7 +368,6 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             summary.seconds,
         );
     }
-    Ok(summary.exit_code())
 }
 
 /// The runtime builds run on.
@@ -357,6 +388,7 @@ pub(crate) fn run_build(
     rt: &tokio::runtime::Runtime,
     cancel: &CancelToken,
 ) -> anyhow::Result<BuildSummary> {
+    let git = crate::git::GitProbe::start(&project.root);
     let steps = step_infos(project, &opts.wanted)?;
     let state = std::path::absolute(project.state_dir())?;
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
@@ -382,7 +414,7 @@ pub(crate) fn run_build(
             pipeline_path: std::fs::canonicalize(&project.display)
                 .map_or(project.display.clone(), |p| p.display().to_string()),
             params: params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            git: git_info(&project.root),
+            git: git.finish(),
             started_ms: now_ms(),
             pid: std::process::id(),
         })
@@ -407,6 +439,7 @@ pub(crate) fn run_build(
         project_root: std::path::absolute(&project.root)?,
         state: state.clone(),
         pipeline,
+        experiment,
         run_id,
         cache,
         history: Mutex::new(history),
@@ -520,12 +553,16 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
     };
     history.finish_run(shared.run_id, status, now_ms()).context("recording the end of the run")?;
     let outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let results = shared.results.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(BuildSummary {
         run_id: shared.run_id,
         status,
         pipeline: shared.pipeline.clone(),
+        experiment: shared.experiment.clone(),
         seconds: started.elapsed().as_secs_f64(),
         outcomes,
+        results: results.into_iter().collect(),
+        memo: false,
     })
 }
 
@@ -582,10 +619,7 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
         Decision::Reuse { run_id, outputs } => {
             update_views(shared, &info.name, &outputs);
             let rec = StepRecord {
-                key: Some(key.to_hex()),
-                key_fields: Some(record.to_json()),
                 reused_from: Some(run_id),
-                outputs: Some(outputs_json(&outputs)),
                 ..empty_record(shared.run_id, &info.name, StepStatus::Reused)
             };
             shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
@@ -644,24 +678,6 @@ fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>)
             let _ = cache::write_atomic(&stamp, digest.to_hex().as_bytes());
         }
     }
-}
-
-fn git_info(root: &Path) -> Option<history::GitInfo> {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let commit = git(&["rev-parse", "HEAD"])?;
-    let branch = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(history::GitInfo { commit, branch, dirty })
 }
 
 /// `runner status`.

@@ -144,7 +144,10 @@ pub(crate) fn runs(a: RunsArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
     let (_, history) = open_history(&a.path)?;
     let run = history.run(a.run)?.with_context(|| format!("no run {}", a.run))?;
-    let steps = history.steps(a.run)?;
+    let mut steps = history.steps(a.run)?;
+    for s in &mut steps {
+        history.fill_reused(s)?;
+    }
     let metrics = history.metrics(a.run, a.step.as_deref())?;
     if a.format == crate::Format::Json {
         let steps: Vec<_> =
@@ -227,7 +230,10 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
 /// `runner logs`.
 pub(crate) fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     let (_, history) = open_history(&a.path)?;
-    let steps = history.steps(a.run)?;
+    let mut steps = history.steps(a.run)?;
+    for s in &mut steps {
+        history.fill_reused(s)?;
+    }
     let s = steps
         .iter()
         .find(|s| s.step == a.step)

@@ -26,6 +26,7 @@ macro_rules! outln {
 
 mod build;
 mod envs;
+mod git;
 mod history_cmd;
 mod progress;
 mod render;

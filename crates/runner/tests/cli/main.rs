@@ -10,6 +10,7 @@ mod bad_input;
 mod check;
 mod failures;
 mod kill;
+mod memo;
 mod reuse;
 mod select;
 mod statcache;

@@ -1,0 +1,546 @@
+//! The build memo: a no-op `runner build` that neither parses, checks nor reads the action
+//! cache, as ninja's no-op reads its log instead of rebuilding its graph.
+//!
+//! A build's plan is a function of what was asked (the pipeline file's bytes, `--param`
+//! overrides, the steps named, the experiment), of the files its step keys cover, and of what
+//! the action cache and CAS hold. After a build that succeeds with every step ran or reused
+//! (clean file: no diagnostic at all; every step reusable), `runner build` writes
+//! `.runner/buildmemo`: the invocation digest, each named path with the state the database
+//! was given for it ([`hir::FsState`]), per step its key, the run its result came from and
+//! its outputs, and the stamps ([`FileStamp`]) that vouch for those results: each output
+//! blob's own stamp, and the stamps of the folders holding the action cache entries and
+//! manifests (their shard folders) and the output views (`.runner/outputs/`).
+//!
+//! The next build with the same invocation checks the memo instead of the database
+//! ([`BuildMemo::check`]):
+//! 1. every named path is probed again through the stat cache ([`crate::probe_with`]: no
+//!    file is read whose stat is unchanged and settled) and must give the same state;
+//! 2. every blob and folder must have its recorded stamp, settled when the memo was written
+//!    (see [`FileStamp::racy`]). A blob edited in place changes its ctime; an action cache
+//!    entry or manifest added, removed or replaced (they are published by rename) changes
+//!    its folder's mtime. A step whose stamps moved is looked up and verified for real
+//!    ([`crate::lookup`]) and must give the same result; the memo is then written again with
+//!    the new stamps;
+//! 3. the output views folder must be unchanged (else the normal path restores the views).
+//!
+//! When all hold, the database would compute the same keys and find the same verified
+//! results, so every step is reused from the recorded run. Any difference (an edited byte in
+//! the file, a changed input, a deleted blob or action cache entry, another runner version)
+//! sends the build down the normal path, which plans from the database. The memo is an
+//! optimisation only: deleting it costs one normal build. What it does not see: an action
+//! cache entry or manifest rewritten in place, keeping its folder's stamp (the files are
+//! only ever published by rename; the blobs, which carry the outputs, are checked one by
+//! one).
+//!
+//! **File format** (version 2, little-endian, strings as `u32` length + UTF-8; checksummed
+//! like the stat cache, so a damaged or foreign file is ignored):
+//!
+//! ```text
+//! "RUNMEMO2", [u8; 32] invocation, i64 written_ns,
+//! str pipeline, str experiment, str pipeline_path, u32 n × (str name, str value),
+//! u32 n × (str path, u8 digest?, u8 state tag, [u8; 32] digest if the tag has one),
+//! u32 n × (str folder, u8 views?, FileStamp),
+//! u32 n × (str name, [u8; 32] key, i64 run_id, u32 n × (str output, [u8; 32] manifest),
+//!          u32 n × (str blob, FileStamp), u32 n × u32 folder index),
+//! [u8; 32] sha256 of everything above
+//! ```
+//!
+//! Blob and folder paths are relative to the state folder `.runner/`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use cache::{Cache, FileStamp, Reader, StampReader, StatCache, put_bytes};
+use hir::{Digest, FsState};
+use sha2::{Digest as _, Sha256};
+
+use crate::{lookup, probe_with};
+
+const MAGIC: &[u8; 8] = b"RUNMEMO2";
+
+/// The memo's file name in the state folder.
+pub const MEMO_FILE: &str = "buildmemo";
+
+/// A named path and the state the database was given for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoPath {
+    /// As [`hir::needed_paths`] names it (relative to the pipeline's folder, or absolute).
+    pub path: String,
+    /// Whether its digest is needed (else only its kind).
+    pub digest: bool,
+    /// What was there.
+    pub state: FsState,
+}
+
+/// One step of a memoised build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoStep {
+    /// The step's name.
+    pub name: String,
+    /// Its step key.
+    pub key: Digest,
+    /// The run that produced the result it reuses.
+    pub run_id: i64,
+    /// Output name → manifest digest.
+    pub outputs: BTreeMap<String, Digest>,
+    /// Its outputs' blobs (relative to `.runner/`), with their stamps.
+    pub blobs: Vec<(String, FileStamp)>,
+    /// Indices into [`BuildMemo::folders`]: the folders holding its action cache entry and
+    /// its manifests.
+    pub folders: Vec<u32>,
+}
+
+/// A folder whose stamp vouches for the entries it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoFolder {
+    /// Relative to `.runner/`.
+    pub path: String,
+    /// Its stamp when the memo was written.
+    pub stamp: FileStamp,
+    /// The output views folder: a change needs a normal build (to restore views), not a
+    /// lookup.
+    pub views: bool,
+}
+
+/// What `.runner/buildmemo` holds; see the module docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildMemo {
+    /// Digest of what was asked ([`invocation`]).
+    pub invocation: Digest,
+    /// When the stamps were taken (ns since the epoch, read before the first stamp).
+    pub written_ns: i64,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The experiment the run is recorded under.
+    pub experiment: String,
+    /// The pipeline file's canonical path, for the run record.
+    pub pipeline_path: String,
+    /// Parameter values (canonical text) after overrides, for the run record.
+    pub params: Vec<(String, String)>,
+    /// Every path the pipeline names.
+    pub paths: Vec<MemoPath>,
+    /// The folders the steps' stamps refer to.
+    pub folders: Vec<MemoFolder>,
+    /// Every step built, in the order built.
+    pub steps: Vec<MemoStep>,
+}
+
+/// One step's verified result, to memoise ([`BuildMemo::stamp`]).
+pub struct StepResult<'a> {
+    /// The step's name.
+    pub name: &'a str,
+    /// Its step key.
+    pub key: Digest,
+    /// The run that produced the result.
+    pub run_id: i64,
+    /// Output name → manifest digest.
+    pub outputs: &'a BTreeMap<String, Digest>,
+}
+
+/// The outcome of [`BuildMemo::check`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every step is reused as recorded. `restamped`: some witnesses moved but their results
+    /// verified, and the memo's stamps were updated (save it again).
+    Valid {
+        /// Whether the memo changed and should be saved.
+        restamped: bool,
+    },
+    /// The memo does not hold; why (for tracing: the normal path explains reruns itself).
+    Stale(String),
+}
+
+/// Digest of what a build was asked: the runner's version, the pipeline file's path and
+/// bytes, the `--param` overrides in order, the steps named, and the `--experiment` option.
+pub fn invocation(
+    file: &Path,
+    text: &[u8],
+    overrides: &[(String, String)],
+    wanted: &[String],
+    experiment: Option<&str>,
+) -> Digest {
+    let mut h = Sha256::new();
+    let mut put = |b: &[u8]| {
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    put(MAGIC);
+    put(env!("CARGO_PKG_VERSION").as_bytes());
+    put(std::path::absolute(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .as_os_str()
+        .as_encoded_bytes());
+    put(text);
+    for (k, v) in overrides {
+        put(k.as_bytes());
+        put(v.as_bytes());
+    }
+    put(b"--");
+    for w in wanted {
+        put(w.as_bytes());
+    }
+    put(experiment.unwrap_or("\0none").as_bytes());
+    Digest(h.finalize().into())
+}
+
+fn rel_of(state: &Path, path: &Path) -> Option<String> {
+    Some(path.strip_prefix(state).ok()?.to_str()?.to_owned())
+}
+
+fn stamp_all(state: &Path, files: Vec<PathBuf>) -> Option<Vec<(String, FileStamp)>> {
+    files.into_iter().map(|f| Some((rel_of(state, &f)?, FileStamp::read(&f).ok()??))).collect()
+}
+
+/// Which folders and which steps' blobs still have their stamps, settled at `written_ns`
+/// (the views folder need only have its stamp).
+/// Stats run on two threads (they are most of a no-op build's time): the folders here, the
+/// blobs on the other.
+fn holding(state: &Path, memo: &BuildMemo, also: impl FnOnce()) -> (Vec<bool>, Vec<bool>) {
+    let settled = |stamp: &FileStamp, now: Option<FileStamp>| {
+        !stamp.racy(memo.written_ns) && now == Some(*stamp)
+    };
+    std::thread::scope(|scope| {
+        let blobs = scope.spawn(|| {
+            let mut reader = StampReader::new(state);
+            memo.steps
+                .iter()
+                .map(|step| step.blobs.iter().all(|(rel, st)| settled(st, reader.read(rel))))
+                .collect::<Vec<bool>>()
+        });
+        also();
+        let mut reader = StampReader::new(state);
+        // Views are not trusted for anything: an unchanged stamp is enough.
+        let folders = memo
+            .folders
+            .iter()
+            .map(|f| {
+                let now = reader.read(&f.path);
+                if f.views { now == Some(f.stamp) } else { settled(&f.stamp, now) }
+            })
+            .collect();
+        let blobs = blobs.join().unwrap_or_else(|_| vec![false; memo.steps.len()]);
+        (folders, blobs)
+    })
+}
+
+impl BuildMemo {
+    /// The memo in state folder `state`; `None` when there is none, or it is damaged or of
+    /// another version.
+    pub fn load(state: &Path) -> Option<BuildMemo> {
+        decode(&std::fs::read(state.join(MEMO_FILE)).ok()?)
+    }
+
+    /// Writes the memo to `state/buildmemo` (temp file, fsync, rename).
+    ///
+    /// Errors: the write failed.
+    pub fn save(&self, state: &Path) -> anyhow::Result<()> {
+        let path = state.join(MEMO_FILE);
+        cache::write_atomic(&path, &encode(self))
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Removes the memo in `state`, if any (a build that changes what the memo vouches for
+    /// without writing a new one).
+    pub fn forget(state: &Path) {
+        let _ = std::fs::remove_file(state.join(MEMO_FILE));
+    }
+
+    /// Stamps what vouches for `results` (verified results in `cache`, under state folder
+    /// `state`) now, giving the memo's `folders` and `steps`. `None` when something is
+    /// missing or an action cache entry does not hold the given result (the memo is then not
+    /// written: the next build plans normally).
+    pub fn stamp(
+        cache: &Cache,
+        state: &Path,
+        results: &[StepResult<'_>],
+    ) -> Option<(Vec<MemoFolder>, Vec<MemoStep>)> {
+        let mut folders: Vec<MemoFolder> = Vec::new();
+        let mut index: HashMap<PathBuf, u32> = HashMap::new();
+        let mut folder_of = |path: &Path, views: bool| -> Option<u32> {
+            let dir = path.parent()?.to_path_buf();
+            if let Some(i) = index.get(&dir) {
+                return Some(*i);
+            }
+            let i = u32::try_from(folders.len()).ok()?;
+            let stamp = FileStamp::read(&dir).ok()??;
+            folders.push(MemoFolder { path: rel_of(state, &dir)?, stamp, views });
+            index.insert(dir, i);
+            Some(i)
+        };
+        if results.iter().any(|r| !r.outputs.is_empty()) {
+            folder_of(&state.join("outputs").join("x"), true)?;
+        }
+        let mut steps = Vec::with_capacity(results.len());
+        for r in results {
+            let ckey = cache::Digest(r.key.0);
+            let action = cache.get_action(&ckey).ok()??;
+            let recorded: BTreeMap<String, Digest> =
+                action.outputs.iter().map(|(k, v)| (k.clone(), Digest(v.0))).collect();
+            if action.run_id != r.run_id || &recorded != r.outputs {
+                return None;
+            }
+            let mut step_folders = vec![folder_of(&cache.action_path(&ckey), false)?];
+            let mut blobs = Vec::new();
+            for d in r.outputs.values() {
+                let d = cache::Digest(d.0);
+                step_folders.push(folder_of(&cache.manifest_path(&d), false)?);
+                let manifest = cache.get_manifest(&d).ok()??;
+                blobs.extend(manifest.entries.iter().map(|e| cache.blob_path(&e.digest)));
+            }
+            step_folders.sort_unstable();
+            step_folders.dedup();
+            steps.push(MemoStep {
+                name: r.name.to_owned(),
+                key: r.key,
+                run_id: r.run_id,
+                outputs: r.outputs.clone(),
+                blobs: stamp_all(state, blobs)?,
+                folders: step_folders,
+            });
+        }
+        Some((folders, steps))
+    }
+
+    /// Whether the memo still holds for the pipeline in `root`, the state folder `state`, the
+    /// stat cache `stats` and the cache `cache`; see the module docs. May update stamps
+    /// (`Verdict::Valid { restamped: true }`).
+    ///
+    /// Errors: a named path cannot be read (the normal path reports it properly).
+    pub fn check(
+        &mut self,
+        root: &Path,
+        state: &Path,
+        stats: &mut StatCache,
+        cache: &Cache,
+    ) -> anyhow::Result<Verdict> {
+        let now = cache::now_ns();
+        let mut changed_path = Ok(None);
+        let (folders_ok, blobs_ok) = holding(state, self, || {
+            changed_path = self.changed_path(root, stats);
+        });
+        if let Some(p) = changed_path? {
+            return Ok(Verdict::Stale(format!("{p} changed")));
+        }
+        if let Some(f) = self.folders.iter().zip(&folders_ok).find(|(f, ok)| f.views && !**ok) {
+            return Ok(Verdict::Stale(format!("{} changed", f.0.path)));
+        }
+        let mut restamped = false;
+        for (step, blobs_ok) in self.steps.iter_mut().zip(blobs_ok) {
+            if blobs_ok && step.folders.iter().all(|&i| folders_ok[i as usize]) {
+                continue;
+            }
+            match lookup(cache, &step.key) {
+                plan::Lookup::Hit { run_id, outputs }
+                    if run_id == step.run_id && outputs == step.outputs => {}
+                _ => return Ok(Verdict::Stale(format!("step {}: cache entry changed", step.name))),
+            }
+            let files = step.blobs.iter().map(|(rel, _)| state.join(rel)).collect();
+            let Some(fresh) = stamp_all(state, files) else {
+                return Ok(Verdict::Stale(format!("step {}: cache entry changed", step.name)));
+            };
+            step.blobs = fresh;
+            restamped = true;
+        }
+        for (f, ok) in self.folders.iter_mut().zip(folders_ok) {
+            if !ok {
+                let Ok(Some(stamp)) = FileStamp::read(&state.join(&f.path)) else {
+                    return Ok(Verdict::Stale(format!("{} changed", f.path)));
+                };
+                f.stamp = stamp;
+                restamped = true;
+            }
+        }
+        if restamped {
+            self.written_ns = now;
+        }
+        Ok(Verdict::Valid { restamped })
+    }
+
+    /// The first named path whose state is not the recorded one.
+    fn changed_path(&self, root: &Path, stats: &mut StatCache) -> anyhow::Result<Option<&str>> {
+        for p in &self.paths {
+            let abs = if p.path == "." { root.to_path_buf() } else { root.join(&p.path) };
+            if probe_with(&abs, p.digest, stats)? != p.state {
+                return Ok(Some(&p.path));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_bytes(out, s.as_bytes());
+}
+
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+fn encode_state(out: &mut Vec<u8>, s: &FsState) {
+    match s {
+        FsState::Unknown => out.push(0),
+        FsState::Missing => out.push(1),
+        FsState::File(d) => {
+            out.push(2);
+            out.extend_from_slice(&d.0);
+        }
+        FsState::Dir(None) => out.push(3),
+        FsState::Dir(Some(d)) => {
+            out.push(4);
+            out.extend_from_slice(&d.0);
+        }
+    }
+}
+
+fn encode_stamps(out: &mut Vec<u8>, stamps: &[(String, FileStamp)]) {
+    put_len(out, stamps.len());
+    for (rel, stamp) in stamps {
+        put_str(out, rel);
+        stamp.encode(out);
+    }
+}
+
+fn encode(m: &BuildMemo) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + m.steps.len() * 512);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&m.invocation.0);
+    out.extend_from_slice(&m.written_ns.to_le_bytes());
+    put_str(&mut out, &m.pipeline);
+    put_str(&mut out, &m.experiment);
+    put_str(&mut out, &m.pipeline_path);
+    put_len(&mut out, m.params.len());
+    for (k, v) in &m.params {
+        put_str(&mut out, k);
+        put_str(&mut out, v);
+    }
+    put_len(&mut out, m.paths.len());
+    for p in &m.paths {
+        put_str(&mut out, &p.path);
+        out.push(u8::from(p.digest));
+        encode_state(&mut out, &p.state);
+    }
+    put_len(&mut out, m.folders.len());
+    for f in &m.folders {
+        put_str(&mut out, &f.path);
+        out.push(u8::from(f.views));
+        f.stamp.encode(&mut out);
+    }
+    put_len(&mut out, m.steps.len());
+    for s in &m.steps {
+        put_str(&mut out, &s.name);
+        out.extend_from_slice(&s.key.0);
+        out.extend_from_slice(&s.run_id.to_le_bytes());
+        put_len(&mut out, s.outputs.len());
+        for (name, d) in &s.outputs {
+            put_str(&mut out, name);
+            out.extend_from_slice(&d.0);
+        }
+        encode_stamps(&mut out, &s.blobs);
+        put_len(&mut out, s.folders.len());
+        for i in &s.folders {
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+    }
+    let sum: [u8; 32] = Sha256::digest(&out).into();
+    out.extend_from_slice(&sum);
+    out
+}
+
+fn digest(r: &mut Reader<'_>) -> Option<Digest> {
+    Some(Digest(r.take(32)?.try_into().ok()?))
+}
+
+fn string(r: &mut Reader<'_>) -> Option<String> {
+    r.str().map(str::to_owned)
+}
+
+fn decode_stamps(r: &mut Reader<'_>) -> Option<Vec<(String, FileStamp)>> {
+    let n = r.u32()? as usize;
+    let mut out = Vec::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        out.push((string(r)?, FileStamp::decode(r)?));
+    }
+    Some(out)
+}
+
+fn decode(bytes: &[u8]) -> Option<BuildMemo> {
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    if Sha256::digest(body).as_slice() != sum {
+        return None;
+    }
+    let mut r = Reader(body);
+    if r.take(8)? != MAGIC {
+        return None;
+    }
+    let invocation = digest(&mut r)?;
+    let written_ns = r.i64()?;
+    let pipeline = string(&mut r)?;
+    let experiment = string(&mut r)?;
+    let pipeline_path = string(&mut r)?;
+    let n = r.u32()? as usize;
+    let mut params = Vec::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        params.push((string(&mut r)?, string(&mut r)?));
+    }
+    let n = r.u32()? as usize;
+    let mut paths = Vec::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        let path = string(&mut r)?;
+        let digest_flag = r.take(1)?[0] != 0;
+        let state = match r.take(1)?[0] {
+            0 => FsState::Unknown,
+            1 => FsState::Missing,
+            2 => FsState::File(digest(&mut r)?),
+            3 => FsState::Dir(None),
+            4 => FsState::Dir(Some(digest(&mut r)?)),
+            _ => return None,
+        };
+        paths.push(MemoPath { path, digest: digest_flag, state });
+    }
+    let n = r.u32()? as usize;
+    let mut folders = Vec::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        let path = string(&mut r)?;
+        let views = r.take(1)?[0] != 0;
+        folders.push(MemoFolder { path, views, stamp: FileStamp::decode(&mut r)? });
+    }
+    let n = r.u32()? as usize;
+    let mut steps = Vec::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        let name = string(&mut r)?;
+        let key = digest(&mut r)?;
+        let run_id = r.i64()?;
+        let k = r.u32()? as usize;
+        let mut outputs = BTreeMap::new();
+        for _ in 0..k {
+            let o = string(&mut r)?;
+            outputs.insert(o, digest(&mut r)?);
+        }
+        let blobs = decode_stamps(&mut r)?;
+        let k = r.u32()? as usize;
+        let mut step_folders = Vec::with_capacity(k.min(1 << 16));
+        for _ in 0..k {
+            let i = r.u32()?;
+            if i as usize >= folders.len() {
+                return None;
+            }
+            step_folders.push(i);
+        }
+        steps.push(MemoStep { name, key, run_id, outputs, blobs, folders: step_folders });
+    }
+    r.is_empty().then_some(BuildMemo {
+        invocation,
+        written_ns,
+        pipeline,
+        experiment,
+        pipeline_path,
+        params,
+        paths,
+        folders,
+        steps,
+    })
+}
+
+#[cfg(test)]
+mod tests;

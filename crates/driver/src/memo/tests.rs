@@ -1,0 +1,195 @@
+//! Memo file round trip, damage, and the checks against real files and a real cache.
+
+use super::*;
+
+fn sample() -> BuildMemo {
+    let stamp = FileStamp { dev: 1, ino: 2, size: 3, mtime_ns: 4, ctime_ns: 5 };
+    BuildMemo {
+        invocation: Digest([7; 32]),
+        written_ns: 42,
+        pipeline: "p".into(),
+        experiment: "e".into(),
+        pipeline_path: "/x/pipeline.toml".into(),
+        params: vec![("lr".into(), "0.1".into())],
+        paths: vec![
+            MemoPath { path: "a.py".into(), digest: true, state: FsState::File(Digest([1; 32])) },
+            MemoPath { path: "src".into(), digest: false, state: FsState::Dir(None) },
+            MemoPath { path: "d".into(), digest: true, state: FsState::Dir(Some(Digest([2; 32]))) },
+            MemoPath { path: "m".into(), digest: true, state: FsState::Missing },
+        ],
+        folders: vec![
+            MemoFolder { path: "outputs".into(), stamp, views: true },
+            MemoFolder { path: "cache/ac/99".into(), stamp, views: false },
+        ],
+        steps: vec![MemoStep {
+            name: "train".into(),
+            key: Digest([9; 32]),
+            run_id: 3,
+            outputs: BTreeMap::from([("model".into(), Digest([4; 32]))]),
+            blobs: vec![("cache/cas/x".into(), stamp)],
+            folders: vec![1],
+        }],
+    }
+}
+
+#[test]
+fn round_trip_and_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample();
+    m.save(dir.path()).unwrap();
+    assert_eq!(BuildMemo::load(dir.path()), Some(m.clone()));
+    // A torn or edited file is not trusted.
+    let path = dir.path().join(MEMO_FILE);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    assert_eq!(BuildMemo::load(dir.path()), None);
+    let mut flipped = bytes.clone();
+    flipped[20] ^= 1;
+    std::fs::write(&path, flipped).unwrap();
+    assert_eq!(BuildMemo::load(dir.path()), None);
+    BuildMemo::forget(dir.path());
+    assert!(!path.exists());
+}
+
+#[test]
+fn invocation_covers_every_part() {
+    let f = Path::new("/p/pipeline.toml");
+    let base = invocation(f, b"x", &[], &[], None);
+    assert_eq!(base, invocation(f, b"x", &[], &[], None));
+    let others = [
+        invocation(Path::new("/q/pipeline.toml"), b"x", &[], &[], None),
+        invocation(f, b"y", &[], &[], None),
+        invocation(f, b"x", &[("a".into(), "1".into())], &[], None),
+        invocation(f, b"x", &[], &["s".into()], None),
+        invocation(f, b"x", &[], &[], Some("e")),
+    ];
+    for o in others {
+        assert_ne!(o, base);
+    }
+}
+
+/// A real cache with one verified result, and a memo of it.
+fn cached_step(root: &Path) -> (Cache, BuildMemo) {
+    let state = root.join(".runner");
+    let cache = Cache::open(&state.join("cache")).unwrap();
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("model.pkl"), "weights").unwrap();
+    let manifest = cache.ingest_tree(&out).unwrap();
+    let mdigest = cache.put_manifest(&manifest).unwrap();
+    let key = cache::Digest([5; 32]);
+    let result = cache::ActionResult {
+        step: "train".into(),
+        outputs: BTreeMap::from([("model".to_owned(), mdigest)]),
+        run_id: 1,
+        created_ms: 0,
+        key_fields: serde_json::json!({}),
+    };
+    cache.put_action(&key, &result).unwrap();
+    std::fs::create_dir_all(state.join("outputs/train")).unwrap();
+    std::fs::write(root.join("train.py"), "print(1)").unwrap();
+    let outputs = BTreeMap::from([("model".to_owned(), Digest(mdigest.0))]);
+    let written_ns = cache::now_ns();
+    let results = [StepResult { name: "train", key: Digest(key.0), run_id: 1, outputs: &outputs }];
+    let (folders, steps) = BuildMemo::stamp(&cache, &state, &results).unwrap();
+    // A result the action cache does not hold is not memoised.
+    let wrong = [StepResult { name: "train", key: Digest(key.0), run_id: 2, outputs: &outputs }];
+    assert!(BuildMemo::stamp(&cache, &state, &wrong).is_none());
+    let memo = BuildMemo {
+        invocation: Digest([0; 32]),
+        written_ns,
+        pipeline: "p".into(),
+        experiment: "p".into(),
+        pipeline_path: String::new(),
+        params: vec![],
+        paths: vec![MemoPath {
+            path: "train.py".into(),
+            digest: true,
+            state: FsState::File(Digest(cache::Digest::of_bytes(b"print(1)").0)),
+        }],
+        folders,
+        steps,
+    };
+    (cache, memo)
+}
+
+/// Sets every stamp back as if the memo had been written long after the files.
+fn settle(m: &mut BuildMemo) {
+    std::thread::sleep(std::time::Duration::from_millis(120));
+    m.written_ns = cache::now_ns();
+}
+
+#[test]
+fn fresh_stamps_are_verified_then_restamped_then_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let state = root.join(".runner");
+    let (cache, mut memo) = cached_step(root);
+    let folders: Vec<&str> = memo.folders.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(folders.len(), 3, "outputs, an action cache shard, a manifest shard: {folders:?}");
+    assert_eq!(memo.steps[0].blobs.len(), 1);
+    let mut stats = StatCache::new(root);
+    // Just written: racy, so the result is looked up and verified, and the stamps renewed.
+    let v = memo.check(root, &state, &mut stats, &cache).unwrap();
+    assert_eq!(v, Verdict::Valid { restamped: true });
+    settle(&mut memo);
+    let v = memo.check(root, &state, &mut stats, &cache).unwrap();
+    assert_eq!(v, Verdict::Valid { restamped: false });
+}
+
+#[test]
+fn changes_make_the_memo_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let state = root.join(".runner");
+    let (cache, mut memo) = cached_step(root);
+    settle(&mut memo);
+    let mut stats = StatCache::new(root);
+    let stale = |m: &BuildMemo, stats: &mut StatCache| {
+        matches!(m.clone().check(root, &state, stats, &cache).unwrap(), Verdict::Stale(_))
+    };
+    assert!(!stale(&memo, &mut stats));
+
+    // An input's bytes.
+    std::fs::write(root.join("train.py"), "print(2)").unwrap();
+    assert!(stale(&memo, &mut stats));
+    std::fs::write(root.join("train.py"), "print(1)").unwrap();
+    assert!(!stale(&memo, &mut stats));
+
+    // The output views: a step's view removed.
+    std::fs::remove_dir(state.join("outputs/train")).unwrap();
+    assert!(stale(&memo, &mut stats));
+    std::fs::create_dir(state.join("outputs/train")).unwrap();
+    let mut renewed = memo.clone();
+    assert_eq!(
+        renewed.check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Stale("outputs changed".into())
+    );
+    renewed.folders[0].stamp = FileStamp::read(&state.join("outputs")).unwrap().unwrap();
+    settle(&mut renewed);
+    assert!(!stale(&renewed, &mut stats));
+
+    // A blob rewritten in place, same size: its ctime moves, it is rehashed, and it fails.
+    let blob = state.join(&renewed.steps[0].blobs[0].0);
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    std::fs::write(&blob, "WEIGHTS").unwrap();
+    assert!(stale(&renewed, &mut stats));
+    std::fs::remove_file(&blob).unwrap();
+    assert!(stale(&renewed, &mut stats));
+}
+
+#[test]
+fn a_removed_action_cache_entry_is_seen_through_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let state = root.join(".runner");
+    let (cache, mut memo) = cached_step(root);
+    settle(&mut memo);
+    let mut stats = StatCache::new(root);
+    std::fs::remove_file(cache.action_path(&cache::Digest([5; 32]))).unwrap();
+    let v = memo.check(root, &state, &mut stats, &cache).unwrap();
+    assert_eq!(v, Verdict::Stale("step train: cache entry changed".into()));
+}

@@ -1,0 +1,206 @@
+//! The no-op fast path of `runner build`, and writing the memo it reads (see `driver::memo`).
+//!
+//! [`try_noop`] runs before the pipeline is loaded: when `.runner/buildmemo` holds for what
+//! was asked, it records a run that reuses every step from the recorded runs and prints it,
+//! as a normal build would (same lines, same JSON document, `"planner": "memo"`), having
+//! read the pipeline's bytes, the memo, the stat cache and a few stats per step. Otherwise
+//! the build goes the normal way, and [`write_memo`] records the memo when it ends well.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use cache::{Cache, StatCache};
+use driver::Project;
+use driver::memo::{BuildMemo, MemoPath, StepResult, Verdict, invocation};
+use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
+
+use super::{BuildSummary, Outcome, SETTLE_WAIT, empty_record, now_ms};
+
+/// What a build was asked, as far as the memo is concerned.
+pub(crate) struct Asked<'a> {
+    pub(crate) overrides: &'a [(String, String)],
+    pub(crate) wanted: &'a [String],
+    pub(crate) experiment: Option<&'a str>,
+}
+
+/// The pipeline file for `path` and its folder, as [`Project::load`] finds them.
+fn locate(path: &Path) -> Option<(PathBuf, PathBuf)> {
+    let file = driver::locate(path).ok()?;
+    let root = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+    Some((file, root))
+}
+
+/// Builds from the memo when it holds: records a run reusing every step, and returns its
+/// summary and the bytes hashed to check the memo (files whose stat moved). `Ok(None)`: the
+/// memo does not hold (or there is none); build normally.
+///
+/// Errors: recording the run failed.
+pub(crate) fn try_noop(
+    path: &Path,
+    asked: &Asked<'_>,
+) -> anyhow::Result<Option<(BuildSummary, u64)>> {
+    let started = Instant::now();
+    let Some((file, root)) = locate(path) else { return Ok(None) };
+    // Absolute once, so the stat cache does not ask for the working folder per path.
+    let Ok(root) = std::path::absolute(&root) else { return Ok(None) };
+    let state = root.join(".runner");
+    let Some(mut memo) = BuildMemo::load(&state) else { return Ok(None) };
+    let Ok(text) = std::fs::read(&file) else { return Ok(None) };
+    if memo.invocation != invocation(&file, &text, asked.overrides, asked.wanted, asked.experiment)
+    {
+        return Ok(None);
+    }
+    let git = crate::git::GitProbe::start(&root);
+    let stats_path = state.join("statcache");
+    let mut stats = StatCache::load(&stats_path, &root);
+    let Ok(cache) = Cache::open(&state.join("cache")) else { return Ok(None) };
+    let verdict = memo.check(&root, &state, &mut stats, &cache);
+    let Ok(Verdict::Valid { restamped }) = verdict else {
+        // What was hashed stays known: the normal path loads the stat cache again.
+        stats.settle(std::time::Duration::ZERO);
+        let _ = stats.save(&stats_path);
+        return Ok(None);
+    };
+    let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
+    history.reap_stale().context("reaping stale runs")?;
+    let records: Vec<StepRecord> = memo
+        .steps
+        .iter()
+        .map(|s| StepRecord {
+            reused_from: Some(s.run_id),
+            ..empty_record(0, &s.name, StepStatus::Reused)
+        })
+        .collect();
+    let run = NewRun {
+        experiment: memo.experiment.clone(),
+        pipeline: memo.pipeline.clone(),
+        pipeline_path: memo.pipeline_path.clone(),
+        params: memo.params.clone(),
+        git: git.finish(),
+        started_ms: now_ms(),
+        pid: std::process::id(),
+    };
+    let run_id = history
+        .record_finished_run(&run, &records, RunStatus::Succeeded, now_ms())
+        .context("recording the run")?;
+    let hashed = stats.hashed_bytes();
+    stats.settle(SETTLE_WAIT);
+    let _ = stats.save(&stats_path);
+    if restamped {
+        let _ = memo.save(&state);
+    }
+    let outcomes = memo
+        .steps
+        .iter()
+        .map(|s| Outcome {
+            step: s.name.clone(),
+            status: "reused",
+            reason: None,
+            reused_from: Some(s.run_id),
+            duration_ms: None,
+            key: Some(s.key.to_hex()),
+            stderr_log: None,
+        })
+        .collect();
+    let summary = BuildSummary {
+        run_id,
+        status: RunStatus::Succeeded,
+        pipeline: memo.pipeline.clone(),
+        experiment: memo.experiment.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        outcomes,
+        results: BTreeMap::new(),
+        memo: true,
+    };
+    Ok(Some((summary, hashed)))
+}
+
+/// Writes the memo after a normal build, when it may: the build succeeded with every step
+/// ran or reused, the file has no diagnostic at all, and every step may be reused. Best
+/// effort: a memo that cannot be written only costs the next no-op its speed. An older memo
+/// is left alone when this one is not written: it is checked in full before it is trusted.
+pub(crate) fn write_memo(
+    project: &Project,
+    summary: &BuildSummary,
+    asked: &Asked<'_>,
+    all_reusable: bool,
+) {
+    let Ok(state) = std::path::absolute(project.state_dir()) else { return };
+    let written_ns = cache::now_ns();
+    let memo = (|| {
+        let clean = summary.status == RunStatus::Succeeded
+            && all_reusable
+            && summary.outcomes.iter().all(|o| matches!(o.status, "ran" | "reused"))
+            && project.diagnostics().is_empty();
+        if !clean {
+            return None;
+        }
+        let cache = Cache::open(&state.join("cache")).ok()?;
+        let mut results = Vec::with_capacity(summary.outcomes.len());
+        for o in &summary.outcomes {
+            results.push(StepResult {
+                name: &o.step,
+                key: hir::Digest(o.key.as_deref()?.parse::<cache::Digest>().ok()?.0),
+                run_id: o.reused_from.unwrap_or(summary.run_id),
+                outputs: summary.results.get(&o.step)?,
+            });
+        }
+        let (folders, steps) = BuildMemo::stamp(&cache, &state, &results)?;
+        let states: BTreeMap<String, hir::FsState> = project.db.fs_states().into_iter().collect();
+        let paths = hir::needed_paths(&project.db, project.file)
+            .iter()
+            .map(|n| MemoPath {
+                path: n.path.clone(),
+                digest: n.digest,
+                state: states.get(&n.path).cloned().unwrap_or(hir::FsState::Unknown),
+            })
+            .collect();
+        let params = hir::param_values(&project.db, project.file)
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.canonical()))
+            .collect();
+        Some(BuildMemo {
+            invocation: invocation(
+                &project.path,
+                project.text().as_bytes(),
+                asked.overrides,
+                asked.wanted,
+                asked.experiment,
+            ),
+            written_ns,
+            pipeline: summary.pipeline.clone(),
+            experiment: summary.experiment.clone(),
+            pipeline_path: std::fs::canonicalize(&project.display)
+                .map_or(project.display.clone(), |p| p.display().to_string()),
+            params,
+            paths,
+            folders,
+            steps,
+        })
+    })();
+    if let Some(m) = memo {
+        let _ = m.save(&state);
+    }
+}
+
+/// Prints what `runner build` prints for a build whose steps were all reused: the header and
+/// one line per step, in one write.
+pub(crate) fn print_steps(summary: &BuildSummary) {
+    let n = summary.outcomes.len();
+    let mut text = format!(
+        "build {}: run {} in experiment {}, {n} step{}",
+        summary.pipeline,
+        summary.run_id,
+        summary.experiment,
+        if n == 1 { "" } else { "s" }
+    );
+    for o in &summary.outcomes {
+        let from = o.reused_from.unwrap_or_default();
+        text.push_str(&format!("\n{:>9} {}  (from run {from})", "reused", o.step));
+    }
+    crate::progress::line(text);
+}

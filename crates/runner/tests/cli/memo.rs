@@ -1,0 +1,153 @@
+//! The build memo (`.runner/buildmemo`): a no-op build planned without the database, and
+//! every way it must step aside for a normal build.
+
+use crate::{ALL_REUSED, CHAIN_TOML, built_chain};
+
+fn planner(b: &crate::support::Build) -> &str {
+    b.doc["planner"].as_str().unwrap_or_else(|| panic!("no planner\n{}", b.run.transcript()))
+}
+
+/// After a build, the next no-op build is planned from the memo, reuses every step from
+/// the run that produced it, and is recorded in history like any other run.
+#[test]
+fn noop_build_is_planned_from_the_memo() {
+    let p = built_chain();
+    assert!(p.state().join("buildmemo").is_file());
+    let first = p.build(&[]);
+    first.assert_code(0).assert_steps(ALL_REUSED);
+    assert_eq!(planner(&first), "memo", "{}", first.run.transcript());
+    assert_eq!(first.step("train").reused_from, Some(1));
+    let again = p.build(&[]);
+    again.assert_code(0).assert_steps(ALL_REUSED);
+    assert_eq!(planner(&again), "memo");
+    assert_eq!(again.run_id(), first.run_id() + 1);
+
+    // History has the run, its steps, and (through the run reused) their keys.
+    let root = p.root().display().to_string();
+    let run = again.run_id().to_string();
+    let show = p.run(&["show", &run, "train", "--path", &root]);
+    show.assert_code(0);
+    assert!(show.stdout.contains("reused from run 1"), "{}", show.transcript());
+    assert!(show.stdout.contains("key fields"), "{}", show.transcript());
+    let runs = p.run(&["runs", &root]);
+    assert!(runs.stdout.contains("succeeded"), "{}", runs.transcript());
+
+    // The human output says the same as a normal build.
+    let human = p.run(&["build", &root]);
+    human.assert_code(0);
+    assert!(human.stderr.contains("   reused train  (from run 1)"), "{}", human.transcript());
+    assert!(human.stderr.contains("0 ran, 4 reused"), "{}", human.transcript());
+}
+
+/// Anything the plan depends on sends the build down the normal path: the file's bytes,
+/// a parameter override, a step selection, a changed input.
+#[test]
+fn the_memo_holds_only_for_what_it_recorded() {
+    let p = built_chain();
+    assert_eq!(planner(&p.build(&[])), "memo");
+
+    // A comment added: same plan, but a different file.
+    p.write("pipeline.toml", &format!("# note\n{CHAIN_TOML}"));
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(ALL_REUSED);
+    assert_eq!(planner(&b), "database");
+    assert_eq!(planner(&p.build(&[])), "memo", "the normal build wrote a new memo");
+
+    // An override is another invocation.
+    let b = p.build(&["--param", "n=1"]);
+    assert_eq!(planner(&b), "database");
+    b.assert_steps(ALL_REUSED);
+
+    // One memo, for the last invocation: the plain build plans normally once, then not.
+    assert_eq!(planner(&p.build(&[])), "database");
+    assert_eq!(planner(&p.build(&[])), "memo");
+
+    // An input changed under the memo.
+    p.write("helper.txt", "helper v2\n");
+    let b = p.build(&[]);
+    assert_eq!(planner(&b), "database");
+    // (train's output does not change, so report is reused: early cutoff.)
+    b.assert_steps(&[
+        ("prepare", "reused"),
+        ("train", "ran"),
+        ("report", "reused"),
+        ("lint", "reused"),
+    ]);
+    b.assert_reason("train", "helper.txt");
+}
+
+/// A deleted output view, a deleted blob, a damaged memo: the normal path takes over and
+/// repairs what it must.
+#[test]
+fn damage_under_the_memo_is_repaired_by_a_normal_build() {
+    let p = built_chain();
+    p.build(&[]);
+    // The view of an output, removed.
+    std::fs::remove_dir_all(p.state().join("outputs/train")).unwrap();
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(ALL_REUSED);
+    assert_eq!(planner(&b), "database");
+    assert_eq!(p.output("train", "model", "model.txt"), "1,2,3\nn=1\n");
+
+    // A blob of the report's output, removed: the report reruns.
+    let report = p.state().join("outputs/report/report.digest");
+    let manifest = std::fs::read_to_string(report).unwrap();
+    let cache = p.state().join("cache");
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cache.join(format!(
+            "manifests/{}/{}.json",
+            &manifest[..2],
+            manifest.trim()
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    let blob = m["entries"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    std::fs::remove_file(cache.join(format!("cas/{}/{blob}", &blob[..2]))).unwrap();
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(&[
+        ("prepare", "reused"),
+        ("train", "reused"),
+        ("report", "ran"),
+        ("lint", "reused"),
+    ]);
+    assert_eq!(planner(&b), "database");
+    b.assert_reason("report", "missing");
+
+    // A damaged memo is ignored.
+    let memo = p.state().join("buildmemo");
+    let mut bytes = std::fs::read(&memo).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&memo, bytes).unwrap();
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(ALL_REUSED);
+    assert_eq!(planner(&b), "database");
+}
+
+/// No memo for a pipeline with warnings (they must be printed) or with a step that never
+/// reuses; `--regenerate` never reads it.
+#[test]
+fn no_memo_when_a_build_must_do_more_than_reuse() {
+    let p = built_chain();
+    p.write("pipeline.toml", &CHAIN_TOML.replace("n = 1", "n = 1\nunused = 2"));
+    p.build(&[]).assert_code(0);
+    let b = p.build(&[]);
+    assert_eq!(planner(&b), "database", "a warning keeps the database in charge");
+
+    p.write(
+        "pipeline.toml",
+        &CHAIN_TOML.replace("outputs = [\"log\"]", "outputs = [\"log\"]\nallow_reuse = false"),
+    );
+    p.build(&[]).assert_code(0);
+    let b = p.build(&[]);
+    assert_eq!(planner(&b), "database");
+    assert_eq!(b.step("lint").status, "ran");
+
+    p.write("pipeline.toml", CHAIN_TOML);
+    p.build(&[]).assert_code(0);
+    assert_eq!(planner(&p.build(&[])), "memo");
+    let b = p.build(&["--regenerate"]);
+    assert_eq!(planner(&b), "database");
+    b.assert_steps(&[("prepare", "ran"), ("train", "ran"), ("report", "ran"), ("lint", "ran")]);
+}
