@@ -59,6 +59,10 @@ const MAGIC: &[u8; 8] = b"RUNSTAT1";
 
 type Stamp = FileStamp;
 
+/// What [`StatCache::settle`] assumes re-hashing a file costs per byte, in ns: 1 GB/s, a
+/// cautious figure for reading and hashing (sha2 with SHA-NI runs at 1.6 GB/s here).
+pub const SETTLE_HASH_NS_PER_BYTE: u64 = 1;
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     stamp: Stamp,
@@ -205,24 +209,33 @@ impl StatCache {
 
     /// Re-hashes entries used in this session that are racy and whose racy window has
     /// passed, so a later run can trust them; waits up to `max_wait` for windows that end
-    /// within it. A file that changed since it was hashed gets its new digest. Files that
-    /// are gone are forgotten.
+    /// within it, but only when re-hashing those files next time would cost more than the
+    /// wait (at [`SETTLE_HASH_NS_PER_BYTE`]): a few small files just edited are cheaper to
+    /// hash again than to wait for. A file that changed since it was hashed gets its new
+    /// digest. Files that are gone are forgotten.
     pub fn settle(&mut self, max_wait: Duration) {
-        let racy: Vec<(Vec<u8>, i64)> = self
+        self.settle_priced(max_wait, SETTLE_HASH_NS_PER_BYTE);
+    }
+
+    /// [`StatCache::settle`], re-hashing priced at `ns_per_byte`.
+    fn settle_priced(&mut self, max_wait: Duration, ns_per_byte: u64) {
+        let racy: Vec<(Vec<u8>, i64, u64)> = self
             .entries
             .iter()
             .filter(|(_, e)| e.seen && e.stamp.racy(e.hashed_ns))
-            .map(|(k, e)| (k.clone(), e.stamp.settles_at()))
+            .map(|(k, e)| (k.clone(), e.stamp.settles_at(), e.stamp.size))
             .collect();
-        let Some(last) = racy.iter().map(|(_, at)| *at).max() else { return };
+        let Some(last) = racy.iter().map(|(_, at, _)| *at).max() else { return };
         let wait = last.saturating_sub(now_ns()).saturating_add(1_000_000);
         let max_wait = i64::try_from(max_wait.as_nanos()).unwrap_or(i64::MAX);
-        if wait > 0 && wait <= max_wait {
+        let bytes: u64 = racy.iter().map(|(_, _, size)| size).sum();
+        let rehash_ns = i64::try_from(bytes.saturating_mul(ns_per_byte)).unwrap_or(i64::MAX);
+        if wait > 0 && wait <= max_wait && rehash_ns > wait {
             std::thread::sleep(Duration::from_nanos(wait.unsigned_abs()));
         }
         let mut buf = vec![0u8; BUF_SIZE];
         let now = now_ns();
-        for (key, settles_at) in racy {
+        for (key, settles_at, _) in racy {
             if settles_at >= now {
                 continue;
             }
@@ -481,8 +494,14 @@ mod tests {
         fs::write(&f, "abc").unwrap();
         let mut c = StatCache::new(dir.path());
         c.hash_file(&f).unwrap();
+        // Three bytes: hashing them again next time is cheaper than waiting.
         let started = Instant::now();
         c.settle(Duration::from_millis(500));
+        assert!(started.elapsed() < Duration::from_millis(50));
+        assert_eq!(c.hashed_bytes(), 3);
+        // Priced as if they were expensive, they are waited for and re-hashed.
+        let started = Instant::now();
+        c.settle_priced(Duration::from_millis(500), u64::MAX / 4);
         assert!(started.elapsed() < Duration::from_millis(450));
         assert_eq!(c.hashed_bytes(), 6);
         let e = c.entries[&c.key(&f)];
@@ -493,7 +512,7 @@ mod tests {
         fs::write(dir.path().join("b.txt"), "b").unwrap();
         c.hash_file(&dir.path().join("b.txt")).unwrap();
         fs::remove_file(dir.path().join("b.txt")).unwrap();
-        c.settle(Duration::from_millis(500));
+        c.settle_priced(Duration::from_millis(500), u64::MAX / 4);
         assert_eq!(c.len(), 1);
     }
 

@@ -663,7 +663,9 @@ fn outputs_json(outputs: &BTreeMap<String, Digest>) -> String {
     .unwrap_or_default()
 }
 
-/// Keeps `.runner/outputs/STEP/OUTPUT/` (a copy, for people) in line with the latest result.
+/// Keeps `.runner/outputs/STEP/OUTPUT/` (a copy, for people) in line with the latest result:
+/// copies it out of the CAS when its stamp file (`OUTPUT.digest`, the manifest digest it was
+/// made from) names another result.
 fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>) {
     for (name, digest) in outputs {
         let dir = shared.state.join("outputs").join(step);
@@ -672,11 +674,36 @@ fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>)
             continue;
         }
         let view = dir.join(name);
+        let _ = std::fs::remove_file(&stamp);
         let _ = std::fs::remove_dir_all(&view);
         let Ok(Some(manifest)) = shared.cache.get_manifest(&cdig(*digest)) else { continue };
         if shared.cache.materialize(&manifest, &view, false).is_ok() {
-            let _ = cache::write_atomic(&stamp, digest.to_hex().as_bytes());
+            write_view_stamp(&stamp, digest);
         }
+    }
+}
+
+/// Makes the folder a step just wrote for output `name` (already stored in the CAS as
+/// `digest`) its view, by moving it (no copy); falls back to [`update_views`].
+fn publish_view(shared: &Shared, step: &str, name: &str, digest: Digest, written: &Path) {
+    let dir = shared.state.join("outputs").join(step);
+    let stamp = dir.join(format!("{name}.digest"));
+    let view = dir.join(name);
+    let _ = std::fs::remove_file(&stamp);
+    let _ = std::fs::remove_dir_all(&view);
+    let moved = std::fs::create_dir_all(&dir).and_then(|()| std::fs::rename(written, &view));
+    match moved {
+        Ok(()) => write_view_stamp(&stamp, &digest),
+        Err(_) => update_views(shared, step, &BTreeMap::from([(name.to_owned(), digest)])),
+    }
+}
+
+/// Writes a view's stamp file: atomically (temp file, rename) but without fsync, as views
+/// are never trusted (a lost stamp only costs copying the view again).
+fn write_view_stamp(stamp: &Path, digest: &Digest) {
+    let tmp = stamp.with_extension(format!("digest.tmp.{}", std::process::id()));
+    if std::fs::write(&tmp, digest.to_hex()).and_then(|()| std::fs::rename(&tmp, stamp)).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }
 

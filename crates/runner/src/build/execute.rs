@@ -16,8 +16,8 @@ use history::{StepRecord, StepStatus};
 use plan::KeyRecord;
 
 use super::{
-    Outcome, Shared, StepInfo, cdig, empty_record, hdig, now_ms, outputs_json, push_outcome,
-    record_locked, save, update_views,
+    Outcome, Shared, StepInfo, cdig, empty_record, hdig, now_ms, outputs_json, publish_view,
+    push_outcome, record_locked, save,
 };
 
 /// Runs one step for real.
@@ -174,7 +174,11 @@ pub(super) async fn execute(
     for (line, err) in bad {
         say!("runner: {}: metrics line {line}: {err}", info.name);
     }
-    update_views(shared, &info.name, &outputs);
+    for (name, dir) in &prepared.outputs {
+        if let Some(d) = outputs.get(name) {
+            publish_view(shared, &info.name, name, *d, dir);
+        }
+    }
     let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
     let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
     shared.results.lock().unwrap_or_else(|e| e.into_inner()).insert(info.name.clone(), outputs);
@@ -296,7 +300,7 @@ async fn prepare_step(
                 python_for(shared, info).await?.into_os_string(),
                 script_path.into_os_string(),
             ]),
-            Some("sh") => argv.extend([OsString::from("sh"), script_path.into_os_string()]),
+            Some("sh") => argv.extend([shell().into_os_string(), script_path.into_os_string()]),
             _ => argv.push(script_path.into_os_string()),
         }
     }
@@ -329,6 +333,20 @@ async fn prepare_step(
         outputs,
         snapshot,
     })
+}
+
+/// `sh` as found on `PATH`, looked up once per process (the child would otherwise try every
+/// `PATH` entry with its own `execve`, for every step).
+fn shell() -> PathBuf {
+    static SH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SH.get_or_init(|| {
+        std::env::var_os("PATH")
+            .and_then(|path| {
+                std::env::split_paths(&path).map(|d| d.join("sh")).find(|p| p.is_file())
+            })
+            .unwrap_or_else(|| PathBuf::from("sh"))
+    })
+    .clone()
 }
 
 fn abs_string(p: &Path) -> String {
