@@ -51,7 +51,7 @@ impl Cache {
         let json = serde_json::to_vec_pretty(result)
             .map_err(|source| Error::Json { path: path.clone(), source })?;
         self.ensure_parent(&path)?;
-        write_via(&self.tmp_dir(), &path, &json, true)
+        write_via(&self.tmp_dir(), &path, &json, self.durable())
     }
 
     /// The record for `key`. Missing → `Ok(None)`; unparsable (torn or corrupt) → the file is

@@ -130,6 +130,23 @@ impl Stamp {
     }
 }
 
+/// When this process first opened a cache with deferred sync (ns since the epoch), if it did.
+static DEFERRED_SINCE: std::sync::OnceLock<i128> = std::sync::OnceLock::new();
+
+/// Notes that this process writes blobs without fsync from now on.
+pub(crate) fn note_deferred_start() {
+    DEFERRED_SINCE.get_or_init(|| {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_nanos() as i128)
+    });
+}
+
+/// Whether a blob with this stamp may have been written by this process without fsync, and
+/// so must not get a `verified/` record before the process's final sync (see the `cas`
+/// module docs on deferred sync).
+fn created_unsynced(stamp: &Stamp) -> bool {
+    DEFERRED_SINCE.get().is_some_and(|since| stamp.ctime_ns >= *since)
+}
+
 impl Cache {
     /// Checks every blob of `m` exists and its content still hashes to its digest, in parallel.
     ///
@@ -186,7 +203,7 @@ impl Cache {
         let now_ns =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_nanos() as i128);
         let after = Stamp::of(&file.metadata()?);
-        if after == before && after.settled(now_ns) {
+        if after == before && after.settled(now_ns) && !created_unsynced(&after) {
             // Best effort: failing to record only means rehashing next time.
             let _ = fs::create_dir_all(crate::atomic::parent_of(&record)).map_err(|_| ()).and_then(
                 |()| {

@@ -11,7 +11,8 @@
 //!    shell), run the process in its own group with the target's concurrency limit;
 //! 5. on success: every output must be non-empty; ingest outputs into the CAS, then write the
 //!    action cache entry, then the history record. A failed or killed step writes no cache
-//!    entry, so nothing a later build trusts.
+//!    entry, so nothing a later build trusts. Entries are published by rename and made
+//!    durable together, by one `syncfs` when the build ends (`cache::Cache::sync`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -175,6 +176,9 @@ struct Shared {
     /// (a no-op build of 1,000 steps would otherwise commit 1,000 times).
     pending: Mutex<Vec<StepRecord>>,
     snapshots: tokio::sync::Mutex<HashMap<String, PathBuf>>,
+    /// Work left after steps that ran (output views, removing input copies), finished before
+    /// the build ends.
+    tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     built_envs: tokio::sync::Mutex<HashMap<String, PathBuf>>,
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
     policy: Policy,
@@ -392,7 +396,9 @@ pub(crate) fn run_build(
     let steps = step_infos(project, &opts.wanted)?;
     let state = std::path::absolute(project.state_dir())?;
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
-    let cache = Cache::open(&state.join("cache")).context("opening the cache")?;
+    // Entries are published atomically but fsynced once, at the end (see `cache::Cache`).
+    let cache =
+        Cache::open(&state.join("cache")).context("opening the cache")?.with_deferred_sync();
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
     history.reap_stale().context("reaping stale runs")?;
     let ix = hir::index(&project.db, project.file);
@@ -459,6 +465,7 @@ pub(crate) fn run_build(
         outcomes: Mutex::default(),
         pending: Mutex::default(),
         snapshots: tokio::sync::Mutex::default(),
+        tidying: Mutex::default(),
         built_envs: tokio::sync::Mutex::default(),
         targets,
         policy: Policy { regenerate: opts.regenerate },
@@ -480,7 +487,7 @@ pub(crate) fn run_build(
             .collect();
         let jobs = opts.jobs.unwrap_or(cpus).max(1);
         let sh = shared.clone();
-        exec::schedule(&deps, jobs, shared.cancel.clone(), move |i| {
+        let states = exec::schedule(&deps, jobs, shared.cancel.clone(), move |i| {
             let sh = sh.clone();
             async move {
                 let state = run_step(&sh, i).await;
@@ -488,14 +495,23 @@ pub(crate) fn run_build(
                 state
             }
         })
-        .await
+        .await;
+        let tidying =
+            std::mem::take(&mut *shared.tidying.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tidying {
+            let _ = t.await;
+        }
+        states
     });
     crate::progress::stop();
     finish(&shared, &states, started)
 }
 
-/// Records what the scheduler left undone and the end of the run.
+/// Makes the cache durable, records what the scheduler left undone and the end of the run.
 fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Result<BuildSummary> {
+    if let Err(e) = shared.cache.sync() {
+        say!("runner: syncing the cache to disk: {e}");
+    }
     let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
     for (i, s) in states.iter().enumerate() {
         let name = &shared.steps[i].name;

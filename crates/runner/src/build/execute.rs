@@ -174,14 +174,26 @@ pub(super) async fn execute(
     for (line, err) in bad {
         say!("runner: {}: metrics line {line}: {err}", info.name);
     }
-    for (name, dir) in &prepared.outputs {
-        if let Some(d) = outputs.get(name) {
-            publish_view(shared, &info.name, name, *d, dir);
-        }
-    }
-    let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
-    let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
-    shared.results.lock().unwrap_or_else(|e| e.into_inner()).insert(info.name.clone(), outputs);
+    shared
+        .results
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(info.name.clone(), outputs.clone());
+    // Off the critical path (downstream steps need only `results`): move the outputs into
+    // their views, remove the inputs' copies. The build waits for these before it ends.
+    let tidy = {
+        let (sh, step, written) = (shared.clone(), info.name.clone(), prepared.outputs.clone());
+        tokio::task::spawn_blocking(move || {
+            for (name, dir) in &written {
+                if let Some(d) = outputs.get(name) {
+                    publish_view(&sh, &step, name, *d, dir);
+                }
+            }
+            let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
+            let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
+        })
+    };
+    shared.tidying.lock().unwrap_or_else(|e| e.into_inner()).push(tidy);
     if shared.full {
         let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
         let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
