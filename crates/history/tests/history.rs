@@ -358,7 +358,7 @@ fn a_finished_run_is_recorded_at_once_and_reused_records_are_filled_in() {
     let run = h.run(r2).unwrap().unwrap();
     assert_eq!((run.status, run.ended_ms, run.steps_reused), (RunStatus::Succeeded, Some(210), 1));
     let mut got = h.steps(r2).unwrap();
-    assert_eq!(got, vec![StepRecord { run_id: r2, ..bare }]);
+    assert_eq!(got, vec![StepRecord { run_id: r2, ..bare.clone() }]);
 
     let source = step(r1, "train", StepStatus::Ran);
     h.fill_reused(&mut got[0]).unwrap();
@@ -368,4 +368,18 @@ fn a_finished_run_is_recorded_at_once_and_reused_records_are_filled_in() {
     // The last success is the reused record, with the fields of the run it reused.
     let last = h.last_success("p", "train").unwrap().unwrap();
     assert_eq!((last.run_id, last.key_fields), (r2, source.key_fields));
+
+    // Many bare records keep their order; records with more fields take the general path.
+    let named = |n: &str| StepRecord { step: n.into(), ..bare.clone() };
+    let recs = [named("c"), named("a"), named("b")];
+    let r3 =
+        h.record_finished_run(&new_run("e", "p", 300), &recs, RunStatus::Succeeded, 310).unwrap();
+    let order: Vec<String> = h.steps(r3).unwrap().into_iter().map(|r| r.step).collect();
+    assert_eq!(order, ["c", "a", "b"]);
+    let full = [step(0, "x", StepStatus::Ran), named("y")];
+    let r4 = h.record_finished_run(&new_run("e", "p", 400), &full, RunStatus::Failed, 410).unwrap();
+    let got = h.steps(r4).unwrap();
+    assert_eq!(got[0], StepRecord { run_id: r4, ..full[0].clone() });
+    assert_eq!(got[1], StepRecord { run_id: r4, ..full[1].clone() });
+    assert_eq!(h.run(r4).unwrap().unwrap().status, RunStatus::Failed);
 }
