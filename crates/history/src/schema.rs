@@ -142,8 +142,24 @@ fn setup(conn: &mut Connection, path: &Path) -> Result<()> {
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 4194304;",
     )
         .map_err(open_err)?;
+    // Closing the last connection would checkpoint the WAL into the database: two or more
+    // fsyncs, most of what recording a no-op build costs. Instead the WAL is left for the
+    // next opener, and checkpointed (and truncated) here once it passes
+    // `WAL_CHECKPOINT_BYTES`; an opener re-reads the WAL to index it, so it stays small.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(open_err)?;
+    let wal = path.with_file_name(format!(
+        "{}-wal",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    ));
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES) {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(open_err)?;
+    }
     migrate(conn, path)
 }
+
+/// WAL size above which an opener checkpoints it into the database and truncates it.
+pub const WAL_CHECKPOINT_BYTES: u64 = 1 << 20;
 
 /// Runs the migrations above the stored `user_version`.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
