@@ -44,7 +44,11 @@ pub enum FsState {
 
 /// The pipeline file: its path (as shown in messages), its text, and this run's parameter
 /// overrides (`--param name=value`, in order given).
-#[salsa::input(debug)]
+///
+/// Made with [`SourceFile::new`], at medium durability: the text changes less often than
+/// the [`FsEntry`] states (low durability) a driver sets after every load, so salsa can
+/// skip re-verifying every per-item query that reads only the text when a path changes.
+#[salsa::input(debug, constructor = new_with_default_durability)]
 pub struct SourceFile {
     /// The path as the user gave it; only used in messages.
     #[returns(ref)]
@@ -56,6 +60,18 @@ pub struct SourceFile {
     /// `--param` overrides: (name, raw value).
     #[returns(ref)]
     pub overrides: Vec<(String, String)>,
+}
+
+impl SourceFile {
+    /// A new pipeline file input, at [`salsa::Durability::MEDIUM`] (setters keep it).
+    pub fn new<D: ?Sized + salsa::Database>(
+        db: &D,
+        path: String,
+        text: String,
+        overrides: Vec<(String, String)>,
+    ) -> SourceFile {
+        SourceFile::builder(path, text, overrides).durability(salsa::Durability::MEDIUM).new(db)
+    }
 }
 
 /// One path the pipeline names, relative to the pipeline's folder, `/`-separated and

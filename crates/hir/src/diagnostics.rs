@@ -3,7 +3,8 @@
 
 use syntax::Span;
 
-use crate::{Db, ItemKind, SourceFile, graph, items, lower_item, resolve};
+use crate::group::group_checked;
+use crate::{Db, SourceFile, graph, items};
 
 pub mod cycle;
 pub mod duplicate_output;
@@ -136,17 +137,24 @@ impl Diagnostic {
 pub fn diagnostics(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
     let items = items(db, file);
     let mut out: Vec<Diagnostic> = items.diagnostics.clone();
-    for &(kind, item) in &items.items {
-        let base = item.base(db);
-        out.extend(lower_item(db, item).diagnostics.iter().map(|d| d.shifted(base)));
-        let checked = match kind {
-            ItemKind::Step => &resolve::resolve_step(db, file, item).diagnostics,
-            _ => resolve::check_item(db, file, item),
-        };
-        out.extend(checked.iter().map(|d| d.shifted(base)));
+    let mut used = unused::Used::default();
+    for &group in &items.groups {
+        let checked = group_checked(db, group);
+        used.add(checked);
+        // Most groups have nothing to say; only items that do need their position (so an
+        // edit above a clean item does not touch this query's inputs through it).
+        if checked.diagnostics.is_empty() {
+            continue;
+        }
+        let members = group.items(db);
+        for (at, d) in &checked.diagnostics {
+            if let Some(item) = members.get(*at as usize) {
+                out.push(d.shifted(item.base(db)));
+            }
+        }
     }
     out.extend(graph::step_graph(db, file).diagnostics.iter().cloned());
-    out.extend(unused::unused_items(db, file));
+    out.extend(unused::unused_items(db, items, &used));
     out.sort_by(|a, b| (a.span.start, a.code, &a.message).cmp(&(b.span.start, b.code, &b.message)));
     out.dedup();
     out

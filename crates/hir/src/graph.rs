@@ -9,7 +9,9 @@ use std::collections::BinaryHeap;
 use petgraph::graph::DiGraph;
 
 use crate::diagnostics::{Diagnostic, cycle};
-use crate::{Db, ItemKind, SourceFile, items, resolve_step};
+use crate::fxhash::FxHashMap;
+use crate::group::group_checked;
+use crate::{Db, ItemKind, SourceFile, items};
 
 /// Steps in a topological order, and each step's dependencies as indices into it.
 #[derive(Clone, Debug, PartialEq, Eq, Default, salsa::SalsaValue)]
@@ -47,14 +49,18 @@ impl StepGraph {
 /// Builds the graph.
 #[salsa::tracked(returns(ref))]
 pub fn step_graph(db: &dyn Db, file: SourceFile) -> StepGraph {
-    let steps: Vec<_> = items(db, file).of_kind(ItemKind::Step).collect();
+    let items = items(db, file);
+    let steps: Vec<_> = items.of_kind(ItemKind::Step).collect();
     let names: Vec<&String> = steps.iter().map(|s| s.name(db)).collect();
-    let by_name: std::collections::HashMap<&str, usize> =
-        names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-    let mut g: DiGraph<usize, ()> = DiGraph::new();
+    let mut by_name: FxHashMap<&str, usize> =
+        FxHashMap::with_capacity_and_hasher(names.len(), Default::default());
+    by_name.extend(names.iter().enumerate().map(|(i, n)| (n.as_str(), i)));
+    let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(steps.len(), steps.len());
     let nodes: Vec<_> = (0..steps.len()).map(|i| g.add_node(i)).collect();
-    for (i, step) in steps.iter().enumerate() {
-        for dep in &resolve_step(db, file, *step).deps {
+    // Groups list steps in file order, as `steps` does.
+    let deps = items.groups.iter().flat_map(|&group| group_checked(db, group).deps.iter());
+    for (i, deps) in deps.enumerate() {
+        for dep in deps {
             if let Some(&j) = by_name.get(dep.as_str()) {
                 g.add_edge(nodes[j], nodes[i], ());
             }

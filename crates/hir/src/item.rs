@@ -1,24 +1,32 @@
 //! From the text to one tracked [`Item`] per named table, parsing only what changed.
 //!
-//! The text is split into [`Chunk`]s at top-level table headers (`syntax::chunks`); each
-//! chunk is a tracked struct (identity: its header line) whose text and offset are tracked
-//! fields, and [`parse_chunk`] reads only its text. An edit inside one step therefore
-//! reparses one chunk. Each chunk yields the parts of items it defines, with spans relative
-//! to the chunk; [`items`] makes one tracked [`Item`] per (kind, name) holding its syntax in
-//! an `Arc` plus the offset to add. Unchanged items keep the same `Arc`, so salsa sees an
-//! equal field at pointer-compare cost and every query below (lowering, resolution, keys)
+//! The text is split into chunks at top-level table headers (`syntax::chunks`), and runs of
+//! consecutive chunks are grouped into [`Block`]s: a block ends before a chunk whose header
+//! hashes to a multiple of [`BLOCK_SPLIT`] (content-defined, so an edit moves no boundary but
+//! its own), or once it holds [`BLOCK_MAX_CHUNKS`] chunks or [`BLOCK_MAX_BYTES`] bytes. A
+//! block is a tracked struct (identity: its first header line) whose text and offset are
+//! tracked fields, and [`parse_block`] reads only its text, parsing each chunk on its own
+//! (so results do not depend on where blocks end). An edit inside one step therefore
+//! reparses one block, a few kilobytes, while a 100,000-step file costs a few thousand
+//! tracked structs and queries for parsing rather than one per step.
+//!
+//! Each block yields the parts of items its chunks define, with spans relative to their
+//! chunk; [`items`] makes one tracked [`Item`] per (kind, name) holding its syntax in an
+//! `Arc` plus the offset to add. Unchanged items keep equal syntax (spans relative to the
+//! item), so salsa backdates the field and every query below (lowering, resolution, keys)
 //! is reused. This is rust-analyzer's item tree idea, with tracked-struct fields doing the
 //! early cutoff. An item spread over several chunks (`[steps.a]` and `[steps.a.inputs]`) is
 //! merged, with absolute spans.
 
 #![allow(missing_docs)] // salsa generates constructors, getters and setters without docs; ours are documented.
 
-use std::collections::HashMap;
+use std::hash::Hasher as _;
 use std::sync::Arc;
 
-use syntax::{Entry, Node, Parse, Span, SyntaxErrorKind, Table, Value};
+use syntax::{Node, Parse, Span, SyntaxErrorKind, Table, Value};
 
 use crate::diagnostics::{self, Diagnostic};
+use crate::fxhash::{FxHashMap, FxHasher};
 use crate::{Db, SourceFile, schema};
 
 /// Which table an item comes from.
@@ -83,10 +91,13 @@ impl ItemKind {
     }
 }
 
-/// One named table of the file. Identity: kind and name. Tracked fields: its syntax
+/// One named table of the file. Identity: file, kind and name. Tracked fields: its syntax
 /// (spans relative to [`Item::base`]) and where it starts.
 #[salsa::tracked(debug)]
 pub struct Item<'db> {
+    /// The file the item is in (so per-item queries need no second argument).
+    #[returns(copy)]
+    pub file: SourceFile,
     /// Which table.
     #[returns(copy)]
     pub kind: ItemKind,
@@ -118,12 +129,31 @@ impl<'db> Item<'db> {
     }
 }
 
+/// The items whose first part is in one [`Block`], in source order. Identity: the block.
+///
+/// Whole-file queries ([`crate::index`], [`crate::needed_paths`], [`crate::step_graph`],
+/// [`crate::file_diagnostics`]) read per-group queries ([`crate::resolve::group_names`],
+/// [`crate::resolve::group_checked`]) instead of every item: a few thousand reads instead
+/// of several per step, and after an edit only the edited group's summary is recomputed
+/// (and usually backdated, so the whole-file queries do not re-run).
+#[salsa::tracked(debug)]
+pub struct Group<'db> {
+    /// The block the group's items start in.
+    pub block: Block<'db>,
+    /// The items, in source order.
+    #[tracked]
+    #[returns(ref)]
+    pub items: Vec<Item<'db>>,
+}
+
 /// Every item of the file plus the diagnostics of the top level (unknown tables, tables
 /// of the wrong type).
 #[derive(Clone, Debug, PartialEq, Eq, salsa::SalsaValue)]
 pub struct Items<'db> {
     /// Items in source order, with their kinds.
     pub items: Vec<(ItemKind, Item<'db>)>,
+    /// The same items grouped by the block they start in, in source order.
+    pub groups: Vec<Group<'db>>,
     /// Top-level diagnostics, with absolute spans.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -142,14 +172,23 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> Parse {
     syntax::parse(file.text(db))
 }
 
-/// A top-level piece of the text: what precedes the first table header, or one header with
-/// its body.
+/// A block ends before a chunk whose header's hash is a multiple of this (so blocks hold
+/// this many chunks on average).
+pub const BLOCK_SPLIT: u64 = 16;
+/// A block ends once it holds this many chunks.
+pub const BLOCK_MAX_CHUNKS: usize = 64;
+/// A block ends once it holds this many bytes.
+pub const BLOCK_MAX_BYTES: usize = 16 * 1024;
+
+/// A run of consecutive top-level chunks (see the module docs): what precedes the first
+/// table header, or headers with their bodies.
 #[salsa::tracked(debug)]
-pub struct Chunk<'db> {
-    /// The header line, blanks removed (`[steps.a]`), empty for the first chunk.
+pub struct Block<'db> {
+    /// The first chunk's header line, blanks removed (`[steps.a]`); empty for the first
+    /// block of a file that does not start with a header.
     #[returns(ref)]
     pub header: String,
-    /// The chunk's text.
+    /// The block's text.
     #[tracked]
     #[returns(ref)]
     pub text: String,
@@ -159,22 +198,73 @@ pub struct Chunk<'db> {
     pub offset: u32,
 }
 
-/// The file's chunks, in order. Re-runs on every edit; cheap (one byte scan).
+/// The header line of a chunk (its first line, comment and blanks removed), as bytes
+/// still to be filtered: the part before any `#`.
+fn header_line(chunk: &str) -> &str {
+    let line = chunk.split('\n').next().unwrap_or_default();
+    line.split('#').next().unwrap_or(line)
+}
+
+/// The header of a chunk, blanks removed (`[steps.a]`).
+fn header_text(chunk: &str) -> String {
+    let line = header_line(chunk);
+    if line.bytes().any(|b| b.is_ascii_whitespace()) || !line.is_ascii() {
+        line.chars().filter(|c| !c.is_whitespace()).collect()
+    } else {
+        line.to_owned()
+    }
+}
+
+/// Whether a block boundary goes before the chunk `chunk`: its header (blanks removed)
+/// hashes to a multiple of [`BLOCK_SPLIT`].
+fn splits_before(chunk: &str) -> bool {
+    let mut h = FxHasher::default();
+    for b in header_line(chunk).bytes().filter(|b| !b.is_ascii_whitespace()) {
+        h.write_u8(b);
+    }
+    (h.finish() >> 40) % BLOCK_SPLIT == 0
+}
+
+/// Groups `text`'s chunks into block ranges (see the module docs).
+pub(crate) fn block_ranges(text: &str) -> Vec<(u32, u32)> {
+    let chunks = syntax::chunks(text);
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(chunks.len() / 8 + 1);
+    let mut count = 0;
+    for (start, end) in chunks {
+        let chunk = &text[start as usize..end as usize];
+        let split = match out.last() {
+            None => true,
+            Some(&(s, e)) => {
+                count >= BLOCK_MAX_CHUNKS
+                    || (e - s) as usize >= BLOCK_MAX_BYTES
+                    || splits_before(chunk)
+            }
+        };
+        if split {
+            out.push((start, end));
+            count = 1;
+        } else if let Some(last) = out.last_mut() {
+            last.1 = end;
+            count += 1;
+        }
+    }
+    out
+}
+
+/// The file's blocks, in order. Re-runs on every edit; cheap (one byte scan).
 #[salsa::tracked(returns(ref))]
-pub fn chunks(db: &dyn Db, file: SourceFile) -> Vec<Chunk<'_>> {
+pub fn blocks(db: &dyn Db, file: SourceFile) -> Vec<Block<'_>> {
     let text = file.text(db);
-    syntax::chunks(text)
+    block_ranges(text)
         .into_iter()
         .map(|(start, end)| {
             let body = &text[start as usize..end as usize];
             let header = if start == 0 && !body.trim_start().starts_with('[') {
                 String::new()
             } else {
-                let line = body.lines().next().unwrap_or_default();
-                let line = line.split('#').next().unwrap_or(line);
-                line.chars().filter(|c| !c.is_whitespace()).collect()
+                header_text(body)
             };
-            Chunk::new(db, header, body.to_owned(), start)
+            Block::new(db, header, body.to_owned(), start)
         })
         .collect()
 }
@@ -190,119 +280,291 @@ pub struct Part {
     pub key_span: Span,
     /// The item's value.
     pub node: Arc<Node>,
+    /// Where the part's chunk starts, relative to the block.
+    pub chunk: u32,
+    /// Whether the chunk's header is this part's own (`[steps.a]` for `steps.a`; blanks
+    /// aside). Such headers are not listed in [`BlockParse::headers`]: [`items`] finds them
+    /// defined twice through the item's parts, without a map of every header.
+    pub header: bool,
 }
 
-/// One chunk, parsed: the item parts it holds and its diagnostics (relative spans).
+/// A table header line of a block: where its chunk starts (relative to the block) and the
+/// header, blanks removed (`[steps.a]`).
+#[derive(Clone, Debug, PartialEq, Eq, salsa::SalsaValue)]
+pub struct Header {
+    /// The chunk's offset in the block.
+    pub at: u32,
+    /// The header text.
+    pub text: String,
+}
+
+/// One block, parsed chunk by chunk: the item parts it holds, its `[table]` headers and
+/// its diagnostics (spans relative to the block).
 #[derive(Clone, Debug, PartialEq, Eq, Default, salsa::SalsaValue)]
-pub struct ChunkParse {
+pub struct BlockParse {
     /// Item parts, in order.
     pub parts: Vec<Part>,
+    /// `[table]` headers (not `[[array]]` ones, nor those of [`Part::header`]), in order.
+    pub headers: Vec<Header>,
     /// Syntax errors and top-level diagnostics.
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Parses one chunk. Reads only the chunk's text.
+/// Parses one block, chunk by chunk. Reads only the block's text.
 #[salsa::tracked(returns(ref))]
-pub fn parse_chunk<'db>(db: &'db dyn Db, chunk: Chunk<'db>) -> ChunkParse {
-    let parse = syntax::parse(chunk.text(db));
-    let mut out = ChunkParse::default();
-    for e in &parse.errors {
-        out.diagnostics.push(match e.kind {
-            SyntaxErrorKind::Toml => diagnostics::syntax_error::toml(e.span, &e.message),
-            SyntaxErrorKind::TooDeep => diagnostics::syntax_error::too_deep(e.span, &e.message),
-        });
-    }
-    for entry in &parse.root.entries {
-        let Some(kind) = ItemKind::from_table(&entry.key) else {
-            let names: Vec<&str> = schema::TABLES.iter().map(|t| t.name).collect();
-            out.diagnostics.push(diagnostics::unknown_key::top_level(
-                entry.key_span,
-                &entry.key,
-                &names,
-            ));
-            continue;
-        };
-        let Value::Table(table) = &entry.node.value else {
-            out.diagnostics.push(diagnostics::wrong_type::new(
-                entry.node.span,
-                &entry.key,
-                "table",
-                entry.node.value.type_name(),
-            ));
-            continue;
-        };
-        if kind == ItemKind::Pipeline {
-            out.parts.push(Part {
-                kind,
-                name: String::new(),
-                key_span: entry.key_span,
-                node: Arc::new(entry.node.clone()),
-            });
+pub fn parse_block<'db>(db: &'db dyn Db, block: Block<'db>) -> BlockParse {
+    let text = block.text(db);
+    let mut out = BlockParse::default();
+    for (start, end) in syntax::chunks(text) {
+        let chunk = &text[start as usize..end as usize];
+        let first_part = out.parts.len();
+        parse_chunk(chunk, start, &mut out);
+        let trimmed = chunk.trim_start();
+        if !trimmed.starts_with('[') || trimmed.starts_with("[[") {
             continue;
         }
-        for e in &table.entries {
-            out.parts.push(Part {
-                kind,
-                name: e.key.clone(),
-                key_span: e.key_span,
-                node: Arc::new(e.node.clone()),
-            });
+        match &mut out.parts[first_part..] {
+            [part] if is_own_header(chunk, part) => part.header = true,
+            _ => out.headers.push(Header { at: start, text: header_text(chunk) }),
         }
     }
     out
 }
 
-/// Splits the file into items. Re-runs on every edit; reuses every unchanged chunk's parse
+/// Whether `chunk`'s header, blanks removed, is `[table.name]` for `part` (`[pipeline]`).
+fn is_own_header(chunk: &str, part: &Part) -> bool {
+    let table = part.kind.table();
+    let expected = match part.kind {
+        ItemKind::Pipeline => ["[", table, "]", "", ""],
+        _ => ["[", table, ".", part.name.as_str(), "]"],
+    };
+    let mut written = header_line(chunk).chars().filter(|c| !c.is_whitespace());
+    expected.iter().flat_map(|s| s.chars()).all(|c| written.next() == Some(c))
+        && written.next().is_none()
+}
+
+/// Parses one chunk that starts at `at` in its block, adding to `out`.
+///
+/// A chunk whose header line is broken (`[steps.a` never closed) keeps, besides its syntax
+/// errors, only the table its header names, if the parser recovered it (`steps.a`, so its
+/// checks still run): whatever else the parser's recovery made of the body (a top-level
+/// `outputs` table, say) is invented, and would only add confusing errors.
+fn parse_chunk(text: &str, at: u32, out: &mut BlockParse) {
+    let parse = syntax::parse(text);
+    let header_end = match text.trim_start().starts_with('[') {
+        true => text.find('\n').map_or(text.len(), |n| n + 1),
+        false => 0,
+    };
+    let header_end = u32::try_from(header_end).unwrap_or(u32::MAX);
+    let mut broken_header = false;
+    for e in &parse.errors {
+        broken_header |= e.span.start < header_end;
+        let d = match e.kind {
+            SyntaxErrorKind::Toml => diagnostics::syntax_error::toml(e.span, &e.message),
+            SyntaxErrorKind::TooDeep => diagnostics::syntax_error::too_deep(e.span, &e.message),
+        };
+        out.diagnostics.push(d.shifted(at));
+    }
+    // With a broken header: the (table, name) the header line starts with.
+    let named = broken_header.then(|| {
+        let line = header_line(text).trim_start().trim_start_matches('[');
+        let mut keys = line.split('.').map(leading_key);
+        (keys.next().unwrap_or_default(), keys.next())
+    });
+    for entry in parse.root.entries {
+        if let Some((table, _)) = &named
+            && *table != entry.key
+        {
+            continue;
+        }
+        let Some(kind) = ItemKind::from_table(&entry.key) else {
+            let names: Vec<&str> = schema::TABLES.iter().map(|t| t.name).collect();
+            out.diagnostics.push(
+                diagnostics::unknown_key::top_level(entry.key_span, &entry.key, &names).shifted(at),
+            );
+            continue;
+        };
+        if kind == ItemKind::Pipeline {
+            if !matches!(entry.node.value, Value::Table(_)) {
+                out.diagnostics.push(wrong_top_level(&entry).shifted(at));
+                continue;
+            }
+            out.parts.push(Part {
+                kind,
+                name: String::new(),
+                key_span: entry.key_span,
+                node: Arc::new(entry.node),
+                chunk: at,
+                header: false,
+            });
+            continue;
+        }
+        let Value::Table(table) = entry.node.value else {
+            out.diagnostics.push(wrong_top_level(&entry).shifted(at));
+            continue;
+        };
+        for e in table.entries {
+            if let Some((_, name)) = &named
+                && name.as_deref() != Some(e.key.as_str())
+            {
+                continue;
+            }
+            out.parts.push(Part {
+                kind,
+                name: e.key,
+                key_span: e.key_span,
+                node: Arc::new(e.node),
+                chunk: at,
+                header: false,
+            });
+        }
+    }
+}
+
+/// The key a piece of a broken header starts with: a bare key, or a quoted one's text
+/// (`s1` of ` s1],`).
+fn leading_key(piece: &str) -> String {
+    let piece = piece.trim_start();
+    match piece.chars().next() {
+        Some(q @ ('"' | '\'')) => piece[1..].split(q).next().unwrap_or_default().to_owned(),
+        _ => piece
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect(),
+    }
+}
+
+/// A top-level key that is not a table (`steps = 1`).
+fn wrong_top_level(entry: &syntax::Entry) -> Diagnostic {
+    diagnostics::wrong_type::new(entry.node.span, &entry.key, "table", entry.node.value.type_name())
+}
+
+/// Splits the file into items. Re-runs on every edit; reuses every unchanged block's parse
 /// and every unchanged item's syntax (`Arc`), so the queries below it do not re-run.
 #[salsa::tracked(returns(ref))]
 pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
     let mut diags = Vec::new();
-    let mut order: Vec<(ItemKind, &str)> = Vec::new();
-    let mut parts: HashMap<(ItemKind, &str), Vec<(u32, &Part)>> = HashMap::new();
-    let mut headers: HashMap<&str, u32> = HashMap::new();
-    for &chunk in chunks(db, file) {
-        let off = chunk.offset(db);
-        let header = chunk.header(db);
-        if header.starts_with('[')
-            && !header.starts_with("[[")
-            && let Some(first) = headers.insert(header.as_str(), off)
-        {
-            let len = u32::try_from(header.len()).unwrap_or(0);
-            diags.push(
-                diagnostics::syntax_error::toml(
-                    Span::new(off, off + len),
-                    &format!("table {header} is defined twice"),
-                )
-                .with_related(Span::new(first, first + len), "first defined here"),
-            );
+    let parsed: Vec<(Block<'_>, u32, &BlockParse)> =
+        blocks(db, file).iter().map(|&b| (b, b.offset(db), parse_block(db, b))).collect();
+    let mut headers: FxHashMap<&str, u32> = FxHashMap::default();
+    // Every part with its absolute chunk offset, in file order, and where each block's
+    // parts start.
+    let mut parts: Vec<(u32, &Part)> =
+        Vec::with_capacity(parsed.iter().map(|(_, _, p)| p.parts.len()).sum());
+    let mut block_starts: Vec<(Block<'_>, usize)> = Vec::with_capacity(parsed.len());
+    for &(block, off, parsed) in &parsed {
+        block_starts.push((block, parts.len()));
+        for h in &parsed.headers {
+            let at = off + h.at;
+            if let Some(first) = headers.insert(h.text.as_str(), at) {
+                diags.push(defined_twice(&h.text, at, first));
+            }
         }
-        let parsed = parse_chunk(db, chunk);
         diags.extend(parsed.diagnostics.iter().map(|d| d.shifted(off)));
-        for part in &parsed.parts {
-            let key = (part.kind, part.name.as_str());
-            let list = parts.entry(key).or_default();
-            if list.is_empty() {
-                order.push(key);
-            }
-            list.push((off, part));
+        parts.extend(parsed.parts.iter().map(|p| (off + p.chunk, p)));
+    }
+    let more = repeated_parts(&parts, &mut diags);
+    let mut items: Vec<(ItemKind, Item<'_>)> = Vec::with_capacity(parts.len());
+    let mut groups = Vec::with_capacity(block_starts.len());
+    for (b, &(block, start)) in block_starts.iter().enumerate() {
+        let end = block_starts.get(b + 1).map_or(parts.len(), |&(_, e)| e);
+        let mut members = Vec::with_capacity(end - start);
+        for (i, &(base, part)) in parts.iter().enumerate().take(end).skip(start) {
+            let (syntax, base) = match more.get(&i) {
+                None => ((part.node.clone(), part.key_span), base),
+                Some(None) => continue, // merged into an earlier part's item
+                Some(Some(rest)) => {
+                    let list: Vec<(u32, &Part)> =
+                        std::iter::once(i).chain(rest.iter().copied()).map(|j| parts[j]).collect();
+                    let (node, key_span) = merge(&list, &mut diags);
+                    ((Arc::new(node), key_span), 0)
+                }
+            };
+            let item = Item::new(db, file, part.kind, part.name.clone(), syntax, base);
+            items.push((part.kind, item));
+            members.push(item);
+        }
+        if !members.is_empty() {
+            groups.push(Group::new(db, block, members));
         }
     }
-    let mut items = Vec::with_capacity(order.len());
-    for key in order {
-        let list = &parts[&key];
-        let (kind, name) = key;
-        let item = match list.as_slice() {
-            [(off, part)] => {
-                Item::new(db, kind, name.to_owned(), (part.node.clone(), part.key_span), *off)
+    Items { items, groups, diagnostics: diags }
+}
+
+/// Parts that name an item named before (rare: `[steps.a]` and `[steps.a.inputs]`, or a
+/// table written twice), by position in `parts`: the first part of such an item maps to
+/// the positions of the others, which map to `None`. Also reports a header of an item's
+/// own ([`Part::header`]) written twice. Found by sorting hashes, not with a map of every
+/// name: files have 100,000 steps and almost never a repeat.
+fn repeated_parts(
+    parts: &[(u32, &Part)],
+    diags: &mut Vec<Diagnostic>,
+) -> FxHashMap<usize, Option<Vec<usize>>> {
+    let hash = |p: &Part| {
+        let mut h = FxHasher::default();
+        h.write_u8(p.kind as u8);
+        h.write(p.name.as_bytes());
+        h.finish()
+    };
+    let mut keys: Vec<(u64, usize)> =
+        parts.iter().enumerate().map(|(i, (_, p))| (hash(p), i)).collect();
+    keys.sort_unstable();
+    let mut out: FxHashMap<usize, Option<Vec<usize>>> = FxHashMap::default();
+    for run in keys.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        // Within a run (equal hashes, positions ascending), each part joins the first
+        // earlier part with the same kind and name.
+        let mut firsts: Vec<usize> = Vec::new();
+        for &(_, i) in run {
+            let (_, p) = parts[i];
+            match firsts.iter().find(|&&f| parts[f].1.kind == p.kind && parts[f].1.name == p.name) {
+                Some(&f) => {
+                    out.insert(i, None);
+                    if let Some(Some(rest)) = out.get_mut(&f) {
+                        rest.push(i);
+                    } else {
+                        out.insert(f, Some(vec![i]));
+                    }
+                }
+                None => firsts.push(i),
             }
-            _ => {
-                let (node, key_span) = merge(list, &mut diags);
-                Item::new(db, kind, name.to_owned(), (Arc::new(node), key_span), 0)
-            }
-        };
-        items.push((kind, item));
+        }
     }
-    Items { items, diagnostics: diags }
+    // A header of an item's own written twice: relate each to the one before.
+    let mut firsts: Vec<(&usize, &Vec<usize>)> =
+        out.iter().filter_map(|(f, rest)| rest.as_ref().map(|r| (f, r))).collect();
+    firsts.sort_unstable();
+    for (&f, rest) in firsts {
+        let mut last = None;
+        for j in std::iter::once(f).chain(rest.iter().copied()) {
+            let (base, part) = parts[j];
+            if !part.header {
+                continue;
+            }
+            if let Some(before) = last {
+                diags.push(defined_twice(&header_of(part), base, before));
+            }
+            last = Some(base);
+        }
+    }
+    out
+}
+
+/// `[steps.a]` (`[pipeline]`): the header of a part with [`Part::header`].
+fn header_of(part: &Part) -> String {
+    match part.kind {
+        ItemKind::Pipeline => "[pipeline]".to_owned(),
+        k => format!("[{}.{}]", k.table(), part.name),
+    }
+}
+
+/// E0001 for table `header` written again at `at`, first (last) written at `first`.
+fn defined_twice(header: &str, at: u32, first: u32) -> Diagnostic {
+    let len = u32::try_from(header.len()).unwrap_or(0);
+    diagnostics::syntax_error::toml(
+        Span::new(at, at + len),
+        &format!("table {header} is defined twice"),
+    )
+    .with_related(Span::new(first, first + len), "first defined here")
 }
 
 /// Merges an item's parts from several chunks into one node with absolute spans; a key
@@ -342,7 +604,7 @@ fn shift_node(node: &mut Node, by: u32) {
     node.span = node.span.shift(by);
     match &mut node.value {
         Value::Array(items) => items.iter_mut().for_each(|n| shift_node(n, by)),
-        Value::Table(t) => t.entries.iter_mut().for_each(|e: &mut Entry| {
+        Value::Table(t) => t.entries.iter_mut().for_each(|e: &mut syntax::Entry| {
             e.key_span = e.key_span.shift(by);
             shift_node(&mut e.node, by);
         }),

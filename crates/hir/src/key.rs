@@ -25,8 +25,9 @@ use crate::ParamName;
 use crate::lower::ItemData;
 use crate::paths::{join, normalize};
 use crate::resolve::param_value;
+use crate::resolve::resolve_step;
 use crate::template::{self, Kind};
-use crate::{Db, Digest, FsState, Item, SourceFile, Target, index, lower_item, resolve_step};
+use crate::{Db, Digest, FsState, Item, Target, index, lower_item};
 
 /// Bumps whenever the fields or their encoding change, so old results stop matching.
 pub const KEY_SCHEMA_VERSION: u32 = 1;
@@ -68,17 +69,18 @@ pub enum KeyError {
     NoDigest(String),
 }
 
-/// Computes a step's key fields from the digests set on the database.
+/// Computes a step's key fields from the digests set on the database (a one-argument
+/// query; [`crate::step_key_fields`] is the public form).
 #[salsa::tracked(returns(ref))]
-pub fn step_key_fields<'db>(
+pub(crate) fn step_key_fields<'db>(
     db: &'db dyn Db,
-    file: SourceFile,
     item: Item<'db>,
 ) -> Result<StepKeyFields, KeyError> {
     let Some(ItemData::Step(step)) = &lower_item(db, item).data else {
         return Err(KeyError::Invalid);
     };
-    let resolved = resolve_step(db, file, item);
+    let file = item.file(db);
+    let resolved = resolve_step(db, item);
     if resolved.inputs.len() != step.inputs.len() {
         return Err(KeyError::Invalid);
     }

@@ -8,14 +8,19 @@
 //!   [`needed_paths`], hashes them and sets the states.
 //!
 //! Queries, bottom up:
-//! 1. [`parse`]: text → spanned tree + syntax errors (`syntax`).
-//! 2. [`items`]: the tree → one tracked [`Item`] per named table (`steps.train`, `data.raw`,
-//!    …), each holding its own syntax with spans made relative to the item, so an edit in one
-//!    step leaves every other item's syntax equal and salsa reuses their later queries.
+//! 1. [`blocks`] and [`parse_block`]: the text in runs of top-level chunks, each parsed on
+//!    its own (`syntax`), so an edit reparses one block. ([`parse`] parses the whole text,
+//!    for tools that want one tree.)
+//! 2. [`items`]: one tracked [`Item`] per named table (`steps.train`, `data.raw`, …), each
+//!    holding its own syntax with spans made relative to the item, so an edit in one step
+//!    leaves every other item's syntax equal and salsa reuses their later queries; and the
+//!    items grouped by block ([`Group`]).
 //! 3. [`lower_item`]: an item's syntax → typed data ([`Step`], [`Parameter`], …) + its
 //!    diagnostics (unknown keys, wrong types, invalid names, missing keys).
-//! 4. [`index`]: the names every item defines (spanless, so it backdates on most edits).
-//! 5. [`resolve_step`]: a step's references and placeholders checked against the index.
+//! 4. [`index`]: the names every item defines (spanless, so it backdates on most edits),
+//!    gathered per group.
+//! 5. [`resolve_step`]: a step's references and placeholders checked against the index
+//!    (per item, for keys and editors; the whole-file queries resolve a group at a time).
 //! 6. [`step_graph`]: edges, topological order and cycles (petgraph).
 //! 7. [`file_diagnostics`]: everything above, with absolute spans, sorted.
 //! 8. [`step_key_fields`]: what goes into a step's key, from the digests it is given.
@@ -26,7 +31,9 @@ mod db;
 pub mod diagnostics;
 #[cfg(any(test, feature = "test-fixture"))]
 pub mod fixture;
+mod fxhash;
 mod graph;
+mod group;
 mod item;
 mod key;
 mod lower;
@@ -39,8 +46,11 @@ pub mod template;
 pub use db::{Db, Digest, FsEntry, FsState, ParamName, RootDatabase, SourceFile};
 pub use diagnostics::{Code, Diagnostic, Related, Severity, diagnostics as file_diagnostics};
 pub use graph::{StepGraph, step_graph};
-pub use item::{Chunk, ChunkParse, Item, ItemKind, Items, Part, chunks, items, parse, parse_chunk};
-pub use key::{KEY_SCHEMA_VERSION, KeyError, StepKeyFields, UpstreamInput, step_key_fields};
+pub use item::{
+    BLOCK_MAX_BYTES, BLOCK_MAX_CHUNKS, BLOCK_SPLIT, Block, BlockParse, Group, Header, Item,
+    ItemKind, Items, Part, blocks, items, parse, parse_block,
+};
+pub use key::{KEY_SCHEMA_VERSION, KeyError, StepKeyFields, UpstreamInput};
 pub use lower::{ItemData, Lowered, lower_item};
 pub use model::{
     Compute, DataRef, Datastore, Environment, InputBinding, ParamValue, Parameter, PipelineMeta,
@@ -49,7 +59,6 @@ pub use model::{
 pub use paths::{PathNeed, PathUse, needed_paths};
 pub use resolve::{
     Index, ParamValues, ResolvedStep, Target, check_item, index, param_value, param_values,
-    resolve_step,
 };
 
 /// Computes the whole-file queries top-down, each at the top of the query stack.
@@ -61,12 +70,30 @@ pub use resolve::{
 /// this first keeps the big frames at depth 1. Results are the same either way; drivers
 /// call it before asking for diagnostics or keys.
 pub fn prime(db: &dyn Db, file: SourceFile) {
-    let _ = item::chunks(db, file);
+    let _ = blocks(db, file);
     let _ = items(db, file);
     let _ = index(db, file);
     let _ = param_values(db, file);
     let _ = needed_paths(db, file);
     let _ = step_graph(db, file);
+}
+
+/// Resolves one step: its references, placeholders and paths checked against the
+/// [`index`] of `file` (the item's file; the query itself takes only the item).
+pub fn resolve_step<'db>(db: &'db dyn Db, file: SourceFile, item: Item<'db>) -> &'db ResolvedStep {
+    debug_assert!(item.file(db) == file, "the item belongs to another file");
+    resolve::resolve_step(db, item)
+}
+
+/// A step's key fields (see [`key`]'s table), from the digests set on the database; `file`
+/// is the item's file (the query itself takes only the item).
+pub fn step_key_fields<'db>(
+    db: &'db dyn Db,
+    file: SourceFile,
+    item: Item<'db>,
+) -> &'db Result<StepKeyFields, KeyError> {
+    debug_assert!(item.file(db) == file, "the item belongs to another file");
+    key::step_key_fields(db, item)
 }
 
 /// Finds the step named `name`, if the file defines it.

@@ -52,7 +52,7 @@ pub fn lower_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Lowered {
     let node: &Node = node;
     let kind = item.kind(db);
     let name = item.name(db);
-    let mut cx = Cx { diags: Vec::new(), path: item.path(db), name_span: *name_span };
+    let mut cx = Cx { diags: Vec::new(), kind, name, name_span: *name_span };
     if kind != ItemKind::Pipeline && !invalid_name::is_valid(name) {
         cx.diags.push(invalid_name::new(*name_span, kind.noun(), name));
     }
@@ -78,25 +78,33 @@ pub fn lower_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Lowered {
             ItemKind::Parameter => unreachable!("handled above"),
         })
     } else {
-        cx.diags.push(wrong_type::new(node.span, &item.path(db), "table", node.value.type_name()));
+        cx.diags.push(wrong_type::new(node.span, &cx.path(), "table", node.value.type_name()));
         None
     };
     Lowered { data, diagnostics: cx.diags }
 }
 
-struct Cx {
+struct Cx<'a> {
     diags: Vec<Diagnostic>,
-    /// `steps.train`, for messages.
-    path: String,
+    kind: ItemKind,
+    name: &'a str,
     name_span: Span,
 }
 
-impl Cx {
+impl Cx<'_> {
+    /// `steps.train`, for messages (made only when a message needs it).
+    fn path(&self) -> String {
+        match self.kind {
+            ItemKind::Pipeline => "pipeline".to_owned(),
+            k => format!("{}.{}", k.table(), self.name),
+        }
+    }
+
     fn check_keys(&mut self, table: &Table, spec: &schema::TableSpec) {
-        let known: Vec<&str> = spec.keys.iter().map(|k| k.name).collect();
         for e in &table.entries {
             if spec.key(&e.key).is_none() {
-                self.diags.push(unknown_key::new(e.key_span, &e.key, &self.path, &known));
+                let known: Vec<&str> = spec.keys.iter().map(|k| k.name).collect();
+                self.diags.push(unknown_key::new(e.key_span, &e.key, &self.path(), &known));
             }
         }
     }
@@ -214,10 +222,9 @@ impl Cx {
 
     fn require<T>(&mut self, value: Option<T>, table: &Table, key: &str) -> Option<T> {
         if value.is_none() && table.get(key).is_none() {
-            let table_name = self.path.split('.').next().unwrap_or_default();
             let example =
-                schema::table(table_name).and_then(|t| t.key(key)).map_or("", |k| k.example);
-            self.diags.push(missing_key::new(self.name_span, &self.path, key, example));
+                schema::table(self.kind.table()).and_then(|t| t.key(key)).map_or("", |k| k.example);
+            self.diags.push(missing_key::new(self.name_span, &self.path(), key, example));
         }
         value
     }
@@ -239,7 +246,7 @@ fn scalar(node: &Node) -> Result<ParamValue, &'static str> {
     }
 }
 
-fn lower_parameter(cx: &mut Cx, name: &str, node: &Node) -> Parameter {
+fn lower_parameter(cx: &mut Cx<'_>, name: &str, node: &Node) -> Parameter {
     let (value_node, description) = match &node.value {
         Value::Table(t) => {
             let spec = schema::table("parameters").expect("parameters spec");
@@ -249,7 +256,7 @@ fn lower_parameter(cx: &mut Cx, name: &str, node: &Node) -> Parameter {
             if default.is_none() {
                 cx.diags.push(missing_key::new(
                     cx.name_span,
-                    &cx.path,
+                    &cx.path(),
                     "default",
                     &format!("{name} = {{ default = 0.1 }}"),
                 ));
@@ -273,14 +280,14 @@ fn lower_parameter(cx: &mut Cx, name: &str, node: &Node) -> Parameter {
     Parameter { default, description }
 }
 
-fn lower_datastore(cx: &mut Cx, table: &Table) -> Datastore {
+fn lower_datastore(cx: &mut Cx<'_>, table: &Table) -> Datastore {
     let kind =
         cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
     check_kind(cx, &kind, "datastore", &["azure_blob", "s3", "gcs"]);
     Datastore { kind, path: cx.string(table, "path") }
 }
 
-fn lower_data(cx: &mut Cx, table: &Table) -> DataRef {
+fn lower_data(cx: &mut Cx<'_>, table: &Table) -> DataRef {
     let datastore = cx
         .string(table, "datastore")
         .unwrap_or_else(|| Spanned::new(schema::BUILTIN_DATASTORE.to_owned(), cx.name_span));
@@ -289,7 +296,7 @@ fn lower_data(cx: &mut Cx, table: &Table) -> DataRef {
     DataRef { datastore, path }
 }
 
-fn lower_compute(cx: &mut Cx, table: &Table) -> Compute {
+fn lower_compute(cx: &mut Cx<'_>, table: &Table) -> Compute {
     let kind =
         cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
     check_kind(cx, &kind, "compute", &["ssh", "slurm"]);
@@ -303,7 +310,7 @@ fn lower_compute(cx: &mut Cx, table: &Table) -> Compute {
     Compute { kind, max_nodes }
 }
 
-fn check_kind(cx: &mut Cx, kind: &Spanned<String>, what: &str, later: &[&str]) {
+fn check_kind(cx: &mut Cx<'_>, kind: &Spanned<String>, what: &str, later: &[&str]) {
     if kind.value == "local" {
         return;
     }
@@ -315,7 +322,7 @@ fn check_kind(cx: &mut Cx, kind: &Spanned<String>, what: &str, later: &[&str]) {
     cx.diags.push(invalid_value::new(kind.span, msg).with_help("only `local` runs today"));
 }
 
-fn lower_step(cx: &mut Cx, name: &str, table: &Table) -> Step {
+fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {
     let script = cx.string(table, "script");
     let command = cx.array(table, "command", true);
     match (&script, &command) {

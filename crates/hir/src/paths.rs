@@ -4,7 +4,9 @@
 //! every machine and needs no IO. The driver hashes what [`needed_paths`] lists and sets
 //! the results with [`crate::RootDatabase::set_fs_state`].
 
-use crate::{Db, ItemKind, SourceFile, index, items, lower_item};
+use crate::fxhash::FxHashMap;
+use crate::group::{NamedPath, group_names};
+use crate::{Db, SourceFile, index, items};
 
 /// Lexically normalises a `/`-separated path: drops `.` and empty parts, folds `..`
 /// (keeping leading `..` of a relative path). Returns `.` for an empty result.
@@ -63,43 +65,37 @@ pub struct PathNeed {
 /// Every path the pipeline names, each once, in file order.
 #[salsa::tracked(returns(ref))]
 pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
-    let mut out: Vec<PathNeed> = Vec::new();
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut push = |path: String, usage: PathUse| {
-        let digest = usage != PathUse::SourceDirectory;
-        match seen.get(&path) {
-            Some(&i) => out[i].digest |= digest,
-            None => {
-                seen.insert(path.clone(), out.len());
-                out.push(PathNeed { path, digest, usage });
+    let index = index(db, file);
+    let mut named: Vec<(&str, PathUse)> = Vec::new();
+    let mut here_seen = false;
+    for &group in &items(db, file).groups {
+        for path in &group_names(db, group).paths {
+            match path {
+                NamedPath::Path(p, usage) => named.push((p, *usage)),
+                // Most steps work in the pipeline's folder: one entry for all of them.
+                NamedPath::Here if !here_seen => {
+                    here_seen = true;
+                    named.push((".", PathUse::SourceDirectory));
+                }
+                NamedPath::Here => {}
+                NamedPath::Data(name) => {
+                    if let Some(Some(path)) = index.data.get(name) {
+                        named.push((path, PathUse::Data));
+                    }
+                }
             }
         }
-    };
-    let index = index(db, file);
-    for &(kind, item) in &items(db, file).items {
-        let lowered = lower_item(db, item);
-        match (kind, &lowered.data) {
-            (ItemKind::Step, Some(crate::lower::ItemData::Step(step))) => {
-                let src = normalize(step.source_directory());
-                push(src.clone(), PathUse::SourceDirectory);
-                if let Some(script) = &step.script {
-                    push(join(&src, &script.value), PathUse::Script);
-                }
-                for h in &step.hash_paths {
-                    push(join(&src, &h.value), PathUse::HashPath);
-                }
+    }
+    let mut out: Vec<PathNeed> = Vec::new();
+    let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+    for (path, usage) in named {
+        let digest = usage != PathUse::SourceDirectory;
+        match seen.get(path) {
+            Some(&i) => out[i].digest |= digest,
+            None => {
+                seen.insert(path, out.len());
+                out.push(PathNeed { path: path.to_owned(), digest, usage });
             }
-            (ItemKind::Environment, Some(crate::lower::ItemData::Environment(env))) => {
-                if let Some(r) = &env.requirements {
-                    push(normalize(&r.value), PathUse::Requirements);
-                }
-            }
-            (ItemKind::Data, _) => {
-                if let Some(Some(path)) = index.data.get(item.name(db)) {
-                    push(path.clone(), PathUse::Data);
-                }
-            }
-            _ => {}
         }
     }
     out

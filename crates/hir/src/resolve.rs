@@ -14,6 +14,7 @@ use crate::diagnostics::{
     Diagnostic, invalid_reference, path_not_found, unknown_placeholder, unresolved_reference,
     unused,
 };
+use crate::group::{Named, group_names};
 use crate::lower::ItemData;
 use crate::model::{ParamValue, PipelineMeta, Spanned, Step};
 use crate::paths::{join, normalize};
@@ -42,55 +43,51 @@ pub struct Index {
     pub datastores: BTreeMap<String, String>,
 }
 
-/// Builds the [`Index`].
+/// Builds the [`Index`] from every group's [`crate::group::group_names`].
 #[salsa::tracked(returns(ref))]
 pub fn index(db: &dyn Db, file: SourceFile) -> Index {
     let mut ix = Index::default();
-    ix.computes.insert(schema::BUILTIN_COMPUTE.to_owned(), None);
-    ix.datastores.insert(schema::BUILTIN_DATASTORE.to_owned(), ".".to_owned());
     let items = items(db, file);
+    // Collected first and sorted once: building 100,000-entry maps one insert at a time
+    // costs more. Names are unique per kind (`items` merges repeats).
+    let mut steps = Vec::with_capacity(items.items.len());
+    let mut params = Vec::new();
     let mut data_refs = Vec::new();
-    for &(_, item) in &items.items {
-        let name = item.name(db).clone();
-        match &lower_item(db, item).data {
-            Some(ItemData::Pipeline(meta)) => ix.meta = meta.clone(),
-            Some(ItemData::Parameter(_)) => {
-                ix.params.insert(name);
-            }
-            Some(ItemData::Step(s)) => {
-                ix.steps.insert(name, s.outputs.iter().map(|o| o.value.clone()).collect());
-            }
-            Some(ItemData::Environment(e)) => {
-                let python = e.python.as_ref().map_or("python3", |p| p.value.as_str()).to_owned();
-                ix.environments
-                    .insert(name, (python, e.requirements.as_ref().map(|r| normalize(&r.value))));
-            }
-            Some(ItemData::Compute(c)) => {
-                ix.computes.insert(name, c.max_nodes.as_ref().map(|m| m.value));
-            }
-            Some(ItemData::Datastore(d)) => {
-                ix.datastores
-                    .insert(name, normalize(d.path.as_ref().map_or(".", |p| p.value.as_str())));
-            }
-            Some(ItemData::Data(d)) => data_refs.push((name, d.clone())),
-            None => match item.kind(db) {
-                ItemKind::Step => {
-                    ix.steps.insert(name, Vec::new());
+    let mut environments = Vec::new();
+    let mut computes = vec![(schema::BUILTIN_COMPUTE.to_owned(), None)];
+    let mut datastores = vec![(schema::BUILTIN_DATASTORE.to_owned(), ".".to_owned())];
+    for &group in &items.groups {
+        for named in &group_names(db, group).names {
+            match named {
+                Named::Meta(meta) => ix.meta = meta.clone(),
+                Named::Param(name) => params.push(name.clone()),
+                Named::Step(name, outputs) => steps.push((name.clone(), outputs.clone())),
+                Named::Environment(name, python, requirements) => {
+                    environments.push((name.clone(), (python.clone(), requirements.clone())));
                 }
-                ItemKind::Parameter => {
-                    ix.params.insert(name);
-                }
-                _ => {}
-            },
+                Named::Compute(name, max) => computes.push((name.clone(), *max)),
+                Named::Datastore(name, path) => datastores.push((name.clone(), path.clone())),
+                Named::Data(name, store, path) => data_refs.push((name, store, path)),
+            }
         }
     }
-    for (name, d) in data_refs {
-        let path = match (ix.datastores.get(&d.datastore.value), &d.path) {
-            (Some(root), Some(p)) => Some(join(root, &p.value)),
-            _ => None,
-        };
-        ix.data.insert(name, path);
-    }
+    // `from_iter` keeps the last of equal keys, as inserting in order would.
+    ix.steps = steps.into_iter().collect();
+    ix.params = params.into_iter().collect();
+    ix.environments = environments.into_iter().collect();
+    ix.computes = computes.into_iter().collect();
+    ix.datastores = datastores.into_iter().collect();
+    let data: Vec<(String, Option<String>)> = data_refs
+        .into_iter()
+        .map(|(name, store, path)| {
+            let path = match (ix.datastores.get(store), path) {
+                (Some(root), Some(p)) => Some(join(root, p)),
+                _ => None,
+            };
+            (name.clone(), path)
+        })
+        .collect();
+    ix.data = data.into_iter().collect();
     ix
 }
 
@@ -181,11 +178,17 @@ pub struct ResolvedStep {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Resolves one step.
+/// Resolves one step (of `item`'s file; a one-argument query, so no interning per call).
+/// [`crate::resolve_step`] is the public form.
 #[salsa::tracked(returns(ref))]
-pub fn resolve_step<'db>(db: &'db dyn Db, file: SourceFile, item: Item<'db>) -> ResolvedStep {
+pub(crate) fn resolve_step<'db>(db: &'db dyn Db, item: Item<'db>) -> ResolvedStep {
     let Some(step) = lower_item(db, item).step() else { return ResolvedStep::default() };
-    let ix = index(db, file);
+    resolve(db, step, index(db, item.file(db)))
+}
+
+/// Resolves `step` against `ix`: the body of [`resolve_step`], shared with
+/// [`crate::group::group_checked`].
+pub(crate) fn resolve(db: &dyn Db, step: &Step, ix: &Index) -> ResolvedStep {
     let mut out = ResolvedStep::default();
     let mut diags = Vec::new();
     for input in &step.inputs {
@@ -281,6 +284,9 @@ fn check_templates<'a>(step: &'a Step, ix: &Index, diags: &mut Vec<Diagnostic>) 
     let input_names: Vec<&str> = step.inputs.iter().map(|i| i.name.value.as_str()).collect();
     let output_names: Vec<&str> = step.outputs.iter().map(|o| o.value.as_str()).collect();
     for t in step.templates() {
+        if !t.value.contains("${") {
+            continue;
+        }
         for piece in template::pieces(&t.value) {
             match piece {
                 Piece::Text(_) => {}
@@ -351,6 +357,9 @@ fn check_path(
 }
 
 fn check_step_paths(db: &dyn Db, step: &Step, diags: &mut Vec<Diagnostic>) {
+    if step.source_directory.is_none() && step.script.is_none() && step.hash_paths.is_empty() {
+        return;
+    }
     let src = normalize(step.source_directory());
     if let Some(sd) = &step.source_directory
         && let Some(d) = check_path(db, sd.span, "source directory", &sd.value, &src, Want::Dir)
@@ -376,11 +385,21 @@ fn check_step_paths(db: &dyn Db, step: &Step, diags: &mut Vec<Diagnostic>) {
 
 /// Checks a non-step item's references and paths (spans relative to the item).
 #[salsa::tracked(returns(ref))]
-pub fn check_item<'db>(db: &'db dyn Db, file: SourceFile, item: Item<'db>) -> Vec<Diagnostic> {
+pub fn check_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Vec<Diagnostic> {
+    check_other(db, lower_item(db, item).data.as_ref(), || index(db, item.file(db)))
+}
+
+/// The body of [`check_item`], shared with [`crate::group::group_checked`]; `index` is
+/// only asked for when needed (data references).
+pub(crate) fn check_other<'a>(
+    db: &dyn Db,
+    data: Option<&ItemData>,
+    index: impl FnOnce() -> &'a Index,
+) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
-    match &lower_item(db, item).data {
+    match data {
         Some(ItemData::Data(d)) => {
-            let ix = index(db, file);
+            let ix = index();
             match ix.datastores.get(&d.datastore.value) {
                 None => {
                     let known: Vec<String> = ix.datastores.keys().cloned().collect();

@@ -36,40 +36,140 @@ pub(crate) fn check(text: &str, max: usize) -> Option<usize> {
 /// non-blank character is `[` (a table header) while no array, inline table or string is
 /// open. Each chunk is valid to parse on its own: a header plus its body (the first chunk
 /// is what precedes the first header).
+///
+/// Broken text resynchronises at the next header, so one typo does not make the rest of
+/// the file one chunk: a header is one line, so nesting is reset where a header line ends
+/// (`[steps.a` left unclosed), and a line that can only be a header (see [`is_header`])
+/// starts a chunk even inside an unclosed array (`outputs = [` never closed). Neither
+/// happens in valid TOML.
 pub(crate) fn chunk_starts(text: &str) -> Vec<usize> {
     let bytes = text.as_bytes();
     let mut starts = vec![0];
     let mut depth = 0usize;
-    let mut line_start = true;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if line_start && depth == 0 && b == b'[' && i > 0 {
-            let start = text[..i].rfind('\n').map_or(0, |n| n + 1);
-            if starts.last() != Some(&start) {
-                starts.push(start);
+        // A line: blanks, maybe a header, then the rest up to the line break.
+        let line = i;
+        while matches!(bytes.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        let header_line = bytes.get(i) == Some(&b'[') && (depth == 0 || is_header(bytes, i));
+        if header_line {
+            if i > 0 && starts.last() != Some(&line) {
+                starts.push(line);
             }
+            depth = 0;
         }
-        if b != b' ' && b != b'\t' {
-            line_start = false;
-        }
-        match b {
-            b'\n' => line_start = true,
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'\n' => {
+                    i += 1;
+                    break;
+                }
+                b'#' => {
+                    i += bytes[i..].iter().position(|&b| b == b'\n').unwrap_or(bytes.len() - i);
+                }
+                b'"' | b'\'' => {
+                    i = skip_string(bytes, i);
+                    // An unterminated one-line string ends at the line break, which still
+                    // ends the line.
+                    if bytes.get(i) != Some(&b'\n') {
+                        i += 1;
+                    }
+                }
+                b'[' | b'{' => {
+                    depth += 1;
                     i += 1;
                 }
-                continue;
+                b']' | b'}' => {
+                    depth = depth.saturating_sub(1);
+                    i += 1;
+                }
+                _ => {
+                    i += 1;
+                    i += bytes[i..]
+                        .iter()
+                        .position(|&b| SPECIAL[usize::from(b)])
+                        .unwrap_or(bytes.len() - i);
+                }
             }
-            b'"' | b'\'' => i = skip_string(bytes, i),
-            b'[' | b'{' => depth += 1,
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
         }
+        // A header is one line: an unclosed one does not swallow what follows.
+        if header_line {
+            depth = 0;
+        }
+    }
+    starts
+}
+
+/// The bytes [`chunk_starts`] stops at within a line.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let special = b"\n#\"'[]{}";
+    while i < special.len() {
+        t[special[i] as usize] = true;
         i += 1;
     }
-    // A header line resets nesting: a stray `[` left open above must not swallow the rest.
-    starts
+    t
+};
+
+/// Whether the line from `bytes[at]` (a `[`) can only be a table header: `[a.b]` of bare
+/// or quoted keys, the first bare and starting with a letter or `_` but not `true`,
+/// `false`, `inf` or `nan`, then only blanks or a comment. No array element looks like
+/// that (`[true]`, `["a"]`, `[1.5]` do), so inside an unclosed array it means the array
+/// was never closed.
+fn is_header(bytes: &[u8], at: usize) -> bool {
+    let blank = |i: &mut usize| {
+        while matches!(bytes.get(*i), Some(b' ' | b'\t')) {
+            *i += 1;
+        }
+    };
+    let bare = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let mut i = at + 1;
+    blank(&mut i);
+    let first = i;
+    while bytes.get(i).is_some_and(|&b| bare(b)) {
+        i += 1;
+    }
+    let key = &bytes[first..i];
+    if !key.first().is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+        || matches!(key, b"true" | b"false" | b"inf" | b"nan")
+    {
+        return false;
+    }
+    loop {
+        blank(&mut i);
+        match bytes.get(i) {
+            Some(b']') => break,
+            Some(b'.') => {
+                i += 1;
+                blank(&mut i);
+                match bytes.get(i) {
+                    Some(&q @ (b'"' | b'\'')) => {
+                        i += 1;
+                        while bytes.get(i).is_some_and(|&b| b != q && b != b'\n') {
+                            i += 1;
+                        }
+                        if bytes.get(i) != Some(&q) {
+                            return false;
+                        }
+                        i += 1;
+                    }
+                    Some(&b) if bare(b) => {
+                        while bytes.get(i).is_some_and(|&b| bare(b)) {
+                            i += 1;
+                        }
+                    }
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+    i += 1;
+    blank(&mut i);
+    matches!(bytes.get(i), None | Some(b'#' | b'\n' | b'\r'))
 }
 
 /// Given `bytes[start]` is a quote, returns the index of the string's last byte (or the
@@ -80,12 +180,15 @@ fn skip_string(bytes: &[u8], start: usize) -> usize {
     let mut i = start + if triple { 3 } else { 1 };
     while i < bytes.len() {
         let b = bytes[i];
-        if b == b'\\' && quote == b'"' {
-            i += 2;
-            continue;
-        }
         if !triple && b == b'\n' {
             return i;
+        }
+        if b == b'\\' && quote == b'"' {
+            if !triple && bytes.get(i + 1) == Some(&b'\n') {
+                return i + 1;
+            }
+            i += 2;
+            continue;
         }
         if b == quote {
             if !triple {

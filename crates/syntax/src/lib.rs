@@ -16,6 +16,7 @@
 //! which the caller keeps, and use spans to map back into it.
 
 mod depth;
+mod fast;
 mod tree;
 
 pub use line_index::{LineCol, LineIndex, TextSize, WideEncoding, WideLineCol};
@@ -104,7 +105,15 @@ pub struct Parse {
 }
 
 /// Parses `text` as TOML. Never fails and never panics; see the crate docs.
+///
+/// Text of the simple shape most chunks of a pipeline have (one header, plain keys and
+/// values) takes a fast path ([`fast`]) that gives the same tree; the rest goes to `toml`.
 pub fn parse(text: &str) -> Parse {
+    fast::parse(text).unwrap_or_else(|| parse_with_toml(text))
+}
+
+/// [`parse`] without the fast path: `toml`'s recovering parser.
+fn parse_with_toml(text: &str) -> Parse {
     if let Some(offset) = depth::check(text, MAX_DEPTH) {
         let at = span_of(offset..offset + 1);
         return Parse {

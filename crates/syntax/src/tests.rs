@@ -4,6 +4,8 @@ use expect_test::{Expect, expect};
 
 use crate::{Node, Table, Value, parse};
 
+mod fast;
+
 fn dump(text: &str, table: &Table, indent: usize, out: &mut String) {
     for e in &table.entries {
         out.push_str(&format!(
@@ -179,4 +181,29 @@ fn chunks_split_at_top_level_headers_only() {
         ]
     );
     assert_eq!(crate::chunks(""), vec![(0, 0)]);
+}
+
+#[test]
+fn chunks_resynchronise_after_broken_lines() {
+    let split = |text: &str| -> Vec<String> {
+        crate::chunks(text).iter().map(|&(s, e)| text[s as usize..e as usize].to_owned()).collect()
+    };
+    // An unclosed header ends with its line.
+    assert_eq!(
+        split("[steps.a\nx = [1]\n[steps.b]\ny = 2\n"),
+        vec!["[steps.a\nx = [1]\n", "[steps.b]\ny = 2\n"]
+    );
+    // An array never closed ends at the next line that can only be a header.
+    assert_eq!(
+        split("[steps.a]\nx = [\n[steps.b]\ny = 2\n"),
+        vec!["[steps.a]\nx = [\n", "[steps.b]\ny = 2\n"]
+    );
+    // An unterminated string ends with its line, even after a backslash.
+    assert_eq!(
+        split("[steps.a]\nx = \"abc\\\n[steps.b]\n"),
+        vec!["[steps.a]\nx = \"abc\\\n", "[steps.b]\n"]
+    );
+    // Array elements that look like headers but are values do not split.
+    let text = "x = [\n[true],\n[\"a\"],\n[1.5],\n[inf]\n]\n[steps.a]\n";
+    assert_eq!(split(text), vec!["x = [\n[true],\n[\"a\"],\n[1.5],\n[inf]\n]\n", "[steps.a]\n"]);
 }

@@ -141,18 +141,7 @@ pub(crate) fn table_from_de(table: &DeTable<'_>) -> Table {
 fn node_from_de(value: &DeValue<'_>, span: Span) -> Node {
     let value = match value {
         DeValue::String(s) => Value::String(s.to_string()),
-        DeValue::Integer(i) => {
-            let text = i.as_str().replace('_', "");
-            let digits = text.trim_start_matches(['+', '-']);
-            let digits = match i.radix() {
-                10 => digits,
-                _ => &digits[2.min(digits.len())..],
-            };
-            let parsed = i64::from_str_radix(digits, i.radix())
-                .ok()
-                .map(|n| if text.starts_with('-') { -n } else { n });
-            Value::Integer(parsed, i.as_str().to_owned())
-        }
+        DeValue::Integer(i) => integer_value(i.as_str(), i.radix()),
         DeValue::Float(f) => Value::Float(f.as_str().to_owned()),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::Datetime(d.to_string()),
@@ -162,4 +151,17 @@ fn node_from_de(value: &DeValue<'_>, span: Span) -> Node {
         DeValue::Table(t) => Value::Table(table_from_de(t)),
     };
     Node { span, value }
+}
+
+/// An integer's value from its text as `toml` gives it (`i64` when it fits) and radix.
+pub(crate) fn integer_value(raw: &str, radix: u32) -> Value {
+    let text = raw.replace('_', "");
+    let digits = text.trim_start_matches(['+', '-']);
+    let digits = match radix {
+        10 => digits,
+        _ => &digits[2.min(digits.len())..],
+    };
+    let parsed =
+        i64::from_str_radix(digits, radix).ok().map(|n| if text.starts_with('-') { -n } else { n });
+    Value::Integer(parsed, raw.to_owned())
 }

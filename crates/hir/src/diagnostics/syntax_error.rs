@@ -52,4 +52,74 @@ outputs = ["x", "x"]
             "#]],
         );
     }
+
+    #[test]
+    fn a_broken_header_hides_only_its_own_table() {
+        check(
+            r#"
+[steps.a]
+command = ["true", "${outputs.o}"]
+outputs = ["o"]
+[steps.b
+command = ["x"]
+outputs = [
+[steps.c]
+command = ["cat", "${inputs.x}"]
+inputs = { x = "data.nope" }
+[steps.d
+"#,
+            expect![[r#"
+                error[E0001] 4:9-4:9: invalid TOML: unclosed table, expected `]`
+                error[E0001] 6:12-6:12: invalid TOML: unclosed array, expected `]`
+                error[E0102] 9:16-9:27: unresolved reference `data.nope`: no data reference named `nope`
+                error[E0104] 10:8-10:9: step `d` has neither `script` nor `command`
+                  help: add `script = "d.py"` or `command = ["…"]`
+                error[E0001] 10:9-10:9: invalid TOML: unclosed table, expected `]`
+            "#]],
+        );
+    }
+
+    #[test]
+    fn tables_defined_twice() {
+        check(
+            r#"
+[pipeline]
+name = "x"
+[steps.a]
+command = ["true", "${outputs.o}"]
+outputs = ["o"]
+[parameters]
+p = 1
+[ steps . a ]
+description = "again"
+[parameters]
+q = 2
+[steps.a]
+timeout = 5
+[pipeline]
+[steps.b.env]
+X = "1"
+[steps.b]
+command = ["true"]
+[steps.b.env]
+Y = "2"
+"#,
+            expect![[r#"
+                warning[W0201] 7:1-7:2: parameter `p` is never used
+                  help: pass it to a step as `${params.p}`, or remove it
+                error[E0001] 8:1-8:10: invalid TOML: table [steps.a] is defined twice
+                  related 3:1-3:10: first defined here
+                error[E0001] 10:1-10:13: invalid TOML: table [parameters] is defined twice
+                  related 6:1-6:13: first defined here
+                warning[W0201] 11:1-11:2: parameter `q` is never used
+                  help: pass it to a step as `${params.q}`, or remove it
+                error[E0001] 12:1-12:10: invalid TOML: table [steps.a] is defined twice
+                  related 8:1-8:10: first defined here
+                error[E0001] 14:1-14:11: invalid TOML: table [pipeline] is defined twice
+                  related 1:1-1:11: first defined here
+                error[E0001] 19:1-19:14: invalid TOML: table [steps.b.env] is defined twice
+                  related 15:1-15:14: first defined here
+            "#]],
+        );
+    }
 }

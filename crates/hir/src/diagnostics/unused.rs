@@ -6,31 +6,36 @@
 //! it cannot know where to write), an input the step is never told about (no
 //! `${inputs.NAME}`). The last two are per step; the first two need every step.
 
-use std::collections::BTreeSet;
-
 use syntax::Span;
 
 use super::{Code, Diagnostic};
-use crate::{Db, ItemKind, SourceFile, Target, items, resolve_step};
+use crate::fxhash::FxHashSet;
+use crate::group::GroupChecked;
+use crate::{Db, ItemKind, Items};
+
+/// The parameters and data references the steps use, gathered while
+/// [`super::diagnostics`] goes over them.
+#[derive(Default)]
+pub(crate) struct Used<'a> {
+    params: FxHashSet<&'a str>,
+    data: FxHashSet<&'a str>,
+}
+
+impl<'a> Used<'a> {
+    /// Records what one group's steps use.
+    pub(crate) fn add(&mut self, group: &'a GroupChecked) {
+        self.params.extend(group.params_used.iter().map(String::as_str));
+        self.data.extend(group.data_used.iter().map(String::as_str));
+    }
+}
 
 /// W0201/W0202 for the whole file, absolute spans.
-pub(crate) fn unused_items(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
-    let items = items(db, file);
-    let mut params = BTreeSet::new();
-    let mut data = BTreeSet::new();
-    for step in items.of_kind(ItemKind::Step) {
-        let resolved = resolve_step(db, file, step);
-        params.extend(resolved.params_used.iter().cloned());
-        for (_, target) in &resolved.inputs {
-            if let Target::Data(name) = target {
-                data.insert(name.clone());
-            }
-        }
-    }
+pub(crate) fn unused_items(db: &dyn Db, items: &Items<'_>, used: &Used<'_>) -> Vec<Diagnostic> {
+    let (params, data) = (&used.params, &used.data);
     let mut out = Vec::new();
     for item in items.of_kind(ItemKind::Parameter) {
         let name = item.name(db);
-        if !params.contains(name) {
+        if !params.contains(name.as_str()) {
             out.push(
                 Diagnostic::new(
                     Code::UnusedParameter,
@@ -43,7 +48,7 @@ pub(crate) fn unused_items(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
     }
     for item in items.of_kind(ItemKind::Data) {
         let name = item.name(db);
-        if !data.contains(name) {
+        if !data.contains(name.as_str()) {
             out.push(
                 Diagnostic::new(
                     Code::UnusedData,

@@ -85,8 +85,8 @@ inputs = { x = "steps.a.outputs.o" }"#,
     expect![[r#"
         [
             "lower_item(Id(102))",
-            "resolve_step(Id(281))",
-            "step_key_fields(Id(301))",
+            "resolve_step(Id(102))",
+            "step_key_fields(Id(102))",
         ]
     "#]]
     .assert_debug_eq(&executed(&db));
@@ -127,4 +127,50 @@ fn a_script_digest_change_re_keys_only_that_step() {
     let log = executed(&db);
     assert_eq!(log.iter().filter(|l| l.starts_with("step_key_fields")).count(), 1, "{log:?}");
     assert!(!log.iter().any(|l| l.starts_with("lower_item")), "{log:?}");
+}
+
+/// In a pipeline of many steps, editing one step's argument re-executes that step's
+/// lowering, its block's parse and its group's summaries, and nothing whole-file beyond
+/// re-splitting the text: the summaries come out equal, so `index`, `step_graph` and the
+/// diagnostics are reused, and no other step's lowering or key re-executes.
+#[test]
+fn editing_one_of_many_steps_re_runs_one_group() {
+    let mut text = String::new();
+    for i in 0..300 {
+        text.push_str(&format!(
+            "[steps.s{i}]\ncommand = [\"echo\", \"${{outputs.o}}\", \"t{i}\"]\noutputs = [\"o\"]\n\n"
+        ));
+    }
+    let mut db = RootDatabase::with_execution_log();
+    let file = SourceFile::new(&db, "pipeline.toml".into(), text.clone(), Vec::new());
+    let keys = |db: &RootDatabase| {
+        let _ = file_diagnostics(db, file);
+        crate::items(db, file)
+            .of_kind(crate::ItemKind::Step)
+            .map(|s| step_key_fields(db, file, s).clone())
+            .collect::<Vec<_>>()
+    };
+    let before = keys(&db);
+    db.take_log();
+    edit(&mut db, file, &text.replace("\"t150\"]", "\"changed\"]"));
+    let after = keys(&db);
+    let mut counts = std::collections::BTreeMap::new();
+    for entry in db.take_log() {
+        *counts.entry(entry.split('(').next().unwrap_or_default().to_owned()).or_insert(0) += 1;
+    }
+    expect![[r#"
+        {
+            "blocks": 1,
+            "group_checked": 1,
+            "group_names": 1,
+            "items": 1,
+            "lower_item": 1,
+            "parse_block": 1,
+            "resolve_step": 1,
+            "step_key_fields": 1,
+        }
+    "#]]
+    .assert_debug_eq(&counts);
+    let changed: Vec<usize> = (0..before.len()).filter(|&i| before[i] != after[i]).collect();
+    assert_eq!(changed, [150]);
 }
