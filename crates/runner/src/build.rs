@@ -176,8 +176,8 @@ struct Shared {
     /// (a no-op build of 1,000 steps would otherwise commit 1,000 times).
     pending: Mutex<Vec<StepRecord>>,
     snapshots: tokio::sync::Mutex<HashMap<String, PathBuf>>,
-    /// Work left after steps that ran (output views, removing input copies), finished before
-    /// the build ends.
+    /// Work left after steps that ran (drift check, action cache entry, history, output
+    /// views, removing input copies), finished before the build ends.
     tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     built_envs: tokio::sync::Mutex<HashMap<String, PathBuf>>,
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,

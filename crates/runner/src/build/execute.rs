@@ -122,33 +122,77 @@ pub(super) async fn execute(
             }
         }
     }
-    let drift = {
-        let (sh, i, snap) = (shared.clone(), i, snapshot.clone());
-        tokio::task::spawn_blocking(move || changed_while_running(&sh, i, &snap))
-            .await
-            .unwrap_or(None)
+    // Downstream steps need only the outputs' digests: publish them, and do the rest (drift
+    // check, action cache entry, history, views) off the critical path, in that order. The
+    // build waits for it before it ends.
+    shared
+        .results
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(info.name.clone(), outputs.clone());
+    let ran = Ran {
+        i,
+        key,
+        record,
+        reason,
+        outputs,
+        written: prepared.outputs,
+        run_dir,
+        snapshot,
+        started_ms,
+        elapsed,
     };
-    let reason = match &drift {
-        Some(what) => format!("{reason}; not cached: {what} changed during the build"),
-        None => reason.clone(),
-    };
-    if let Some(what) = &drift
-        && shared.human
-    {
-        say!("  warning {}: {what} changed during the build; its result is not cached", info.name);
+    let sh = shared.clone();
+    let task = tokio::task::spawn_blocking(move || record_ran(&sh, ran));
+    shared.tidying.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    NodeState::Succeeded
+}
+
+/// A step that ran and whose outputs are in the CAS, to record.
+struct Ran {
+    i: usize,
+    key: Digest,
+    record: KeyRecord,
+    reason: String,
+    outputs: BTreeMap<String, Digest>,
+    /// The folders the step wrote its outputs to.
+    written: Vec<(String, PathBuf)>,
+    run_dir: PathBuf,
+    snapshot: PathBuf,
+    started_ms: u64,
+    elapsed: Duration,
+}
+
+/// Records a step that ran: checks nothing it read changed while it ran, writes the action
+/// cache entry (unless something did), the history record and metrics, moves its outputs
+/// into their views and removes its input copies. Blocking.
+fn record_ran(shared: &Arc<Shared>, ran: Ran) {
+    let Ran { i, key, record, reason, outputs, written, run_dir, snapshot, started_ms, elapsed } =
+        ran;
+    let info = &shared.steps[i];
+    let mut not_cached = changed_while_running(shared, i, &snapshot)
+        .map(|what| format!("{what} changed during the build"));
+    if not_cached.is_none() {
+        let result = ActionResult {
+            step: info.name.clone(),
+            outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
+            run_id: shared.run_id,
+            created_ms: now_ms(),
+            key_fields: serde_json::from_str(&record.to_json()).unwrap_or_default(),
+        };
+        if let Err(e) = shared.cache.put_action(&cdig(key), &result) {
+            not_cached = Some(format!("writing the action cache failed: {e}"));
+        }
     }
-    let result = ActionResult {
-        step: info.name.clone(),
-        outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
-        run_id: shared.run_id,
-        created_ms: now_ms(),
-        key_fields: serde_json::from_str(&record.to_json()).unwrap_or_default(),
+    let reason = match &not_cached {
+        Some(why) => {
+            if shared.human {
+                say!("  warning {}: {why}; its result is not cached", info.name);
+            }
+            format!("{reason}; not cached: {why}")
+        }
+        None => reason,
     };
-    if drift.is_none()
-        && let Err(e) = shared.cache.put_action(&cdig(key), &result)
-    {
-        return fail(format!("writing the action cache: {e}"), Some(0), StepStatus::Failed);
-    }
     let metrics_text = std::fs::read_to_string(run_dir.join("metrics.txt")).unwrap_or_default();
     let (metrics, bad) = history::parse_metrics(&metrics_text);
     {
@@ -174,26 +218,13 @@ pub(super) async fn execute(
     for (line, err) in bad {
         say!("runner: {}: metrics line {line}: {err}", info.name);
     }
-    shared
-        .results
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(info.name.clone(), outputs.clone());
-    // Off the critical path (downstream steps need only `results`): move the outputs into
-    // their views, remove the inputs' copies. The build waits for these before it ends.
-    let tidy = {
-        let (sh, step, written) = (shared.clone(), info.name.clone(), prepared.outputs.clone());
-        tokio::task::spawn_blocking(move || {
-            for (name, dir) in &written {
-                if let Some(d) = outputs.get(name) {
-                    publish_view(&sh, &step, name, *d, dir);
-                }
-            }
-            let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
-            let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
-        })
-    };
-    shared.tidying.lock().unwrap_or_else(|e| e.into_inner()).push(tidy);
+    for (name, dir) in &written {
+        if let Some(d) = outputs.get(name) {
+            publish_view(shared, &info.name, name, *d, dir);
+        }
+    }
+    let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
+    let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
     if shared.full {
         let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
         let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
@@ -211,7 +242,6 @@ pub(super) async fn execute(
             stderr_log: None,
         },
     );
-    NodeState::Succeeded
 }
 
 struct Prepared {
