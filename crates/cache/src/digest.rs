@@ -111,8 +111,7 @@ impl<'de> serde::Deserialize<'de> for Digest {
 /// Follows symlinks (it opens the path). Errors: [`Error::Read`] if the file cannot be opened or
 /// read.
 pub fn hash_file(path: &Path) -> Result<Digest> {
-    let mut buf = vec![0u8; BUF_SIZE];
-    hash_path(path, &mut buf).map(|(d, _)| d)
+    crate::par::with_buffer(|buf| hash_path(path, buf)).map(|(d, _)| d)
 }
 
 /// [`hash_file`] with a caller-owned buffer; also returns the number of bytes hashed.

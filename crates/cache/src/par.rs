@@ -19,7 +19,7 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's buffer (a fresh one if it is already in use).
-fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+pub(crate) fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     BUFFER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < BUF_SIZE {

@@ -49,7 +49,7 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 
 use crate::atomic::{parent_of, write_via};
-use crate::digest::{BUF_SIZE, hash_reader};
+use crate::digest::hash_reader;
 use crate::stamp::{FileStamp, Reader, now_ns};
 use crate::tree::{Manifest, TreeEntry, link_text};
 use crate::walk::{self, IgnoreRules, Item, Kind};
@@ -201,8 +201,7 @@ impl StatCache {
         if let Some(d) = self.lookup(&key, &Stamp::of(meta)) {
             return Ok(d);
         }
-        let mut buf = vec![0u8; BUF_SIZE];
-        let fresh = hash_fresh(path, &mut buf)?;
+        let fresh = par::with_buffer(|buf| hash_fresh(path, buf))?;
         self.record(key, fresh.bytes, fresh.entry);
         Ok(fresh.digest)
     }
@@ -233,14 +232,13 @@ impl StatCache {
         if wait > 0 && wait <= max_wait && rehash_ns > wait {
             std::thread::sleep(Duration::from_nanos(wait.unsigned_abs()));
         }
-        let mut buf = vec![0u8; BUF_SIZE];
         let now = now_ns();
         for (key, settles_at, _) in racy {
             if settles_at >= now {
                 continue;
             }
             let path = self.path_of(&key);
-            match hash_fresh(&path, &mut buf) {
+            match par::with_buffer(|buf| hash_fresh(&path, buf)) {
                 Ok(fresh) => self.record(key, fresh.bytes, fresh.entry),
                 Err(_) => {
                     self.entries.remove(&key);

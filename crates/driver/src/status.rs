@@ -89,8 +89,9 @@ pub fn plan_in(
     let history = db_path.is_file().then(|| History::open(&db_path).ok()).flatten();
     let mut results: HashMap<String, BTreeMap<String, Digest>> = HashMap::new();
     let mut out = Vec::new();
+    let steps = steps_by_name(db, file);
     for name in &hir::step_graph(db, file).order {
-        let Some(item) = hir::find_step(db, file, name) else { continue };
+        let Some(&item) = steps.get(name.as_str()) else { continue };
         let planned = match hir::step_key_fields(db, file, item) {
             Err(e) => Planned::Blocked(match e {
                 hir::KeyError::Invalid => "the step has errors".to_owned(),
@@ -103,8 +104,13 @@ pub fn plan_in(
                     Ok(record) => {
                         let found =
                             cache.as_ref().map_or(Lookup::Miss, |c| lookup(c, &record.digest()));
-                        let prev = history.as_ref().and_then(|h| previous(h, pipeline, name));
                         let allow = hir::lower_item(db, item).step().is_none_or(|s| s.allow_reuse);
+                        // The last success only explains a run: a reusable hit needs none.
+                        let reusable =
+                            matches!(found, Lookup::Hit { .. }) && allow && !policy.regenerate;
+                        let prev = (!reusable)
+                            .then(|| history.as_ref().and_then(|h| previous(h, pipeline, name)))
+                            .flatten();
                         match plan::decide(allow, policy, &record, found, prev.as_ref()) {
                             Decision::Reuse { run_id, outputs } => {
                                 results.insert(name.clone(), outputs);
@@ -121,4 +127,16 @@ pub fn plan_in(
         out.push(StepPlan { step: name.clone(), planned });
     }
     out
+}
+
+/// Every step item by name: one pass over the file's items (looking each name up with
+/// [`hir::find_step`] is linear, so a plan of N steps would be quadratic).
+pub fn steps_by_name<'db>(
+    db: &'db dyn hir::Db,
+    file: hir::SourceFile,
+) -> HashMap<&'db str, hir::Item<'db>> {
+    hir::items(db, file)
+        .of_kind(hir::ItemKind::Step)
+        .map(|it| (it.name(db).as_str(), it))
+        .collect()
 }

@@ -265,11 +265,12 @@ fn step_infos(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<StepIn
     }
     let keep = if roots.is_empty() { vec![true; g.order.len()] } else { g.closure(&roots) };
     let mut out = Vec::new();
+    let items = driver::steps_by_name(db, project.file);
     for (i, name) in g.order.iter().enumerate() {
         if !keep[i] {
             continue;
         }
-        let item = hir::find_step(db, project.file, name).context("step vanished")?;
+        let item = *items.get(name.as_str()).context("step vanished")?;
         let fields = match hir::step_key_fields(db, project.file, item) {
             Ok(f) => f.clone(),
             Err(e) => anyhow::bail!("step {name}: cannot compute its key: {e:?}"),
@@ -742,7 +743,8 @@ fn plan_only(
     };
     stats.settle(Duration::ZERO);
     let _ = project.save_stat_cache(&mut stats);
-    let selected: Vec<String> = step_infos(&project, wanted)?.into_iter().map(|s| s.name).collect();
+    let selected: std::collections::HashSet<String> =
+        step_infos(&project, wanted)?.into_iter().map(|s| s.name).collect();
     let rows: Vec<(String, String, String)> = driver::plan(&project, policy)
         .into_iter()
         .filter(|p| selected.contains(&p.step))
