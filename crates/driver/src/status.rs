@@ -135,8 +135,5 @@ pub fn steps_by_name<'db>(
     db: &'db dyn hir::Db,
     file: hir::SourceFile,
 ) -> HashMap<&'db str, hir::Item<'db>> {
-    hir::items(db, file)
-        .of_kind(hir::ItemKind::Step)
-        .map(|it| (it.name(db).as_str(), it))
-        .collect()
+    hir::items(db, file).of_kind(hir::ItemKind::Step).map(|it| (it.name(db).as_str(), it)).collect()
 }
