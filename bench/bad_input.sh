@@ -17,9 +17,10 @@ w("invalid-utf8.toml", b'[steps.a]\ncommand = ["echo", "\xff\xfe"]\n')
 w("garbage-10MB.toml", os.urandom(10_000_000))
 w("deep-arrays.toml", b"a = " + b"[" * 100_000 + b"]" * 100_000)
 w("deep-tables.toml", b"a = " + b"{b = " * 100_000 + b"1" + b"}" * 100_000)
-steps, i = [], 0
-while sum(map(len, steps)) < 10_000_000:
-    steps.append(f'[steps.s{i}]\ncommand = ["echo", "${{outputs.o}}"]\noutputs = ["o"]\n'.encode()); i += 1
+steps, i, size = [], 0, 0
+while size < 10_000_000:
+    steps.append(f'[steps.s{i}]\ncommand = ["echo", "${{outputs.o}}"]\noutputs = ["o"]\n'.encode())
+    size += len(steps[-1]); i += 1
 w("steps-10MB.toml", b"".join(steps))
 w("steps-10MB-broken.toml", b"".join(steps).replace(b"[steps.s5]", b"[steps.s5\n", 1))
 w("syntax-errors-everywhere.toml", b"[a\n= 1\nb = [1,\nc = {\n" * 50_000)

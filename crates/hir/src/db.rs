@@ -93,6 +93,13 @@ pub trait Db: salsa::Database {
     /// state records a dependency, so a later [`RootDatabase::set_fs_state`] re-runs
     /// exactly the queries that looked at this path.
     fn fs_entry(&self, path: &str) -> FsEntry;
+
+    /// Another handle on the same database for a second thread (salsa's snapshot), if this
+    /// database can make one; [`crate::prime`] uses it to compute per-block and per-group
+    /// queries of a large file on two threads.
+    fn fork(&self) -> Option<Box<dyn Db>> {
+        None
+    }
 }
 
 /// The one database implementation, shared by the CLI, watch mode and the language server.
@@ -156,6 +163,10 @@ impl Db for RootDatabase {
         *entries
             .entry(path.to_owned())
             .or_insert_with(|| FsEntry::new(self, path.to_owned(), FsState::Unknown))
+    }
+
+    fn fork(&self) -> Option<Box<dyn Db>> {
+        Some(Box::new(self.clone()))
     }
 }
 

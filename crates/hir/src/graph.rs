@@ -66,43 +66,33 @@ pub fn step_graph(db: &dyn Db, file: SourceFile) -> StepGraph {
             }
         }
     }
-    // Cycles: strongly connected components with more than one node, or a self-loop.
+    // Kahn's algorithm, taking the ready step that comes first in the file. Without
+    // cycles it orders every step and the components need not be computed.
     let mut on_cycle = vec![false; steps.len()];
     let mut cycles = Vec::new();
     let mut diagnostics = Vec::new();
-    let mut sccs = petgraph::algo::tarjan_scc(&g);
-    sccs.iter_mut().for_each(|c| c.sort());
-    sccs.sort();
-    for scc in sccs {
-        let is_cycle = scc.len() > 1 || g.contains_edge(scc[0], scc[0]);
-        if !is_cycle {
-            continue;
-        }
-        let members: Vec<usize> = scc.iter().map(|n| g[*n]).collect();
-        let path = cycle_path(&g, &nodes, &members);
-        for &m in &members {
-            on_cycle[m] = true;
-        }
-        let spans: Vec<_> = path.iter().map(|&i| steps[i].name_span(db)).collect();
-        let path_names: Vec<String> = path.iter().map(|&i| names[i].clone()).collect();
-        diagnostics.push(cycle::new(&path_names, &spans));
-        cycles.push(path_names);
-    }
-    // Kahn's algorithm, taking the ready step that comes first in the file.
-    let mut indegree: Vec<usize> =
-        nodes.iter().map(|n| g.neighbors_directed(*n, petgraph::Incoming).count()).collect();
-    let mut ready: BinaryHeap<Reverse<usize>> =
-        (0..steps.len()).filter(|&i| indegree[i] == 0 && !on_cycle[i]).map(Reverse).collect();
-    let mut order = Vec::new();
-    while let Some(Reverse(i)) = ready.pop() {
-        order.push(i);
-        for n in g.neighbors_directed(nodes[i], petgraph::Outgoing) {
-            let j = g[n];
-            indegree[j] -= 1;
-            if indegree[j] == 0 && !on_cycle[j] {
-                ready.push(Reverse(j));
+    let mut order = kahn(&g, &nodes, &on_cycle);
+    if order.len() < steps.len() {
+        // Cycles: strongly connected components with more than one node, or a self-loop.
+        let mut sccs = petgraph::algo::tarjan_scc(&g);
+        sccs.iter_mut().for_each(|c| c.sort());
+        sccs.sort();
+        for scc in sccs {
+            let is_cycle = scc.len() > 1 || g.contains_edge(scc[0], scc[0]);
+            if !is_cycle {
+                continue;
             }
+            let members: Vec<usize> = scc.iter().map(|n| g[*n]).collect();
+            let path = cycle_path(&g, &nodes, &members);
+            for &m in &members {
+                on_cycle[m] = true;
+            }
+            let spans: Vec<_> = path.iter().map(|&i| steps[i].name_span(db)).collect();
+            let path_names: Vec<String> = path.iter().map(|&i| names[i].clone()).collect();
+            diagnostics.push(cycle::new(&path_names, &spans));
+            cycles.push(path_names);
         }
+        order = kahn(&g, &nodes, &on_cycle);
     }
     let mut ordered = vec![false; steps.len()];
     order.iter().for_each(|&i| ordered[i] = true);
@@ -128,6 +118,31 @@ pub fn step_graph(db: &dyn Db, file: SourceFile) -> StepGraph {
         cycles,
         diagnostics,
     }
+}
+
+/// Kahn's algorithm over the steps not `on_cycle`, taking the ready step that comes first
+/// in the file; steps on or downstream of a cycle are left out.
+fn kahn(
+    g: &DiGraph<usize, ()>,
+    nodes: &[petgraph::graph::NodeIndex],
+    on_cycle: &[bool],
+) -> Vec<usize> {
+    let mut indegree: Vec<usize> =
+        nodes.iter().map(|n| g.neighbors_directed(*n, petgraph::Incoming).count()).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..nodes.len()).filter(|&i| indegree[i] == 0 && !on_cycle[i]).map(Reverse).collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for n in g.neighbors_directed(nodes[i], petgraph::Outgoing) {
+            let j = g[n];
+            indegree[j] -= 1;
+            if indegree[j] == 0 && !on_cycle[j] {
+                ready.push(Reverse(j));
+            }
+        }
+    }
+    order
 }
 
 /// A cycle through `members` in dependency order, starting at the first in file order:

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use syntax::{Node, Parse, Span, SyntaxErrorKind, Table, Value};
 
-use crate::diagnostics::{self, Diagnostic};
+use crate::diagnostics::{self, Code, Diagnostic};
 use crate::fxhash::{FxHashMap, FxHasher};
 use crate::{Db, SourceFile, schema};
 
@@ -171,6 +171,11 @@ impl<'db> Items<'db> {
 pub fn parse(db: &dyn Db, file: SourceFile) -> Parse {
     syntax::parse(file.text(db))
 }
+
+/// Syntax errors reported per file; past this, one more error says how many were left out.
+/// (Binary garbage makes hundreds of thousands, which no one reads and which cost more to
+/// print than to find.)
+pub const MAX_SYNTAX_ERRORS: usize = 1_000;
 
 /// A block ends before a chunk whose header's hash is a multiple of this (so blocks hold
 /// this many chunks on average).
@@ -447,6 +452,8 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
     let parsed: Vec<(Block<'_>, u32, &BlockParse)> =
         blocks(db, file).iter().map(|&b| (b, b.offset(db), parse_block(db, b))).collect();
     let mut headers: FxHashMap<&str, u32> = FxHashMap::default();
+    // Syntax errors past the first MAX_SYNTAX_ERRORS: where the first is, how many.
+    let (mut syntax_errors, mut hidden) = (0, None::<(Span, usize)>);
     // Every part with its absolute chunk offset, in file order, and where each block's
     // parts start.
     let mut parts: Vec<(u32, &Part)> =
@@ -460,8 +467,20 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
                 diags.push(defined_twice(&h.text, at, first));
             }
         }
-        diags.extend(parsed.diagnostics.iter().map(|d| d.shifted(off)));
+        for d in &parsed.diagnostics {
+            if d.code != Code::TomlSyntax {
+                diags.push(d.shifted(off));
+            } else if syntax_errors < MAX_SYNTAX_ERRORS {
+                syntax_errors += 1;
+                diags.push(d.shifted(off));
+            } else {
+                hidden.get_or_insert((d.span.shift(off), 0)).1 += 1;
+            }
+        }
         parts.extend(parsed.parts.iter().map(|p| (off + p.chunk, p)));
+    }
+    if let Some((span, n)) = hidden {
+        diags.push(diagnostics::syntax_error::more(span, n));
     }
     let more = repeated_parts(&parts, &mut diags);
     let mut items: Vec<(ItemKind, Item<'_>)> = Vec::with_capacity(parts.len());

@@ -48,7 +48,7 @@ pub use diagnostics::{Code, Diagnostic, Related, Severity, diagnostics as file_d
 pub use graph::{StepGraph, step_graph};
 pub use item::{
     BLOCK_MAX_BYTES, BLOCK_MAX_CHUNKS, BLOCK_SPLIT, Block, BlockParse, Group, Header, Item,
-    ItemKind, Items, Part, blocks, items, parse, parse_block,
+    ItemKind, Items, MAX_SYNTAX_ERRORS, Part, blocks, items, parse, parse_block,
 };
 pub use key::{KEY_SCHEMA_VERSION, KeyError, StepKeyFields, UpstreamInput};
 pub use lower::{ItemData, Lowered, lower_item};
@@ -61,21 +61,68 @@ pub use resolve::{
     Index, ParamValues, ResolvedStep, Target, check_item, index, param_value, param_values,
 };
 
-/// Computes the whole-file queries top-down, each at the top of the query stack.
+/// Computes the whole-file queries top-down, each at the top of the query stack, and for
+/// a large file the per-block and per-group queries under them on two threads.
 ///
-/// Why: salsa 0.28 reuses one query frame per stack depth and drains its dependency map on
-/// every pop, which clears (memsets) the map's whole capacity. If a query that reads every
-/// item (`index`, `items`, `step_graph`) first runs nested at depth d, every later small
-/// query at depth d pays for that capacity: quadratic on a file with 100,000 steps. Calling
-/// this first keeps the big frames at depth 1. Results are the same either way; drivers
-/// call it before asking for diagnostics or keys.
+/// Why the order: salsa 0.28 reuses one query frame per stack depth and drains its
+/// dependency map on every pop, which clears (memsets) the map's whole capacity. If a query
+/// that reads every item (`index`, `items`, `step_graph`) first runs nested at depth d,
+/// every later small query at depth d pays for that capacity: quadratic on a file with
+/// 100,000 steps. Calling this first keeps the big frames at depth 1.
+///
+/// Why threads: parsing blocks, lowering items ([`crate::group::group_names`]) and
+/// resolving them ([`crate::group::group_checked`]) is most of a large file's check and
+/// needs nothing from other blocks or groups, so a second handle ([`Db::fork`]) computes
+/// half of them while this one computes the other half; the whole-file queries then find
+/// them done. Results are the same either way; drivers call this before asking for
+/// diagnostics or keys.
 pub fn prime(db: &dyn Db, file: SourceFile) {
-    let _ = blocks(db, file);
-    let _ = items(db, file);
+    let blocks = blocks(db, file);
+    on_two_threads(db, blocks, |db, &block| {
+        let _ = parse_block(db, block);
+    });
+    let items = items(db, file);
+    on_two_threads(db, &items.groups, |db, &group| {
+        let _ = group::group_names(db, group);
+    });
     let _ = index(db, file);
     let _ = param_values(db, file);
     let _ = needed_paths(db, file);
+    on_two_threads(db, &items.groups, |db, &group| {
+        let _ = group::group_checked(db, group);
+    });
     let _ = step_graph(db, file);
+}
+
+/// Below this many blocks or groups (about 16,000 items) a second thread is not worth
+/// starting. (Tests use two threads on small files too.)
+#[cfg(not(test))]
+const PARALLEL_MIN: usize = 1_000;
+#[cfg(test)]
+const PARALLEL_MIN: usize = 4;
+
+/// Runs `each` over `all`, the second half on a second handle on another thread when
+/// there are enough and the database can fork; a panic there (salsa's cancellation, say)
+/// goes on here, unchanged.
+fn on_two_threads<T: Sync>(db: &dyn Db, all: &[T], each: impl Fn(&dyn Db, &T) + Sync) {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let fork = if all.len() >= PARALLEL_MIN && cores > 1 { db.fork() } else { None };
+    let Some(fork) = fork else { return };
+    let (mine, theirs) = all.split_at(all.len() / 2);
+    std::thread::scope(|scope| {
+        let each = &each;
+        // No thread to be had: the queries run later, on this one, as they are asked for.
+        let Ok(other) = std::thread::Builder::new()
+            .name("hir-prime".to_owned())
+            .spawn_scoped(scope, move || theirs.iter().for_each(|x| each(&*fork, x)))
+        else {
+            return;
+        };
+        mine.iter().for_each(|x| each(db, x));
+        if let Err(panic) = other.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
 }
 
 /// Resolves one step: its references, placeholders and paths checked against the

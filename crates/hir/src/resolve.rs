@@ -202,14 +202,14 @@ pub(crate) fn resolve(db: &dyn Db, step: &Step, ix: &Index) -> ResolvedStep {
         }
     }
     let (used_inputs, used_outputs, params) = check_templates(step, ix, &mut diags);
-    out.params_used = params.into_iter().collect();
-    for input in &step.inputs {
-        if !used_inputs.contains(input.name.value.as_str()) {
+    out.params_used = params;
+    for (input, used) in step.inputs.iter().zip(used_inputs) {
+        if !used {
             diags.push(unused::input(input.name.span, &input.name.value));
         }
     }
-    for o in &step.outputs {
-        if !used_outputs.contains(o.value.as_str()) {
+    for (o, used) in step.outputs.iter().zip(used_outputs) {
+        if !used {
             diags.push(unused::output(o.span, &o.value));
         }
     }
@@ -277,12 +277,33 @@ fn resolve_reference(
     None
 }
 
-type Used<'a> = (BTreeSet<&'a str>, BTreeSet<&'a str>, BTreeSet<String>);
+/// Which inputs and outputs (by position) the templates use, and the parameters they
+/// use (sorted, each once).
+type Used = (Vec<bool>, Vec<bool>, Vec<String>);
 
-fn check_templates<'a>(step: &'a Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used<'a> {
-    let (mut inputs, mut outputs, mut params) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    let input_names: Vec<&str> = step.inputs.iter().map(|i| i.name.value.as_str()).collect();
-    let output_names: Vec<&str> = step.outputs.iter().map(|o| o.value.as_str()).collect();
+/// A step's input or output names.
+#[derive(Clone, Copy)]
+enum Declared<'a> {
+    Inputs(&'a Step),
+    Outputs(&'a Step),
+}
+
+impl<'a> Declared<'a> {
+    /// The names in declaration order (without allocating: this runs per placeholder).
+    fn names(self) -> impl Iterator<Item = &'a str> {
+        let (inputs, outputs) = match self {
+            Declared::Inputs(s) => (&s.inputs[..], &[][..]),
+            Declared::Outputs(s) => (&[][..], &s.outputs[..]),
+        };
+        let inputs = inputs.iter().map(|i| i.name.value.as_str());
+        inputs.chain(outputs.iter().map(|o| o.value.as_str()))
+    }
+}
+
+fn check_templates(step: &Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used {
+    let mut inputs = vec![false; step.inputs.len()];
+    let mut outputs = vec![false; step.outputs.len()];
+    let mut params = Vec::new();
     for t in step.templates() {
         if !t.value.contains("${") {
             continue;
@@ -291,39 +312,44 @@ fn check_templates<'a>(step: &'a Step, ix: &Index, diags: &mut Vec<Diagnostic>) 
             match piece {
                 Piece::Text(_) => {}
                 Piece::Malformed(text) => diags.push(unknown_placeholder::bad_form(t.span, text)),
+                Piece::Placeholder { kind: Kind::Params, name, text } => {
+                    if ix.params.contains(name) {
+                        params.push(name.to_owned());
+                    } else {
+                        let known: Vec<&str> = ix.params.iter().map(String::as_str).collect();
+                        diags.push(unresolved_reference::new(
+                            t.span,
+                            text,
+                            "parameter",
+                            name,
+                            &known,
+                        ));
+                    }
+                }
                 Piece::Placeholder { kind, name, text } => {
                     let (declared, used, what) = match kind {
-                        Kind::Inputs => (&input_names, &mut inputs, "input"),
-                        Kind::Outputs => (&output_names, &mut outputs, "output"),
-                        Kind::Params => {
-                            if ix.params.contains(name) {
-                                params.insert(name.to_owned());
-                            } else {
-                                let known: Vec<&str> =
-                                    ix.params.iter().map(String::as_str).collect();
-                                diags.push(unresolved_reference::new(
-                                    t.span,
-                                    text,
-                                    "parameter",
-                                    name,
-                                    &known,
-                                ));
-                            }
-                            continue;
-                        }
+                        Kind::Inputs => (Declared::Inputs(step), &mut inputs, "input"),
+                        _ => (Declared::Outputs(step), &mut outputs, "output"),
                     };
-                    match declared.iter().find(|d| **d == name) {
-                        Some(d) => {
-                            used.insert(*d);
+                    // Every declaration of the name counts as used (a repeat is E0108).
+                    let mut found = false;
+                    for (i, d) in declared.names().enumerate() {
+                        if d == name {
+                            (used[i], found) = (true, true);
                         }
-                        None => diags.push(unknown_placeholder::undeclared(
-                            t.span, text, what, name, declared,
-                        )),
+                    }
+                    if !found {
+                        let declared: Vec<&str> = declared.names().collect();
+                        diags.push(unknown_placeholder::undeclared(
+                            t.span, text, what, name, &declared,
+                        ));
                     }
                 }
             }
         }
     }
+    params.sort_unstable();
+    params.dedup();
     (inputs, outputs, params)
 }
 

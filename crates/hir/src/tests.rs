@@ -139,3 +139,34 @@ fn every_code_has_a_distinct_number_and_name() {
         assert!(seen.insert(c.name()), "{c:?}");
     }
 }
+
+/// `prime` computes blocks and groups on two threads; the results are those of computing
+/// them on demand on one.
+#[test]
+fn priming_on_two_threads_gives_the_same_answers() {
+    let mut text = String::from("[parameters]\np = 1\n");
+    for i in 0..400 {
+        let input =
+            if i % 7 == 0 { String::new() } else { format!("x = \"steps.s{}.outputs.o\"", i - 1) };
+        text.push_str(&format!(
+            "[steps.s{i}]\ncommand = [\"run\", \"${{outputs.o}}\", \"${{params.p}}\"]\noutputs = [\"o\"]\ninputs = {{ {input} }}\n"
+        ));
+    }
+    let answers = |prime: bool| {
+        let db = RootDatabase::default();
+        let file = SourceFile::new(&db, "pipeline.toml".to_owned(), text.clone(), Vec::new());
+        if prime {
+            crate::prime(&db, file);
+        }
+        let diags = diagnostics(&db, file).clone();
+        let graph = crate::step_graph(&db, file).clone();
+        let keys: Vec<_> = crate::items(&db, file)
+            .of_kind(crate::ItemKind::Step)
+            .map(|s| crate::step_key_fields(&db, file, s).clone())
+            .collect();
+        (diags, graph, keys)
+    };
+    let (primed, lazy) = (answers(true), answers(false));
+    assert!(primed.0.len() > 300, "{}", primed.0.len());
+    assert_eq!(primed, lazy);
+}

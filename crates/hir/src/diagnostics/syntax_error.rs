@@ -12,6 +12,16 @@ pub(crate) fn toml(span: Span, message: &str) -> Diagnostic {
     Diagnostic::new(Code::TomlSyntax, span, format!("invalid TOML: {message}"))
 }
 
+/// `n` more syntax errors, from `span` on, left out (see [`crate::MAX_SYNTAX_ERRORS`]).
+pub(crate) fn more(span: Span, n: usize) -> Diagnostic {
+    Diagnostic::new(
+        Code::TomlSyntax,
+        span,
+        format!("invalid TOML: {n} more syntax errors from here on are not shown"),
+    )
+    .with_help(format!("the first {} are; is this file TOML?", crate::MAX_SYNTAX_ERRORS))
+}
+
 /// Arrays or inline tables nested too deep.
 pub(crate) fn too_deep(span: Span, message: &str) -> Diagnostic {
     Diagnostic::new(Code::TooDeep, span, message.to_owned())
@@ -121,5 +131,17 @@ Y = "2"
                   related 15:1-15:14: first defined here
             "#]],
         );
+    }
+
+    #[test]
+    fn syntax_errors_are_capped() {
+        let text = "[steps.a]\n".to_owned() + &"= 1\n".repeat(crate::MAX_SYNTAX_ERRORS + 500);
+        let (db, file, _) = crate::tests::load(&text);
+        let diags = crate::file_diagnostics(&db, file);
+        let syntax: Vec<_> = diags.iter().filter(|d| d.code == crate::Code::TomlSyntax).collect();
+        assert_eq!(syntax.len(), crate::MAX_SYNTAX_ERRORS + 1);
+        let more: Vec<_> = syntax.iter().filter(|d| d.message.contains("more syntax")).collect();
+        assert_eq!(more.len(), 1, "{more:?}");
+        assert!(more[0].message.ends_with("more syntax errors from here on are not shown"));
     }
 }
