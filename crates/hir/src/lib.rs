@@ -105,9 +105,10 @@ const PARALLEL_MIN: usize = 4;
 /// there are enough and the database can fork; a panic there (salsa's cancellation, say)
 /// goes on here, unchanged.
 fn on_two_threads<T: Sync>(db: &dyn Db, all: &[T], each: impl Fn(&dyn Db, &T) + Sync) {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let fork = if all.len() >= PARALLEL_MIN && cores > 1 { db.fork() } else { None };
-    let Some(fork) = fork else { return };
+    // (`available_parallelism` reads cgroup files: only asked for a large file.)
+    let worth_it = all.len() >= PARALLEL_MIN
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let Some(fork) = worth_it.then(|| db.fork()).flatten() else { return };
     let (mine, theirs) = all.split_at(all.len() / 2);
     std::thread::scope(|scope| {
         let each = &each;

@@ -179,7 +179,12 @@ fn skip_string(bytes: &[u8], start: usize) -> usize {
     let triple = bytes.get(start..start + 3) == Some(&[quote, quote, quote][..]);
     let mut i = start + if triple { 3 } else { 1 };
     while i < bytes.len() {
-        let b = bytes[i];
+        // Most bytes are none of these: skip them in one tight loop.
+        i += bytes[i..]
+            .iter()
+            .position(|&b| b == quote || b == b'\\' || b == b'\n')
+            .unwrap_or(bytes.len() - i);
+        let Some(&b) = bytes.get(i) else { break };
         if !triple && b == b'\n' {
             return i;
         }
