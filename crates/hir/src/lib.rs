@@ -101,30 +101,38 @@ const PARALLEL_MIN: usize = 1_000;
 #[cfg(test)]
 const PARALLEL_MIN: usize = 4;
 
-/// Runs `each` over `all`, the second half on a second handle on another thread when
-/// there are enough and the database can fork; a panic there (salsa's cancellation, say)
-/// goes on here, unchanged.
+/// Runs `each` over `all` on this thread and, when there are enough and the database can
+/// fork, on a second handle on another thread: both take the next run of [`SHARE`] from a
+/// shared counter until none is left, so a thread the OS does not schedule holds up at
+/// most one run. A panic there (salsa's cancellation, say) goes on here, unchanged.
 fn on_two_threads<T: Sync>(db: &dyn Db, all: &[T], each: impl Fn(&dyn Db, &T) + Sync) {
     // (`available_parallelism` reads cgroup files: only asked for a large file.)
     let worth_it = all.len() >= PARALLEL_MIN
         && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let Some(fork) = worth_it.then(|| db.fork()).flatten() else { return };
-    let (mine, theirs) = all.split_at(all.len() / 2);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = |db: &dyn Db| loop {
+        let at = next.fetch_add(SHARE, std::sync::atomic::Ordering::Relaxed);
+        let Some(run) = all.get(at..all.len().min(at + SHARE)) else { break };
+        run.iter().for_each(|x| each(db, x));
+    };
     std::thread::scope(|scope| {
-        let each = &each;
-        // No thread to be had: the queries run later, on this one, as they are asked for.
-        let Ok(other) = std::thread::Builder::new()
+        let work = &work;
+        // No thread to be had: this one does it all.
+        let other = std::thread::Builder::new()
             .name("hir-prime".to_owned())
-            .spawn_scoped(scope, move || theirs.iter().for_each(|x| each(&*fork, x)))
-        else {
-            return;
-        };
-        mine.iter().for_each(|x| each(db, x));
-        if let Err(panic) = other.join() {
+            .spawn_scoped(scope, move || work(&*fork));
+        work(db);
+        if let Ok(other) = other
+            && let Err(panic) = other.join()
+        {
             std::panic::resume_unwind(panic);
         }
     });
 }
+
+/// How many blocks or groups a thread of [`prime`] takes at a time.
+const SHARE: usize = 32;
 
 /// Resolves one step: its references, placeholders and paths checked against the
 /// [`index`] of `file` (the item's file; the query itself takes only the item).

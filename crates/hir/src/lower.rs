@@ -166,7 +166,7 @@ impl Cx<'_> {
             self.wrong(&e.node, key, ty);
             return None;
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(items.len());
         for n in items {
             match (&n.value, scalars) {
                 (Value::String(s), _) => out.push(Spanned::new(s.clone(), n.span)),
@@ -198,7 +198,7 @@ impl Cx<'_> {
             self.wrong(&e.node, key, Ty::StringTable);
             return Vec::new();
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(t.entries.len());
         for entry in &t.entries {
             let k = Spanned::new(entry.key.clone(), entry.key_span);
             match (&entry.node.value, scalars) {

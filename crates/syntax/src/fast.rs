@@ -24,7 +24,8 @@ const LINEAR_DUPLICATE_CHECK: usize = 16;
 
 /// The tree of `text` if it has the simple shape the module docs describe.
 pub(crate) fn parse(text: &str) -> Option<Parse> {
-    let mut p = Parser { text, bytes: text.as_bytes(), at: 0 };
+    let mut p =
+        Parser { text, bytes: text.as_bytes(), at: 0, nodes: Vec::new(), entries: Vec::new() };
     p.blank_lines()?;
     if p.at == p.bytes.len() {
         return Some(Parse::default());
@@ -47,7 +48,6 @@ pub(crate) fn parse(text: &str) -> Option<Parse> {
     }
     let header = span_of(header_start..p.at);
     p.end_of_line()?;
-    let mut body = Table::default();
     let mut keys = Keys::default();
     loop {
         p.blank_lines()?;
@@ -62,13 +62,12 @@ pub(crate) fn parse(text: &str) -> Option<Parse> {
         p.spaces();
         let node = p.value(0)?;
         p.end_of_line()?;
-        if !keys.insert(&body, &key) {
+        if !keys.insert(&p.entries, &key) {
             return None;
         }
-        body.entries.push(Entry { key, key_span, node });
+        p.entries.push(Entry { key, key_span, node });
     }
-    // Exact capacities: a 100,000-step file keeps every one of these trees.
-    body.entries.shrink_to_fit();
+    let body = Table { entries: p.entries.drain(..).collect() };
     // `[a.b.c]`: tables `a` and `b` are spanned by their keys, `c` by the header.
     let mut node = Node { span: header, value: Value::Table(body) };
     let mut path = path.into_iter().rev();
@@ -88,17 +87,17 @@ struct Keys {
 }
 
 impl Keys {
-    /// Whether `key` is new to `table` (whose entries this has seen); records it.
-    fn insert(&mut self, table: &Table, key: &str) -> bool {
+    /// Whether `key` is new to the table of `entries` (which this has seen); records it.
+    fn insert(&mut self, entries: &[Entry], key: &str) -> bool {
         if let Some(set) = &mut self.set {
             return set.insert(key.to_owned());
         }
-        if table.entries.iter().any(|e| e.key == key) {
+        if entries.iter().any(|e| e.key == key) {
             return false;
         }
-        if table.entries.len() >= LINEAR_DUPLICATE_CHECK {
+        if entries.len() >= LINEAR_DUPLICATE_CHECK {
             let mut set: std::collections::HashSet<String> =
-                table.entries.iter().map(|e| e.key.clone()).collect();
+                entries.iter().map(|e| e.key.clone()).collect();
             set.insert(key.to_owned());
             self.set = Some(set);
         }
@@ -110,6 +109,12 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// Elements of the arrays being parsed, innermost last: each array takes its own off
+    /// the end when it closes, in a vector of exactly its size (a 100,000-step file keeps
+    /// every one of these trees, so no spare capacity and no reallocation).
+    nodes: Vec<Node>,
+    /// The same for the entries of the tables being parsed.
+    entries: Vec<Entry>,
 }
 
 impl Parser<'_> {
@@ -246,14 +251,15 @@ impl Parser<'_> {
             return None;
         }
         self.at += 1;
-        let mut items = Vec::new();
+        let start = self.nodes.len();
         loop {
             self.array_gap()?;
             if self.peek()? == b']' {
                 self.at += 1;
                 break;
             }
-            items.push(self.value(depth + 1)?);
+            let node = self.value(depth + 1)?;
+            self.nodes.push(node);
             self.array_gap()?;
             match self.bump()? {
                 b',' => {}
@@ -261,8 +267,7 @@ impl Parser<'_> {
                 _ => return None,
             }
         }
-        items.shrink_to_fit();
-        Some(Value::Array(items))
+        Some(Value::Array(self.nodes.drain(start..).collect()))
     }
 
     /// A one-line inline table without a trailing comma (TOML 1.1's newlines and trailing
@@ -272,11 +277,11 @@ impl Parser<'_> {
             return None;
         }
         self.at += 1;
-        let mut table = Table::default();
+        let start = self.entries.len();
         self.spaces();
         if self.peek()? == b'}' {
             self.at += 1;
-            return Some(Value::Table(table));
+            return Some(Value::Table(Table::default()));
         }
         loop {
             self.spaces();
@@ -287,10 +292,10 @@ impl Parser<'_> {
             }
             self.spaces();
             let node = self.value(depth + 1)?;
-            if table.entries.iter().any(|e| e.key == key) {
+            if self.entries[start..].iter().any(|e| e.key == key) {
                 return None;
             }
-            table.entries.push(Entry { key, key_span, node });
+            self.entries.push(Entry { key, key_span, node });
             self.spaces();
             match self.bump()? {
                 b',' => {}
@@ -298,8 +303,7 @@ impl Parser<'_> {
                 _ => return None,
             }
         }
-        table.entries.shrink_to_fit();
-        Some(Value::Table(table))
+        Some(Value::Table(Table { entries: self.entries.drain(start..).collect() }))
     }
 
     /// `true`, `false`, or a decimal integer or float without `_` (see [`number`]).
