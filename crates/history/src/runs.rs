@@ -116,34 +116,8 @@ impl History {
             tx.commit().context(CTX)?;
             return Ok(id);
         }
-        {
-            // A new run has no rows yet: a plain INSERT, no upsert, no lookup of the run.
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO step_runs (run_id, pipeline, step, status, key, key_fields,
-                        reused_from, dirty_reason, exit_code, started_ms, duration_ms, outputs,
-                        log_dir)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )
-                .context(CTX)?;
-            for rec in steps {
-                stmt.execute(rusqlite::params![
-                    id,
-                    run.pipeline,
-                    rec.step,
-                    rec.status.as_str(),
-                    rec.key,
-                    rec.key_fields,
-                    rec.reused_from,
-                    rec.dirty_reason,
-                    rec.exit_code,
-                    rec.started_ms.map(ms_to_sql),
-                    rec.duration_ms.map(ms_to_sql),
-                    rec.outputs,
-                    rec.log_dir,
-                ])
-                .context(CTX)?;
-            }
+        for rec in steps {
+            crate::steps::insert_step(&tx, id, rec)?;
         }
         tx.commit().context(CTX)?;
         Ok(id)

@@ -35,7 +35,11 @@ impl History {
 
 /// Inserts or replaces one step record inside an open transaction, in run `run_id` (not
 /// `rec.run_id`).
-fn insert_step(tx: &rusqlite::Transaction<'_>, run_id: i64, rec: &StepRecord) -> Result<()> {
+pub(crate) fn insert_step(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: i64,
+    rec: &StepRecord,
+) -> Result<()> {
     const CTX: &str = "record step";
     {
         // INSERT … SELECT copies the run's pipeline name and inserts nothing if the run is missing.
