@@ -5,6 +5,7 @@
 //! placeholders and paths against it; [`check_item`] does the same for data references and
 //! environments.
 
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use syntax::Span;
@@ -191,10 +192,13 @@ pub(crate) fn resolve_step<'db>(db: &'db dyn Db, item: Item<'db>) -> ResolvedSte
 pub(crate) fn resolve(db: &dyn Db, step: &Step, ix: &Index) -> ResolvedStep {
     let mut out = ResolvedStep::default();
     let mut diags = Vec::new();
+    // Upstream steps seen, to keep `deps` free of repeats without a linear search per input
+    // (a step reading the outputs of 10,000 steps).
+    let mut seen = std::collections::HashSet::new();
     for input in &step.inputs {
         if let Some(target) = resolve_reference(ix, &input.reference, &mut diags) {
             if let Target::Output { step, .. } = &target
-                && !out.deps.contains(step)
+                && seen.insert(step.clone())
             {
                 out.deps.push(step.clone());
             }
@@ -300,10 +304,23 @@ impl<'a> Declared<'a> {
     }
 }
 
+/// Name → its positions in `names`.
+fn positions<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, Vec<usize>> {
+    let mut at: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, n) in names.enumerate() {
+        at.entry(n).or_default().push(i);
+    }
+    at
+}
+
 fn check_templates(step: &Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used {
     let mut inputs = vec![false; step.inputs.len()];
     let mut outputs = vec![false; step.outputs.len()];
     let mut params = Vec::new();
+    // Name → positions, per kind, so a placeholder is found without a scan (a step can
+    // declare thousands of inputs). Every declaration of a name counts (a repeat is E0108).
+    let input_at = positions(Declared::Inputs(step).names());
+    let output_at = positions(Declared::Outputs(step).names());
     for t in step.templates() {
         if !t.value.contains("${") {
             continue;
@@ -327,17 +344,16 @@ fn check_templates(step: &Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used
                     }
                 }
                 Piece::Placeholder { kind, name, text } => {
-                    let (declared, used, what) = match kind {
-                        Kind::Inputs => (Declared::Inputs(step), &mut inputs, "input"),
-                        _ => (Declared::Outputs(step), &mut outputs, "output"),
+                    let (declared, used, at, what) = match kind {
+                        Kind::Inputs => (Declared::Inputs(step), &mut inputs, &input_at, "input"),
+                        _ => (Declared::Outputs(step), &mut outputs, &output_at, "output"),
                     };
-                    // Every declaration of the name counts as used (a repeat is E0108).
-                    let mut found = false;
-                    for (i, d) in declared.names().enumerate() {
-                        if d == name {
-                            (used[i], found) = (true, true);
+                    let found = at.get(name).is_some_and(|all| {
+                        for &i in all {
+                            used[i] = true;
                         }
-                    }
+                        true
+                    });
                     if !found {
                         let declared: Vec<&str> = declared.names().collect();
                         diags.push(unknown_placeholder::undeclared(

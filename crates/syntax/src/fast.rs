@@ -283,6 +283,7 @@ impl Parser<'_> {
             self.at += 1;
             return Some(Value::Table(Table::default()));
         }
+        let mut keys = Keys::default();
         loop {
             self.spaces();
             let (key, key_span) = self.bare_key()?;
@@ -292,7 +293,7 @@ impl Parser<'_> {
             }
             self.spaces();
             let node = self.value(depth + 1)?;
-            if self.entries[start..].iter().any(|e| e.key == key) {
+            if !keys.insert(&self.entries[start..], &key) {
                 return None;
             }
             self.entries.push(Entry { key, key_span, node });
