@@ -28,6 +28,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_via(dir, path, bytes, true)
 }
 
+/// [`write_atomic`] without the fsyncs: readers still see the old file or the whole new one,
+/// but a power loss may lose the write. For files nothing trusts (a lost one is only redone).
+/// Creates missing parent folders.
+///
+/// Errors: [`Error::Write`] naming the temp file, `path` or the folder that failed.
+pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_of(path);
+    fs::create_dir_all(dir).map_err(Error::write(dir))?;
+    write_via(dir, path, bytes, false)
+}
+
 /// Writes `bytes` to a temp file in `tmp_dir` (same filesystem as `path`), then renames it to
 /// `path`. With `durable`, fsyncs the file before and the destination folder after the rename.
 /// The destination folder must exist.

@@ -40,13 +40,13 @@ mod verify;
 mod walk;
 
 pub use action::ActionResult;
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, write_replace};
 pub use cas::Cache;
 pub use digest::{Digest, ParseDigestError, hash_file};
 pub use error::{Error, Result};
 pub use snapshot::copy_tree;
 pub use stamp::{
-    COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Reader, StampReader, now_ns, put_bytes,
+    COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Reader, StampReader, now_ns, put_bytes, seal,
 };
 pub use statcache::{StatCache, hash_tree_with};
 pub use tree::{Manifest, TreeEntry, hash_tree};

@@ -11,8 +11,8 @@
 //! sub-second timestamps and [`COARSE_WINDOW_NS`] (2 s, FAT's granularity) when the ctime is a
 //! whole second.
 //!
-//! Also here: the little-endian [`Reader`] the binary state files (`statcache`, `buildmemo`)
-//! decode with.
+//! Also here: the little-endian [`Reader`] and [`seal`] the binary state files (`statcache`,
+//! `buildmemo`) are read and written with.
 
 use std::fs;
 use std::io;
@@ -154,6 +154,29 @@ impl<'a> Reader<'a> {
     /// Whether every byte was read.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// Appends the sha256 of everything in `out` to it: the end of a sealed state file (read
+/// back with [`Reader::open_sealed`]). Layout: `magic`, body, `[u8; 32]` checksum.
+pub fn seal(out: &mut Vec<u8>) {
+    use sha2::Digest as _;
+    let sum: [u8; 32] = sha2::Sha256::digest(&out[..]).into();
+    out.extend_from_slice(&sum);
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over the body of a file written as `magic`, body, then [`seal`]: `None` when
+    /// the checksum does not match (torn, damaged) or the magic differs (another format or
+    /// version).
+    pub fn open_sealed(bytes: &'a [u8], magic: &[u8; 8]) -> Option<Reader<'a>> {
+        use sha2::Digest as _;
+        let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+        if sha2::Sha256::digest(body).as_slice() != sum {
+            return None;
+        }
+        let mut r = Reader(body);
+        (r.take(8)? == magic).then_some(r)
     }
 }
 

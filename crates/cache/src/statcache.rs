@@ -46,11 +46,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::atomic::{parent_of, write_via};
 use crate::digest::hash_reader;
-use crate::stamp::{FileStamp, Reader, now_ns};
+use crate::stamp::{FileStamp, Reader, now_ns, seal};
 use crate::tree::{Manifest, TreeEntry, link_text};
 use crate::walk::{self, IgnoreRules, Item, Kind};
 use crate::{Digest, Error, Result, par};
@@ -373,20 +371,12 @@ fn encode(entries: &HashMap<Vec<u8>, Entry>) -> Vec<u8> {
         out.extend_from_slice(&e.hashed_ns.to_le_bytes());
         out.extend_from_slice(&e.digest.0);
     }
-    let sum: [u8; 32] = Sha256::digest(&out).into();
-    out.extend_from_slice(&sum);
+    seal(&mut out);
     out
 }
 
 fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Entry>> {
-    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
-    if Sha256::digest(body).as_slice() != sum {
-        return None;
-    }
-    let mut r = Reader(body);
-    if r.take(8)? != MAGIC {
-        return None;
-    }
+    let mut r = Reader::open_sealed(bytes, MAGIC)?;
     let count = r.u32()? as usize;
     let mut entries = HashMap::with_capacity(count.min(1 << 20));
     for _ in 0..count {

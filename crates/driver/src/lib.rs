@@ -15,5 +15,5 @@ mod project;
 mod status;
 
 pub use cache::StatCache;
-pub use project::{Project, locate, probe, probe_with};
+pub use project::{Project, folder_of, locate, probe, probe_with};
 pub use status::{Planned, StepPlan, lookup, plan, plan_in, previous, steps_by_name};

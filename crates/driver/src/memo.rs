@@ -51,7 +51,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use cache::{Cache, FileStamp, Reader, StampReader, StatCache, put_bytes};
+use cache::{Cache, FileStamp, Reader, StampReader, StatCache, put_bytes, seal};
 use hir::{Digest, FsState};
 use sha2::{Digest as _, Sha256};
 
@@ -442,8 +442,7 @@ fn encode(m: &BuildMemo) -> Vec<u8> {
             out.extend_from_slice(&i.to_le_bytes());
         }
     }
-    let sum: [u8; 32] = Sha256::digest(&out).into();
-    out.extend_from_slice(&sum);
+    seal(&mut out);
     out
 }
 
@@ -465,14 +464,7 @@ fn decode_stamps(r: &mut Reader<'_>) -> Option<Vec<(String, FileStamp)>> {
 }
 
 fn decode(bytes: &[u8]) -> Option<BuildMemo> {
-    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
-    if Sha256::digest(body).as_slice() != sum {
-        return None;
-    }
-    let mut r = Reader(body);
-    if r.take(8)? != MAGIC {
-        return None;
-    }
+    let mut r = Reader::open_sealed(bytes, MAGIC)?;
     let invocation = digest(&mut r)?;
     let written_ns = r.i64()?;
     let pipeline = string(&mut r)?;

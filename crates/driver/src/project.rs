@@ -53,13 +53,21 @@ pub fn locate(path: &Path) -> anyhow::Result<PathBuf> {
     anyhow::bail!("{} does not exist", path.display())
 }
 
+/// The folder a pipeline file's relative paths start from (`.` for a bare file name); its
+/// state folder is `.runner/` there.
+pub fn folder_of(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 impl Project {
     /// Reads the pipeline at `path` (file or folder) with `--param` overrides.
     pub fn load(path: &Path, overrides: Vec<(String, String)>) -> anyhow::Result<Project> {
         let file_path = locate(path)?;
         let (text, encoding_error) = read_text(&file_path)?;
-        let root = file_path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+        let root = folder_of(&file_path);
         let display = file_path.display().to_string();
         let db = RootDatabase::default();
         let file = SourceFile::new(&db, display.clone(), text, overrides);

@@ -715,13 +715,10 @@ fn publish_view(shared: &Shared, step: &str, name: &str, digest: Digest, written
     }
 }
 
-/// Writes a view's stamp file: atomically (temp file, rename) but without fsync, as views
-/// are never trusted (a lost stamp only costs copying the view again).
+/// Writes a view's stamp file: atomically but without fsync, as views are never trusted (a
+/// lost stamp only costs copying the view again).
 fn write_view_stamp(stamp: &Path, digest: &Digest) {
-    let tmp = stamp.with_extension(format!("digest.tmp.{}", std::process::id()));
-    if std::fs::write(&tmp, digest.to_hex()).and_then(|()| std::fs::rename(&tmp, stamp)).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = cache::write_replace(stamp, digest.to_hex().as_bytes());
 }
 
 /// `runner status`.

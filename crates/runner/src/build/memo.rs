@@ -7,7 +7,7 @@
 //! the build goes the normal way, and [`write_memo`] records the memo when it ends well.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -25,14 +25,6 @@ pub(crate) struct Asked<'a> {
     pub(crate) experiment: Option<&'a str>,
 }
 
-/// The pipeline file for `path` and its folder, as [`Project::load`] finds them.
-fn locate(path: &Path) -> Option<(PathBuf, PathBuf)> {
-    let file = driver::locate(path).ok()?;
-    let root = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
-    Some((file, root))
-}
-
 /// Builds from the memo when it holds: records a run reusing every step, and returns its
 /// summary and the bytes hashed to check the memo (files whose stat moved). `Ok(None)`: the
 /// memo does not hold (or there is none); build normally.
@@ -43,7 +35,8 @@ pub(crate) fn try_noop(
     asked: &Asked<'_>,
 ) -> anyhow::Result<Option<(BuildSummary, u64)>> {
     let started = Instant::now();
-    let Some((file, root)) = locate(path) else { return Ok(None) };
+    let Ok(file) = driver::locate(path) else { return Ok(None) };
+    let root = driver::folder_of(&file);
     // Absolute once, so the stat cache does not ask for the working folder per path.
     let Ok(root) = std::path::absolute(&root) else { return Ok(None) };
     let state = root.join(".runner");
