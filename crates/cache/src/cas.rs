@@ -21,6 +21,11 @@
 //! blob is kept unless a check finds its bytes corrupt, in which case the fresh copy is renamed
 //! over it.
 //!
+//! **Adopting** ([`Cache::adopt_tree`], what a step's outputs go through): instead of a copy,
+//! a file whose blob is missing is hard-linked to the blob's name and made read-only, so the
+//! step's output file and the blob are one inode. Its stat is compared before hashing and
+//! after linking; a file that moved in between is unlinked again and reported.
+//!
 //! **Deferred sync** ([`Cache::with_deferred_sync`], what `runner build` uses): the same
 //! publication by temp file and rename, without the fsyncs; [`Cache::sync`] (one `syncfs`)
 //! makes everything durable at once, at the end of the build. A process killed at any moment
@@ -129,8 +134,37 @@ impl Cache {
     /// Errors: [`Error::Read`] / [`Error::Write`] with the failing path, [`Error::Changed`] if a
     /// file's bytes changed while it was being stored, [`Error::NonUtf8Path`].
     pub fn ingest_tree(&self, dir: &Path) -> Result<Manifest> {
+        self.ingest(dir, false)
+    }
+
+    /// [`Cache::ingest_tree`] that hands the files over instead of copying them: a regular,
+    /// non-executable file whose blob is missing becomes that blob by a hard link and is made
+    /// read-only (0444, as every blob is). Storing then costs one read of each file, no copy
+    /// and no new inode: what a step wrote is stored where it lies (DVC's `hardlink` cache
+    /// type, Bazel moving outputs into its CAS).
+    ///
+    /// Afterwards the files under `dir` must not be written: they may be the cache's blobs.
+    /// One edited in place anyway (as root, through the read-only mode) moves the blob's
+    /// ctime, so [`Cache::verify`] rehashes it, finds it corrupt and the result is not trusted;
+    /// nothing wrong is reused, the result is only lost. Executables (a 0444 inode cannot keep
+    /// the execute bit), symlinks, and files that cannot be linked (another filesystem, link
+    /// limit) are copied as by [`Cache::ingest_tree`]. A file whose size or mtime moved while
+    /// it was hashed and linked is unlinked again and reported as [`Error::Changed`].
+    ///
+    /// Errors: as [`Cache::ingest_tree`].
+    pub fn adopt_tree(&self, dir: &Path) -> Result<Manifest> {
+        self.ingest(dir, true)
+    }
+
+    fn ingest(&self, dir: &Path, adopt: bool) -> Result<Manifest> {
         let items = walk::walk(dir, IgnoreRules::None)?;
         let stored = par::try_map(&items, |item, buf| {
+            let adopting = adopt && item.kind == (Kind::File { executable: false });
+            let before = if adopting {
+                Some(fs::symlink_metadata(&item.abs).map_err(Error::read(&item.abs))?)
+            } else {
+                None
+            };
             let entry = hash_item(item, buf)?;
             let blob = self.blob_path(&entry.digest);
             let replace = match self.check_blob(&entry.digest, buf).map_err(Error::read(&blob))?.0 {
@@ -138,9 +172,14 @@ impl Cache {
                 BlobState::Missing => false,
                 BlobState::Corrupt(_) => true,
             };
-            match item.kind {
-                Kind::File { .. } => self.store_file(&item.abs, &entry.digest, replace, buf)?,
-                Kind::Symlink => {
+            match (item.kind, before) {
+                (Kind::File { .. }, Some(before)) if !replace => {
+                    self.adopt_file(&item.abs, &before, &entry.digest, buf)?
+                }
+                (Kind::File { .. }, _) => {
+                    self.store_file(&item.abs, &entry.digest, replace, buf)?
+                }
+                (Kind::Symlink, _) => {
                     let text = link_text(&item.abs)?;
                     if Digest::of_bytes(&text) != entry.digest {
                         return Err(Error::Changed { path: item.abs.clone() });
@@ -166,6 +205,47 @@ impl Cache {
         let m = Manifest::from_unsorted(entries);
         self.put_manifest(&m)?;
         Ok(m)
+    }
+
+    /// Publishes `src` (stat `before`, taken before it was hashed to `expected`) as its blob by
+    /// a hard link; falls back to a copy where linking is not possible.
+    fn adopt_file(
+        &self,
+        src: &Path,
+        before: &fs::Metadata,
+        expected: &Digest,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let blob = self.blob_path(expected);
+        if self.durable {
+            File::open(src).and_then(|f| f.sync_all()).map_err(Error::write(src))?;
+        }
+        let mut linked = fs::hard_link(src, &blob);
+        if matches!(&linked, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+            self.ensure_parent(&blob)?;
+            linked = fs::hard_link(src, &blob);
+        }
+        match linked {
+            Ok(()) => {}
+            // Published meanwhile by someone else: same name, same bytes.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(_) => return self.store_file(src, expected, false, buf),
+        }
+        let after = fs::set_permissions(&blob, fs::Permissions::from_mode(0o444))
+            .and_then(|()| fs::symlink_metadata(&blob))
+            .map_err(Error::write(&blob));
+        let same = after.as_ref().is_ok_and(|a| {
+            a.ino() == before.ino()
+                && a.size() == before.size()
+                && (a.mtime(), a.mtime_nsec()) == (before.mtime(), before.mtime_nsec())
+        });
+        if !same {
+            let _ = fs::remove_file(&blob);
+            after?;
+            return Err(Error::Changed { path: src.to_path_buf() });
+        }
+        Ok(())
     }
 
     fn store_file(
@@ -324,6 +404,46 @@ pub(crate) mod tests {
         let one = cache.ingest_tree(&src.join("model.pkl")).unwrap();
         assert_eq!(one.entries.len(), 1);
         assert_eq!(one.entries[0].path, "");
+    }
+
+    #[test]
+    fn adopting_links_new_files_and_copies_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("out");
+        sample_tree(&src);
+        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        // One blob is already stored: its file is left alone.
+        let pre = dir.path().join("pre");
+        write(&pre, "x", "weights");
+        cache.ingest_tree(&pre).unwrap();
+
+        let m = cache.adopt_tree(&src).unwrap();
+        assert_eq!(m, hash_tree(&src, IgnoreRules::None).unwrap());
+        assert_eq!(cache.get_manifest(&m.digest()).unwrap(), Some(m.clone()));
+        let ino = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
+        let blob_of =
+            |rel: &str| cache.blob_path(&m.entries.iter().find(|e| e.path == rel).unwrap().digest);
+        // New, plain files: the file is the blob, read-only. Of two files with the same
+        // bytes, one became the blob; the other found it stored and is left alone.
+        let blob = ino(&blob_of("metrics/eval.json"));
+        let (eval, copy) = (src.join("metrics/eval.json"), src.join("metrics/copy.json"));
+        assert!((ino(&eval) == blob) != (ino(&copy) == blob));
+        let eval = if ino(&eval) == blob { eval } else { copy };
+        assert_eq!(fs::metadata(&eval).unwrap().mode() & 0o777, 0o444);
+        // Already stored before: untouched.
+        assert_ne!(ino(&src.join("model.pkl")), ino(&blob_of("model.pkl")));
+        // Executables keep their mode and are copied; symlinks stay symlinks.
+        assert_ne!(ino(&src.join("bin/run.sh")), ino(&blob_of("bin/run.sh")));
+        assert_eq!(fs::metadata(src.join("bin/run.sh")).unwrap().mode() & 0o111, 0o111);
+        assert!(fs::symlink_metadata(src.join("latest")).unwrap().file_type().is_symlink());
+        cache.verify(&m).unwrap();
+        assert!(tmp_is_empty(&cache));
+
+        // Editing an adopted file in place (as root can) is caught, not trusted.
+        fs::set_permissions(&eval, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&eval, "{\"acc\": 0.1}").unwrap();
+        let err = cache.verify(&m).unwrap_err();
+        assert!(err.to_string().contains("is corrupt"), "{err}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub use atomic::{write_atomic, write_replace};
 pub use cas::Cache;
 pub use digest::{Digest, ParseDigestError, hash_file};
 pub use error::{Error, Result};
-pub use snapshot::copy_tree;
+pub use snapshot::{copy_tree, copy_tree_except};
 pub use stamp::{
     COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Reader, StampReader, now_ns, put_bytes, seal,
 };

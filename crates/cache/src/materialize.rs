@@ -15,7 +15,6 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::atomic::{TempPath, parent_of, temp_name};
@@ -44,22 +43,43 @@ impl Cache {
         let parent = parent_of(dest);
         fs::create_dir_all(parent).map_err(Error::write(parent))?;
         let tmp = temp_name(parent, dest);
-        if !single_file {
-            fs::create_dir(&tmp).map_err(Error::write(&tmp))?;
-        }
         let guard = TempPath(Some(tmp.clone()));
-        for e in &m.entries {
-            let to = if e.path.is_empty() { tmp.clone() } else { tmp.join(&e.path) };
-            if let Some(dir) = to.parent().filter(|d| *d != tmp) {
-                fs::create_dir_all(dir).map_err(Error::write(dir))?;
-            }
-            self.place(e, &to, link)?;
-        }
+        self.lay_out(m, single_file, &tmp, link)?;
         if fs::symlink_metadata(dest).is_ok() {
             return Err(Error::Exists { path: dest.to_path_buf() });
         }
         fs::rename(&tmp, dest).map_err(Error::write(dest))?;
         guard.disarm();
+        Ok(())
+    }
+
+    /// [`Cache::materialize`] straight into `dest`, without the temp sibling and rename: for a
+    /// destination nothing reads before this returns (a step's private input folder), where
+    /// publishing atomically would only cost a folder and a rename per input. `dest` must not
+    /// exist; its parent must. On error, what was laid out so far is left for the caller to
+    /// remove.
+    ///
+    /// Errors: as [`Cache::materialize`].
+    pub fn materialize_private(&self, m: &Manifest, dest: &Path, link: bool) -> Result<()> {
+        let single_file = check_layout(m)?;
+        self.lay_out(m, single_file, dest, link)
+    }
+
+    /// Creates `to` (a folder unless `single_file`) holding the entries of `m`.
+    fn lay_out(&self, m: &Manifest, single_file: bool, to: &Path, link: bool) -> Result<()> {
+        if !single_file {
+            fs::create_dir(to).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => Error::Exists { path: to.to_path_buf() },
+                _ => Error::Write { path: to.to_path_buf(), source: e },
+            })?;
+        }
+        for e in &m.entries {
+            let file = if e.path.is_empty() { to.to_path_buf() } else { to.join(&e.path) };
+            if let Some(dir) = file.parent().filter(|d| *d != to) {
+                fs::create_dir_all(dir).map_err(Error::write(dir))?;
+            }
+            self.place(e, &file, link)?;
+        }
         Ok(())
     }
 
@@ -74,12 +94,21 @@ impl Cache {
         if link && !e.executable && fs::hard_link(&blob, to).is_ok() {
             return Ok(());
         }
-        if let Err(source) = fs::copy(&blob, to) {
+        let mode = if e.executable { 0o755 } else { 0o644 };
+        if let Err(source) = copy_new(&blob, to, mode) {
             return Err(missing().unwrap_or_else(|| copy_error(&blob, to, source)));
         }
-        let mode = if e.executable { 0o755 } else { 0o644 };
-        fs::set_permissions(to, fs::Permissions::from_mode(mode)).map_err(Error::write(to))
+        Ok(())
     }
+}
+
+/// Copies `from` to the new file `to`, created with `mode` (less the umask). Three syscalls
+/// fewer than `fs::copy` then `chmod`, which matters with a copy per input per step.
+fn copy_new(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut src = fs::File::open(from)?;
+    let mut dest = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(to)?;
+    io::copy(&mut src, &mut dest).map(drop)
 }
 
 /// Checks that `m` can be laid out safely; returns whether it is a single file (`""`).
@@ -149,6 +178,15 @@ mod tests {
         let empty = dir.path().join("empty_out");
         cache.materialize(&Manifest::default(), &empty, true).unwrap();
         assert!(empty.is_dir());
+
+        // Straight into place: the same tree, no temp sibling, and no second time.
+        let private = dir.path().join("private");
+        fs::create_dir(&private).unwrap();
+        cache.materialize_private(&m, &private.join("in"), false).unwrap();
+        assert_eq!(hash_tree(&private.join("in"), IgnoreRules::None).unwrap(), m);
+        assert_eq!(fs::read_dir(&private).unwrap().count(), 1);
+        let err = cache.materialize_private(&m, &private.join("in"), false).unwrap_err();
+        assert!(matches!(err, Error::Exists { .. }), "{err}");
     }
 
     #[test]

@@ -22,10 +22,24 @@ use crate::{Error, Result};
 /// Errors: [`Error::Exists`] if `dest` exists; [`Error::Read`] / [`Error::Write`] with the path
 /// that failed; [`Error::NonUtf8Path`] as for [`crate::hash_tree`].
 pub fn copy_tree(src: &Path, dest: &Path, rules: IgnoreRules) -> Result<u64> {
+    copy_tree_except(src, dest, rules, &[])
+}
+
+/// [`copy_tree`] leaving out the '/'-separated paths relative to `src` in `skip`: files, or
+/// folders with everything below them (not entered). A step snapshot leaves out the data
+/// references inside its `source_directory` this way, as the step reads those in place.
+///
+/// Errors: as [`copy_tree`].
+pub fn copy_tree_except(
+    src: &Path,
+    dest: &Path,
+    rules: IgnoreRules,
+    skip: &[String],
+) -> Result<u64> {
     if fs::symlink_metadata(dest).is_ok() {
         return Err(Error::Exists { path: dest.to_path_buf() });
     }
-    let items = walk::walk(src, rules)?;
+    let items = walk::walk_except(src, rules, skip)?;
     let parent = parent_of(dest);
     fs::create_dir_all(parent).map_err(Error::write(parent))?;
     let tmp = temp_name(parent, dest);
@@ -100,6 +114,11 @@ mod tests {
 
         let err = copy_tree(&src, &dest, IgnoreRules::Snapshot).unwrap_err();
         assert!(matches!(err, Error::Exists { .. }), "{err}");
+
+        let skipped = dir.path().join("snap/2");
+        let skip = ["pkg".to_owned(), "run.sh".to_owned(), "link".to_owned()];
+        assert_eq!(copy_tree_except(&src, &skipped, IgnoreRules::Snapshot, &skip).unwrap(), 2);
+        assert!(skipped.join(".amlignore").is_file() && skipped.join("link.py").is_symlink());
 
         let one = dir.path().join("one.py");
         assert_eq!(copy_tree(&src.join("pkg/train.py"), &one, IgnoreRules::None).unwrap(), 1);

@@ -17,6 +17,7 @@
 //! listed or entered. Ignore files themselves are listed like any other file. Lines that are not
 //! valid glob patterns are skipped.
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -61,12 +62,19 @@ pub(crate) struct Item {
 ///
 /// A `root` that is a file yields one item with `rel == ""`; a special file yields none.
 pub(crate) fn walk(root: &Path, rules: IgnoreRules) -> Result<Vec<Item>> {
+    walk_except(root, rules, &[])
+}
+
+/// [`walk`] that also leaves out the relative paths in `skip` (files, or folders with
+/// everything below them), without entering them.
+pub(crate) fn walk_except(root: &Path, rules: IgnoreRules, skip: &[String]) -> Result<Vec<Item>> {
     let meta = fs::metadata(root).map_err(Error::read(root))?;
     let mut out = Vec::new();
     if meta.is_file() {
         out.push(Item { abs: root.to_path_buf(), rel: String::new(), kind: file_kind(&meta) });
     } else if meta.is_dir() {
-        let mut sink = Sink { items: &mut out, dirs: None };
+        let skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
+        let mut sink = Sink { items: &mut out, dirs: None, skip: &skip };
         walk_dir(root, "", rules, &mut Vec::new(), &mut sink)?;
     }
     Ok(out)
@@ -85,7 +93,8 @@ pub fn list_dirs(root: &Path, rules: IgnoreRules) -> Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
     if meta.is_dir() {
         dirs.push(root.to_path_buf());
-        let mut sink = Sink { items: &mut Vec::new(), dirs: Some(&mut dirs) };
+        let mut sink =
+            Sink { items: &mut Vec::new(), dirs: Some(&mut dirs), skip: &HashSet::new() };
         walk_dir(root, "", rules, &mut Vec::new(), &mut sink)?;
     }
     Ok(dirs)
@@ -130,6 +139,8 @@ pub fn is_ignored(root: &Path, rel: &str, is_dir: bool, rules: IgnoreRules) -> R
 struct Sink<'a> {
     items: &'a mut Vec<Item>,
     dirs: Option<&'a mut Vec<PathBuf>>,
+    /// Relative paths left out, with everything below them.
+    skip: &'a HashSet<&'a str>,
 }
 
 fn file_kind(meta: &fs::Metadata) -> Kind {
@@ -172,7 +183,7 @@ fn walk_dir(
         }
         let child = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
         let ft = entry.file_type().map_err(Error::read(&path))?;
-        if ignored(stack, &child, ft.is_dir()) {
+        if ignored(stack, &child, ft.is_dir()) || out.skip.contains(child.as_str()) {
             continue;
         }
         if ft.is_dir() {

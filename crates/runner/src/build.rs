@@ -171,6 +171,9 @@ struct Shared {
     params: BTreeMap<String, String>,
     envs: BTreeMap<String, (String, Option<PathBuf>)>,
     results: Mutex<HashMap<String, BTreeMap<String, Digest>>>,
+    /// Manifests of the outputs stored by this build, by digest: downstream steps lay their
+    /// inputs out from memory instead of reading the manifest back.
+    manifests: Mutex<HashMap<Digest, cache::Manifest>>,
     outcomes: Mutex<Vec<Outcome>>,
     /// Records of reused and skipped steps, written in one transaction when the build ends
     /// (a no-op build of 1,000 steps would otherwise commit 1,000 times).
@@ -453,7 +456,10 @@ pub(crate) fn run_build(
         data_paths: ix
             .data
             .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|p| (k.clone(), project.abs(p))))
+            .filter_map(|(k, v)| {
+                let p = project.abs(v.as_ref()?);
+                Some((k.clone(), std::path::absolute(&p).unwrap_or(p)))
+            })
             .collect(),
         params,
         envs: ix
@@ -463,6 +469,7 @@ pub(crate) fn run_build(
             .collect(),
         steps,
         results: Mutex::default(),
+        manifests: Mutex::default(),
         outcomes: Mutex::default(),
         pending: Mutex::default(),
         snapshots: tokio::sync::Mutex::default(),

@@ -32,6 +32,7 @@ pub(super) async fn execute(
     let run_dir = shared.state.join("runs").join(shared.run_id.to_string()).join(&info.name);
     let started_ms = now_ms();
     let fail = |msg: String, exit_code: Option<i32>, status: StepStatus| {
+        keep_partial_outputs(shared, info, &run_dir);
         if shared.full {
             say!("{:>9} {}  ({msg})", status.as_str(), info.name);
         }
@@ -102,25 +103,33 @@ pub(super) async fn execute(
         other => return fail(other.to_string(), None, StepStatus::Failed),
     }
     // Outputs: each must hold something; store them, then the cache entry, then history.
+    // The step is over (its process group is gone), so its files are handed to the CAS as
+    // they lie (`adopt_tree`): one read each, no copy.
     let mut outputs = BTreeMap::new();
     for (name, dir) in &prepared.outputs {
-        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
-        if empty {
-            return fail(
-                format!("output {name} was not produced (its folder is empty or gone)"),
-                Some(0),
-                StepStatus::Failed,
-            );
-        }
-        let ingested = shared.cache.ingest_tree(dir).and_then(|m| shared.cache.put_manifest(&m));
-        match ingested {
-            Ok(d) => {
-                outputs.insert(name.clone(), hdig(d));
+        let manifest = match shared.cache.adopt_tree(dir) {
+            Ok(m) if m.entries.is_empty() => {
+                return fail(
+                    format!("output {name} was not produced (its folder is empty)"),
+                    Some(0),
+                    StepStatus::Failed,
+                );
+            }
+            Ok(m) => m,
+            Err(cache::Error::Read { path, .. }) if path == *dir => {
+                return fail(
+                    format!("output {name} was not produced (its folder is gone)"),
+                    Some(0),
+                    StepStatus::Failed,
+                );
             }
             Err(e) => {
                 return fail(format!("storing output {name}: {e}"), Some(0), StepStatus::Failed);
             }
-        }
+        };
+        let digest = hdig(manifest.digest());
+        outputs.insert(name.clone(), digest);
+        shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).insert(digest, manifest);
     }
     // Downstream steps need only the outputs' digests: publish them, and do the rest (drift
     // check, action cache entry, history, views) off the critical path, in that order. The
@@ -223,7 +232,6 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             publish_view(shared, &info.name, name, *d, dir);
         }
     }
-    let _ = std::fs::remove_dir_all(run_dir.join("outputs"));
     let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
     if shared.full {
         let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
@@ -287,6 +295,7 @@ async fn prepare_step(
     let src_rel = hir::paths::normalize(info.step.source_directory());
     let snapshot = snapshot(shared, &src_rel).await?;
     let mut paths: HashMap<(Kind, String), String> = HashMap::new();
+    let mut made_inputs = false;
     for (name, target) in &info.inputs {
         let p = match target {
             Target::Data(d) => shared
@@ -303,17 +312,33 @@ async fn prepare_step(
                     .and_then(|m| m.get(output))
                     .copied()
                     .with_context(|| format!("upstream {step} has no output {output}"))?;
-                let manifest = shared
-                    .cache
-                    .get_manifest(&cdig(digest))?
-                    .with_context(|| format!("manifest of {step}.{output} is missing"))?;
-                let dest = run_dir.join("inputs").join(name);
-                let _ = std::fs::remove_dir_all(&dest);
+                let known = shared
+                    .manifests
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&digest)
+                    .cloned();
+                let manifest = match known {
+                    Some(m) => m,
+                    None => shared
+                        .cache
+                        .get_manifest(&cdig(digest))?
+                        .with_context(|| format!("manifest of {step}.{output} is missing"))?,
+                };
+                let inputs = run_dir.join("inputs");
+                let dest = inputs.join(name);
+                if !made_inputs {
+                    let _ = std::fs::remove_dir_all(&inputs);
+                    std::fs::create_dir_all(&inputs)
+                        .with_context(|| format!("creating {}", inputs.display()))?;
+                    made_inputs = true;
+                }
                 // A copy, not hard links: a step running as root could write through a link
-                // into the CAS and poison every later result that reads the blob.
+                // into the CAS and poison every later result that reads the blob. Straight
+                // into place: the run folder is this step's alone.
                 shared
                     .cache
-                    .materialize(&manifest, &dest, false)
+                    .materialize_private(&manifest, &dest, false)
                     .with_context(|| format!("materializing input {name}"))?;
                 dest
             }
@@ -322,7 +347,7 @@ async fn prepare_step(
     }
     let mut outputs = Vec::new();
     for o in &info.step.outputs {
-        let dir = run_dir.join("outputs").join(&o.value);
+        let dir = output_dir(shared, &info.name, &o.value);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         paths.insert((Kind::Outputs, o.value.clone()), abs_string(&dir));
@@ -377,6 +402,28 @@ async fn prepare_step(
     })
 }
 
+/// Where a step writes output `name` while it runs: `.runner/outputs/<step>/.<name>.run<id>`,
+/// next to the view it becomes by a rename when the step succeeds (see `publish_view`).
+fn output_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
+    shared.state.join("outputs").join(step).join(format!(".{name}.run{}", shared.run_id))
+}
+
+/// Moves what a failed step wrote into its run folder (`runs/<id>/<step>/outputs/<name>`),
+/// where its logs are, leaving the previous view alone.
+fn keep_partial_outputs(shared: &Shared, info: &StepInfo, run_dir: &Path) {
+    for o in &info.step.outputs {
+        let written = output_dir(shared, &info.name, &o.value);
+        if written.exists() {
+            let kept = run_dir.join("outputs").join(&o.value);
+            let moved = std::fs::create_dir_all(run_dir.join("outputs"))
+                .and_then(|()| std::fs::rename(&written, &kept));
+            if moved.is_err() {
+                let _ = std::fs::remove_dir_all(&written);
+            }
+        }
+    }
+}
+
 /// `sh` as found on `PATH`, looked up once per process (the child would otherwise try every
 /// `PATH` entry with its own `execve`, for every step).
 fn shell() -> PathBuf {
@@ -413,13 +460,47 @@ async fn snapshot(shared: &Arc<Shared>, src_rel: &str) -> anyhow::Result<PathBuf
     };
     let dest =
         shared.state.join("runs").join(shared.run_id.to_string()).join("snapshots").join(label);
+    let skip = data_in_source(shared, src_rel, &src);
     let (s, d) = (src.clone(), dest.clone());
-    tokio::task::spawn_blocking(move || cache::copy_tree(&s, &d, cache::IgnoreRules::Snapshot))
-        .await?
-        .with_context(|| format!("snapshotting {}", src.display()))?;
+    tokio::task::spawn_blocking(move || {
+        cache::copy_tree_except(&s, &d, cache::IgnoreRules::Snapshot, &skip)
+    })
+    .await?
+    .with_context(|| format!("snapshotting {}", src.display()))?;
     let dest = std::path::absolute(&dest)?;
     snaps.insert(src_rel.to_owned(), dest.clone());
     Ok(dest)
+}
+
+/// The data references inside source folder `src` (as paths relative to it) that its
+/// snapshot leaves out: a step reads a data reference in place, through
+/// `${inputs.<name>}`, so copying it (a data folder can hold gigabytes) would only cost time
+/// and disk. One that a step of this folder hashes as its script or under `hash_paths` (or
+/// that holds one) stays in: the step's key and drift check read those in the snapshot.
+fn data_in_source(shared: &Shared, src_rel: &str, src: &Path) -> Vec<String> {
+    let trim = |p: &str| p.trim_start_matches("./").trim_end_matches('/').to_owned();
+    let hashed: std::collections::BTreeSet<String> = shared
+        .steps
+        .iter()
+        .filter(|s| hir::paths::normalize(s.step.source_directory()) == src_rel)
+        .flat_map(|s| {
+            let script = s.fields.script.iter().map(|(p, _)| trim(p));
+            script.chain(s.fields.hash_paths.iter().map(|(p, _)| trim(p)))
+        })
+        .collect();
+    let overlaps = |a: &str, b: &str| {
+        a.is_empty() || b.is_empty() || a == b || {
+            let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+            long.starts_with(short) && long.as_bytes()[short.len()] == b'/'
+        }
+    };
+    shared
+        .data_paths
+        .values()
+        .filter_map(|p| p.strip_prefix(src).ok())
+        .filter_map(|rel| rel.to_str().map(trim))
+        .filter(|rel| !rel.is_empty() && !hashed.iter().any(|h| overlaps(h, rel)))
+        .collect()
 }
 
 /// The Python a `.py` script runs with: its environment's, built on first use.

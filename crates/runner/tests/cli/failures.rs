@@ -133,3 +133,24 @@ fn param_with_shell_syntax_is_one_literal_argument() {
 fn param_with_placeholder_text_is_not_expanded() {
     assert_param_is_literal("${outputs.out} ${params.msg} $${x} ${env.HOME} a=b");
 }
+
+/// A step that fails after a success: what it wrote goes to its run folder, next to its logs,
+/// and the view of the last good output stays as it was.
+#[test]
+fn failed_rerun_keeps_the_last_view_and_files_its_partial_output() {
+    let p =
+        Project::with(&[("pipeline.toml", FAILING_TOML), ("bad.sh", "echo good > \"$1/b.txt\"\n")]);
+    p.build(&["bad"]).assert_code(0).assert_steps(&[("bad", "ran")]);
+    p.write("bad.sh", "echo partial > \"$1/b.txt\"\nexit 3\n");
+    let b = p.build(&["bad"]);
+    b.assert_code(1).assert_steps(&[("bad", "failed")]);
+    assert_eq!(p.output("bad", "out", "b.txt"), "good\n");
+    let run = b.run_id();
+    assert_eq!(p.read(&format!(".runner/runs/{run}/bad/outputs/out/b.txt")), "partial\n");
+    // Nothing half-written is left beside the view.
+    let names: Vec<String> = std::fs::read_dir(p.state().join("outputs/bad"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}

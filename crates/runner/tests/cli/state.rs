@@ -125,3 +125,41 @@ outputs = ["out"]
     let b = p.build(&[]);
     b.assert_code(0).assert_steps(&[("up", "reused"), ("vandal", "reused"), ("reader", "reused")]);
 }
+
+/// The snapshot a step runs in leaves out the data references inside it (the step reads
+/// them in place, through `${inputs.*}`), unless a step hashes them as `hash_paths`.
+#[test]
+fn snapshots_leave_out_data_references() {
+    let p = Project::with(&[
+        (
+            "pipeline.toml",
+            r#"
+[data.raw]
+path = "data/raw.txt"
+
+[data.conf]
+path = "conf/settings.txt"
+
+[steps.look]
+script = "look.sh"
+arguments = ["${inputs.raw}", "${outputs.out}"]
+inputs = { raw = "data.raw", conf = "data.conf" }
+outputs = ["out"]
+hash_paths = ["conf"]
+"#,
+        ),
+        ("data/raw.txt", "raw bytes\n"),
+        ("conf/settings.txt", "lr=1\n"),
+        (
+            "look.sh",
+            "set -e\n{ cat \"$1\"\n[ -e data/raw.txt ] && echo 'raw copied' || echo 'raw left out'\n\
+             cat conf/settings.txt; } > \"$2/seen.txt\"\n",
+        ),
+    ]);
+    p.build(&[]).assert_code(0).assert_steps(&[("look", "ran")]);
+    assert_eq!(p.output("look", "out", "seen.txt"), "raw bytes\nraw left out\nlr=1\n");
+    // Changing the data still reruns the step: it is in the key, read in place.
+    p.write("data/raw.txt", "new bytes\n");
+    p.build(&[]).assert_code(0).assert_steps(&[("look", "ran")]);
+    assert_eq!(p.output("look", "out", "seen.txt"), "new bytes\nraw left out\nlr=1\n");
+}
