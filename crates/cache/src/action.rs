@@ -1,5 +1,5 @@
 //! The action cache: step key → [`ActionResult`], one JSON file per key at
-//! `ac/<first 2 hex>/<key hex>.json`.
+//! `ac/<key hex>.json`.
 //!
 //! Writes are atomic and durable (temp file in `tmp/`, fsync, rename, fsync the folder), so a
 //! reader sees a whole record or none; concurrent writers of one key are allowed and the last
@@ -36,7 +36,7 @@ pub struct ActionResult {
 }
 
 impl Cache {
-    /// Where the action cache entry for step key `key` lives (`<root>/ac/<2 hex>/<64 hex>.json`),
+    /// Where the action cache entry for step key `key` lives (`<root>/ac/<64 hex>.json`),
     /// whether or not it exists.
     pub fn action_path(&self, key: &Digest) -> PathBuf {
         self.shard_path("ac", key, ".json")

@@ -37,6 +37,7 @@ mod stamp;
 mod statcache;
 mod tree;
 mod verify;
+mod view;
 mod walk;
 
 pub use action::ActionResult;
@@ -51,4 +52,5 @@ pub use stamp::{
 pub use statcache::{StatCache, hash_tree_with};
 pub use tree::{Manifest, TreeEntry, hash_tree};
 pub use verify::VerifyError;
+pub use view::{clear_view_digest, set_view_digest, view_digest};
 pub use walk::{IgnoreRules, is_ignored, list_dirs};

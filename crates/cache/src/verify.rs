@@ -2,7 +2,7 @@
 //!
 //! A blob is intact when its bytes still hash to its name. Rehashing every blob on every cache
 //! hit is slow for large outputs, so after a successful check the blob's stat is remembered in a
-//! sidecar `verified/<2 hex>/<64 hex>`: one line `v1 <dev> <inode> <size> <mtime ns> <ctime ns>`.
+//! sidecar `verified/<64 hex>`: one line `v1 <dev> <inode> <size> <mtime ns> <ctime ns>`.
 //! The next check trusts the blob without reading it if the stat is identical, and rehashes it
 //! otherwise. Writing a blob needs a chmod (blobs are 0444) and a write, and both set the ctime to
 //! the current time, which user code cannot set back, so any modification, even one that keeps

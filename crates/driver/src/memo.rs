@@ -9,7 +9,7 @@
 //! was given for it ([`hir::FsState`]), per step its key, the run its result came from and
 //! its outputs, and the stamps ([`FileStamp`]) that vouch for those results: each output
 //! blob's own stamp, and the stamps of the folders holding the action cache entries and
-//! manifests (their shard folders) and the output views (`.runner/outputs/`).
+//! manifests (`cache/ac/`, `cache/manifests/`) and the output views (`.runner/outputs/`).
 //!
 //! The next build with the same invocation checks the memo instead of the database
 //! ([`BuildMemo::check`]):

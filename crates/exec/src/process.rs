@@ -2,10 +2,14 @@
 //!
 //! # Mechanism
 //!
-//! 1. The log files are created (parent folders too), stdin is `/dev/null`, and the program is spawned
-//!    directly (no shell) with `CommandExt::process_group(0)`, so the child leads a new process group
-//!    whose id is its pid. `setpgid` runs in the child before `exec`, and `spawn` returns only after
-//!    the `exec` succeeded, so the group exists before anything can signal it.
+//! 1. stdout and stderr are pipes (one pipe for both when they share a log file, so their order
+//!    is kept), stdin is `/dev/null`, and the program is spawned directly (no shell) with
+//!    `CommandExt::process_group(0)`, so the child leads a new process group whose id is its pid.
+//!    `setpgid` runs in the child before `exec`, and `spawn` returns only after the `exec`
+//!    succeeded, so the group exists before anything can signal it. A task copies each pipe into
+//!    its log file, which is created (parent folders too) when the first byte arrives: a step that
+//!    prints nothing costs no file (creating one can cost 0.3 ms on a busy ext4, more than many
+//!    steps take), as ninja, which also reads its commands' output through pipes.
 //! 2. We wait for the first of: the child exits, the timeout elapses, the [`CancelToken`] fires.
 //! 3. To stop (timeout or cancel), `SIGTERM` goes to the whole group (`killpg`), so grandchildren get it
 //!    too, and a well-behaved program can clean up. We wait up to `grace` for the child to exit and for
@@ -14,7 +18,8 @@
 //! 4. Whenever the call ends, processes left in the group (say, a background job the step forgot) are
 //!    sent `SIGKILL`: a step is over when its process is, and nothing may keep writing to its outputs.
 //!    The same happens if the returned future is dropped before completion (e.g. its task is aborted);
-//!    tokio then reaps the killed child in the background.
+//!    tokio then reaps the killed child in the background. Then the pipes are drained into the logs
+//!    (for at most [`DRAIN_LIMIT`] more, in case a process that left the group still holds them).
 //!
 //! A process that moves itself to another group or session (`setsid`, daemons) escapes; reaching those
 //! would need cgroups or a subreaper, which the local target does not use.
@@ -34,6 +39,10 @@ use crate::CancelToken;
 /// Poll interval while waiting, during the grace period, for the rest of a group to exit.
 const GROUP_POLL: Duration = Duration::from_millis(10);
 
+/// How long, after the process ended and its group was killed, its output is still read: only
+/// a process that left the group (`setsid`) can keep a pipe open that long.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
 /// One process to run. Nothing goes through a shell: `argv[0]` is the program, each later element one
 /// argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +55,11 @@ pub struct ProcessSpec {
     /// Extra environment variables, added to the inherited environment (a name given here overrides
     /// the inherited value).
     pub env: Vec<(OsString, OsString)>,
-    /// stdout is written to this file (created or truncated; missing parent folders are created).
+    /// stdout is written to this file, created (or truncated) with missing parent folders when
+    /// the process first writes to stdout; no file when it writes nothing.
     pub stdout_path: PathBuf,
-    /// stderr is written to this file (created or truncated; missing parent folders are created).
-    /// May equal `stdout_path`: both streams then share one file, interleaved.
+    /// stderr is written to this file, as for `stdout_path`. May equal `stdout_path`: both
+    /// streams then share one pipe and one file, in the order they were written.
     pub stderr_path: PathBuf,
     /// Wall-clock limit; `None` = no limit.
     pub timeout: Option<Duration>,
@@ -70,6 +80,9 @@ pub enum Outcome {
     Cancelled,
     /// It could not be started (or waited for); the message says why and names the program or file.
     SpawnFailed(String),
+    /// It exited with code 0, but what it printed could not be written to its log file (the
+    /// message names the file); its run cannot be trusted to be complete.
+    LogFailed(String),
 }
 
 impl Outcome {
@@ -87,6 +100,7 @@ impl fmt::Display for Outcome {
             Outcome::TimedOut => f.write_str("timed out"),
             Outcome::Cancelled => f.write_str("cancelled"),
             Outcome::SpawnFailed(msg) => write!(f, "failed to start: {msg}"),
+            Outcome::LogFailed(msg) => write!(f, "its output could not be logged: {msg}"),
         }
     }
 }
@@ -94,32 +108,57 @@ impl fmt::Display for Outcome {
 /// Runs one process to completion and returns how it ended and its wall time.
 ///
 /// Spawns `spec.argv` in its own process group (`CommandExt::process_group(0)`) with stdin null and
-/// stdout/stderr redirected to `spec.stdout_path`/`spec.stderr_path`, then waits for it. On timeout,
-/// or when `cancel` fires, sends `SIGTERM` to the whole group, waits up to `spec.grace`, then sends
-/// `SIGKILL` to the group; the child is always reaped. Processes it left in its group are killed when
-/// the call ends, and also if this future is dropped early.
+/// stdout/stderr piped into `spec.stdout_path`/`spec.stderr_path` (each created on its first byte),
+/// then waits for it. On timeout, or when `cancel` fires, sends `SIGTERM` to the whole group, waits
+/// up to `spec.grace`, then sends `SIGKILL` to the group; the child is always reaped. Processes it
+/// left in its group are killed when the call ends, and also if this future is dropped early; then
+/// its output is drained into the logs (at most [`DRAIN_LIMIT`] more).
 ///
-/// Returns [`Outcome::Cancelled`] without spawning if `cancel` already fired, and
-/// [`Outcome::SpawnFailed`] for an empty `argv`, a missing working directory, an unwritable log file,
-/// or a program that cannot be executed. If the process exits on its own at the same moment a stop is
-/// triggered, its real exit status wins. The duration runs from just before the spawn to the reap.
+/// Returns [`Outcome::Cancelled`] without spawning if `cancel` already fired,
+/// [`Outcome::SpawnFailed`] for an empty `argv`, a missing working directory, or a program that
+/// cannot be executed, and [`Outcome::LogFailed`] instead of `Exited(0)` when a log file could not
+/// be written. If the process exits on its own at the same moment a stop is triggered, its real
+/// exit status wins. The duration runs from just before the spawn to the reap.
 pub async fn run_process(spec: ProcessSpec, cancel: CancelToken) -> (Outcome, Duration) {
     let started = Instant::now();
     if cancel.is_cancelled() {
         return (Outcome::Cancelled, started.elapsed());
     }
-    let mut child = match spawn(&spec) {
-        Ok(child) => child,
+    let (mut child, drains) = match spawn(&spec) {
+        Ok(spawned) => spawned,
         Err(msg) => return (Outcome::SpawnFailed(msg), started.elapsed()),
     };
+    let drain = tokio::spawn(drains);
     let program = display_program(&spec.argv[0]);
-    // Kills leftovers in the group when dropped: at every return below, or if we are dropped.
     let group = GroupGuard { pgid: child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) };
+    let outcome = wait(&mut child, &spec, &cancel, &group, &program).await;
+    // Leftovers in the group would keep the pipes open; the guard kills them again on drop.
+    group.signal(libc::SIGKILL);
+    let logged = match tokio::time::timeout(DRAIN_LIMIT, drain).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(join)) => Err(format!("copying its output failed: {join}")),
+        // Someone outside the group still holds a pipe: what was read so far is in the log.
+        Err(_) => Ok(()),
+    };
+    let outcome = match (outcome, logged) {
+        (Outcome::Exited(0), Err(msg)) => Outcome::LogFailed(msg),
+        (outcome, _) => outcome,
+    };
+    (outcome, started.elapsed())
+}
 
+/// Waits for the child to exit, or stops it on timeout or cancellation.
+async fn wait(
+    child: &mut Child,
+    spec: &ProcessSpec,
+    cancel: &CancelToken,
+    group: &GroupGuard,
+    program: &str,
+) -> Outcome {
     let deadline = spec.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
     let stop_reason = tokio::select! {
         biased;
-        status = child.wait() => return (exit_outcome(status, &program), started.elapsed()),
+        status = child.wait() => return exit_outcome(status, program),
         () = sleep_until_opt(deadline) => Outcome::TimedOut,
         () = cancel.cancelled() => Outcome::Cancelled,
     };
@@ -128,19 +167,22 @@ pub async fn run_process(spec: ProcessSpec, cancel: CancelToken) -> (Outcome, Du
     let grace_end = Instant::now().checked_add(spec.grace);
     match tokio::time::timeout(spec.grace, child.wait()).await {
         Ok(Ok(_)) => group.wait_empty(grace_end).await,
-        Ok(Err(e)) => return (wait_failed(&program, &e), started.elapsed()),
+        Ok(Err(e)) => return wait_failed(program, &e),
         Err(_elapsed) => {
             group.signal(libc::SIGKILL);
             if let Err(e) = child.wait().await {
-                return (wait_failed(&program, &e), started.elapsed());
+                return wait_failed(program, &e);
             }
         }
     }
-    (stop_reason, started.elapsed())
+    stop_reason
 }
 
-/// Opens the log files and spawns the child; errors are user-facing messages.
-fn spawn(spec: &ProcessSpec) -> Result<Child, String> {
+/// Copies everything each pipe delivers into its log (see [`LazyLog`]); the first write error.
+type Drains = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+/// Spawns the child with its output piped; errors are user-facing messages.
+fn spawn(spec: &ProcessSpec) -> Result<(Child, Drains), String> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err("empty command line (argv has no program)".to_owned());
     };
@@ -151,21 +193,99 @@ fn spawn(spec: &ProcessSpec) -> Result<Child, String> {
             spec.cwd.display()
         ));
     }
-    let stdout = create_log(&spec.stdout_path, "stdout")?;
-    let stderr = if spec.stderr_path == spec.stdout_path {
-        stdout.try_clone().map_err(|e| format!("cannot share the stdout file for stderr: {e}"))?
+    let pipe_err = |e: std::io::Error| format!("cannot create a pipe for its output: {e}");
+    let (out_r, out_w) = std::io::pipe().map_err(pipe_err)?;
+    let shared = spec.stderr_path == spec.stdout_path;
+    let (err_r, err_w) = if shared {
+        (None, out_w.try_clone().map_err(pipe_err)?)
     } else {
-        create_log(&spec.stderr_path, "stderr")?
+        let (r, w) = std::io::pipe().map_err(pipe_err)?;
+        (Some(r), w)
     };
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
+        .stdout(Stdio::from(out_w))
+        .stderr(Stdio::from(err_w))
         .process_group(0);
-    cmd.spawn().map_err(|e| format!("cannot run `{}`: {e}", display_program(program)))
+    let child =
+        cmd.spawn().map_err(|e| format!("cannot run `{}`: {e}", display_program(program)))?;
+    // `cmd` holds the write ends until it is dropped: drop it, so the pipes end with the child.
+    drop(cmd);
+    let out = LazyLog::new(&spec.stdout_path, "stdout");
+    let err = LazyLog::new(&spec.stderr_path, "stderr");
+    let out_r = receiver(out_r)?;
+    let err_r = err_r.map(receiver).transpose()?;
+    let drains: Drains = Box::pin(async move {
+        let (a, b) = tokio::join!(out.copy_from(out_r), async move {
+            match err_r {
+                Some(r) => err.copy_from(r).await,
+                None => Ok(()),
+            }
+        });
+        a.and(b)
+    });
+    Ok((child, drains))
+}
+
+fn receiver(r: std::io::PipeReader) -> Result<tokio::net::unix::pipe::Receiver, String> {
+    tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(r))
+        .map_err(|e| format!("cannot read its output pipe: {e}"))
+}
+
+/// A log file created on the first byte written to it.
+struct LazyLog {
+    path: PathBuf,
+    which: &'static str,
+}
+
+impl LazyLog {
+    fn new(path: &Path, which: &'static str) -> LazyLog {
+        LazyLog { path: path.to_path_buf(), which }
+    }
+
+    /// Copies `pipe` to the file until end of input. After a write error the rest is still
+    /// read (and dropped), so the writer never blocks on a full pipe.
+    async fn copy_from(self, mut pipe: tokio::net::unix::pipe::Receiver) -> Result<(), String> {
+        use std::io::Write as _;
+        use tokio::io::AsyncReadExt as _;
+        let mut file: Option<File> = None;
+        let mut failed: Option<String> = None;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match pipe.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failed.get_or_insert(format!("reading its {}: {e}", self.which));
+                    break;
+                }
+            };
+            if failed.is_some() {
+                continue;
+            }
+            if file.is_none() {
+                match create_log(&self.path, self.which) {
+                    Ok(f) => file = Some(f),
+                    Err(msg) => {
+                        failed = Some(msg);
+                        continue;
+                    }
+                }
+            }
+            // Page-cache writes of a log: short enough to do on the runtime's thread.
+            if let Some(f) = file.as_mut()
+                && let Err(e) = f.write_all(&buf[..n])
+            {
+                failed =
+                    Some(format!("writing the {} file `{}`: {e}", self.which, self.path.display()));
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
 }
 
 fn create_log(path: &Path, which: &str) -> Result<File, String> {

@@ -273,11 +273,34 @@ async fn spawn_failures_name_the_problem() {
     let Outcome::SpawnFailed(msg) = run(spec(dir.path(), &[])).await else { panic!() };
     assert!(msg.contains("empty"), "{msg}");
 
-    let mut s = spec(dir.path(), &["/bin/true"]);
+    // A log that cannot be created fails the run once something is written to it.
     std::fs::write(dir.path().join("file"), "").unwrap();
+    let mut s = sh(dir.path(), "echo hi");
     s.stdout_path = dir.path().join("file/stdout");
-    let Outcome::SpawnFailed(msg) = run(s).await else { panic!() };
-    assert!(msg.contains("stdout"), "{msg}");
+    let Outcome::LogFailed(msg) = run(s).await else { panic!() };
+    assert!(msg.contains("stdout") && msg.contains("file/stdout"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_silent_process_leaves_no_log_files() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run(sh(dir.path(), "true")).await, Outcome::Exited(0));
+    assert!(!dir.path().join("logs").exists());
+    // Only the stream written to gets a file.
+    assert_eq!(run(sh(dir.path(), "echo err >&2")).await, Outcome::Exited(0));
+    assert!(!dir.path().join("logs/stdout.txt").exists());
+    assert_eq!(read(&dir.path().join("logs/stderr.txt")), "err\n");
+}
+
+#[tokio::test]
+async fn a_background_job_does_not_hold_the_logs_open() {
+    // The job inherits the pipes; the group is killed when the step ends, so draining ends.
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, wall) =
+        run_process(sh(dir.path(), "sleep 30 & echo started"), CancelToken::new()).await;
+    assert_eq!(outcome, Outcome::Exited(0));
+    assert!(wall < Duration::from_secs(5), "{wall:?}");
+    assert_eq!(read(&dir.path().join("logs/stdout.txt")), "started\n");
 }
 
 #[tokio::test]

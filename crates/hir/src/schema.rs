@@ -299,7 +299,7 @@ pub static TABLES: &[TableSpec] = &[
                 "source_directory",
                 String,
                 Some("\".\""),
-                "The folder the step runs in, relative to the pipeline's folder. The step runs in a snapshot of it taken when it starts, which leaves out what `.amlignore` (or, without one, `.gitignore`) ignores.",
+                "The folder the step runs in, relative to the pipeline's folder. The step runs in a snapshot of it taken when it starts, which leaves out what `.amlignore` (or, without one, `.gitignore`) ignores, and the data references inside it (read them through `${inputs.NAME}`; one listed in `hash_paths` stays in).",
                 r#"source_directory = "src""#
             ),
             key!(

@@ -179,6 +179,10 @@ struct Shared {
     /// (a no-op build of 1,000 steps would otherwise commit 1,000 times).
     pending: Mutex<Vec<StepRecord>>,
     snapshots: tokio::sync::Mutex<HashMap<String, PathBuf>>,
+    /// `runs/<id>/metrics/`, created when the first step starts: each step's `RUNNER_METRICS`
+    /// file is `<step>.txt` there (not in the step's run folder, which is only created when
+    /// something goes into it: inputs, logs, a failed step's outputs).
+    metrics_dir: std::sync::OnceLock<PathBuf>,
     /// Work left after steps that ran (drift check, action cache entry, history, output
     /// views, removing input copies), finished before the build ends.
     tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -473,6 +477,7 @@ pub(crate) fn run_build(
         outcomes: Mutex::default(),
         pending: Mutex::default(),
         snapshots: tokio::sync::Mutex::default(),
+        metrics_dir: std::sync::OnceLock::new(),
         tidying: Mutex::default(),
         built_envs: tokio::sync::Mutex::default(),
         targets,
@@ -692,17 +697,15 @@ fn outputs_json(outputs: &BTreeMap<String, Digest>) -> String {
 /// made from) names another result.
 fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>) {
     for (name, digest) in outputs {
-        let dir = shared.state.join("outputs").join(step);
-        let stamp = dir.join(format!("{name}.digest"));
-        if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == digest.to_hex()) {
+        let view = shared.state.join("outputs").join(step).join(name);
+        if cache::view_digest(&view) == Some(cdig(*digest)) {
             continue;
         }
-        let view = dir.join(name);
-        let _ = std::fs::remove_file(&stamp);
+        cache::clear_view_digest(&view);
         let _ = std::fs::remove_dir_all(&view);
         let Ok(Some(manifest)) = shared.cache.get_manifest(&cdig(*digest)) else { continue };
         if shared.cache.materialize(&manifest, &view, false).is_ok() {
-            write_view_stamp(&stamp, digest);
+            cache::set_view_digest(&view, &cdig(*digest));
         }
     }
 }
@@ -710,22 +713,13 @@ fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>)
 /// Makes the folder a step just wrote for output `name` (already stored in the CAS as
 /// `digest`) its view, by moving it (no copy); falls back to [`update_views`].
 fn publish_view(shared: &Shared, step: &str, name: &str, digest: Digest, written: &Path) {
-    let dir = shared.state.join("outputs").join(step);
-    let stamp = dir.join(format!("{name}.digest"));
-    let view = dir.join(name);
-    let _ = std::fs::remove_file(&stamp);
+    let view = shared.state.join("outputs").join(step).join(name);
+    cache::clear_view_digest(&view);
     let _ = std::fs::remove_dir_all(&view);
-    let moved = std::fs::create_dir_all(&dir).and_then(|()| std::fs::rename(written, &view));
-    match moved {
-        Ok(()) => write_view_stamp(&stamp, &digest),
+    match std::fs::rename(written, &view) {
+        Ok(()) => cache::set_view_digest(&view, &cdig(digest)),
         Err(_) => update_views(shared, step, &BTreeMap::from([(name.to_owned(), digest)])),
     }
-}
-
-/// Writes a view's stamp file: atomically but without fsync, as views are never trusted (a
-/// lost stamp only costs copying the view again).
-fn write_view_stamp(stamp: &Path, digest: &Digest) {
-    let _ = cache::write_replace(stamp, digest.to_hex().as_bytes());
 }
 
 /// `runner status`.

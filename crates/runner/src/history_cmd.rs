@@ -182,7 +182,16 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             outln!("  outputs: {o}");
         }
         if let Some(l) = &s.log_dir {
-            outln!("  logs: {l}/stdout.log, {l}/stderr.log");
+            let logs: Vec<String> = ["stdout.log", "stderr.log"]
+                .iter()
+                .map(|f| format!("{l}/{f}"))
+                .filter(|p| Path::new(p).exists())
+                .collect();
+            if logs.is_empty() {
+                outln!("  logs: none (it printed nothing)");
+            } else {
+                outln!("  logs: {}", logs.join(", "));
+            }
         }
         for (_, m) in &metrics {
             outln!("  metric {} = {}", m.name, m.value);
@@ -242,7 +251,11 @@ pub(crate) fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
         format!("step {} did not run in run {} (status {})", a.step, a.run, s.status.as_str())
     })?;
     let file = Path::new(dir).join(if a.stderr { "stderr.log" } else { "stdout.log" });
-    let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    // A log file is only created when the step writes to the stream.
+    let text = match std::fs::read(&file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        r => r.with_context(|| format!("reading {}", file.display()))?,
+    };
     use std::io::Write as _;
     std::io::stdout().write_all(&text)?;
     Ok(ExitCode::SUCCESS)

@@ -36,12 +36,13 @@ pub(super) async fn execute(
         if shared.full {
             say!("{:>9} {}  ({msg})", status.as_str(), info.name);
         }
-        let tail = exec::tail_lines(&run_dir.join("stderr.log"), 20);
+        let log = run_dir.join("stderr.log");
+        let tail = exec::tail_lines(&log, 20);
         if shared.full && !tail.is_empty() {
             for line in tail.lines() {
                 say!("          | {line}");
             }
-            say!("          log: {}", run_dir.join("stderr.log").display());
+            say!("          log: {}", log.display());
         }
         record_locked(
             shared,
@@ -65,7 +66,7 @@ pub(super) async fn execute(
                 reused_from: None,
                 duration_ms: Some(now_ms().saturating_sub(started_ms)),
                 key: Some(key.to_hex()),
-                stderr_log: Some(run_dir.join("stderr.log")),
+                stderr_log: Some(run_dir.join("stderr.log")).filter(|l| l.exists()),
             },
         );
         if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
@@ -202,7 +203,8 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         }
         None => reason,
     };
-    let metrics_text = std::fs::read_to_string(run_dir.join("metrics.txt")).unwrap_or_default();
+    let metrics_text =
+        std::fs::read_to_string(metrics_file(shared, &info.name)).unwrap_or_default();
     let (metrics, bad) = history::parse_metrics(&metrics_text);
     {
         let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
@@ -376,7 +378,7 @@ async fn prepare_step(
     }
     argv.extend(info.step.arguments.iter().map(|a| OsString::from(expand(&a.value))));
     let mut env: Vec<(OsString, OsString)> = vec![
-        ("RUNNER_METRICS".into(), run_dir.join("metrics.txt").into_os_string()),
+        ("RUNNER_METRICS".into(), metrics_file(shared, &info.name).into_os_string()),
         ("RUNNER_RUN_ID".into(), shared.run_id.to_string().into()),
         ("RUNNER_STEP".into(), info.name.clone().into()),
         ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
@@ -400,6 +402,16 @@ async fn prepare_step(
         outputs,
         snapshot,
     })
+}
+
+/// The file a step appends its metrics to (`RUNNER_METRICS`): `runs/<id>/metrics/<step>.txt`.
+fn metrics_file(shared: &Shared, step: &str) -> PathBuf {
+    let dir = shared.metrics_dir.get_or_init(|| {
+        let dir = shared.state.join("runs").join(shared.run_id.to_string()).join("metrics");
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    });
+    dir.join(format!("{step}.txt"))
 }
 
 /// Where a step writes output `name` while it runs: `.runner/outputs/<step>/.<name>.run<id>`,

@@ -154,3 +154,41 @@ fn failed_rerun_keeps_the_last_view_and_files_its_partial_output() {
         .collect();
     assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
 }
+
+/// What a step prints is in its logs, one file per stream it wrote to; a silent step has
+/// none. Its metrics reach run history.
+#[test]
+fn logs_and_metrics_of_a_run() {
+    let p = Project::with(&[(
+        "pipeline.toml",
+        r#"
+[steps.talk]
+command = ["sh", "-c", "echo out; echo err >&2; echo 'accuracy 0.9' >> \"$RUNNER_METRICS\"; echo x > \"$0/x\"", "${outputs.out}"]
+outputs = ["out"]
+
+[steps.quiet]
+command = ["sh", "-c", "echo x > \"$0/x\"", "${outputs.out}"]
+outputs = ["out"]
+"#,
+    )]);
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(&[("talk", "ran"), ("quiet", "ran")]);
+    let run = b.run_id().to_string();
+    let logs = |args: &[&str]| {
+        let mut all = vec!["logs", run.as_str()];
+        all.extend_from_slice(args);
+        let r = p.run(&all);
+        r.assert_code(0);
+        r.stdout.clone()
+    };
+    assert_eq!(logs(&["talk"]), "out\n");
+    assert_eq!(logs(&["talk", "--stderr"]), "err\n");
+    assert_eq!(logs(&["quiet"]), "");
+    let show = p.run(&["show", run.as_str(), "talk"]);
+    show.assert_code(0);
+    assert!(show.stdout.contains("metric accuracy = 0.9"), "{}", show.transcript());
+    assert!(show.stdout.contains("stdout.log, "), "{}", show.transcript());
+    let show = p.run(&["show", run.as_str(), "quiet"]);
+    assert!(show.stdout.contains("logs: none"), "{}", show.transcript());
+    assert!(!p.state().join(format!("runs/{run}/quiet")).exists());
+}

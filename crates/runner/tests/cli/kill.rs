@@ -69,7 +69,8 @@ outputs = ["out"]
         std::thread::sleep(Duration::from_millis(20));
     };
     // `quick` runs beside `slow`; let it finish, so the killed build has completed work.
-    let quick_done = p.state().join("outputs").join("quick").join("out.digest");
+    // Its view appears once its result is recorded.
+    let quick_done = p.state().join("outputs").join("quick").join("out");
     while !quick_done.exists() {
         assert!(started.elapsed() < Duration::from_secs(20), "quick step never finished");
         std::thread::sleep(Duration::from_millis(20));
