@@ -183,6 +183,13 @@ struct Shared {
     /// file is `<step>.txt` there (not in the step's run folder, which is only created when
     /// something goes into it: inputs, logs, a failed step's outputs).
     metrics_dir: std::sync::OnceLock<PathBuf>,
+    /// `runs/<id>/inputs/`, created when the first step needs an upstream output: input
+    /// `NAME` of step `STEP` is laid out in `STEP.NAME` there.
+    inputs_dir: std::sync::OnceLock<PathBuf>,
+    /// Input copies of steps that succeeded, removed when the build ends (removing them
+    /// between steps would slow the next steps' file creations down on ext4, which skips
+    /// recently freed inodes when it allocates).
+    spent_inputs: Mutex<Vec<PathBuf>>,
     /// Work left after steps that ran (drift check, action cache entry, history, output
     /// views, removing input copies), finished before the build ends.
     tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -478,6 +485,8 @@ pub(crate) fn run_build(
         pending: Mutex::default(),
         snapshots: tokio::sync::Mutex::default(),
         metrics_dir: std::sync::OnceLock::new(),
+        inputs_dir: std::sync::OnceLock::new(),
+        spent_inputs: Mutex::default(),
         tidying: Mutex::default(),
         built_envs: tokio::sync::Mutex::default(),
         targets,
@@ -513,6 +522,14 @@ pub(crate) fn run_build(
             std::mem::take(&mut *shared.tidying.lock().unwrap_or_else(|e| e.into_inner()));
         for t in tidying {
             let _ = t.await;
+        }
+        let spent =
+            std::mem::take(&mut *shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()));
+        for dir in spent {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(dir) = shared.inputs_dir.get() {
+            let _ = std::fs::remove_dir(dir); // if nothing failed, it is empty now
         }
         states
     });

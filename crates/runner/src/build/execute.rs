@@ -234,7 +234,9 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             publish_view(shared, &info.name, name, *d, dir);
         }
     }
-    let _ = std::fs::remove_dir_all(run_dir.join("inputs"));
+    let spent = info.inputs.iter().filter(|(_, t)| matches!(t, Target::Output { .. }));
+    let spent: Vec<PathBuf> = spent.map(|(name, _)| input_dir(shared, &info.name, name)).collect();
+    shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()).extend(spent);
     if shared.full {
         let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
         let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
@@ -297,7 +299,6 @@ async fn prepare_step(
     let src_rel = hir::paths::normalize(info.step.source_directory());
     let snapshot = snapshot(shared, &src_rel).await?;
     let mut paths: HashMap<(Kind, String), String> = HashMap::new();
-    let mut made_inputs = false;
     for (name, target) in &info.inputs {
         let p = match target {
             Target::Data(d) => shared
@@ -327,14 +328,7 @@ async fn prepare_step(
                         .get_manifest(&cdig(digest))?
                         .with_context(|| format!("manifest of {step}.{output} is missing"))?,
                 };
-                let inputs = run_dir.join("inputs");
-                let dest = inputs.join(name);
-                if !made_inputs {
-                    let _ = std::fs::remove_dir_all(&inputs);
-                    std::fs::create_dir_all(&inputs)
-                        .with_context(|| format!("creating {}", inputs.display()))?;
-                    made_inputs = true;
-                }
+                let dest = input_dir(shared, &info.name, name);
                 // A copy, not hard links: a step running as root could write through a link
                 // into the CAS and poison every later result that reads the blob. Straight
                 // into place: the run folder is this step's alone.
@@ -412,6 +406,18 @@ fn metrics_file(shared: &Shared, step: &str) -> PathBuf {
         dir
     });
     dir.join(format!("{step}.txt"))
+}
+
+/// Where input `name` of `step` is laid out: `runs/<id>/inputs/<step>.<name>` (names have no
+/// dots, see `E0111 invalid-name`). One folder per input, in one folder per run: folder
+/// creations are what a step's preparation costs most.
+fn input_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
+    let dir = shared.inputs_dir.get_or_init(|| {
+        let dir = shared.state.join("runs").join(shared.run_id.to_string()).join("inputs");
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    });
+    dir.join(format!("{step}.{name}"))
 }
 
 /// Where a step writes output `name` while it runs: `.runner/outputs/<step>/.<name>.run<id>`,

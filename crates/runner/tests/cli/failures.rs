@@ -192,3 +192,25 @@ outputs = ["out"]
     assert!(show.stdout.contains("logs: none"), "{}", show.transcript());
     assert!(!p.state().join(format!("runs/{run}/quiet")).exists());
 }
+
+/// A step's copies of upstream outputs are removed when the build ends, unless it failed:
+/// then they stay for a look, beside its logs.
+#[test]
+fn input_copies_are_kept_only_for_failed_steps() {
+    let p =
+        Project::with(&[("pipeline.toml", FAILING_TOML), ("bad.sh", "echo fine > \"$1/b.txt\"\n")]);
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(&[("bad", "ran"), ("after", "ran"), ("good", "ran")]);
+    assert!(!p.state().join(format!("runs/{}/inputs", b.run_id())).exists());
+
+    // `after` now fails, reading what `bad` wrote.
+    p.write(
+        "pipeline.toml",
+        &FAILING_TOML
+            .replace("cp \\\"$0/b.txt\\\" \\\"$1/b.txt\\\"", "cat \\\"$0/b.txt\\\"; exit 4"),
+    );
+    let b = p.build(&[]);
+    b.assert_code(1).assert_steps(&[("bad", "reused"), ("after", "failed"), ("good", "reused")]);
+    let kept = p.state().join(format!("runs/{}/inputs/after.b/b.txt", b.run_id()));
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), "fine\n");
+}
