@@ -33,6 +33,20 @@ pub struct ActionResult {
     pub created_ms: u64,
     /// The step key fields, opaque JSON owned by the caller (used to explain what changed).
     pub key_fields: serde_json::Value,
+    /// The manifests of `outputs`, by output name, so a lookup needs no second file per
+    /// output (they are also stored under `manifests/`). Optional: read through
+    /// [`ActionResult::manifest`], which checks each against its digest in `outputs`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub manifests: BTreeMap<String, crate::Manifest>,
+}
+
+impl ActionResult {
+    /// The manifest of output `name` as recorded in this entry, if it is there and hashes to
+    /// the digest `outputs` gives (a hand-edited or foreign entry's manifest is ignored).
+    pub fn manifest(&self, name: &str) -> Option<&crate::Manifest> {
+        let want = self.outputs.get(name)?;
+        self.manifests.get(name).filter(|m| m.digest() == *want)
+    }
 }
 
 impl Cache {
@@ -48,7 +62,7 @@ impl Cache {
     /// Errors: [`Error::Json`] if `result` cannot be encoded, [`Error::Write`] on IO failure.
     pub fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<()> {
         let path = self.action_path(key);
-        let json = serde_json::to_vec_pretty(result)
+        let json = serde_json::to_vec(result)
             .map_err(|source| Error::Json { path: path.clone(), source })?;
         self.ensure_parent(&path)?;
         write_via(&self.tmp_dir(), &path, &json, self.durable())
@@ -61,7 +75,7 @@ impl Cache {
     /// file cannot be removed.
     pub fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>> {
         let path = self.action_path(key);
-        let bytes = match fs::read(&path) {
+        let bytes = match crate::atomic::read_small(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::Read { path, source: e }),
@@ -102,7 +116,27 @@ mod tests {
             run_id: 7,
             created_ms: 1_700_000_000_000,
             key_fields: serde_json::json!({"script": "abc", "params": {"n": 3}}),
+            manifests: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn embedded_manifests_are_checked_against_their_digest() {
+        let m = crate::Manifest {
+            entries: vec![crate::TreeEntry {
+                path: "model.pkl".into(),
+                digest: Digest::of_bytes(b"weights"),
+                size: 7,
+                executable: false,
+            }],
+        };
+        let mut r = sample();
+        r.outputs.insert("model".into(), m.digest());
+        r.manifests.insert("model".into(), m.clone());
+        assert_eq!(r.manifest("model"), Some(&m));
+        assert_eq!(r.manifest("other"), None);
+        r.outputs.insert("model".into(), Digest::of_bytes(b"another"));
+        assert_eq!(r.manifest("model"), None);
     }
 
     #[test]

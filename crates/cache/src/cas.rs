@@ -346,7 +346,7 @@ impl Cache {
     /// Errors: [`Error::Read`] if the file exists but cannot be read.
     pub fn get_manifest(&self, d: &Digest) -> Result<Option<Manifest>> {
         let path = self.manifest_path(d);
-        let bytes = match fs::read(&path) {
+        let bytes = match crate::atomic::read_small(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::Read { path, source: e }),

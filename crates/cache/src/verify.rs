@@ -6,7 +6,8 @@
 //! The next check trusts the blob without reading it if the stat is identical, and rehashes it
 //! otherwise. Writing a blob needs a chmod (blobs are 0444) and a write, and both set the ctime to
 //! the current time, which user code cannot set back, so any modification, even one that keeps
-//! the size and restores the mtime, forces a rehash. Replacing the blob changes the inode.
+//! the size and restores the mtime, forces a rehash. Blobs under [`SMALL_BLOB`] (16 KiB) get no
+//! record: they are rehashed every time, which costs what reading a record would. Replacing the blob changes the inode.
 //!
 //! Stat caches have a "racy" window (git's racy-git problem): timestamps are coarse, so a change
 //! made in the same clock tick as the recorded stat could keep the same ctime. A record is
@@ -130,6 +131,11 @@ impl Stamp {
     }
 }
 
+/// Blobs smaller than this (16 KiB) are always rehashed and never get a `verified/` record:
+/// reading one costs about what reading its record would, and creating 10,000 records after
+/// a build of 10,000 small outputs cost a second on this project's machine.
+pub(crate) const SMALL_BLOB: u64 = 16 * 1024;
+
 /// When this process first opened a cache with deferred sync (ns since the epoch), if it did.
 static DEFERRED_SINCE: std::sync::OnceLock<i128> = std::sync::OnceLock::new();
 
@@ -178,23 +184,36 @@ impl Cache {
     pub(crate) fn check_blob(&self, d: &Digest, buf: &mut [u8]) -> io::Result<(BlobState, bool)> {
         let blob = self.blob_path(d);
         let record = self.shard_path("verified", d, "");
-        let mut file = match File::open(&blob) {
-            Ok(f) => f,
+        // A stat first: a blob its record vouches for is never opened.
+        let before = match fs::metadata(&blob) {
+            Ok(m) => m,
+            // A record left behind cannot vouch for a blob stored again later: that one has
+            // another inode and ctime.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let _ = fs::remove_file(&record);
                 return Ok((BlobState::Missing, false));
             }
             Err(e) => return Err(e),
         };
-        let before = file.metadata()?;
         if !before.is_file() {
             return Ok((BlobState::Missing, false));
         }
+        if before.len() < SMALL_BLOB {
+            // Reading it costs what reading its record would: no record, hash it.
+            let (actual, _) = hash_reader(&mut File::open(&blob)?, buf)?;
+            let state = if actual == *d { BlobState::Ok } else { BlobState::Corrupt(actual) };
+            return Ok((state, true));
+        }
         let before = Stamp::of(&before);
-        let recorded = fs::read_to_string(&record).ok().and_then(|t| Stamp::decode(&t));
+        let recorded = crate::atomic::read_small(&record)
+            .ok()
+            .and_then(|t| String::from_utf8(t).ok())
+            .and_then(|t| Stamp::decode(&t));
         if recorded == Some(before) {
             return Ok((BlobState::Ok, false));
         }
+        let mut file = File::open(&blob)?;
+        // What is hashed is what was opened (it may have been replaced since the stat).
+        let before = Stamp::of(&file.metadata()?);
         let (actual, _) = hash_reader(&mut file, buf)?;
         if actual != *d {
             let _ = fs::remove_file(&record);
@@ -227,7 +246,8 @@ mod tests {
     fn setup(root: &Path) -> (Cache, Manifest) {
         let src = root.join("out");
         fs::create_dir_all(src.join("sub")).unwrap();
-        fs::write(src.join("model.pkl"), "weights!").unwrap();
+        // Large enough to be trusted through its record; the log is small.
+        fs::write(src.join("model.pkl"), "weights!".repeat(4096)).unwrap();
         fs::write(src.join("sub/log.txt"), "log").unwrap();
         let cache = Cache::open(&root.join("cache")).unwrap();
         let m = cache.ingest_tree(&src).unwrap();
@@ -278,7 +298,7 @@ mod tests {
         // Overwrite with the same size and put the old mtime back: the ctime still changes.
         let old = fs::metadata(&blob).unwrap();
         fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
-        fs::write(&blob, "WEIGHTS!").unwrap();
+        fs::write(&blob, "WEIGHTS!".repeat(4096)).unwrap();
         fs::set_permissions(&blob, fs::Permissions::from_mode(0o444)).unwrap();
         let mtime = filetime::FileTime::from_last_modification_time(&old);
         filetime::set_file_mtime(&blob, mtime).unwrap();
@@ -290,12 +310,30 @@ mod tests {
             VerifyError::Corrupt {
                 path: "model.pkl".into(),
                 expected: e.digest,
-                actual: Digest::of_bytes(b"WEIGHTS!"),
+                actual: Digest::of_bytes("WEIGHTS!".repeat(4096).as_bytes()),
             }
         );
         assert!(err.to_string().starts_with("output file model.pkl: blob "), "{err}");
         assert!(!record.exists());
         assert_eq!(fs::read_dir(cache.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn small_blobs_are_hashed_every_time_and_never_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, m) = setup(dir.path());
+        let e = m.entries.iter().find(|e| e.path == "sub/log.txt").unwrap();
+        let mut buf = vec![0u8; BUF_SIZE];
+        std::thread::sleep(Duration::from_millis(250));
+        for _ in 0..2 {
+            assert_eq!(cache.check_blob(&e.digest, &mut buf).unwrap(), (BlobState::Ok, true));
+        }
+        assert!(!cache.shard_path("verified", &e.digest, "").exists());
+        let blob = cache.blob_path(&e.digest);
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&blob, "LOG").unwrap();
+        let state = cache.check_blob(&e.digest, &mut buf).unwrap().0;
+        assert_eq!(state, BlobState::Corrupt(Digest::of_bytes(b"LOG")));
     }
 
     #[test]

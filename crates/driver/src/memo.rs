@@ -9,7 +9,7 @@
 //! was given for it ([`hir::FsState`]), per step its key, the run its result came from and
 //! its outputs, and the stamps ([`FileStamp`]) that vouch for those results: each output
 //! blob's own stamp, and the stamps of the folders holding the action cache entries and
-//! manifests (`cache/ac/`, `cache/manifests/`) and the output views (`.runner/outputs/`).
+//! manifests an entry does not carry (`cache/ac/`, `cache/manifests/`) and the output views (`.runner/outputs/`).
 //!
 //! The next build with the same invocation checks the memo instead of the database
 //! ([`BuildMemo::check`]):
@@ -282,10 +282,16 @@ impl BuildMemo {
             }
             let mut step_folders = vec![folder_of(&cache.action_path(&ckey), false)?];
             let mut blobs = Vec::new();
-            for d in r.outputs.values() {
+            for (name, d) in r.outputs {
                 let d = cache::Digest(d.0);
-                step_folders.push(folder_of(&cache.manifest_path(&d), false)?);
-                let manifest = cache.get_manifest(&d).ok()??;
+                // A manifest the entry carries needs no stamp of its own.
+                let manifest = match action.manifest(name) {
+                    Some(m) => m.clone(),
+                    None => {
+                        step_folders.push(folder_of(&cache.manifest_path(&d), false)?);
+                        cache.get_manifest(&d).ok()??
+                    }
+                };
                 blobs.extend(manifest.entries.iter().map(|e| cache.blob_path(&e.digest)));
             }
             step_folders.sort_unstable();

@@ -23,6 +23,15 @@ pub struct Project {
     encoding_error: Option<usize>,
 }
 
+impl Project {
+    /// Ends this process's use of the project without freeing it, for a command that exits
+    /// next: freeing the checker's database of a 10,000-step pipeline took 9% of a
+    /// `runner build --dry-run` (measured with `perf`), and the OS reclaims it at once.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
 /// The pipeline file for `path`: the file itself, or `pipeline.toml` (else the only
 /// `*.pipeline.toml`) in a folder.
 pub fn locate(path: &Path) -> anyhow::Result<PathBuf> {

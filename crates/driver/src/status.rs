@@ -14,7 +14,8 @@ pub fn lookup(cache: &Cache, key: &Digest) -> Lookup {
     let Ok(Some(result)) = cache.get_action(&cache::Digest(key.0)) else { return Lookup::Miss };
     let mut outputs = BTreeMap::new();
     for (name, mdigest) in &result.outputs {
-        let manifest = match cache.get_manifest(mdigest) {
+        let embedded = result.manifest(name).cloned();
+        let manifest = match embedded.map_or_else(|| cache.get_manifest(mdigest), |m| Ok(Some(m))) {
             Ok(Some(m)) => m,
             _ => {
                 return Lookup::Broken {

@@ -789,5 +789,7 @@ fn plan_only(
         let runs = rows.iter().filter(|r| r.1 == "will run").count();
         outln!("{} to run, {} to reuse", runs, rows.len() - runs);
     }
+    project.forget();
+    std::mem::forget(stats);
     Ok(ExitCode::SUCCESS)
 }

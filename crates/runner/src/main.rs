@@ -145,6 +145,12 @@ enum Command {
     },
 }
 
+/// mimalloc instead of glibc's malloc: checking and planning a large pipeline allocates and
+/// frees millions of small objects, where glibc spent a quarter of the time (measured with
+/// `perf` on a 10,000-step `runner build --dry-run`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

@@ -189,6 +189,13 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             run_id: shared.run_id,
             created_ms: now_ms(),
             key_fields: serde_json::from_str(&record.to_json()).unwrap_or_default(),
+            manifests: {
+                let known = shared.manifests.lock().unwrap_or_else(|e| e.into_inner());
+                outputs
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), known.get(v)?.clone())))
+                    .collect()
+            },
         };
         if let Err(e) = shared.cache.put_action(&cdig(key), &result) {
             not_cached = Some(format!("writing the action cache failed: {e}"));
