@@ -147,7 +147,8 @@ enum Command {
 
 /// mimalloc instead of glibc's malloc: checking and planning a large pipeline allocates and
 /// frees millions of small objects, where glibc spent a quarter of the time (measured with
-/// `perf` on a 10,000-step `runner build --dry-run`).
+/// `perf` on a 10,000-step `runner build --dry-run`: 625 → 433 ms). Without transparent huge
+/// pages (`no_thp`): zeroing 2 MiB pages at start cost a no-op build 1 ms.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
