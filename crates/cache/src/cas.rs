@@ -157,6 +157,10 @@ impl Cache {
     /// limit) are copied as by [`Cache::ingest_tree`]. A file whose size or mtime moved while
     /// it was hashed and linked is unlinked again and reported as [`Error::Changed`].
     ///
+    /// The manifest is returned, not stored under `manifests/`: the caller records it where
+    /// it is needed (`runner build` puts it in the action cache entry, see
+    /// [`crate::ActionResult::manifests`]), which saves a file per output.
+    ///
     /// Errors: as [`Cache::ingest_tree`].
     pub fn adopt_tree(&self, dir: &Path) -> Result<Manifest> {
         self.ingest(dir, true)
@@ -209,7 +213,9 @@ impl Cache {
             }
         }
         let m = Manifest::from_unsorted(entries);
-        self.put_manifest(&m)?;
+        if !adopt {
+            self.put_manifest(&m)?;
+        }
         Ok(m)
     }
 
@@ -425,7 +431,8 @@ pub(crate) mod tests {
 
         let m = cache.adopt_tree(&src).unwrap();
         assert_eq!(m, hash_tree(&src, IgnoreRules::None).unwrap());
-        assert_eq!(cache.get_manifest(&m.digest()).unwrap(), Some(m.clone()));
+        // The caller stores the manifest where it wants it.
+        assert_eq!(cache.get_manifest(&m.digest()).unwrap(), None);
         let ino = |p: &Path| fs::symlink_metadata(p).unwrap().ino();
         let blob_of =
             |rel: &str| cache.blob_path(&m.entries.iter().find(|e| e.path == rel).unwrap().digest);

@@ -16,4 +16,4 @@ mod status;
 
 pub use cache::StatCache;
 pub use project::{Project, folder_of, locate, probe, probe_with};
-pub use status::{Planned, StepPlan, lookup, plan, plan_in, previous, steps_by_name};
+pub use status::{Planned, StepPlan, lookup, lookup_with, plan, plan_in, previous, steps_by_name};

@@ -11,8 +11,19 @@ use crate::Project;
 
 /// Looks `key` up in the action cache and verifies every output it records.
 pub fn lookup(cache: &Cache, key: &Digest) -> Lookup {
+    lookup_with(cache, key, &mut |_, _| {})
+}
+
+/// [`lookup`] that hands each verified output's manifest to `keep` (its digest, the
+/// manifest), for a caller that lays the outputs out next.
+pub fn lookup_with(
+    cache: &Cache,
+    key: &Digest,
+    keep: &mut dyn FnMut(Digest, cache::Manifest),
+) -> Lookup {
     let Ok(Some(result)) = cache.get_action(&cache::Digest(key.0)) else { return Lookup::Miss };
     let mut outputs = BTreeMap::new();
+    let mut kept = Vec::new();
     for (name, mdigest) in &result.outputs {
         let embedded = result.manifest(name).cloned();
         let manifest = match embedded.map_or_else(|| cache.get_manifest(mdigest), |m| Ok(Some(m))) {
@@ -28,6 +39,10 @@ pub fn lookup(cache: &Cache, key: &Digest) -> Lookup {
             return Lookup::Broken { output: name.clone(), detail: e.to_string() };
         }
         outputs.insert(name.clone(), Digest(mdigest.0));
+        kept.push((Digest(mdigest.0), manifest));
+    }
+    for (d, m) in kept {
+        keep(d, m);
     }
     Lookup::Hit { run_id: result.run_id, outputs }
 }

@@ -306,6 +306,7 @@ async fn prepare_step(
     let src_rel = hir::paths::normalize(info.step.source_directory());
     let snapshot = snapshot(shared, &src_rel).await?;
     let mut paths: HashMap<(Kind, String), String> = HashMap::new();
+    let mut copies: Vec<(cache::Manifest, PathBuf)> = Vec::new();
     for (name, target) in &info.inputs {
         let p = match target {
             Target::Data(d) => shared
@@ -336,17 +337,29 @@ async fn prepare_step(
                         .with_context(|| format!("manifest of {step}.{output} is missing"))?,
                 };
                 let dest = input_dir(shared, &info.name, name);
-                // A copy, not hard links: a step running as root could write through a link
-                // into the CAS and poison every later result that reads the blob. Straight
-                // into place: the run folder is this step's alone.
-                shared
-                    .cache
-                    .materialize_private(&manifest, &dest, false)
-                    .with_context(|| format!("materializing input {name}"))?;
+                copies.push((manifest, dest.clone()));
                 dest
             }
         };
         paths.insert((Kind::Inputs, name.clone()), abs_string(&p));
+    }
+    let copies_len = copies.len();
+    // Copies, not hard links: a step running as root could write through a link into the CAS
+    // and poison every later result that reads the blob. Straight into place (each folder is
+    // this step's alone), several at once.
+    let lay_out = move |cache: &cache::Cache| {
+        let trees: Vec<(&cache::Manifest, &Path)> =
+            copies.iter().map(|(m, d)| (m, d.as_path())).collect();
+        cache.materialize_all_private(&trees, false).context("laying out the step's inputs")
+    };
+    match copies_len {
+        0 => {}
+        // A thread hand-off costs more than one small copy on the critical path of a chain.
+        1..=3 => lay_out(&shared.cache)?,
+        _ => {
+            let cache = shared.cache.clone();
+            tokio::task::spawn_blocking(move || lay_out(&cache)).await??;
+        }
     }
     let mut outputs = Vec::new();
     for o in &info.step.outputs {

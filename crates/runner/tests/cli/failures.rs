@@ -202,6 +202,9 @@ fn input_copies_are_kept_only_for_failed_steps() {
     let b = p.build(&[]);
     b.assert_code(0).assert_steps(&[("bad", "ran"), ("after", "ran"), ("good", "ran")]);
     assert!(!p.state().join(format!("runs/{}/inputs", b.run_id())).exists());
+    // Moved to the trash, which the next build empties.
+    let binned = p.state().join(format!("trash/{}-inputs/after.b/b.txt", b.run_id()));
+    assert_eq!(std::fs::read_to_string(&binned).unwrap(), "fine\n");
 
     // `after` now fails, reading what `bad` wrote.
     p.write(
@@ -213,4 +216,5 @@ fn input_copies_are_kept_only_for_failed_steps() {
     b.assert_code(1).assert_steps(&[("bad", "reused"), ("after", "failed"), ("good", "reused")]);
     let kept = p.state().join(format!("runs/{}/inputs/after.b/b.txt", b.run_id()));
     assert_eq!(std::fs::read_to_string(kept).unwrap(), "fine\n");
+    assert!(!binned.exists());
 }
