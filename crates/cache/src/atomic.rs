@@ -83,11 +83,39 @@ pub(crate) fn temp_name(dir: &Path, target: &Path) -> PathBuf {
 /// hint first (`fs::read` makes one). Planning a 10,000-step pipeline reads two such files
 /// per step, where every syscall saved shows.
 pub(crate) fn read_small(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read as _;
     let mut file = File::open(path)?;
-    let mut out = Vec::with_capacity(4096);
-    file.read_to_end(&mut out)?;
+    let mut out = Vec::new();
+    read_rest(&mut file, &mut out, 16 * 1024)?;
     Ok(out)
+}
+
+/// Appends what is left of `file` to `out`, reading `chunk` bytes at a time. A read that
+/// returns less than asked ends it: for a regular file that is the end (POSIX: a short read
+/// of a regular file happens only there, or on a signal, which Rust retries), which saves
+/// the last `read` that would return 0.
+pub(crate) fn read_rest(file: &mut File, out: &mut Vec<u8>, chunk: usize) -> io::Result<()> {
+    use std::io::Read as _;
+    loop {
+        let start = out.len();
+        out.resize(start + chunk, 0);
+        let n = loop {
+            match file.read(&mut out[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                out.truncate(start);
+                return Err(e);
+            }
+        };
+        out.truncate(start + n);
+        if n < chunk {
+            return Ok(());
+        }
+    }
 }
 
 /// fsyncs a folder so that renames and links into it are durable.

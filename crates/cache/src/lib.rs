@@ -49,7 +49,7 @@ pub use snapshot::{copy_tree, copy_tree_except};
 pub use stamp::{
     COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Reader, StampReader, now_ns, put_bytes, seal,
 };
-pub use statcache::{StatCache, hash_tree_with};
+pub use statcache::{Probed, StatCache, hash_tree_with};
 pub use tree::{Manifest, TreeEntry, hash_tree};
 pub use verify::VerifyError;
 pub use view::{clear_view_digest, set_view_digest, view_digest};

@@ -95,6 +95,17 @@ fn hash_fresh(path: &Path, buf: &mut [u8]) -> Result<Fresh> {
     Ok(Fresh { digest, bytes, entry })
 }
 
+/// What [`StatCache::probe_all`] found at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probed {
+    /// Nothing is there.
+    Missing,
+    /// A folder (not hashed).
+    Dir,
+    /// A file (or a symlink to one), with the digest of its bytes.
+    File(Digest),
+}
+
 /// File digests keyed by path and stat, persisted between runs. See the module docs for the
 /// rules and the file format.
 #[derive(Debug)]
@@ -202,6 +213,67 @@ impl StatCache {
         let fresh = par::with_buffer(|buf| hash_fresh(path, buf))?;
         self.record(key, fresh.bytes, fresh.entry);
         Ok(fresh.digest)
+    }
+
+    /// What is at each of `paths` (absolute), in input order: missing, a folder (not
+    /// hashed: see [`hash_tree_with`]), or a file and its digest, through the cache as
+    /// [`StatCache::hash_file_with`]. The `stat`s, lookups and hashing of missed files run
+    /// on 2–4 threads: a 10,000-step pipeline names 10,000 data files, and probing them one
+    /// by one took a fifth of its check and plan.
+    ///
+    /// Errors (per path): [`Error::Read`] for a path that cannot be stat'ed or read.
+    pub fn probe_all(&mut self, paths: &[PathBuf]) -> Vec<Result<Probed>> {
+        enum First {
+            Done(Probed),
+            Miss(Vec<u8>),
+            Hit(Vec<u8>, Digest),
+        }
+        let this = &*self;
+        let first: Vec<Result<First>> = par::try_map(paths, |path, _| {
+            Ok::<_, ()>((|| {
+                let meta = match fs::metadata(path) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Ok(First::Done(Probed::Missing));
+                    }
+                    Err(e) => return Err(Error::Read { path: path.clone(), source: e }),
+                };
+                if meta.is_dir() {
+                    return Ok(First::Done(Probed::Dir));
+                }
+                let key = this.key(path);
+                Ok(match this.peek(&key, &Stamp::of(&meta)) {
+                    Some(d) => First::Hit(key, d),
+                    None => First::Miss(key),
+                })
+            })())
+        })
+        .unwrap_or_default();
+        let misses: Vec<usize> =
+            (0..first.len()).filter(|&i| matches!(first[i], Ok(First::Miss(_)))).collect();
+        let fresh: Vec<Result<Fresh>> =
+            par::try_map(&misses, |&i, buf| Ok::<_, ()>(hash_fresh(&paths[i], buf)))
+                .unwrap_or_default();
+        let mut fresh = fresh.into_iter();
+        first
+            .into_iter()
+            .map(|r| match r? {
+                First::Done(p) => Ok(p),
+                First::Hit(key, d) => {
+                    if let Some(e) = self.entries.get_mut(&key) {
+                        e.seen = true;
+                    }
+                    Ok(Probed::File(d))
+                }
+                First::Miss(key) => {
+                    let f = fresh
+                        .next()
+                        .unwrap_or_else(|| Err(Error::Changed { path: PathBuf::new() }))?;
+                    self.record(key, f.bytes, f.entry);
+                    Ok(Probed::File(f.digest))
+                }
+            })
+            .collect()
     }
 
     /// Re-hashes entries used in this session that are racy and whose racy window has
@@ -402,6 +474,38 @@ mod tests {
         for e in c.entries.values_mut() {
             e.hashed_ns = e.stamp.settles_at() + 1;
         }
+    }
+
+    #[test]
+    fn probe_all_stats_and_hashes_many_paths_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("folder")).unwrap();
+        let mut paths = vec![root.join("gone"), root.join("folder")];
+        for i in 0..50 {
+            fs::write(root.join(format!("f{i}")), format!("file {i}")).unwrap();
+            paths.push(root.join(format!("f{i}")));
+        }
+        let mut c = StatCache::new(root);
+        let want = |i: usize| Probed::File(Digest::of_bytes(format!("file {i}").as_bytes()));
+        let check = |got: Vec<Result<Probed>>| {
+            assert_eq!(got[0].as_ref().unwrap(), &Probed::Missing);
+            assert_eq!(got[1].as_ref().unwrap(), &Probed::Dir);
+            for i in 0..50 {
+                assert_eq!(got[i + 2].as_ref().unwrap(), &want(i));
+            }
+        };
+        check(c.probe_all(&paths));
+        assert_eq!(c.hashed_files(), 50);
+        // Trusted once settled: nothing is read again.
+        age(&mut c);
+        check(c.probe_all(&paths));
+        assert_eq!(c.hashed_files(), 50);
+        // A changed file is read again, and only it.
+        fs::write(root.join("f7"), "changed, longer").unwrap();
+        let got = c.probe_all(&paths);
+        assert_eq!(got[9].as_ref().unwrap(), &Probed::File(Digest::of_bytes(b"changed, longer")));
+        assert_eq!(c.hashed_files(), 51);
     }
 
     #[test]

@@ -137,9 +137,18 @@ impl Project {
         needs: &[hir::PathNeed],
         stats: &mut StatCache,
     ) -> anyhow::Result<Vec<String>> {
+        // Every path is stat'ed (and a file hashed through the stat cache) at once, on
+        // several threads; folders are then hashed one by one.
+        let paths: Vec<PathBuf> = needs.iter().map(|n| self.abs(&n.path)).collect();
+        let probed = stats.probe_all(&paths);
         let mut changed = Vec::new();
-        for need in needs {
-            let state = probe_with(&self.abs(&need.path), need.digest, stats)?;
+        for ((need, path), probed) in needs.iter().zip(&paths).zip(probed) {
+            let state = match probed.with_context(|| format!("reading {}", path.display()))? {
+                cache::Probed::Missing => FsState::Missing,
+                cache::Probed::File(d) => FsState::File(hir::Digest(d.0)),
+                cache::Probed::Dir if !need.digest => FsState::Dir(None),
+                cache::Probed::Dir => probe_with(path, true, stats)?,
+            };
             if self.db.set_fs_state(&need.path, state) {
                 changed.push(need.path.clone());
             }

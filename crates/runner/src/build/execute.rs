@@ -420,24 +420,23 @@ async fn prepare_step(
 
 /// The file a step appends its metrics to (`RUNNER_METRICS`): `runs/<id>/metrics/<step>.txt`.
 fn metrics_file(shared: &Shared, step: &str) -> PathBuf {
-    let dir = shared.metrics_dir.get_or_init(|| {
-        let dir = shared.state.join("runs").join(shared.run_id.to_string()).join("metrics");
-        let _ = std::fs::create_dir_all(&dir);
-        dir
-    });
-    dir.join(format!("{step}.txt"))
+    run_folder(shared, &shared.metrics_dir, "metrics").join(format!("{step}.txt"))
 }
 
 /// Where input `name` of `step` is laid out: `runs/<id>/inputs/<step>.<name>` (names have no
 /// dots, see `E0111 invalid-name`). One folder per input, in one folder per run: folder
 /// creations are what a step's preparation costs most.
 fn input_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
-    let dir = shared.inputs_dir.get_or_init(|| {
-        let dir = shared.state.join("runs").join(shared.run_id.to_string()).join("inputs");
+    run_folder(shared, &shared.inputs_dir, "inputs").join(format!("{step}.{name}"))
+}
+
+/// `runs/<id>/<name>/`, created the first time it is asked for (`cell` remembers it).
+fn run_folder<'a>(shared: &Shared, cell: &'a std::sync::OnceLock<PathBuf>, name: &str) -> &'a Path {
+    cell.get_or_init(|| {
+        let dir = shared.state.join("runs").join(shared.run_id.to_string()).join(name);
         let _ = std::fs::create_dir_all(&dir);
         dir
-    });
-    dir.join(format!("{step}.{name}"))
+    })
 }
 
 /// Where a step writes output `name` while it runs: `.runner/outputs/<step>/.<name>.run<id>`,
