@@ -202,6 +202,10 @@ fn spawn(spec: &ProcessSpec) -> Result<(Child, Drains), String> {
         let (r, w) = std::io::pipe().map_err(pipe_err)?;
         (Some(r), w)
     };
+    // The read ends are registered with the runtime before the child exists, so nothing can
+    // fail between its spawn and the return.
+    let out_r = receiver(out_r)?;
+    let err_r = err_r.map(receiver).transpose()?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(&spec.cwd)
@@ -216,8 +220,6 @@ fn spawn(spec: &ProcessSpec) -> Result<(Child, Drains), String> {
     drop(cmd);
     let out = LazyLog::new(&spec.stdout_path, "stdout");
     let err = LazyLog::new(&spec.stderr_path, "stderr");
-    let out_r = receiver(out_r)?;
-    let err_r = err_r.map(receiver).transpose()?;
     let drains: Drains = Box::pin(async move {
         let (a, b) = tokio::join!(out.copy_from(out_r), async move {
             match err_r {
