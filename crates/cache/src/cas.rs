@@ -46,7 +46,6 @@
 //! Nothing here takes a lock: every publication is a single rename or link, so several runners
 //! can share one root. Temp files of killed processes stay in `tmp/` until garbage collection.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -199,19 +198,11 @@ impl Cache {
             }
             Ok((entry, true))
         })?;
-        let mut shards = BTreeSet::new();
-        let mut entries = Vec::with_capacity(stored.len());
-        for (entry, published) in stored {
-            if published {
-                shards.insert(parent_of(&self.blob_path(&entry.digest)).to_path_buf());
-            }
-            entries.push(entry);
+        let published = stored.iter().any(|(_, published)| *published);
+        if self.durable && published {
+            sync_dir(&self.root.join("cas"))?;
         }
-        if self.durable {
-            for shard in &shards {
-                sync_dir(shard)?;
-            }
-        }
+        let entries = stored.into_iter().map(|(entry, _)| entry).collect();
         let m = Manifest::from_unsorted(entries);
         if !adopt {
             self.put_manifest(&m)?;
@@ -384,6 +375,13 @@ pub(crate) mod tests {
         std::os::unix::fs::symlink("model.pkl", root.join("latest")).unwrap();
     }
 
+    /// A cache in `dir/cache` and the sample tree in `dir/out`.
+    pub(crate) fn sample_cache(dir: &Path) -> (PathBuf, Cache) {
+        let src = dir.join("out");
+        sample_tree(&src);
+        (src, Cache::open(&dir.join("cache")).unwrap())
+    }
+
     fn tmp_is_empty(cache: &Cache) -> bool {
         fs::read_dir(cache.tmp_dir()).unwrap().count() == 0
     }
@@ -391,9 +389,7 @@ pub(crate) mod tests {
     #[test]
     fn ingest_stores_read_only_blobs_and_manifest() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("out");
-        sample_tree(&src);
-        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let (src, cache) = sample_cache(dir.path());
         let m = cache.ingest_tree(&src).unwrap();
         assert_eq!(m, hash_tree(&src, IgnoreRules::None).unwrap());
         assert_eq!(m.entries.len(), 6);
@@ -421,9 +417,7 @@ pub(crate) mod tests {
     #[test]
     fn adopting_links_new_files_and_copies_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("out");
-        sample_tree(&src);
-        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let (src, cache) = sample_cache(dir.path());
         // One blob is already stored: its file is left alone.
         let pre = dir.path().join("pre");
         write(&pre, "x", "weights");

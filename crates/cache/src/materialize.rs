@@ -144,16 +144,14 @@ fn check_layout(m: &Manifest) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cas::tests::sample_tree;
+    use crate::cas::tests::sample_cache;
     use crate::{IgnoreRules, hash_tree};
     use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn materialize_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("out");
-        sample_tree(&src);
-        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let (src, cache) = sample_cache(dir.path());
         let m = cache.ingest_tree(&src).unwrap();
 
         for link in [true, false] {
@@ -202,9 +200,7 @@ mod tests {
     #[test]
     fn materialize_reports_missing_blobs_and_unsafe_paths() {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("out");
-        sample_tree(&src);
-        let cache = Cache::open(&dir.path().join("cache")).unwrap();
+        let (src, cache) = sample_cache(dir.path());
         let m = cache.ingest_tree(&src).unwrap();
         fs::remove_file(cache.blob_path(&m.entries[0].digest)).unwrap();
         let dest = dir.path().join("dest");

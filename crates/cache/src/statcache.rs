@@ -223,54 +223,49 @@ impl StatCache {
     ///
     /// Errors (per path): [`Error::Read`] for a path that cannot be stat'ed or read.
     pub fn probe_all(&mut self, paths: &[PathBuf]) -> Vec<Result<Probed>> {
-        enum First {
+        enum Found {
             Done(Probed),
-            Miss(Vec<u8>),
             Hit(Vec<u8>, Digest),
+            Fresh(Vec<u8>, Fresh),
         }
         let this = &*self;
-        let first: Vec<Result<First>> = par::try_map(paths, |path, _| {
-            Ok::<_, ()>((|| {
+        // One parallel pass over the paths, reading the cache only; the sequential pass after
+        // it records what was hashed.
+        let found = par::try_map(paths, |path, buf| {
+            let mut found = || {
                 let meta = match fs::metadata(path) {
                     Ok(m) => m,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Ok(First::Done(Probed::Missing));
+                        return Ok(Found::Done(Probed::Missing));
                     }
                     Err(e) => return Err(Error::Read { path: path.clone(), source: e }),
                 };
                 if meta.is_dir() {
-                    return Ok(First::Done(Probed::Dir));
+                    return Ok(Found::Done(Probed::Dir));
                 }
                 let key = this.key(path);
                 Ok(match this.peek(&key, &Stamp::of(&meta)) {
-                    Some(d) => First::Hit(key, d),
-                    None => First::Miss(key),
+                    Some(d) => Found::Hit(key, d),
+                    None => Found::Fresh(key, hash_fresh(path, buf)?),
                 })
-            })())
-        })
-        .unwrap_or_default();
-        let misses: Vec<usize> =
-            (0..first.len()).filter(|&i| matches!(first[i], Ok(First::Miss(_)))).collect();
-        let fresh: Vec<Result<Fresh>> =
-            par::try_map(&misses, |&i, buf| Ok::<_, ()>(hash_fresh(&paths[i], buf)))
-                .unwrap_or_default();
-        let mut fresh = fresh.into_iter();
-        first
+            };
+            Ok::<_, std::convert::Infallible>(found())
+        });
+        let Ok(found) = found;
+        found
             .into_iter()
             .map(|r| match r? {
-                First::Done(p) => Ok(p),
-                First::Hit(key, d) => {
+                Found::Done(p) => Ok(p),
+                Found::Hit(key, d) => {
                     if let Some(e) = self.entries.get_mut(&key) {
                         e.seen = true;
                     }
                     Ok(Probed::File(d))
                 }
-                First::Miss(key) => {
-                    let f = fresh
-                        .next()
-                        .unwrap_or_else(|| Err(Error::Changed { path: PathBuf::new() }))?;
+                Found::Fresh(key, f) => {
+                    let d = f.digest;
                     self.record(key, f.bytes, f.entry);
-                    Ok(Probed::File(f.digest))
+                    Ok(Probed::File(d))
                 }
             })
             .collect()

@@ -6,8 +6,9 @@
 //! The next check trusts the blob without reading it if the stat is identical, and rehashes it
 //! otherwise. Writing a blob needs a chmod (blobs are 0444) and a write, and both set the ctime to
 //! the current time, which user code cannot set back, so any modification, even one that keeps
-//! the size and restores the mtime, forces a rehash. Blobs under [`SMALL_BLOB`] (16 KiB) get no
-//! record: they are rehashed every time, which costs what reading a record would. Replacing the blob changes the inode.
+//! the size and restores the mtime, forces a rehash. Replacing the blob changes the inode.
+//! Blobs under [`SMALL_BLOB`] (16 KiB) get no record: they are rehashed every time, which
+//! costs what reading a record would.
 //!
 //! Stat caches have a "racy" window (git's racy-git problem): timestamps are coarse, so a change
 //! made in the same clock tick as the recorded stat could keep the same ctime. A record is
@@ -185,26 +186,10 @@ impl Cache {
         let blob = self.blob_path(d);
         let record = self.shard_path("verified", d, "");
         // Most blobs are small: read one chunk first; if that was all of it, hash it (three
-        // syscalls, no record). A larger one is stat'ed and trusted by its record if it has one.
-        let mut head = Vec::new();
-        match File::open(&blob) {
-            Ok(mut f) => {
-                let read = crate::atomic::read_rest(&mut f, &mut head, SMALL_BLOB as usize);
-                if read.is_ok() && head.len() < SMALL_BLOB as usize {
-                    let actual = Digest::of_bytes(&head);
-                    let state =
-                        if actual == *d { BlobState::Ok } else { BlobState::Corrupt(actual) };
-                    return Ok((state, true));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok((BlobState::Missing, false));
-            }
-            // A folder or an unreadable file: judged below.
-            Err(_) => {}
-        }
-        let before = match fs::metadata(&blob) {
-            Ok(m) => m,
+        // syscalls, no record). A larger one is trusted by its record if its stat matches,
+        // else hashed from the same open file.
+        let mut file = match File::open(&blob) {
+            Ok(f) => f,
             // A record left behind cannot vouch for a blob stored again later: that one has
             // another inode and ctime.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -212,10 +197,21 @@ impl Cache {
             }
             Err(e) => return Err(e),
         };
-        if !before.is_file() {
-            return Ok((BlobState::Missing, false));
+        let mut head = Vec::new();
+        if let Err(e) = crate::atomic::read_rest(&mut file, &mut head, SMALL_BLOB as usize) {
+            // A folder where a blob should be is no blob.
+            return if file.metadata()?.is_file() {
+                Err(e)
+            } else {
+                Ok((BlobState::Missing, false))
+            };
         }
-        let before = Stamp::of(&before);
+        if head.len() < SMALL_BLOB as usize {
+            let actual = Digest::of_bytes(&head);
+            let state = if actual == *d { BlobState::Ok } else { BlobState::Corrupt(actual) };
+            return Ok((state, true));
+        }
+        let before = Stamp::of(&file.metadata()?);
         let recorded = crate::atomic::read_small(&record)
             .ok()
             .and_then(|t| String::from_utf8(t).ok())
@@ -223,10 +219,7 @@ impl Cache {
         if recorded == Some(before) {
             return Ok((BlobState::Ok, false));
         }
-        let mut file = File::open(&blob)?;
-        // What is hashed is what was opened (it may have been replaced since the stat).
-        let before = Stamp::of(&file.metadata()?);
-        let (actual, _) = hash_reader(&mut file, buf)?;
+        let (actual, _) = hash_reader(io::Read::chain(&head[..], &mut file), buf)?;
         if actual != *d {
             let _ = fs::remove_file(&record);
             return Ok((BlobState::Corrupt(actual), true));

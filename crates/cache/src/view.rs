@@ -34,7 +34,7 @@ pub fn view_digest(view: &Path) -> Option<Digest> {
     match rustix::fs::getxattr(view, NAME, &mut raw[..]) {
         Ok(32) => return Some(Digest(raw)),
         Ok(_) => return None,
-        Err(rustix::io::Errno::NODATA) => {}
+        // Not set, or no extended attributes here: the sibling file may say.
         Err(_) => {}
     }
     if !view.exists() {

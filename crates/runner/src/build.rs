@@ -171,8 +171,8 @@ struct Shared {
     params: BTreeMap<String, String>,
     envs: BTreeMap<String, (String, Option<PathBuf>)>,
     results: Mutex<HashMap<String, BTreeMap<String, Digest>>>,
-    /// Manifests of the outputs stored by this build, by digest: downstream steps lay their
-    /// inputs out from memory instead of reading the manifest back.
+    /// Manifests of the outputs this build stored or found in the action cache, by digest:
+    /// inputs and views are laid out from memory instead of reading manifests back.
     manifests: Mutex<HashMap<Digest, cache::Manifest>>,
     outcomes: Mutex<Vec<Outcome>>,
     /// Records of reused and skipped steps, written in one transaction when the build ends
@@ -186,12 +186,12 @@ struct Shared {
     /// `runs/<id>/inputs/`, created when the first step needs an upstream output: input
     /// `NAME` of step `STEP` is laid out in `STEP.NAME` there.
     inputs_dir: std::sync::OnceLock<PathBuf>,
-    /// Input copies of steps that succeeded, removed when the build ends (removing them
-    /// between steps would slow the next steps' file creations down on ext4, which skips
-    /// recently freed inodes when it allocates).
+    /// Input copies of steps that succeeded, moved to `.runner/trash/` when the build ends
+    /// (removing them between steps would slow the next steps' file creations down on ext4,
+    /// which skips recently freed inodes when it allocates).
     spent_inputs: Mutex<Vec<PathBuf>>,
     /// Work left after steps that ran (drift check, action cache entry, history, output
-    /// views, removing input copies), finished before the build ends.
+    /// views), finished before the build ends.
     tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     built_envs: tokio::sync::Mutex<HashMap<String, PathBuf>>,
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
@@ -764,17 +764,20 @@ fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>)
         }
         cache::clear_view_digest(&view);
         let _ = std::fs::remove_dir_all(&view);
-        let known = shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(digest).cloned();
-        let manifest = match known {
-            Some(m) => m,
-            None => {
-                let Ok(Some(m)) = shared.cache.get_manifest(&cdig(*digest)) else { continue };
-                m
-            }
-        };
+        let Ok(Some(manifest)) = manifest_of(shared, *digest) else { continue };
         if shared.cache.materialize(&manifest, &view, false).is_ok() {
             cache::set_view_digest(&view, &cdig(*digest));
         }
+    }
+}
+
+/// The manifest with digest `d`: from memory when this build stored or looked it up, else
+/// from `manifests/`. `Ok(None)` when it is nowhere.
+fn manifest_of(shared: &Shared, d: Digest) -> cache::Result<Option<cache::Manifest>> {
+    let known = shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(&d).cloned();
+    match known {
+        Some(m) => Ok(Some(m)),
+        None => shared.cache.get_manifest(&cdig(d)),
     }
 }
 

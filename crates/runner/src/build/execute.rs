@@ -16,8 +16,8 @@ use history::{StepRecord, StepStatus};
 use plan::KeyRecord;
 
 use super::{
-    Outcome, Shared, StepInfo, cdig, empty_record, hdig, now_ms, outputs_json, publish_view,
-    push_outcome, record_locked, save,
+    Outcome, Shared, StepInfo, cdig, empty_record, hdig, manifest_of, now_ms, outputs_json,
+    publish_view, push_outcome, record_locked, save,
 };
 
 /// Runs one step for real.
@@ -323,19 +323,8 @@ async fn prepare_step(
                     .and_then(|m| m.get(output))
                     .copied()
                     .with_context(|| format!("upstream {step} has no output {output}"))?;
-                let known = shared
-                    .manifests
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&digest)
-                    .cloned();
-                let manifest = match known {
-                    Some(m) => m,
-                    None => shared
-                        .cache
-                        .get_manifest(&cdig(digest))?
-                        .with_context(|| format!("manifest of {step}.{output} is missing"))?,
-                };
+                let manifest = manifest_of(shared, digest)?
+                    .with_context(|| format!("manifest of {step}.{output} is missing"))?;
                 let dest = input_dir(shared, &info.name, name);
                 copies.push((manifest, dest.clone()));
                 dest
@@ -515,28 +504,25 @@ async fn snapshot(shared: &Arc<Shared>, src_rel: &str) -> anyhow::Result<PathBuf
 /// and disk. One that a step of this folder hashes as its script or under `hash_paths` (or
 /// that holds one) stays in: the step's key and drift check read those in the snapshot.
 fn data_in_source(shared: &Shared, src_rel: &str, src: &Path) -> Vec<String> {
-    let trim = |p: &str| p.trim_start_matches("./").trim_end_matches('/').to_owned();
     let hashed: std::collections::BTreeSet<String> = shared
         .steps
         .iter()
         .filter(|s| hir::paths::normalize(s.step.source_directory()) == src_rel)
         .flat_map(|s| {
-            let script = s.fields.script.iter().map(|(p, _)| trim(p));
-            script.chain(s.fields.hash_paths.iter().map(|(p, _)| trim(p)))
+            let script = s.fields.script.iter().map(|(p, _)| hir::paths::normalize(p));
+            script.chain(s.fields.hash_paths.iter().map(|(p, _)| hir::paths::normalize(p)))
         })
         .collect();
-    let overlaps = |a: &str, b: &str| {
-        a.is_empty() || b.is_empty() || a == b || {
-            let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
-            long.starts_with(short) && long.as_bytes()[short.len()] == b'/'
-        }
+    // One holds the other, component by component (`.` holds everything).
+    let overlaps = |h: &str, rel: &str| {
+        h == "." || Path::new(h).starts_with(rel) || Path::new(rel).starts_with(h)
     };
     shared
         .data_paths
         .values()
         .filter_map(|p| p.strip_prefix(src).ok())
-        .filter_map(|rel| rel.to_str().map(trim))
-        .filter(|rel| !rel.is_empty() && !hashed.iter().any(|h| overlaps(h, rel)))
+        .filter_map(|rel| rel.to_str().map(hir::paths::normalize))
+        .filter(|rel| rel != "." && !hashed.iter().any(|h| overlaps(h, rel)))
         .collect()
 }
 
