@@ -5,7 +5,7 @@
 //! ```text
 //! cas/<64 hex>              blob: a file's bytes, read-only (mode 0444)
 //! manifests/<64 hex>.json   a Manifest as JSON, named by Manifest::digest
-//! ac/<64 hex>.json          action cache record (see the action module)
+//! ac.sqlite                 action cache, with its -wal and -shm files (see the action module)
 //! verified/<64 hex>         stat record of the last successful blob check (see verify module)
 //! tmp/                      temp files; everything is written here first
 //! ```
@@ -43,16 +43,19 @@
 //! later build, after this one's sync). One `syncfs` per build instead of four fsyncs per
 //! step: on this project's machine a fsync costs 0.1–4 ms, more than the step itself.
 //!
-//! Nothing here takes a lock: every publication is a single rename or link, so several runners
-//! can share one root. Temp files of killed processes stay in `tmp/` until garbage collection.
+//! The CAS takes no lock: every publication is a single rename or link, so several runners
+//! can share one root. (The action cache is one SQLite database, which locks for itself; see
+//! the action module.) Temp files of killed processes stay in `tmp/` until garbage collection.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::action::ActionDb;
 use crate::atomic::{TempPath, create_temp, parent_of, sync_dir, write_via};
 use crate::tree::{hash_item, link_text};
 use crate::verify::BlobState;
@@ -63,32 +66,37 @@ use crate::{Digest, Error, Manifest, Result, par};
 /// `.runner/cache`).
 ///
 /// Layout: `cas/<64 hex>` blobs (read-only, mode 0444), `manifests/<hex>.json`,
-/// `ac/<key hex>.json`, `verified/<hex>`, `tmp/`. Cheap to clone; `Send + Sync`; all
+/// `ac.sqlite` (the action cache), `verified/<hex>`, `tmp/`. Cheap to clone (clones share the
+/// action cache connection); `Send + Sync`; all
 /// methods take `&self` and are safe to call from several threads and processes at once.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
     /// Whether each entry is fsynced as it is published (see the module docs).
     durable: bool,
+    /// The action cache's connection, shared by clones.
+    actions: Arc<ActionDb>,
 }
 
 impl Cache {
-    /// Opens (creating if needed) the cache rooted at `root` and its `cas`, `manifests`, `ac`,
-    /// `verified` and `tmp` folders.
+    /// Opens (creating if needed) the cache rooted at `root` and its `cas`, `manifests`,
+    /// `verified` and `tmp` folders. The action cache database is opened on first use.
     ///
     /// Errors: [`Error::Write`] if a folder cannot be created.
     pub fn open(root: &Path) -> Result<Cache> {
-        for sub in ["cas", "manifests", "ac", "verified", "tmp"] {
+        for sub in ["cas", "manifests", "verified", "tmp"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(Error::write(&p))?;
         }
-        Ok(Cache { root: root.to_path_buf(), durable: true })
+        Ok(Cache { root: root.to_path_buf(), durable: true, actions: Arc::default() })
     }
 
     /// This cache with deferred sync (see the module docs): entries are published atomically
     /// but not fsynced one by one; call [`Cache::sync`] when a batch of work is done.
     pub fn with_deferred_sync(mut self) -> Cache {
         self.durable = false;
+        // A connection of its own, configured for deferred sync when it opens.
+        self.actions = Arc::default();
         crate::verify::note_deferred_start();
         self
     }
@@ -104,6 +112,10 @@ impl Cache {
     /// Whether entries are fsynced as they are published.
     pub(crate) fn durable(&self) -> bool {
         self.durable
+    }
+
+    pub(crate) fn actions(&self) -> &ActionDb {
+        &self.actions
     }
 
     /// The root folder given to [`Cache::open`].

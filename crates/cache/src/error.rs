@@ -1,5 +1,5 @@
 //! The crate's error type. Every IO failure carries the path it happened on, so a message like
-//! `writing .runner/cache/ac/ab/….json: No space left on device` can be shown to the user as is.
+//! `writing .runner/cache/cas/ab12…: No space left on device` can be shown to the user as is.
 
 use std::io;
 use std::path::PathBuf;
@@ -53,6 +53,14 @@ pub enum Error {
         path: PathBuf,
         /// The serde error.
         source: serde_json::Error,
+    },
+    /// The action cache database could not be opened, read or written.
+    #[error("action cache {}: {source}", path.display())]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
     },
     /// A blob a manifest refers to is not in the store (e.g. while materializing).
     #[error("file {path}: blob {} is missing from the cache", digest.short())]

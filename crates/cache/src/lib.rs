@@ -12,9 +12,11 @@
 //! - [`copy_tree`] copies the files an ignore rule keeps (step snapshots of `source_directory`).
 //! - [`Cache`] is the on-disk store under one root (normally `.runner/cache`): blobs named by their
 //!   digest (read-only, never overwritten with different bytes), manifests named by their digest,
-//!   and the action cache mapping a step key to an [`ActionResult`]. Every entry is published by
-//!   writing a temp file, fsyncing it and renaming (or linking) it into place, so a killed run never
-//!   leaves an entry a later run could trust, and two runners sharing one root cannot corrupt it.
+//!   and the action cache mapping a step key to an [`ActionResult`] (rows of one SQLite
+//!   database). Every blob and manifest is published by writing a temp file, fsyncing it and
+//!   renaming (or linking) it into place, and an action cache entry is one transaction, so a
+//!   killed run never leaves an entry a later run could trust, and two runners sharing one root
+//!   cannot corrupt it.
 //!   [`Cache::verify`] re-checks blobs before a cache hit is trusted.
 //! - [`write_atomic`] is the same publish protocol for any single file.
 //! - [`StatCache`] remembers file digests by path and stat (`.runner/statcache`), so a file

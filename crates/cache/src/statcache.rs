@@ -274,7 +274,7 @@ impl StatCache {
     /// Re-hashes entries used in this session that are racy and whose racy window has
     /// passed, so a later run can trust them; waits up to `max_wait` for windows that end
     /// within it, but only when re-hashing those files next time would cost more than the
-    /// wait (at [`SETTLE_HASH_NS_PER_BYTE`]): a few small files just edited are cheaper to
+    /// wait (at `SETTLE_HASH_NS_PER_BYTE`): a few small files just edited are cheaper to
     /// hash again than to wait for. A file that changed since it was hashed gets its new
     /// digest. Files that are gone are forgotten.
     pub fn settle(&mut self, max_wait: Duration) {

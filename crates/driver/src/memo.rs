@@ -8,8 +8,9 @@
 //! `.runner/buildmemo`: the invocation digest, each named path with the state the database
 //! was given for it ([`hir::FsState`]), per step its key, the run its result came from and
 //! its outputs, and the stamps ([`FileStamp`]) that vouch for those results: each output
-//! blob's own stamp, and the stamps of the folders holding the action cache entries and
-//! manifests an entry does not carry (`cache/ac/`, `cache/manifests/`) and the output views (`.runner/outputs/`).
+//! blob's own stamp, the action cache's files (`cache/ac.sqlite` and its log, see
+//! [`Cache::action_files`]), the folder of manifests an entry does not carry
+//! (`cache/manifests/`), and the output views folder (`.runner/outputs/`).
 //!
 //! The next build with the same invocation checks the memo instead of the database
 //! ([`BuildMemo::check`]):
@@ -17,8 +18,9 @@
 //!    file is read whose stat is unchanged and settled) and must give the same state;
 //! 2. every blob and folder must have its recorded stamp, settled when the memo was written
 //!    (see [`FileStamp::racy`]). A blob edited in place changes its ctime; an action cache
-//!    entry or manifest added, removed or replaced (they are published by rename) changes
-//!    its folder's mtime. A step whose stamps moved is looked up and verified for real
+//!    entry written or removed changes the database's or its log's mtime; a manifest added,
+//!    removed or replaced (they are published by rename) changes its folder's mtime. A step
+//!    whose stamps moved is looked up and verified for real
 //!    ([`crate::lookup`]) and must give the same result; the memo is then written again with
 //!    the new stamps;
 //! 3. the output views folder must be unchanged (else the normal path restores the views).
@@ -27,19 +29,19 @@
 //! results, so every step is reused from the recorded run. Any difference (an edited byte in
 //! the file, a changed input, a deleted blob or action cache entry, another runner version)
 //! sends the build down the normal path, which plans from the database. The memo is an
-//! optimisation only: deleting it costs one normal build. What it does not see: an action
-//! cache entry or manifest rewritten in place, keeping its folder's stamp (the files are
-//! only ever published by rename; the blobs, which carry the outputs, are checked one by
-//! one).
+//! optimisation only: deleting it costs one normal build. What it does not see: a manifest
+//! rewritten in place, keeping its folder's stamp (manifests are only ever published by
+//! rename; the blobs, which carry the outputs, are checked one by one), or an action cache
+//! database replaced by one with the same inode, size and mtime.
 //!
-//! **File format** (version 2, little-endian, strings as `u32` length + UTF-8; checksummed
+//! **File format** (version 3, little-endian, strings as `u32` length + UTF-8; checksummed
 //! like the stat cache, so a damaged or foreign file is ignored):
 //!
 //! ```text
-//! "RUNMEMO2", [u8; 32] invocation, i64 written_ns,
+//! "RUNMEMO3", [u8; 32] invocation, i64 written_ns,
 //! str pipeline, str experiment, str pipeline_path, u32 n × (str name, str value),
 //! u32 n × (str path, u8 digest?, u8 state tag, [u8; 32] digest if the tag has one),
-//! u32 n × (str folder, u8 views?, FileStamp),
+//! u32 n × (str path, u8 kind /* 0 folder, 1 views, 2 written */, FileStamp),
 //! u32 n × (str name, [u8; 32] key, i64 run_id, u32 n × (str output, [u8; 32] manifest),
 //!          u32 n × (str blob, FileStamp), u32 n × u32 folder index),
 //! [u8; 32] sha256 of everything above
@@ -57,7 +59,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{lookup, probe_with};
 
-const MAGIC: &[u8; 8] = b"RUNMEMO2";
+const MAGIC: &[u8; 8] = b"RUNMEMO3";
 
 /// The memo's file name in the state folder.
 pub const MEMO_FILE: &str = "buildmemo";
@@ -98,9 +100,50 @@ pub struct MemoFolder {
     pub path: String,
     /// Its stamp when the memo was written.
     pub stamp: FileStamp,
+    /// What the stamp vouches for, and so how it is compared.
+    pub kind: StampKind,
+}
+
+/// What a stamped path of the memo (`MemoFolder`) is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StampKind {
+    /// A folder whose entries are published by rename (`cache/manifests/`): any entry added,
+    /// removed or replaced moves its mtime and ctime.
+    Folder,
     /// The output views folder: a change needs a normal build (to restore views), not a
     /// lookup.
-    pub views: bool,
+    Views,
+    /// A file written in place (the action cache database and its log): compared by inode,
+    /// size and mtime, which every write moves. Its ctime is left out: SQLite running as
+    /// root `fchown`s the log on every open, which moves only the ctime.
+    Written,
+}
+
+impl StampKind {
+    /// `stamp` as this kind compares it.
+    fn relevant(self, stamp: FileStamp) -> FileStamp {
+        match self {
+            StampKind::Written => FileStamp { ctime_ns: stamp.mtime_ns, ..stamp },
+            StampKind::Folder | StampKind::Views => stamp,
+        }
+    }
+
+    fn tag(self) -> u8 {
+        match self {
+            StampKind::Folder => 0,
+            StampKind::Views => 1,
+            StampKind::Written => 2,
+        }
+    }
+
+    fn of_tag(tag: u8) -> Option<StampKind> {
+        Some(match tag {
+            0 => StampKind::Folder,
+            1 => StampKind::Views,
+            2 => StampKind::Written,
+            _ => return None,
+        })
+    }
 }
 
 /// What `.runner/buildmemo` holds; see the module docs.
@@ -215,8 +258,11 @@ fn holding(state: &Path, memo: &BuildMemo, also: impl FnOnce()) -> (Vec<bool>, V
             .folders
             .iter()
             .map(|f| {
-                let now = reader.read(&f.path);
-                if f.views { now == Some(f.stamp) } else { settled(&f.stamp, now) }
+                let now = reader.read(&f.path).map(|s| f.kind.relevant(s));
+                match f.kind {
+                    StampKind::Views => now == Some(f.stamp),
+                    StampKind::Folder | StampKind::Written => settled(&f.stamp, now),
+                }
             })
             .collect();
         let blobs = blobs.join().unwrap_or_else(|_| vec![false; memo.steps.len()]);
@@ -257,19 +303,25 @@ impl BuildMemo {
     ) -> Option<(Vec<MemoFolder>, Vec<MemoStep>)> {
         let mut folders: Vec<MemoFolder> = Vec::new();
         let mut index: HashMap<PathBuf, u32> = HashMap::new();
-        let mut folder_of = |path: &Path, views: bool| -> Option<u32> {
-            let dir = path.parent()?.to_path_buf();
-            if let Some(i) = index.get(&dir) {
+        let mut stamped = |path: &Path, kind: StampKind| -> Option<u32> {
+            if let Some(i) = index.get(path) {
                 return Some(*i);
             }
             let i = u32::try_from(folders.len()).ok()?;
-            let stamp = FileStamp::read(&dir).ok()??;
-            folders.push(MemoFolder { path: rel_of(state, &dir)?, stamp, views });
-            index.insert(dir, i);
+            let stamp = kind.relevant(FileStamp::read(path).ok()??);
+            folders.push(MemoFolder { path: rel_of(state, path)?, stamp, kind });
+            index.insert(path.to_path_buf(), i);
             Some(i)
         };
         if results.iter().any(|r| !r.outputs.is_empty()) {
-            folder_of(&state.join("outputs").join("x"), true)?;
+            stamped(&state.join("outputs"), StampKind::Views)?;
+        }
+        // Every step's entry is in the one database: a write to it moves one of the two.
+        let mut entries = Vec::new();
+        if !results.is_empty() {
+            for file in cache.action_files() {
+                entries.push(stamped(&file, StampKind::Written)?);
+            }
         }
         let mut steps = Vec::with_capacity(results.len());
         for r in results {
@@ -280,7 +332,7 @@ impl BuildMemo {
             if action.run_id != r.run_id || &recorded != r.outputs {
                 return None;
             }
-            let mut step_folders = vec![folder_of(&cache.action_path(&ckey), false)?];
+            let mut step_folders = entries.clone();
             let mut blobs = Vec::new();
             for (name, d) in r.outputs {
                 let d = cache::Digest(d.0);
@@ -288,7 +340,8 @@ impl BuildMemo {
                 let manifest = match action.manifest(name) {
                     Some(m) => m.clone(),
                     None => {
-                        step_folders.push(folder_of(&cache.manifest_path(&d), false)?);
+                        let folder = cache.manifest_path(&d).parent()?.to_path_buf();
+                        step_folders.push(stamped(&folder, StampKind::Folder)?);
                         cache.get_manifest(&d).ok()??
                     }
                 };
@@ -328,7 +381,8 @@ impl BuildMemo {
         if let Some(p) = changed_path? {
             return Ok(Verdict::Stale(format!("{p} changed")));
         }
-        if let Some(f) = self.folders.iter().zip(&folders_ok).find(|(f, ok)| f.views && !**ok) {
+        let views_moved = |(f, ok): &(&MemoFolder, &bool)| f.kind == StampKind::Views && !**ok;
+        if let Some(f) = self.folders.iter().zip(&folders_ok).find(views_moved) {
             return Ok(Verdict::Stale(format!("{} changed", f.0.path)));
         }
         let mut restamped = false;
@@ -353,7 +407,7 @@ impl BuildMemo {
                 let Ok(Some(stamp)) = FileStamp::read(&state.join(&f.path)) else {
                     return Ok(Verdict::Stale(format!("{} changed", f.path)));
                 };
-                f.stamp = stamp;
+                f.stamp = f.kind.relevant(stamp);
                 restamped = true;
             }
         }
@@ -429,7 +483,7 @@ fn encode(m: &BuildMemo) -> Vec<u8> {
     put_len(&mut out, m.folders.len());
     for f in &m.folders {
         put_str(&mut out, &f.path);
-        out.push(u8::from(f.views));
+        out.push(f.kind.tag());
         f.stamp.encode(&mut out);
     }
     put_len(&mut out, m.steps.len());
@@ -500,8 +554,8 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
     let mut folders = Vec::with_capacity(n.min(1 << 16));
     for _ in 0..n {
         let path = string(&mut r)?;
-        let views = r.take(1)?[0] != 0;
-        folders.push(MemoFolder { path, views, stamp: FileStamp::decode(&mut r)? });
+        let kind = StampKind::of_tag(r.take(1)?[0])?;
+        folders.push(MemoFolder { path, kind, stamp: FileStamp::decode(&mut r)? });
     }
     let n = r.u32()? as usize;
     let mut steps = Vec::with_capacity(n.min(1 << 16));

@@ -1,8 +1,8 @@
 //! The plan behind lenses and step hovers: `driver::plan_in` on the snapshot (the editor's
 //! buffer, the files as last probed) against `.runner/` beside the pipeline, read only.
 //! Cached per document generation, `.runner/` generation (from watched files) and a stamp
-//! of the recorded state (sizes and times of the history database and the action cache
-//! folder, so clients that do not watch files still see new runs), for at most 10 s.
+//! of the recorded state (sizes and times of the history and action cache databases and
+//! their logs, so clients that do not watch files still see new runs), for at most 10 s.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,7 +17,8 @@ const MAX_AGE: Duration = Duration::from_secs(10);
 fn stamp(state: &std::path::Path) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    for p in ["history.sqlite", "history.sqlite-wal", "cache/ac", "cache"] {
+    let files = ["history.sqlite", "history.sqlite-wal", "cache/ac.sqlite", "cache/ac.sqlite-wal"];
+    for p in files {
         if let Ok(m) = std::fs::metadata(state.join(p)) {
             (p, m.len(), m.modified().ok()).hash(&mut h);
         }

@@ -18,8 +18,9 @@ fn sample() -> BuildMemo {
             MemoPath { path: "m".into(), digest: true, state: FsState::Missing },
         ],
         folders: vec![
-            MemoFolder { path: "outputs".into(), stamp, views: true },
-            MemoFolder { path: "cache/ac/99".into(), stamp, views: false },
+            MemoFolder { path: "outputs".into(), stamp, kind: StampKind::Views },
+            MemoFolder { path: "cache/ac.sqlite".into(), stamp, kind: StampKind::Written },
+            MemoFolder { path: "cache/manifests".into(), stamp, kind: StampKind::Folder },
         ],
         steps: vec![MemoStep {
             name: "train".into(),
@@ -127,7 +128,8 @@ fn fresh_stamps_are_verified_then_restamped_then_trusted() {
     let state = root.join(".runner");
     let (cache, mut memo) = cached_step(root);
     let folders: Vec<&str> = memo.folders.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(folders.len(), 3, "outputs, an action cache shard, a manifest shard: {folders:?}");
+    let want = ["outputs", "cache/ac.sqlite", "cache/ac.sqlite-wal", "cache/manifests"];
+    assert_eq!(folders, want, "the views, the action cache's files, the manifests");
     assert_eq!(memo.steps[0].blobs.len(), 1);
     let mut stats = StatCache::new(root);
     // Just written: racy, so the result is looked up and verified, and the stamps renewed.
@@ -183,14 +185,16 @@ fn changes_make_the_memo_stale() {
 }
 
 #[test]
-fn a_removed_action_cache_entry_is_seen_through_its_folder() {
+fn a_removed_action_cache_entry_is_seen_through_the_database_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let state = root.join(".runner");
     let (cache, mut memo) = cached_step(root);
     settle(&mut memo);
     let mut stats = StatCache::new(root);
-    std::fs::remove_file(cache.action_path(&cache::Digest([5; 32]))).unwrap();
+    // Through another handle, as another process would.
+    let other = Cache::open(&state.join("cache")).unwrap();
+    other.remove_action(&cache::Digest([5; 32])).unwrap();
     let v = memo.check(root, &state, &mut stats, &cache).unwrap();
     assert_eq!(v, Verdict::Stale("step train: cache entry changed".into()));
 }

@@ -51,7 +51,9 @@ fn every_way_of_naming_the_pipeline_shares_state() {
 #[test]
 fn cleared_action_cache_reruns_with_reason() {
     let p = built_chain();
-    std::fs::remove_dir_all(p.state().join("cache").join("ac")).unwrap();
+    for file in ["ac.sqlite", "ac.sqlite-wal", "ac.sqlite-shm"] {
+        std::fs::remove_file(p.state().join("cache").join(file)).unwrap();
+    }
     let b = p.build(&[]);
     b.assert_code(0).assert_steps(&[
         ("prepare", "ran"),
