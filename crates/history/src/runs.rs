@@ -174,7 +174,8 @@ impl History {
     }
 
     /// Marks runs still `running` whose owning process is gone as `interrupted`; call at the start
-    /// of a build. Returns how many runs were marked. Their `ended_ms` stays `None` (unknown).
+    /// of a build. Returns the ids of the runs it marked, so the caller can tidy what they left.
+    /// Their `ended_ms` stays `None` (unknown).
     ///
     /// A process counts as alive when it is this process, or — on Linux — `/proc/<pid>/stat`
     /// exists and is not a zombie, or — on other Unixes — `kill -0 <pid>` succeeds or is refused
@@ -183,7 +184,7 @@ impl History {
     /// is free again, and pids are only meaningful on one host (and in one pid namespace).
     ///
     /// Errors: [`Error::Sqlite`].
-    pub fn reap_stale(&self) -> Result<usize> {
+    pub fn reap_stale(&self) -> Result<Vec<i64>> {
         const CTX: &str = "reap stale runs";
         let running: Vec<(i64, Option<i64>)> = {
             let mut stmt = self
@@ -201,18 +202,21 @@ impl History {
             .map(|(id, _)| id)
             .collect();
         if stale.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let tx = write_tx(&self.conn).context(CTX)?;
-        let mut reaped = 0;
+        let mut reaped = Vec::new();
         for id in stale {
             // Re-check the status: the owner may have finished the run since the read above.
-            reaped += tx
+            let marked = tx
                 .execute(
                     "UPDATE runs SET status = ?1 WHERE id = ?2 AND status = ?3",
                     params![RunStatus::Interrupted.as_str(), id, RunStatus::Running.as_str()],
                 )
                 .context(CTX)?;
+            if marked > 0 {
+                reaped.push(id);
+            }
         }
         tx.commit().context(CTX)?;
         Ok(reaped)

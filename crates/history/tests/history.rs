@@ -253,11 +253,11 @@ fn reap_stale_marks_dead_pids_only() {
     let finished_id = h.start_run(&finished).unwrap();
     h.finish_run(finished_id, RunStatus::Succeeded, 4).unwrap();
 
-    assert_eq!(h.reap_stale().unwrap(), 1);
+    assert_eq!(h.reap_stale().unwrap(), vec![dead_id]);
     assert_eq!(h.run(dead_id).unwrap().unwrap().status, RunStatus::Interrupted);
     assert_eq!(h.run(live_id).unwrap().unwrap().status, RunStatus::Running);
     assert_eq!(h.run(finished_id).unwrap().unwrap().status, RunStatus::Succeeded);
-    assert_eq!(h.reap_stale().unwrap(), 0);
+    assert_eq!(h.reap_stale().unwrap(), Vec::<i64>::new());
 }
 
 /// Reads `PRAGMA user_version` through a fresh handle's connection.

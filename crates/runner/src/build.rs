@@ -415,7 +415,8 @@ pub(crate) fn run_build(
     let cache =
         Cache::open(&state.join("cache")).context("opening the cache")?.with_deferred_sync();
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
-    history.reap_stale().context("reaping stale runs")?;
+    let reaped = history.reap_stale().context("reaping stale runs")?;
+    bin_leftovers(&state, &reaped);
     let ix = hir::index(&project.db, project.file);
     let pipeline = project.name();
     let experiment = opts
@@ -558,9 +559,42 @@ fn discard_inputs(shared: &Shared, spent: Vec<PathBuf>, states: &[NodeState]) {
     let _ = std::fs::remove_dir(dir); // if nothing failed, it is empty now
 }
 
+/// Moves what runs that died without finishing (`reaped`, e.g. a runner killed with SIGKILL)
+/// left behind into `.runner/trash/`: their outputs' staging folders
+/// (`outputs/STEP/.OUTPUT.runID`) and their input copies (`runs/ID/inputs/`). Their logs stay.
+/// Scans `outputs/` once, only when some run was reaped.
+pub(crate) fn bin_leftovers(state: &Path, reaped: &[i64]) {
+    if reaped.is_empty() {
+        return;
+    }
+    let trash = state.join("trash");
+    let _ = std::fs::create_dir_all(&trash);
+    let suffixes: Vec<String> = reaped.iter().map(|id| format!(".run{id}")).collect();
+    let steps = std::fs::read_dir(state.join("outputs")).into_iter().flatten().flatten();
+    for step in steps {
+        let staged = std::fs::read_dir(step.path()).into_iter().flatten().flatten();
+        for entry in staged {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && suffixes.iter().any(|s| name.ends_with(s.as_str())) {
+                let to = trash.join(format!("killed-{}{name}", step.file_name().to_string_lossy()));
+                if std::fs::rename(entry.path(), to).is_err() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+    for id in reaped {
+        let inputs = state.join("runs").join(id.to_string()).join("inputs");
+        if inputs.is_dir() && std::fs::rename(&inputs, trash.join(format!("{id}-inputs"))).is_err()
+        {
+            let _ = std::fs::remove_dir_all(&inputs);
+        }
+    }
+}
+
 /// Deletes what earlier builds left in `.runner/trash/`, on a thread of its own, while this
-/// build runs; the build joins it when its steps are done.
-fn empty_trash(state: &Path) -> Option<std::thread::JoinHandle<()>> {
+/// build runs (or a memo build records its run); the build joins it when its steps are done.
+pub(crate) fn empty_trash(state: &Path) -> Option<std::thread::JoinHandle<()>> {
     let trash = state.join("trash");
     let entries: Vec<PathBuf> =
         std::fs::read_dir(&trash).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();

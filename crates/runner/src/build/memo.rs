@@ -58,7 +58,9 @@ pub(crate) fn try_noop(
         return Ok(None);
     };
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
-    history.reap_stale().context("reaping stale runs")?;
+    super::bin_leftovers(&state, &history.reap_stale().context("reaping stale runs")?);
+    // The last build's spent input copies, deleted while this one records its run.
+    let emptying = super::empty_trash(&state);
     let records: Vec<StepRecord> = memo
         .steps
         .iter()
@@ -84,6 +86,9 @@ pub(crate) fn try_noop(
     let _ = stats.save(&stats_path);
     if restamped {
         let _ = memo.save(&state);
+    }
+    if let Some(t) = emptying {
+        let _ = t.join();
     }
     let outcomes = memo
         .steps

@@ -81,10 +81,15 @@ outputs = ["out"]
     let killed = Command::new("kill").args(["-9", "--", &format!("-{pgid}")]).status().unwrap();
     assert!(killed.success(), "the orphaned step group {pgid} should still have been running");
 
+    let staged = p.state().join("outputs/slow/.out.run1");
+    assert!(staged.join("s.txt").is_file(), "the killed step's half-finished output");
     std::fs::remove_file(p.path("slow.flag")).unwrap();
     let b = p.build(&[]);
     // What finished before the kill is trusted; what did not is run.
     b.assert_code(0).assert_steps(&[("slow", "ran"), ("after", "ran"), ("quick", "reused")]);
+    // The killed run's leftovers went to the trash, which that build emptied.
+    assert!(!staged.exists(), "the killed run's staging folder is left behind");
+    assert_eq!(std::fs::read_dir(p.state().join("trash")).unwrap().count(), 1, "this build's");
     assert_eq!(b.status(), "succeeded");
     assert_eq!(p.output("after", "out", "s.txt"), "slow\n");
     p.build(&[]).assert_code(0).assert_steps(&[

@@ -13,9 +13,12 @@ fn planner(b: &crate::support::Build) -> &str {
 fn noop_build_is_planned_from_the_memo() {
     let p = built_chain();
     assert!(p.state().join("buildmemo").is_file());
+    let trash = || std::fs::read_dir(p.state().join("trash")).unwrap().count();
+    assert!(trash() > 0, "the build's spent input copies are in the trash");
     let first = p.build(&[]);
     first.assert_code(0).assert_steps(ALL_REUSED);
     assert_eq!(planner(&first), "memo", "{}", first.run.transcript());
+    assert_eq!(trash(), 0, "a memo build empties the trash too");
     assert_eq!(first.step("train").reused_from, Some(1));
     let again = p.build(&[]);
     again.assert_code(0).assert_steps(ALL_REUSED);
