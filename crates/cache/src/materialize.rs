@@ -56,8 +56,8 @@ impl Cache {
     /// [`Cache::materialize`] straight into `dest`, without the temp sibling and rename: for a
     /// destination nothing reads before this returns (a step's private input folder), where
     /// publishing atomically would only cost a folder and a rename per input. `dest` must not
-    /// exist; its parent must. On error, what was laid out so far is left for the caller to
-    /// remove.
+    /// exist, or be an empty folder (made ahead, off the critical path); its parent must. On
+    /// error, what was laid out so far is left for the caller to remove.
     ///
     /// Errors: as [`Cache::materialize`].
     pub fn materialize_private(&self, m: &Manifest, dest: &Path, link: bool) -> Result<()> {
@@ -75,12 +75,17 @@ impl Cache {
         crate::par::try_map(trees, |(m, dest), _| self.materialize_private(m, dest, link)).map(drop)
     }
 
-    /// Creates `to` (a folder unless `single_file`) holding the entries of `m`.
+    /// Creates `to` (a folder unless `single_file`) holding the entries of `m`. A folder `to`
+    /// that already exists is filled if it is empty (made ahead by the caller).
     fn lay_out(&self, m: &Manifest, single_file: bool, to: &Path, link: bool) -> Result<()> {
-        if !single_file {
-            fs::create_dir(to).map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => Error::Exists { path: to.to_path_buf() },
-                _ => Error::Write { path: to.to_path_buf(), source: e },
+        if single_file && is_empty_dir(to) {
+            // A folder made ahead, for what turned out to be one file.
+            fs::remove_dir(to).map_err(Error::write(to))?;
+        } else if !single_file {
+            fs::create_dir(to).or_else(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists if is_empty_dir(to) => Ok(()),
+                io::ErrorKind::AlreadyExists => Err(Error::Exists { path: to.to_path_buf() }),
+                _ => Err(Error::Write { path: to.to_path_buf(), source: e }),
             })?;
         }
         for e in &m.entries {
@@ -110,6 +115,13 @@ impl Cache {
         }
         Ok(())
     }
+}
+
+/// Whether `dir` is a folder with nothing in it (`symlink_metadata` first: a symlink to an
+/// empty folder is not one).
+fn is_empty_dir(dir: &Path) -> bool {
+    fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+        && fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// Copies `from` to the new file `to`, created with `mode` (less the umask). Three syscalls
@@ -195,6 +207,10 @@ mod tests {
         assert_eq!(fs::read_dir(&private).unwrap().count(), 1);
         let err = cache.materialize_private(&m, &private.join("in"), false).unwrap_err();
         assert!(matches!(err, Error::Exists { .. }), "{err}");
+        // An empty folder made ahead is filled.
+        fs::create_dir(private.join("ahead")).unwrap();
+        cache.materialize_private(&m, &private.join("ahead"), false).unwrap();
+        assert_eq!(hash_tree(&private.join("ahead"), IgnoreRules::None).unwrap(), m);
     }
 
     #[test]

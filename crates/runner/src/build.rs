@@ -6,13 +6,16 @@
 //! 2. look the key up in the action cache and verify every output blob (a broken entry is a
 //!    miss, said so);
 //! 3. decide (`plan::decide`): reuse, or run with dirty reasons from the last success;
-//! 4. to run: snapshot `source_directory` (once per run and folder), materialize upstream
-//!    outputs read-only, create empty output folders, expand placeholders into argv (no
-//!    shell), run the process in its own group with the target's concurrency limit;
-//! 5. on success: every output must be non-empty; ingest outputs into the CAS, then write the
+//! 4. to run: snapshot `source_directory` (once per run and folder), copy upstream outputs
+//!    in (private copies), create empty output folders, expand placeholders into argv (no
+//!    shell), run the process in its own group with the target's concurrency limit. While it
+//!    runs, the folders its downstream steps will need are made ahead, off the critical path
+//!    (`execute::prepare_ahead`);
+//! 5. on success: every output must be non-empty; adopt outputs into the CAS, then write the
 //!    action cache entry, then the history record. A failed or killed step writes no cache
-//!    entry, so nothing a later build trusts. Entries are published by rename and made
-//!    durable together, by one `syncfs` when the build ends (`cache::Cache::sync`).
+//!    entry, so nothing a later build trusts. Blobs are published by rename, action cache
+//!    entries by one SQLite transaction each, and all are made durable together, by one
+//!    `syncfs` when the build ends (`cache::Cache::sync`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -191,8 +194,13 @@ struct Shared {
     /// which skips recently freed inodes when it allocates).
     spent_inputs: Mutex<Vec<PathBuf>>,
     /// Work left after steps that ran (drift check, action cache entry, history, output
-    /// views), finished before the build ends.
+    /// views), and folders made ahead for steps about to run; finished before the build ends.
     tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Per step, the steps that read its outputs (positions in `steps`).
+    downstream: Vec<Vec<usize>>,
+    /// Folders made ahead for downstream steps while their upstream ran
+    /// (`execute::prepare_ahead`); those left empty when the build ends are removed.
+    ahead: Mutex<Vec<PathBuf>>,
     built_envs: tokio::sync::Mutex<HashMap<String, PathBuf>>,
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
     policy: Policy,
@@ -458,6 +466,19 @@ pub(crate) fn run_build(
         );
     }
     let emptying = empty_trash(&state);
+    let position: HashMap<&str, usize> =
+        steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let deps: Vec<Vec<usize>> = steps
+        .iter()
+        .map(|s| s.upstream.iter().filter_map(|u| position.get(u.as_str()).copied()).collect())
+        .collect();
+    let mut downstream = vec![Vec::new(); steps.len()];
+    for (j, ups) in deps.iter().enumerate() {
+        for &i in ups {
+            downstream[i].push(j);
+        }
+    }
+    drop(position);
     let shared = Arc::new(Shared {
         project_root: std::path::absolute(&project.root)?,
         state: state.clone(),
@@ -490,6 +511,8 @@ pub(crate) fn run_build(
         inputs_dir: std::sync::OnceLock::new(),
         spent_inputs: Mutex::default(),
         tidying: Mutex::default(),
+        downstream,
+        ahead: Mutex::default(),
         built_envs: tokio::sync::Mutex::default(),
         targets,
         policy: Policy { regenerate: opts.regenerate },
@@ -502,13 +525,6 @@ pub(crate) fn run_build(
         crate::progress::start(shared.steps.len());
     }
     let states = rt.block_on(async {
-        let position: HashMap<&str, usize> =
-            shared.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-        let deps: Vec<Vec<usize>> = shared
-            .steps
-            .iter()
-            .map(|s| s.upstream.iter().filter_map(|u| position.get(u.as_str()).copied()).collect())
-            .collect();
         let jobs = opts.jobs.unwrap_or(cpus).max(1);
         let sh = shared.clone();
         let states = exec::schedule(&deps, jobs, shared.cancel.clone(), move |i| {
@@ -524,6 +540,16 @@ pub(crate) fn run_build(
             std::mem::take(&mut *shared.tidying.lock().unwrap_or_else(|e| e.into_inner()));
         for t in tidying {
             let _ = t.await;
+        }
+        // Folders made ahead for steps that did not run (reused, skipped) go again, and a
+        // step's folder in `outputs/` with them when it holds nothing else.
+        let ahead = std::mem::take(&mut *shared.ahead.lock().unwrap_or_else(|e| e.into_inner()));
+        for dir in ahead {
+            if std::fs::remove_dir(&dir).is_ok()
+                && let Some(parent) = dir.parent()
+            {
+                let _ = std::fs::remove_dir(parent);
+            }
         }
         let spent =
             std::mem::take(&mut *shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()));

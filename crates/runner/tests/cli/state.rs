@@ -165,3 +165,55 @@ hash_paths = ["conf"]
     p.build(&[]).assert_code(0).assert_steps(&[("look", "ran")]);
     assert_eq!(p.output("look", "out", "seen.txt"), "new bytes\nraw left out\nlr=1\n");
 }
+
+/// Folders made ahead for a downstream step while its upstream runs (its output's staging
+/// folder, its input's folder) are removed when the step does not run after all: reused by
+/// early cutoff, or skipped after a failure.
+#[test]
+fn folders_made_ahead_for_steps_that_did_not_run_are_removed() {
+    let toml = r#"
+[steps.up]
+script = "up.sh"
+arguments = ["${outputs.out}"]
+outputs = ["out"]
+
+[steps.down]
+command = ["sh", "-c", "cp \"$0/u.txt\" \"$1/d.txt\"", "${inputs.u}", "${outputs.out}"]
+inputs = { u = "steps.up.outputs.out" }
+outputs = ["out"]
+"#;
+    let p = Project::with(&[("pipeline.toml", toml), ("up.sh", "echo u > \"$1/u.txt\"\n")]);
+    p.build(&[]).assert_code(0).assert_steps(&[("up", "ran"), ("down", "ran")]);
+    // Everything under `outputs/`, folders too (a folder made ahead is empty).
+    let left = |p: &Project| {
+        let root = p.state().join("outputs");
+        let mut names = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                names.push(e.path().strip_prefix(&root).unwrap().display().to_string());
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                }
+            }
+        }
+        names.sort();
+        names
+    };
+    let built = ["down", "down/out", "down/out/d.txt", "up", "up/out", "up/out/u.txt"];
+    assert_eq!(left(&p), built);
+
+    // `up` runs again and writes the same bytes: `down` is reused, and nothing made for it stays.
+    p.write("up.sh", "# same output\necho u > \"$1/u.txt\"\n");
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(&[("up", "ran"), ("down", "reused")]);
+    assert_eq!(left(&p), built);
+    assert!(!p.state().join(format!("runs/{}/inputs", b.run_id())).exists());
+
+    // A fresh project whose `up` fails: `down` is skipped, and has no folder at all.
+    let p = Project::with(&[("pipeline.toml", toml), ("up.sh", "echo u > \"$1/u.txt\"; exit 3\n")]);
+    let b = p.build(&[]);
+    b.assert_code(1).assert_steps(&[("up", "failed"), ("down", "skipped")]);
+    assert!(!p.state().join("outputs/down").exists());
+    assert!(!p.state().join(format!("runs/{}/inputs", b.run_id())).exists());
+}
