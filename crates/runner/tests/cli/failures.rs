@@ -218,3 +218,56 @@ fn input_copies_are_kept_only_for_failed_steps() {
     assert_eq!(std::fs::read_to_string(kept).unwrap(), "fine\n");
     assert!(!binned.exists());
 }
+
+/// Folders made ahead for a downstream step while its upstream runs (its output's staging
+/// folder, its input's folder) are removed when the step does not run after all: reused by
+/// early cutoff, or skipped after a failure.
+#[test]
+fn folders_made_ahead_for_steps_that_did_not_run_are_removed() {
+    let writes_b = "echo fine > \"$1/b.txt\"\n";
+    let p = Project::with(&[("pipeline.toml", FAILING_TOML), ("bad.sh", writes_b)]);
+    p.build(&[]).assert_code(0).assert_steps(&[("bad", "ran"), ("after", "ran"), ("good", "ran")]);
+    // Everything under `outputs/`, folders too (a folder made ahead is empty).
+    let left = |p: &Project| {
+        let root = p.state().join("outputs");
+        let mut names = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                names.push(e.path().strip_prefix(&root).unwrap().display().to_string());
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                }
+            }
+        }
+        names.sort();
+        names
+    };
+    let built = [
+        "after",
+        "after/out",
+        "after/out/b.txt",
+        "bad",
+        "bad/out",
+        "bad/out/b.txt",
+        "good",
+        "good/out",
+        "good/out/g.txt",
+    ];
+    assert_eq!(left(&p), built);
+
+    // `bad` runs again and writes the same bytes: `after` is reused, and nothing made for it
+    // stays.
+    p.write("bad.sh", &format!("# same output\n{writes_b}"));
+    let b = p.build(&[]);
+    b.assert_code(0).assert_steps(&[("bad", "ran"), ("after", "reused"), ("good", "reused")]);
+    assert_eq!(left(&p), built);
+    assert!(!p.state().join(format!("runs/{}/inputs", b.run_id())).exists());
+
+    // A fresh project whose `bad` fails: `after` is skipped, and has no folder at all.
+    let p = Project::with(&[("pipeline.toml", FAILING_TOML), ("bad.sh", "exit 3\n")]);
+    let b = p.build(&[]);
+    b.assert_code(1).assert_steps(&[("bad", "failed"), ("after", "skipped"), ("good", "ran")]);
+    assert!(!p.state().join("outputs/after").exists());
+    assert!(!p.state().join(format!("runs/{}/inputs", b.run_id())).exists());
+}
