@@ -34,7 +34,8 @@ RUNS=${RUNS:-10}
 RUNS_COLD=${RUNS_COLD:-3}
 RUNS_INC=${RUNS_INC:-5}
 mkdir -p "$WORK"
-rm -rf "$WORK/peer" && cp -r "$SHARED" "$WORK/peer"
+# The peer scripts are refreshed; their venv (DVC, Snakemake) is kept between runs.
+mkdir -p "$WORK/peer" && cp -r "$SHARED/." "$WORK/peer/"
 need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need hyperfine hyperfine
 need ninja ninja-build
