@@ -180,12 +180,16 @@ fn configure(path: &Path, durable: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    // Creating the file (switching a new database to WAL, creating the table) is not synced:
+    // it would cost a build on a fresh project six fsyncs (10–15 ms here). A crash that
+    // leaves the new file torn leaves only an empty cache, set aside by `open`.
+    conn.pragma_update(None, "synchronous", "OFF")?;
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS action (key BLOB PRIMARY KEY NOT NULL, result BLOB NOT NULL) \
          WITHOUT ROWID",
     )?;
+    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
     Ok(conn)
 }
 
