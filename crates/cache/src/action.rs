@@ -46,7 +46,9 @@ const DB_FILE: &str = "ac.sqlite";
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the action cache records for a step key.
+/// What the action cache records for a step key. (The key fields that made the key are in
+/// run history, `step_runs.key_fields`, where dirty reasons are computed from: a lookup never
+/// needs them, so entries do not carry them.)
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
 pub struct ActionResult {
     /// The step's name.
@@ -58,8 +60,6 @@ pub struct ActionResult {
     pub run_id: i64,
     /// When it was recorded, in milliseconds since the Unix epoch.
     pub created_ms: u64,
-    /// The step key fields, opaque JSON owned by the caller (used to explain what changed).
-    pub key_fields: serde_json::Value,
     /// The manifests of `outputs`, by output name, so a lookup needs no second read per
     /// output (older entries name manifests stored under `manifests/`). Optional: read through
     /// [`ActionResult::manifest`], which checks each against its digest in `outputs`.
@@ -99,6 +99,20 @@ impl Cache {
             empty => empty.insert(open(&path, self.durable())?),
         };
         f(conn).map_err(|source| Error::Db { path, source })
+    }
+
+    /// Runs `reads` (lookups only, e.g. planning a whole pipeline) in one read transaction of
+    /// the action cache: one snapshot, and one lock and log-index check instead of one per
+    /// lookup. Writes through this cache inside `reads` would join the transaction and only
+    /// be committed at its end, so a build must not use this around steps. If the database
+    /// cannot be opened, `reads` runs as is (its lookups report the error).
+    pub fn snapshot_reads<T>(&self, reads: impl FnOnce() -> T) -> T {
+        let began = self.with_actions(|c| c.execute_batch("BEGIN")).is_ok();
+        let out = reads();
+        if began {
+            let _ = self.with_actions(|c| c.execute_batch("COMMIT"));
+        }
+        out
     }
 
     /// Records `result` under step key `key`, replacing an existing entry (last writer wins,
@@ -203,7 +217,6 @@ mod tests {
             outputs: [("model".to_string(), Digest::of_bytes(b"m"))].into_iter().collect(),
             run_id: 7,
             created_ms: 1_700_000_000_000,
-            key_fields: serde_json::json!({"script": "abc", "params": {"n": 3}}),
             manifests: BTreeMap::new(),
         }
     }
@@ -246,6 +259,22 @@ mod tests {
         cache.remove_action(&key).unwrap();
         assert_eq!(cache.get_action(&key).unwrap(), None);
         assert_eq!(other.get_action(&key).unwrap(), None);
+    }
+
+    #[test]
+    fn snapshot_reads_see_one_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let other = Cache::open(dir.path()).unwrap();
+        let (a, b) = (Digest::of_bytes(b"a"), Digest::of_bytes(b"b"));
+        cache.put_action(&a, &sample()).unwrap();
+        let seen = cache.snapshot_reads(|| {
+            let first = cache.get_action(&a).unwrap();
+            other.put_action(&b, &sample()).unwrap(); // another process, in effect
+            (first, cache.get_action(&b).unwrap())
+        });
+        assert_eq!(seen, (Some(sample()), None), "the write came after the snapshot");
+        assert_eq!(cache.get_action(&b).unwrap(), Some(sample()));
     }
 
     #[test]

@@ -170,6 +170,7 @@ pub struct BuildMemo {
 }
 
 /// One step's verified result, to memoise ([`BuildMemo::stamp`]).
+#[derive(Clone, Debug)]
 pub struct StepResult<'a> {
     /// The step's name.
     pub name: &'a str,
@@ -179,6 +180,10 @@ pub struct StepResult<'a> {
     pub run_id: i64,
     /// Output name → manifest digest.
     pub outputs: &'a BTreeMap<String, Digest>,
+    /// The outputs' manifests, when the caller holds them for a result it verified in the
+    /// action cache or stored there itself (a build's own steps): such a step is not looked up
+    /// again. `None`: it is read from the action cache and must match `run_id` and `outputs`.
+    pub manifests: Option<Vec<cache::Manifest>>,
 }
 
 /// The outcome of [`BuildMemo::check`].
@@ -325,27 +330,32 @@ impl BuildMemo {
         }
         let mut steps = Vec::with_capacity(results.len());
         for r in results {
-            let ckey = cache::Digest(r.key.0);
-            let action = cache.get_action(&ckey).ok()??;
-            let recorded: BTreeMap<String, Digest> =
-                action.outputs.iter().map(|(k, v)| (k.clone(), Digest(v.0))).collect();
-            if action.run_id != r.run_id || &recorded != r.outputs {
-                return None;
-            }
             let mut step_folders = entries.clone();
             let mut blobs = Vec::new();
-            for (name, d) in r.outputs {
-                let d = cache::Digest(d.0);
-                // A manifest the entry carries needs no stamp of its own.
-                let manifest = match action.manifest(name) {
-                    Some(m) => m.clone(),
-                    None => {
-                        let folder = cache.manifest_path(&d).parent()?.to_path_buf();
-                        step_folders.push(stamped(&folder, StampKind::Folder)?);
-                        cache.get_manifest(&d).ok()??
-                    }
-                };
-                blobs.extend(manifest.entries.iter().map(|e| cache.blob_path(&e.digest)));
+            if let Some(known) = &r.manifests {
+                for m in known {
+                    blobs.extend(m.entries.iter().map(|e| cache.blob_path(&e.digest)));
+                }
+            } else {
+                let action = cache.get_action(&cache::Digest(r.key.0)).ok()??;
+                let recorded: BTreeMap<String, Digest> =
+                    action.outputs.iter().map(|(k, v)| (k.clone(), Digest(v.0))).collect();
+                if action.run_id != r.run_id || &recorded != r.outputs {
+                    return None;
+                }
+                for (name, d) in r.outputs {
+                    let d = cache::Digest(d.0);
+                    // A manifest the entry carries needs no stamp of its own.
+                    let manifest = match action.manifest(name) {
+                        Some(m) => m.clone(),
+                        None => {
+                            let folder = cache.manifest_path(&d).parent()?.to_path_buf();
+                            step_folders.push(stamped(&folder, StampKind::Folder)?);
+                            cache.get_manifest(&d).ok()??
+                        }
+                    };
+                    blobs.extend(manifest.entries.iter().map(|e| cache.blob_path(&e.digest)));
+                }
             }
             step_folders.sort_unstable();
             step_folders.dedup();

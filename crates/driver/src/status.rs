@@ -103,6 +103,23 @@ pub fn plan_in(
         state.join("cache").is_dir().then(|| Cache::open(&state.join("cache")).ok()).flatten();
     let db_path = state.join("history.sqlite");
     let history = db_path.is_file().then(|| History::open(&db_path).ok()).flatten();
+    match &cache {
+        Some(c) => {
+            c.snapshot_reads(|| plan_with(db, file, Some(c), history.as_ref(), pipeline, policy))
+        }
+        None => plan_with(db, file, None, history.as_ref(), pipeline, policy),
+    }
+}
+
+/// [`plan_in`] with the cache and history opened.
+fn plan_with(
+    db: &dyn hir::Db,
+    file: hir::SourceFile,
+    cache: Option<&Cache>,
+    history: Option<&History>,
+    pipeline: &str,
+    policy: Policy,
+) -> Vec<StepPlan> {
     let mut results: HashMap<String, BTreeMap<String, Digest>> = HashMap::new();
     let mut out = Vec::new();
     let steps = steps_by_name(db, file);
@@ -118,14 +135,13 @@ pub fn plan_in(
                 {
                     Err(upstream) => Planned::AfterUpstream(upstream),
                     Ok(record) => {
-                        let found =
-                            cache.as_ref().map_or(Lookup::Miss, |c| lookup(c, &record.digest()));
+                        let found = cache.map_or(Lookup::Miss, |c| lookup(c, &record.digest()));
                         let allow = hir::lower_item(db, item).step().is_none_or(|s| s.allow_reuse);
                         // The last success only explains a run: a reusable hit needs none.
                         let reusable =
                             matches!(found, Lookup::Hit { .. }) && allow && !policy.regenerate;
                         let prev = (!reusable)
-                            .then(|| history.as_ref().and_then(|h| previous(h, pipeline, name)))
+                            .then(|| history.and_then(|h| previous(h, pipeline, name)))
                             .flatten();
                         match plan::decide(allow, policy, &record, found, prev.as_ref()) {
                             Decision::Reuse { run_id, outputs } => {

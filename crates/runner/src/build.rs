@@ -132,6 +132,10 @@ pub(crate) struct BuildSummary {
     pub(crate) results: BTreeMap<String, BTreeMap<String, Digest>>,
     /// Planned from the build memo (`driver::memo`) instead of the database.
     pub(crate) memo: bool,
+    /// The manifests of `results`, each stored or verified in the action cache by this build.
+    pub(crate) manifests: HashMap<Digest, cache::Manifest>,
+    /// Some step ran but its result could not be written to the action cache.
+    pub(crate) uncached: bool,
 }
 
 impl BuildSummary {
@@ -198,6 +202,8 @@ struct Shared {
     tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Per step, the steps that read its outputs (positions in `steps`).
     downstream: Vec<Vec<usize>>,
+    /// Set when a step's result could not be written to the action cache (no memo then).
+    uncached: std::sync::atomic::AtomicBool,
     /// Folders made ahead for downstream steps while their upstream ran
     /// (`execute::prepare_ahead`); those left empty when the build ends are removed.
     ahead: Mutex<Vec<PathBuf>>,
@@ -513,6 +519,7 @@ pub(crate) fn run_build(
         tidying: Mutex::default(),
         downstream,
         ahead: Mutex::default(),
+        uncached: std::sync::atomic::AtomicBool::new(false),
         built_envs: tokio::sync::Mutex::default(),
         targets,
         policy: Policy { regenerate: opts.regenerate },
@@ -700,6 +707,8 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
     history.finish_run(shared.run_id, status, now_ms()).context("recording the end of the run")?;
     let outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let results = shared.results.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let manifests =
+        std::mem::take(&mut *shared.manifests.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(BuildSummary {
         run_id: shared.run_id,
         status,
@@ -709,6 +718,8 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
         outcomes,
         results: results.into_iter().collect(),
         memo: false,
+        manifests,
+        uncached: shared.uncached.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

@@ -84,7 +84,6 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
         outputs: BTreeMap::from([("model".to_owned(), mdigest)]),
         run_id: 1,
         created_ms: 0,
-        key_fields: serde_json::json!({}),
         manifests: BTreeMap::new(),
     };
     cache.put_action(&key, &result).unwrap();
@@ -92,11 +91,24 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
     std::fs::write(root.join("train.py"), "print(1)").unwrap();
     let outputs = BTreeMap::from([("model".to_owned(), Digest(mdigest.0))]);
     let written_ns = cache::now_ns();
-    let results = [StepResult { name: "train", key: Digest(key.0), run_id: 1, outputs: &outputs }];
+    let results = [StepResult {
+        name: "train",
+        key: Digest(key.0),
+        run_id: 1,
+        outputs: &outputs,
+        manifests: None,
+    }];
     let (folders, steps) = BuildMemo::stamp(&cache, &state, &results).unwrap();
     // A result the action cache does not hold is not memoised.
-    let wrong = [StepResult { name: "train", key: Digest(key.0), run_id: 2, outputs: &outputs }];
+    let wrong = [StepResult { run_id: 2, ..results[0].clone() }];
     assert!(BuildMemo::stamp(&cache, &state, &wrong).is_none());
+    // With the manifests in hand (a build's own results), nothing is looked up: the same
+    // blobs are stamped, and no manifest folder (the manifest was not read from it).
+    let known = [StepResult { manifests: Some(vec![manifest.clone()]), ..results[0].clone() }];
+    let (known_folders, known_steps) = BuildMemo::stamp(&cache, &state, &known).unwrap();
+    assert_eq!(known_steps[0].blobs, steps[0].blobs);
+    assert_eq!(known_folders.len(), folders.len() - 1);
+    assert!(known_folders.iter().all(|f| f.kind != StampKind::Folder), "{known_folders:?}");
     let memo = BuildMemo {
         invocation: Digest([0; 32]),
         written_ns,

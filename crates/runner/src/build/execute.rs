@@ -189,7 +189,6 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
             run_id: shared.run_id,
             created_ms: now_ms(),
-            key_fields: serde_json::from_str(&record.to_json()).unwrap_or_default(),
             manifests: {
                 let known = shared.manifests.lock().unwrap_or_else(|e| e.into_inner());
                 outputs
@@ -204,6 +203,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
     }
     let reason = match &not_cached {
         Some(why) => {
+            shared.uncached.store(true, std::sync::atomic::Ordering::Relaxed);
             if shared.human {
                 say!("  warning {}: {why}; its result is not cached", info.name);
             }

@@ -6,7 +6,7 @@
 //! read the pipeline's bytes, the memo, the stat cache and a few stats per step. Otherwise
 //! the build goes the normal way, and [`write_memo`] records the memo when it ends well.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
@@ -112,6 +112,8 @@ pub(crate) fn try_noop(
         outcomes,
         results: BTreeMap::new(),
         memo: true,
+        manifests: HashMap::new(),
+        uncached: false,
     };
     Ok(Some((summary, hashed)))
 }
@@ -130,6 +132,7 @@ pub(crate) fn write_memo(
     let written_ns = cache::now_ns();
     let memo = (|| {
         let clean = summary.status == RunStatus::Succeeded
+            && !summary.uncached
             && all_reusable
             && summary.outcomes.iter().all(|o| matches!(o.status, "ran" | "reused"))
             && project.diagnostics().is_empty();
@@ -139,11 +142,16 @@ pub(crate) fn write_memo(
         let cache = Cache::open(&state.join("cache")).ok()?;
         let mut results = Vec::with_capacity(summary.outcomes.len());
         for o in &summary.outcomes {
+            let outputs = summary.results.get(&o.step)?;
+            // This build stored or verified each of these; one it does not hold is read back.
+            let manifests: Option<Vec<cache::Manifest>> =
+                outputs.values().map(|d| summary.manifests.get(d).cloned()).collect();
             results.push(StepResult {
                 name: &o.step,
                 key: hir::Digest(o.key.as_deref()?.parse::<cache::Digest>().ok()?.0),
                 run_id: o.reused_from.unwrap_or(summary.run_id),
-                outputs: summary.results.get(&o.step)?,
+                outputs,
+                manifests,
             });
         }
         let (folders, steps) = BuildMemo::stamp(&cache, &state, &results)?;

@@ -146,3 +146,18 @@ fn no_memo_when_a_build_must_do_more_than_reuse() {
     assert_eq!(planner(&b), "database");
     b.assert_steps(&[("prepare", "ran"), ("train", "ran"), ("report", "ran"), ("lint", "ran")]);
 }
+
+/// No memo when results could not be cached: an action cache that cannot be opened makes
+/// every step run and say so, and the next build runs them again instead of trusting a memo.
+#[test]
+fn no_memo_when_results_are_not_cached() {
+    let p = crate::chain();
+    let cache = p.state().join("cache");
+    std::fs::create_dir_all(cache.join("ac.sqlite")).unwrap(); // a folder: cannot be opened
+    let b = p.build(&[]);
+    b.assert_code(0).assert_reason("lint", "not cached");
+    assert!(!p.state().join("buildmemo").exists());
+    let again = p.build(&[]);
+    assert_eq!(planner(&again), "database");
+    assert_eq!(again.step("lint").status, "ran");
+}
