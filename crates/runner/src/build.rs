@@ -279,19 +279,7 @@ pub(crate) fn ready_to_build(project: &Project) -> Result<(), ExitCode> {
 fn step_infos(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<StepInfo>> {
     let db = &project.db;
     let g = hir::step_graph(db, project.file);
-    let mut roots = Vec::new();
-    for w in wanted {
-        match g.position(w) {
-            Some(i) => roots.push(i),
-            None => {
-                let hint = hir::diagnostics::suggest(w, g.order.iter().map(String::as_str))
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                anyhow::bail!("no step named `{w}`{hint}");
-            }
-        }
-    }
-    let keep = if roots.is_empty() { vec![true; g.order.len()] } else { g.closure(&roots) };
+    let keep = selection(project, wanted)?;
     let mut out = Vec::new();
     let items = driver::steps_by_name(db, project.file);
     for (i, name) in g.order.iter().enumerate() {
@@ -314,6 +302,27 @@ fn step_infos(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<StepIn
         });
     }
     Ok(out)
+}
+
+/// Which steps a build of `wanted` covers (all when empty): one flag per step, in
+/// `hir::step_graph` order.
+///
+/// Errors: a name that is not a step (with the closest name, if any).
+fn selection(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<bool>> {
+    let g = hir::step_graph(&project.db, project.file);
+    let mut roots = Vec::new();
+    for w in wanted {
+        match g.position(w) {
+            Some(i) => roots.push(i),
+            None => {
+                let hint = hir::diagnostics::suggest(w, g.order.iter().map(String::as_str))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                anyhow::bail!("no step named `{w}`{hint}");
+            }
+        }
+    }
+    Ok(if roots.is_empty() { vec![true; g.order.len()] } else { g.closure(&roots) })
 }
 
 fn split_args(args: &[String]) -> (PathBuf, Vec<String>) {
@@ -379,7 +388,16 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     stats.settle(SETTLE_WAIT);
     let _ = project.save_stat_cache(&mut stats);
     let summary = summary?;
-    let all_reusable = step_infos(&project, &wanted)?.iter().all(|s| s.step.allow_reuse);
+    let all_reusable = {
+        let items = driver::steps_by_name(&project.db, project.file);
+        let order = &hir::step_graph(&project.db, project.file).order;
+        let reusable = |name: &String| {
+            items.get(name.as_str()).is_none_or(|item| {
+                hir::lower_item(&project.db, *item).step().is_none_or(|step| step.allow_reuse)
+            })
+        };
+        order.iter().zip(selection(&project, &wanted)?).all(|(name, keep)| !keep || reusable(name))
+    };
     memo::write_memo(&project, &summary, &asked, all_reusable);
     print_summary(&summary, json, hashed);
     Ok(summary.exit_code())
@@ -883,11 +901,13 @@ fn plan_only(
     };
     stats.settle(Duration::ZERO);
     let _ = project.save_stat_cache(&mut stats);
-    let selected: std::collections::HashSet<String> =
-        step_infos(&project, wanted)?.into_iter().map(|s| s.name).collect();
+    let keep = selection(&project, wanted)?;
+    let order = &hir::step_graph(&project.db, project.file).order;
+    let selected: std::collections::HashSet<&str> =
+        order.iter().zip(keep).filter(|(_, k)| *k).map(|(n, _)| n.as_str()).collect();
     let rows: Vec<(String, String, String)> = driver::plan(&project, policy)
         .into_iter()
-        .filter(|p| selected.contains(&p.step))
+        .filter(|p| selected.contains(p.step.as_str()))
         .map(|p| {
             let (action, detail) = match p.planned {
                 driver::Planned::Reuse { run_id } => ("reuse", format!("from run {run_id}")),
