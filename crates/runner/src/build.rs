@@ -400,6 +400,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     };
     memo::write_memo(&project, &summary, &asked, all_reusable);
     print_summary(&summary, json, hashed);
+    project.forget(); // the process exits next; freeing the database would only cost time
     Ok(summary.exit_code())
 }
 
