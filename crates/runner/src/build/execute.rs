@@ -440,8 +440,17 @@ fn prepare_ahead(shared: &Arc<Shared>, i: usize) {
         for &j in &sh.downstream[i] {
             let info = &sh.steps[j];
             for o in &info.step.outputs {
+                // Only a folder this call made is recorded (a step with many upstream steps
+                // would otherwise be listed once per upstream).
                 let dir = output_dir(&sh, &info.name, &o.value);
-                if std::fs::create_dir_all(&dir).is_ok() {
+                let made_now = match std::fs::create_dir(&dir) {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        std::fs::create_dir_all(&dir).is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if made_now {
                     made.push(dir);
                 }
             }
