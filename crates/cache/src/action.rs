@@ -33,8 +33,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::cas::Cache;
@@ -164,30 +165,29 @@ impl Cache {
 fn open(path: &Path, durable: bool) -> Result<Connection> {
     let db_error = |source| Error::Db { path: path.to_path_buf(), source };
     match configure(path, durable) {
-        Err(e)
-            if matches!(
-                e.sqlite_error_code(),
-                Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
-            ) =>
-        {
-            for (from, to) in [("", ".corrupt"), ("-wal", ".corrupt-wal"), ("-shm", "")] {
-                let from = PathBuf::from(format!("{}{from}", path.display()));
-                let moved = if to.is_empty() {
-                    std::fs::remove_file(&from)
-                } else {
-                    std::fs::rename(&from, format!("{}{to}", path.display()))
-                };
-                match moved {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(Error::Write { path: from, source: e });
-                    }
-                    _ => {}
-                }
-            }
+        Err(e) if matches!(e.sqlite_error_code(), Some(NotADatabase | DatabaseCorrupt)) => {
+            set_aside(path)?;
             configure(path, durable).map_err(db_error)
         }
         other => other.map_err(db_error),
     }
+}
+
+/// Moves a damaged database and its log aside (`ac.sqlite.corrupt`, `ac.sqlite.corrupt-wal`,
+/// kept for a look) and removes its shared-memory index; missing files are fine.
+///
+/// Errors: [`Error::Write`] if a file is there but cannot be moved or removed.
+fn set_aside(path: &Path) -> Result<()> {
+    let with = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
+    let done = |r: std::io::Result<()>, at: PathBuf| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::Write { path: at, source: e })
+        }
+        _ => Ok(()),
+    };
+    done(std::fs::rename(path, with(".corrupt")), path.to_path_buf())?;
+    done(std::fs::rename(with("-wal"), with(".corrupt-wal")), with("-wal"))?;
+    done(std::fs::remove_file(with("-shm")), with("-shm"))
 }
 
 fn configure(path: &Path, durable: bool) -> rusqlite::Result<Connection> {

@@ -183,7 +183,7 @@ pub struct StepResult<'a> {
     /// The outputs' manifests, when the caller holds them for a result it verified in the
     /// action cache or stored there itself (a build's own steps): such a step is not looked up
     /// again. `None`: it is read from the action cache and must match `run_id` and `outputs`.
-    pub manifests: Option<Vec<cache::Manifest>>,
+    pub manifests: Option<Vec<&'a cache::Manifest>>,
 }
 
 /// The outcome of [`BuildMemo::check`].

@@ -448,8 +448,7 @@ pub(crate) fn run_build(
     let cache =
         Cache::open(&state.join("cache")).context("opening the cache")?.with_deferred_sync();
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
-    let reaped = history.reap_stale().context("reaping stale runs")?;
-    bin_leftovers(&state, &reaped);
+    let emptying = reap_and_tidy(&history, &state)?;
     let ix = hir::index(&project.db, project.file);
     let pipeline = project.name();
     let experiment = opts
@@ -490,7 +489,6 @@ pub(crate) fn run_build(
             if steps.len() == 1 { "" } else { "s" }
         );
     }
-    let emptying = empty_trash(&state);
     let position: HashMap<&str, usize> =
         steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
     let deps: Vec<Vec<usize>> = steps
@@ -503,7 +501,6 @@ pub(crate) fn run_build(
             downstream[i].push(j);
         }
     }
-    drop(position);
     let shared = Arc::new(Shared {
         project_root: std::path::absolute(&project.root)?,
         state: state.clone(),
@@ -604,18 +601,37 @@ fn discard_inputs(shared: &Shared, spent: Vec<PathBuf>, states: &[NodeState]) {
     }
     for d in spent {
         let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if std::fs::rename(&d, binned(&name)).is_err() {
-            let _ = std::fs::remove_dir_all(&d);
-        }
+        bin(&d, &binned(&name));
     }
     let _ = std::fs::remove_dir(dir); // if nothing failed, it is empty now
+}
+
+/// Moves `from` to `to` in the trash; deletes it where it is if it cannot be moved.
+fn bin(from: &Path, to: &Path) {
+    if std::fs::rename(from, to).is_err() {
+        let _ = std::fs::remove_dir_all(from);
+    }
+}
+
+/// What both build paths do first: marks runs whose runner died `interrupted`, moves what
+/// they left to the trash ([`bin_leftovers`]) and starts emptying it ([`empty_trash`]); the
+/// caller joins the returned thread before it exits.
+///
+/// Errors: run history cannot be written.
+pub(crate) fn reap_and_tidy(
+    history: &History,
+    state: &Path,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    let reaped = history.reap_stale().context("reaping stale runs")?;
+    bin_leftovers(state, &reaped);
+    Ok(empty_trash(state))
 }
 
 /// Moves what runs that died without finishing (`reaped`, e.g. a runner killed with SIGKILL)
 /// left behind into `.runner/trash/`: their outputs' staging folders
 /// (`outputs/STEP/.OUTPUT.runID`) and their input copies (`runs/ID/inputs/`). Their logs stay.
 /// Scans `outputs/` once, only when some run was reaped.
-pub(crate) fn bin_leftovers(state: &Path, reaped: &[i64]) {
+fn bin_leftovers(state: &Path, reaped: &[i64]) {
     if reaped.is_empty() {
         return;
     }
@@ -629,24 +645,21 @@ pub(crate) fn bin_leftovers(state: &Path, reaped: &[i64]) {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') && suffixes.iter().any(|s| name.ends_with(s.as_str())) {
                 let to = trash.join(format!("killed-{}{name}", step.file_name().to_string_lossy()));
-                if std::fs::rename(entry.path(), to).is_err() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
+                bin(&entry.path(), &to);
             }
         }
     }
     for id in reaped {
         let inputs = state.join("runs").join(id.to_string()).join("inputs");
-        if inputs.is_dir() && std::fs::rename(&inputs, trash.join(format!("{id}-inputs"))).is_err()
-        {
-            let _ = std::fs::remove_dir_all(&inputs);
+        if inputs.is_dir() {
+            bin(&inputs, &trash.join(format!("{id}-inputs")));
         }
     }
 }
 
 /// Deletes what earlier builds left in `.runner/trash/`, on a thread of its own, while this
 /// build runs (or a memo build records its run); the build joins it when its steps are done.
-pub(crate) fn empty_trash(state: &Path) -> Option<std::thread::JoinHandle<()>> {
+fn empty_trash(state: &Path) -> Option<std::thread::JoinHandle<()>> {
     let trash = state.join("trash");
     let entries: Vec<PathBuf> =
         std::fs::read_dir(&trash).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();

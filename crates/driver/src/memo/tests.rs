@@ -104,7 +104,7 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
     assert!(BuildMemo::stamp(&cache, &state, &wrong).is_none());
     // With the manifests in hand (a build's own results), nothing is looked up: the same
     // blobs are stamped, and no manifest folder (the manifest was not read from it).
-    let known = [StepResult { manifests: Some(vec![manifest.clone()]), ..results[0].clone() }];
+    let known = [StepResult { manifests: Some(vec![&manifest]), ..results[0].clone() }];
     let (known_folders, known_steps) = BuildMemo::stamp(&cache, &state, &known).unwrap();
     assert_eq!(known_steps[0].blobs, steps[0].blobs);
     assert_eq!(known_folders.len(), folders.len() - 1);

@@ -407,20 +407,27 @@ async fn prepare_step(
     })
 }
 
-/// Creates `dir` empty, and its parents if needed, in one `mkdir` when the parent exists. An
-/// empty `dir` (made ahead, see [`prepare_ahead`]) is taken as it is.
-fn create_fresh_dir(dir: &Path) -> std::io::Result<()> {
+/// Creates `dir`, and its parents if needed, in one `mkdir` when the parent exists. `true`
+/// when this call made it, `false` when it was there already.
+fn make_dir(dir: &Path) -> std::io::Result<bool> {
     match std::fs::create_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            if std::fs::read_dir(dir)?.next().is_none() {
-                return Ok(());
-            }
-            std::fs::remove_dir_all(dir)?;
-            std::fs::create_dir(dir)
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map(|()| true)
         }
-        other => other,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
+}
+
+/// [`make_dir`], and empty: an empty `dir` (made ahead, see [`prepare_ahead`]) is taken as it
+/// is, anything else there is removed first.
+fn create_fresh_dir(dir: &Path) -> std::io::Result<()> {
+    if make_dir(dir)? || std::fs::read_dir(dir)?.next().is_none() {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(dir)?;
+    std::fs::create_dir(dir)
 }
 
 /// While step `i` runs, makes the folders its downstream steps will need from it: their
@@ -443,14 +450,7 @@ fn prepare_ahead(shared: &Arc<Shared>, i: usize) {
                 // Only a folder this call made is recorded (a step with many upstream steps
                 // would otherwise be listed once per upstream).
                 let dir = output_dir(&sh, &info.name, &o.value);
-                let made_now = match std::fs::create_dir(&dir) {
-                    Ok(()) => true,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        std::fs::create_dir_all(&dir).is_ok()
-                    }
-                    Err(_) => false,
-                };
-                if made_now {
+                if make_dir(&dir).unwrap_or(false) {
                     made.push(dir);
                 }
             }

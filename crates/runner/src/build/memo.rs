@@ -58,9 +58,8 @@ pub(crate) fn try_noop(
         return Ok(None);
     };
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
-    super::bin_leftovers(&state, &history.reap_stale().context("reaping stale runs")?);
-    // The last build's spent input copies, deleted while this one records its run.
-    let emptying = super::empty_trash(&state);
+    // The trash (the last build's spent input copies) is emptied while this one records its run.
+    let emptying = super::reap_and_tidy(&history, &state)?;
     let records: Vec<StepRecord> = memo
         .steps
         .iter()
@@ -144,8 +143,8 @@ pub(crate) fn write_memo(
         for o in &summary.outcomes {
             let outputs = summary.results.get(&o.step)?;
             // This build stored or verified each of these; one it does not hold is read back.
-            let manifests: Option<Vec<cache::Manifest>> =
-                outputs.values().map(|d| summary.manifests.get(d).cloned()).collect();
+            let manifests: Option<Vec<&cache::Manifest>> =
+                outputs.values().map(|d| summary.manifests.get(d)).collect();
             results.push(StepResult {
                 name: &o.step,
                 key: hir::Digest(o.key.as_deref()?.parse::<cache::Digest>().ok()?.0),
