@@ -22,13 +22,20 @@
 //! write moves one of them. The log is checkpointed into the main file as SQLite does by default
 //! (at 1,000 pages, by a writer).
 //!
+//! Parsed entries are kept in memory, per [`Cache`] and its clones, while no other connection
+//! has committed to the database: each lookup first reads `PRAGMA data_version`, which SQLite
+//! changes exactly when another connection commits (<https://sqlite.org/pragma.html#pragma_data_version>),
+//! and forgets every kept entry when it moved. This connection's own writes update the kept
+//! entries as they go. A long-lived process (`runner watch`, the language server) so looks up an
+//! unchanged step with no query and no parse; a one-shot build is unaffected.
+//!
 //! An entry that does not parse (hand edits, a foreign writer) is deleted on read and reported
 //! as a miss, so it can never be trusted. A file that is not a database (or a corrupt one) is
 //! set aside as `ac.sqlite.corrupt` and a new one started: its entries are lost, and their
 //! steps run again. An entry only names output manifests; whether their blobs are still intact
 //! is [`crate::Cache::verify`]'s job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -79,7 +86,57 @@ impl ActionResult {
 
 /// The action cache database of one [`Cache`] and its clones: opened on first use.
 #[derive(Debug, Default)]
-pub(crate) struct ActionDb(Mutex<Option<Connection>>);
+pub(crate) struct ActionDb(Mutex<Slot>);
+
+/// Most entries kept in memory; past it the kept entries are forgotten (and read again).
+const MAX_KEPT: usize = 100_000;
+
+/// The open connection and the entries read or written through it (see the module docs).
+#[derive(Debug, Default)]
+struct Slot {
+    conn: Option<Connection>,
+    /// `PRAGMA data_version` when `kept` was last known to match the database.
+    version: Option<i64>,
+    /// Step key → its entry, as this connection last read or wrote it.
+    kept: HashMap<[u8; 32], ActionResult>,
+    /// Inside [`Cache::snapshot_reads`]: the database cannot change, so `kept` was
+    /// revalidated once, when the read transaction began.
+    in_snapshot: bool,
+}
+
+impl Slot {
+    /// The connection, opened (at `path`) if needed.
+    fn conn(&mut self, path: &Path, durable: bool) -> Result<&Connection> {
+        match &mut self.conn {
+            Some(conn) => Ok(conn),
+            empty => Ok(empty.insert(open(path, durable)?)),
+        }
+    }
+
+    /// Forgets the kept entries if another connection committed since they were kept.
+    fn revalidate(&mut self, path: &Path, durable: bool) -> Result<()> {
+        if self.in_snapshot {
+            return Ok(());
+        }
+        let version: i64 = self
+            .conn(path, durable)?
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut st| st.query_row([], |row| row.get(0)))
+            .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
+        if self.version != Some(version) {
+            self.kept.clear();
+            self.version = Some(version);
+        }
+        Ok(())
+    }
+
+    fn keep(&mut self, key: &Digest, result: &ActionResult) {
+        if self.kept.len() >= MAX_KEPT {
+            self.kept.clear();
+        }
+        self.kept.insert(key.0, result.clone());
+    }
+}
 
 impl Cache {
     /// The files that hold the action cache: the database and its write-ahead log, in that
@@ -91,15 +148,12 @@ impl Cache {
         [db, wal]
     }
 
-    /// Runs `f` on the action cache's connection, opening the database first if needed.
-    fn with_actions<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    /// Runs `f` on the connection's slot (its kept entries revalidated first).
+    fn with_slot<T>(&self, f: impl FnOnce(&mut Slot, &Path) -> Result<T>) -> Result<T> {
         let [path, _] = self.action_files();
         let mut slot = self.actions().0.lock().unwrap_or_else(|e| e.into_inner());
-        let conn = match &mut *slot {
-            Some(conn) => conn,
-            empty => empty.insert(open(&path, self.durable())?),
-        };
-        f(conn).map_err(|source| Error::Db { path, source })
+        slot.revalidate(&path, self.durable())?;
+        f(&mut slot, &path)
     }
 
     /// Runs `reads` (lookups only, e.g. planning a whole pipeline) in one read transaction of
@@ -108,10 +162,32 @@ impl Cache {
     /// be committed at its end, so a build must not use this around steps. If the database
     /// cannot be opened, `reads` runs as is (its lookups report the error).
     pub fn snapshot_reads<T>(&self, reads: impl FnOnce() -> T) -> T {
-        let began = self.with_actions(|c| c.execute_batch("BEGIN")).is_ok();
+        let began = self
+            .with_slot(|slot, path| {
+                // `BEGIN` is deferred: the first read of the table starts the snapshot. The
+                // version read after it holds for the whole transaction.
+                slot.conn(path, self.durable())?
+                    .execute_batch("BEGIN")
+                    .and_then(|()| {
+                        slot.conn.as_ref().map_or(Ok(0), |c| {
+                            c.query_row("SELECT count(*) FROM action WHERE 0", [], |r| {
+                                r.get::<_, i64>(0)
+                            })
+                        })
+                    })
+                    .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
+                slot.revalidate(path, self.durable())?;
+                slot.in_snapshot = true;
+                Ok(())
+            })
+            .is_ok();
         let out = reads();
         if began {
-            let _ = self.with_actions(|c| c.execute_batch("COMMIT"));
+            let mut slot = self.actions().0.lock().unwrap_or_else(|e| e.into_inner());
+            slot.in_snapshot = false;
+            if let Some(c) = &slot.conn {
+                let _ = c.execute_batch("COMMIT");
+            }
         }
         out
     }
@@ -124,10 +200,13 @@ impl Cache {
     pub fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<()> {
         let json = serde_json::to_vec(result)
             .map_err(|source| Error::Json { path: self.action_files()[0].clone(), source })?;
-        self.with_actions(|c| {
-            c.prepare_cached("INSERT OR REPLACE INTO action (key, result) VALUES (?1, ?2)")?
-                .execute((&key.0[..], &json[..]))
-                .map(drop)
+        self.with_slot(|slot, path| {
+            slot.conn(path, self.durable())?
+                .prepare_cached("INSERT OR REPLACE INTO action (key, result) VALUES (?1, ?2)")
+                .and_then(|mut st| st.execute((&key.0[..], &json[..])))
+                .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
+            slot.keep(key, result);
+            Ok(())
         })
     }
 
@@ -136,15 +215,27 @@ impl Cache {
     ///
     /// Errors: [`Error::Db`] if the database cannot be opened or read.
     pub fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>> {
-        let bytes: Option<Vec<u8>> = self.with_actions(|c| {
-            c.prepare_cached("SELECT result FROM action WHERE key = ?1")?
-                .query_row([&key.0[..]], |row| row.get(0))
-                .optional()
+        let found = self.with_slot(|slot, path| {
+            if let Some(r) = slot.kept.get(&key.0) {
+                return Ok(Some(Ok(r.clone())));
+            }
+            let bytes: Option<Vec<u8>> = slot
+                .conn(path, self.durable())?
+                .prepare_cached("SELECT result FROM action WHERE key = ?1")
+                .and_then(|mut st| st.query_row([&key.0[..]], |row| row.get(0)).optional())
+                .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
+            Ok(bytes.map(|b| {
+                let parsed = serde_json::from_slice::<ActionResult>(&b);
+                if let Ok(r) = &parsed {
+                    slot.keep(key, r);
+                }
+                parsed.map_err(drop)
+            }))
         })?;
-        let Some(bytes) = bytes else { return Ok(None) };
-        match serde_json::from_slice(&bytes) {
-            Ok(r) => Ok(Some(r)),
-            Err(_) => {
+        match found {
+            None => Ok(None),
+            Some(Ok(r)) => Ok(Some(r)),
+            Some(Err(())) => {
                 self.remove_action(key)?;
                 Ok(None)
             }
@@ -155,8 +246,13 @@ impl Cache {
     ///
     /// Errors: [`Error::Db`] if the database cannot be opened or written.
     pub fn remove_action(&self, key: &Digest) -> Result<()> {
-        self.with_actions(|c| {
-            c.prepare_cached("DELETE FROM action WHERE key = ?1")?.execute([&key.0[..]]).map(drop)
+        self.with_slot(|slot, path| {
+            slot.kept.remove(&key.0);
+            slot.conn(path, self.durable())?
+                .prepare_cached("DELETE FROM action WHERE key = ?1")
+                .and_then(|mut st| st.execute([&key.0[..]]))
+                .map_err(|source| Error::Db { path: path.to_path_buf(), source })
+                .map(drop)
         })
     }
 }
@@ -259,6 +355,37 @@ mod tests {
         cache.remove_action(&key).unwrap();
         assert_eq!(cache.get_action(&key).unwrap(), None);
         assert_eq!(other.get_action(&key).unwrap(), None);
+    }
+
+    #[test]
+    fn entries_are_kept_until_another_connection_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let other = Cache::open(dir.path()).unwrap();
+        let (a, b) = (Digest::of_bytes(b"a"), Digest::of_bytes(b"b"));
+        let kept = |c: &Cache| {
+            let slot = c.actions().0.lock().unwrap();
+            let mut keys: Vec<_> = slot.kept.keys().copied().collect();
+            keys.sort();
+            keys
+        };
+        other.put_action(&a, &sample()).unwrap();
+        assert_eq!(cache.get_action(&a).unwrap(), Some(sample()));
+        cache.put_action(&b, &sample()).unwrap();
+        let mut both = vec![a.0, b.0];
+        both.sort();
+        assert_eq!(kept(&cache), both, "a read and a write are both kept");
+        // A lookup of a kept entry is answered from memory: same answer, nothing re-read.
+        assert_eq!(cache.get_action(&a).unwrap(), Some(sample()));
+        // Another connection's commit makes every kept entry suspect.
+        let mut newer = sample();
+        newer.run_id = 9;
+        other.put_action(&a, &newer).unwrap();
+        assert_eq!(cache.get_action(&a).unwrap(), Some(newer));
+        assert_eq!(kept(&cache), vec![a.0], "only what was read since is kept");
+        other.remove_action(&a).unwrap();
+        assert_eq!(cache.get_action(&a).unwrap(), None);
+        assert_eq!(cache.get_action(&b).unwrap(), Some(sample()));
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub struct Cache {
     durable: bool,
     /// The action cache's connection, shared by clones.
     actions: Arc<ActionDb>,
+    /// Blobs found intact, remembered in memory, if this cache was opened for a long-lived
+    /// session ([`Cache::remembering_verified`]); shared by clones.
+    remembered: Option<Arc<crate::verify::Remembered>>,
 }
 
 impl Cache {
@@ -88,7 +91,25 @@ impl Cache {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(Error::write(&p))?;
         }
-        Ok(Cache { root: root.to_path_buf(), durable: true, actions: Arc::default() })
+        Ok(Cache {
+            root: root.to_path_buf(),
+            durable: true,
+            actions: Arc::default(),
+            remembered: None,
+        })
+    }
+
+    /// This cache, remembering in memory every blob it finds intact with its stat (device,
+    /// inode, size, mtime and ctime in ns), so checking it again costs one `stat` instead of a
+    /// read, small blobs included (see `cache::verify`). For a process that verifies the same
+    /// outputs again and again (`runner watch`): a one-shot build checks each blob once.
+    pub fn remembering_verified(mut self) -> Cache {
+        self.remembered = Some(Arc::default());
+        self
+    }
+
+    pub(crate) fn remembered(&self) -> Option<&crate::verify::Remembered> {
+        self.remembered.as_deref()
     }
 
     /// This cache with deferred sync (see the module docs): entries are published atomically

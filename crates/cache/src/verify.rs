@@ -10,6 +10,12 @@
 //! Blobs under [`SMALL_BLOB`] (16 KiB) get no record: they are rehashed every time, which
 //! costs what reading a record would.
 //!
+//! A cache opened with [`Cache::remembering_verified`] also keeps, in memory, the stamp of every
+//! blob it found intact, small ones included, under the same rules (stat unchanged across the
+//! hash, and settled); the next check of that blob is one `stat` compared with it. Nothing of it
+//! outlives the process, so it needs no sync: a blob stored by the process itself is remembered
+//! once it settles.
+//!
 //! Stat caches have a "racy" window (git's racy-git problem): timestamps are coarse, so a change
 //! made in the same clock tick as the recorded stat could keep the same ctime. A record is
 //! therefore only written when the blob's ctime and mtime are safely older than the moment the
@@ -78,6 +84,27 @@ pub(crate) enum BlobState {
     Ok,
     Missing,
     Corrupt(Digest),
+}
+
+/// Blobs found intact by one cache and its clones: digest → stamp when found intact.
+#[derive(Debug, Default)]
+pub(crate) struct Remembered(std::sync::Mutex<std::collections::HashMap<Digest, Stamp>>);
+
+impl Remembered {
+    fn get(&self, d: &Digest) -> Option<Stamp> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(d).copied()
+    }
+
+    /// Remembers `d` as intact at `stamp` if the stamp is settled at `now_ns`.
+    fn note(&self, d: &Digest, stamp: Stamp, now_ns: i128) {
+        if stamp.settled(now_ns) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(*d, stamp);
+        }
+    }
+}
+
+fn now_ns() -> i128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_nanos() as i128)
 }
 
 /// The stat fields a verified record remembers.
@@ -184,6 +211,12 @@ impl Cache {
     /// Checks one blob; the flag says whether it was read and hashed (false: trusted by record).
     pub(crate) fn check_blob(&self, d: &Digest, buf: &mut [u8]) -> io::Result<(BlobState, bool)> {
         let blob = self.blob_path(d);
+        let remembered = self.remembered();
+        if let Some(stamp) = remembered.and_then(|r| r.get(d))
+            && fs::symlink_metadata(&blob).is_ok_and(|m| Stamp::of(&m) == stamp)
+        {
+            return Ok((BlobState::Ok, false));
+        }
         let record = self.shard_path("verified", d, "");
         // Most blobs are small: read one chunk first; if that was all of it, hash it (three
         // syscalls, no record). A larger one is trusted by its record if its stat matches,
@@ -197,6 +230,11 @@ impl Cache {
             }
             Err(e) => return Err(e),
         };
+        // Only a cache that remembers needs the stat of a small blob, before and after.
+        let stamp_before = match remembered {
+            Some(_) => Some(Stamp::of(&file.metadata()?)),
+            None => None,
+        };
         let mut head = Vec::new();
         if let Err(e) = crate::atomic::read_rest(&mut file, &mut head, SMALL_BLOB as usize) {
             // A folder where a blob should be is no blob.
@@ -208,8 +246,15 @@ impl Cache {
         }
         if head.len() < SMALL_BLOB as usize {
             let actual = Digest::of_bytes(&head);
-            let state = if actual == *d { BlobState::Ok } else { BlobState::Corrupt(actual) };
-            return Ok((state, true));
+            if actual != *d {
+                return Ok((BlobState::Corrupt(actual), true));
+            }
+            if let (Some(r), Some(before)) = (remembered, stamp_before)
+                && Stamp::of(&file.metadata()?) == before
+            {
+                r.note(d, before, now_ns());
+            }
+            return Ok((BlobState::Ok, true));
         }
         let before = Stamp::of(&file.metadata()?);
         let recorded = crate::atomic::read_small(&record)
@@ -224,9 +269,13 @@ impl Cache {
             let _ = fs::remove_file(&record);
             return Ok((BlobState::Corrupt(actual), true));
         }
-        let now_ns =
-            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_nanos() as i128);
+        let now_ns = now_ns();
         let after = Stamp::of(&file.metadata()?);
+        if let Some(r) = remembered
+            && after == before
+        {
+            r.note(d, after, now_ns);
+        }
         if after == before && after.settled(now_ns) && !created_unsynced(&after) {
             // Best effort: failing to record only means rehashing next time.
             let _ = fs::create_dir_all(crate::atomic::parent_of(&record)).map_err(|_| ()).and_then(
@@ -339,6 +388,40 @@ mod tests {
         fs::write(&blob, "LOG").unwrap();
         let state = cache.check_blob(&e.digest, &mut buf).unwrap().0;
         assert_eq!(state, BlobState::Corrupt(Digest::of_bytes(b"LOG")));
+    }
+
+    #[test]
+    fn a_remembering_cache_checks_a_settled_blob_by_stat_and_sees_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, m) = setup(dir.path());
+        let cache = cache.remembering_verified();
+        let e = m.entries.iter().find(|e| e.path == "sub/log.txt").unwrap();
+        let mut buf = vec![0u8; BUF_SIZE];
+        // Fresh: hashed, and not remembered until settled.
+        assert_eq!(cache.check_blob(&e.digest, &mut buf).unwrap(), (BlobState::Ok, true));
+        assert_eq!(cache.check_blob(&e.digest, &mut buf).unwrap(), (BlobState::Ok, true));
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(cache.check_blob(&e.digest, &mut buf).unwrap(), (BlobState::Ok, true));
+        // Settled and remembered: a clone checks it by its stat alone.
+        let clone = cache.clone();
+        assert_eq!(clone.check_blob(&e.digest, &mut buf).unwrap(), (BlobState::Ok, false));
+        assert!(!cache.shard_path("verified", &e.digest, "").exists(), "memory only");
+        // Same size, old mtime put back: the ctime moved, so it is read again.
+        let blob = cache.blob_path(&e.digest);
+        let old = fs::metadata(&blob).unwrap();
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&blob, "LOG").unwrap();
+        filetime::set_file_mtime(&blob, filetime::FileTime::from_last_modification_time(&old))
+            .unwrap();
+        let state = cache.check_blob(&e.digest, &mut buf).unwrap().0;
+        assert_eq!(state, BlobState::Corrupt(Digest::of_bytes(b"LOG")));
+        // A cache that does not remember reads small blobs every time.
+        let plain = Cache::open(&dir.path().join("cache")).unwrap();
+        fs::write(&blob, "log").unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        for _ in 0..2 {
+            assert_eq!(plain.check_blob(&e.digest, &mut buf).unwrap(), (BlobState::Ok, true));
+        }
     }
 
     #[test]

@@ -101,9 +101,29 @@ pub fn plan_in(
 ) -> Vec<StepPlan> {
     let cache =
         state.join("cache").is_dir().then(|| Cache::open(&state.join("cache")).ok()).flatten();
+    plan_using(db, file, cache.as_ref(), state, pipeline, policy)
+}
+
+/// [`plan`] through a cache the caller keeps open (`.runner/cache` of `project`): a session
+/// that plans again and again (`runner watch`) so looks unchanged steps up from the entries
+/// the cache keeps in memory (see `cache::action`).
+pub fn plan_through(project: &Project, cache: &Cache, policy: Policy) -> Vec<StepPlan> {
+    let state = project.state_dir();
+    plan_using(&project.db, project.file, Some(cache), &state, &project.name(), policy)
+}
+
+/// [`plan_in`] with the cache opened (if there is one) and history still to open.
+fn plan_using(
+    db: &dyn hir::Db,
+    file: hir::SourceFile,
+    cache: Option<&Cache>,
+    state: &std::path::Path,
+    pipeline: &str,
+    policy: Policy,
+) -> Vec<StepPlan> {
     let db_path = state.join("history.sqlite");
     let history = db_path.is_file().then(|| History::open(&db_path).ok()).flatten();
-    match &cache {
+    match cache {
         Some(c) => {
             c.snapshot_reads(|| plan_with(db, file, Some(c), history.as_ref(), pipeline, policy))
         }

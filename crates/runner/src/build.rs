@@ -384,7 +384,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         jobs: args.jobs,
         progress: if json { Progress::Quiet } else { Progress::Full },
     };
-    let summary = run_build(&project, &opts, &rt, &cancel);
+    let summary = open_cache(&project).and_then(|c| run_build(&project, &c, &opts, &rt, &cancel));
     stats.settle(SETTLE_WAIT);
     let _ = project.save_stat_cache(&mut stats);
     let summary = summary?;
@@ -430,12 +430,24 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the scheduler")
 }
 
-/// Plans and runs one build of an already-loaded, checked project (its paths refreshed):
-/// reuses what the action cache holds, runs the rest, records the run. Cancelling `cancel`
-/// stops running steps (SIGTERM, then SIGKILL) and records the run as interrupted. Prints
-/// per `opts.progress`, but not the final summary line or document.
+/// The cache builds of `project` write through: `.runner/cache`, created if needed, with
+/// deferred sync (entries are published atomically but fsynced once, when a build ends; see
+/// `cache::Cache`). A session that builds again and again (`runner watch`) keeps one, so its
+/// lookups of unchanged steps are answered from memory.
+pub(crate) fn open_cache(project: &Project) -> anyhow::Result<Cache> {
+    let state = std::path::absolute(project.state_dir())?;
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    Ok(Cache::open(&state.join("cache")).context("opening the cache")?.with_deferred_sync())
+}
+
+/// Plans and runs one build of an already-loaded, checked project (its paths refreshed)
+/// through `cache` (from [`open_cache`]): reuses what the action cache holds, runs the rest,
+/// records the run. Cancelling `cancel` stops running steps (SIGTERM, then SIGKILL) and
+/// records the run as interrupted. Prints per `opts.progress`, but not the final summary
+/// line or document.
 pub(crate) fn run_build(
     project: &Project,
+    cache: &Cache,
     opts: &BuildOpts,
     rt: &tokio::runtime::Runtime,
     cancel: &CancelToken,
@@ -443,10 +455,7 @@ pub(crate) fn run_build(
     let git = crate::git::GitProbe::start(&project.root);
     let steps = step_infos(project, &opts.wanted)?;
     let state = std::path::absolute(project.state_dir())?;
-    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
-    // Entries are published atomically but fsynced once, at the end (see `cache::Cache`).
-    let cache =
-        Cache::open(&state.join("cache")).context("opening the cache")?.with_deferred_sync();
+    let cache = cache.clone();
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
     let emptying = reap_and_tidy(&history, &state)?;
     let ix = hir::index(&project.db, project.file);

@@ -24,6 +24,7 @@
 //! interrupted and exits 130; Ctrl-C while idle exits 0.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -63,6 +64,29 @@ pub(crate) struct WatchArgs {
     /// Output: `human` lines on stderr, or one JSON document per cycle on stdout.
     #[arg(long, value_enum, default_value_t = crate::Format::Human)]
     format: crate::Format,
+}
+
+/// Most step names a cycle's summary line gives per status (more are counted).
+const SHOWN: usize = 6;
+
+/// The end of a cycle's summary line: per status (ran, failed, interrupted, skipped, reused,
+/// in that order) the steps it names, e.g. `ran train; reused a, b, c, d, e and 995 more`.
+/// `outcomes` gives each step's (status, name) in build order.
+fn step_counts<'a>(outcomes: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> String {
+    let mut parts = Vec::new();
+    for status in ["ran", "failed", "interrupted", "skipped", "reused"] {
+        let list: Vec<&str> = outcomes.clone().filter(|o| o.0 == status).map(|o| o.1).collect();
+        match list.len() {
+            0 => {}
+            1..=SHOWN => parts.push(format!("{status} {}", list.join(", "))),
+            n => parts.push(format!(
+                "{status} {} and {} more",
+                list[..SHOWN - 1].join(", "),
+                n - (SHOWN - 1)
+            )),
+        }
+    }
+    if parts.is_empty() { "no steps".to_owned() } else { parts.join("; ") }
 }
 
 /// What the main loop waits for.
@@ -114,6 +138,11 @@ struct Session {
     /// The last cycle ended in an error (unreadable file): the next event retries even if
     /// nothing looks changed.
     errored: bool,
+    /// The cache every cycle plans and builds through, opened by the first build: it keeps
+    /// the action cache entries it read and the blobs it found intact, so a cycle checks an
+    /// unchanged step in memory and with one `stat` per blob. With the inode of its `cas`
+    /// folder, to notice the folder being replaced.
+    cache: Option<(cache::Cache, u64)>,
 }
 
 /// `runner watch`.
@@ -172,6 +201,7 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
         cycle: 0,
         interrupted: false,
         errored: false,
+        cache: None,
     };
     s.update_watches();
     if !json {
@@ -373,7 +403,11 @@ impl Session {
             }
             i.running = Some(cancel.clone());
         }
-        let result = build::run_build(&self.project, &self.opts, &self.rt, &cancel);
+        let result = self.open_cache().and_then(|(c, at)| {
+            let r = build::run_build(&self.project, &c, &self.opts, &self.rt, &cancel);
+            self.cache = Some((c, at));
+            r
+        });
         self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).running = None;
         self.stats.settle(Duration::ZERO);
         let _ = self.project.save_stat_cache(&mut self.stats);
@@ -391,22 +425,12 @@ impl Session {
             outln!("{doc}");
             return;
         }
-        let names = |status: &str| -> Vec<String> {
-            summary.outcomes.iter().filter(|o| o.status == status).map(|o| o.step.clone()).collect()
-        };
-        let mut parts = Vec::new();
-        for status in ["ran", "failed", "interrupted", "skipped", "reused"] {
-            let list = names(status);
-            if !list.is_empty() {
-                parts.push(format!("{status} {}", list.join(", ")));
-            }
-        }
         eprintln!(
             "[{n}] run {} {} in {:.2}s: {}",
             summary.run_id,
             summary.status.as_str(),
             summary.seconds,
-            if parts.is_empty() { "no steps".to_owned() } else { parts.join("; ") }
+            step_counts(summary.outcomes.iter().map(|o| (o.status, o.step.as_str())))
         );
         for o in &summary.outcomes {
             if o.status != "failed" && o.status != "skipped" {
@@ -423,11 +447,27 @@ impl Session {
         }
     }
 
+    /// The session's cache (and its `cas` folder's inode): the one kept from the last cycle,
+    /// unless that folder was removed or replaced meanwhile (`rm -rf .runner`), else a new one.
+    fn open_cache(&mut self) -> anyhow::Result<(cache::Cache, u64)> {
+        let ino = |c: &cache::Cache| std::fs::metadata(c.root().join("cas")).ok().map(|m| m.ino());
+        match self.cache.take() {
+            Some((c, at)) if ino(&c) == Some(at) => Ok((c, at)),
+            _ => {
+                let c = build::open_cache(&self.project)?.remembering_verified();
+                let at = ino(&c).context("the cache folder vanished")?;
+                Ok((c, at))
+            }
+        }
+    }
+
     /// Whether every step would be reused (nothing to run, nothing blocked).
     fn up_to_date(&self) -> bool {
-        driver::plan(&self.project, Policy::default())
-            .iter()
-            .all(|p| matches!(p.planned, driver::Planned::Reuse { .. }))
+        let plan = match &self.cache {
+            Some((c, _)) => driver::plan_through(&self.project, c, Policy::default()),
+            None => driver::plan(&self.project, Policy::default()),
+        };
+        plan.iter().all(|p| matches!(p.planned, driver::Planned::Reuse { .. }))
     }
 
     fn report_error(&mut self, changed: &[String], e: &anyhow::Error) {
@@ -524,4 +564,26 @@ fn lexical(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_counts;
+
+    #[test]
+    fn a_cycle_line_names_a_handful_of_steps_per_status() {
+        let names: Vec<String> = (0..1000).map(|i| format!("s{i:04}")).collect();
+        let outcomes: Vec<(&str, &str)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (if i == 500 { "ran" } else { "reused" }, n.as_str()))
+            .collect();
+        assert_eq!(
+            step_counts(outcomes.iter().copied()),
+            "ran s0500; reused s0000, s0001, s0002, s0003, s0004 and 994 more"
+        );
+        let few = [("ran", "train"), ("reused", "prepare"), ("failed", "lint")];
+        assert_eq!(step_counts(few.iter().copied()), "ran train; failed lint; reused prepare");
+        assert_eq!(step_counts([].iter().copied()), "no steps");
+    }
 }

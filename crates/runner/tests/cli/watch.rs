@@ -364,3 +364,43 @@ env = {{ MARKER = "{}" }}
     w.assert_quiet_for(Duration::from_millis(800));
     assert_eq!(w.interrupt(), Some(0), "{}", w.transcript());
 }
+
+/// The session keeps its cache between cycles (entries and verified blobs in memory); when
+/// `.runner/` is removed under it, the next cycle starts a new cache and runs every step
+/// again, instead of trusting what it remembered or writing into a folder that is gone.
+#[test]
+fn state_folder_removed_during_a_session_starts_afresh() {
+    let p = chain();
+    let mut w = Watch::start(&p);
+    let c = w.next_cycle();
+    w.as_build(c).assert_steps(&[
+        ("prepare", "ran"),
+        ("train", "ran"),
+        ("report", "ran"),
+        ("lint", "ran"),
+    ]);
+
+    std::fs::remove_dir_all(p.root().join(".runner")).unwrap();
+    p.write("train.sh", &TRAIN_SH.replace("echo \"n=$2\"", "echo \"n=$2 v2\""));
+    let c = w.next_cycle();
+    assert_eq!(c["status"], "succeeded", "{c}");
+    w.as_build(c).assert_steps(&[
+        ("prepare", "ran"),
+        ("train", "ran"),
+        ("report", "ran"),
+        ("lint", "ran"),
+    ]);
+    assert_eq!(p.output("report", "report", "report.txt"), "1,2,3\nn=1 v2\nreported\n");
+
+    // The new cache serves the next cycle in turn.
+    p.write("train.sh", TRAIN_SH);
+    let c = w.next_cycle();
+    let b = w.as_build(c);
+    b.assert_steps(&[
+        ("prepare", "reused"),
+        ("train", "ran"),
+        ("report", "ran"),
+        ("lint", "reused"),
+    ]);
+    assert_eq!(w.interrupt(), Some(0), "{}", w.transcript());
+}
