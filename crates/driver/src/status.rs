@@ -104,12 +104,18 @@ pub fn plan_in(
     plan_using(db, file, cache.as_ref(), state, pipeline, policy)
 }
 
-/// [`plan`] through a cache the caller keeps open (`.runner/cache` of `project`): a session
-/// that plans again and again (`runner watch`) so looks unchanged steps up from the entries
-/// the cache keeps in memory (see `cache::action`).
-pub fn plan_through(project: &Project, cache: &Cache, policy: Policy) -> Vec<StepPlan> {
-    let state = project.state_dir();
-    plan_using(&project.db, project.file, Some(cache), &state, &project.name(), policy)
+/// [`plan_in`] through a cache the caller keeps open (`state`'s `cache` folder): a session
+/// that plans again and again (`runner watch`, the language server) so looks unchanged steps
+/// up from the entries the cache keeps in memory (see `cache::action`).
+pub fn plan_through(
+    db: &dyn hir::Db,
+    file: hir::SourceFile,
+    cache: &Cache,
+    state: &std::path::Path,
+    pipeline: &str,
+    policy: Policy,
+) -> Vec<StepPlan> {
+    plan_using(db, file, Some(cache), state, pipeline, policy)
 }
 
 /// [`plan_in`] with the cache opened (if there is one) and history still to open.

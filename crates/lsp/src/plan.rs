@@ -1,5 +1,6 @@
-//! The plan behind lenses and step hovers: `driver::plan_in` on the snapshot (the editor's
-//! buffer, the files as last probed) against `.runner/` beside the pipeline, read only.
+//! The plan behind lenses and step hovers: `driver::plan_through` on the snapshot (the
+//! editor's buffer, the files as last probed) against `.runner/` beside the pipeline, read
+//! only, through the cache the server keeps for that folder (`Shared::cache`).
 //! Cached per document generation, `.runner/` generation (from watched files) and a stamp
 //! of the recorded state (sizes and times of the history and action cache databases and
 //! their logs, so clients that do not watch files still see new runs), for at most 10 s.
@@ -48,19 +49,27 @@ pub fn plan(shared: &Shared, snap: &Snapshot) -> Option<Arc<PlanView>> {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "pipeline".to_owned())
     });
-    let steps = driver::plan_in(&snap.db, snap.file, &state, &name, plan::Policy::default());
+    let policy = plan::Policy::default();
+    let steps = match shared.cache(&state) {
+        Some(c) => driver::plan_through(&snap.db, snap.file, &c, &state, &name, policy),
+        None => driver::plan_in(&snap.db, snap.file, &state, &name, policy),
+    };
     let history_path = state.join("history.sqlite");
     let history =
         history_path.is_file().then(|| history::History::open(&history_path).ok()).flatten();
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut view = PlanView::new();
+    // Reused steps mostly come from a handful of runs: read each run once.
+    let mut run_times: std::collections::HashMap<i64, Option<u64>> = Default::default();
     for s in steps {
         let state = match s.planned {
             driver::Planned::Reuse { run_id } => {
-                let at = history
-                    .as_ref()
-                    .and_then(|h| h.run(run_id).ok().flatten())
-                    .map(|r| r.ended_ms.unwrap_or(r.started_ms));
+                let at = *run_times.entry(run_id).or_insert_with(|| {
+                    history
+                        .as_ref()
+                        .and_then(|h| h.run(run_id).ok().flatten())
+                        .map(|r| r.ended_ms.unwrap_or(r.started_ms))
+                });
                 StepState::Reuse { run_id, age_secs: at.map(|t| now_ms.saturating_sub(t) / 1000) }
             }
             driver::Planned::Run(reasons) if reasons == ["no previous run"] => StepState::NeverRun,

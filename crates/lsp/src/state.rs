@@ -94,6 +94,10 @@ pub struct Shared {
     pub runner_generation: AtomicU64,
     /// Plans computed for lenses and hovers: (uri) → (generation, runner generation, when, plan).
     pub plans: Mutex<HashMap<Uri, PlanEntry>>,
+    /// One cache per `.runner/` folder planned against, kept between plans (its action cache
+    /// entries and verified blobs stay in memory), with the inode of its `cas` folder to
+    /// notice the folder being replaced.
+    pub caches: Mutex<HashMap<PathBuf, (cache::Cache, u64)>>,
 }
 
 /// A cached plan.
@@ -118,7 +122,25 @@ impl Shared {
             watch: Mutex::new((false, false)),
             runner_generation: AtomicU64::new(0),
             plans: Mutex::new(HashMap::new()),
+            caches: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The kept cache of the state folder `state` (`.runner/`), opened on first use; `None`
+    /// while it has no `cache` folder (nothing was ever built: planning opens nothing).
+    pub fn cache(&self, state: &Path) -> Option<cache::Cache> {
+        use std::os::unix::fs::MetadataExt as _;
+        let root = state.join("cache");
+        let ino = std::fs::metadata(root.join("cas")).ok()?.ino();
+        let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((c, at)) = caches.get(state)
+            && *at == ino
+        {
+            return Some(c.clone());
+        }
+        let c = cache::Cache::open(&root).ok()?.remembering_verified();
+        caches.insert(state.to_path_buf(), (c.clone(), ino));
+        Some(c)
     }
 
     pub fn enc(&self) -> Enc {

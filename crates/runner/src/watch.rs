@@ -464,7 +464,10 @@ impl Session {
     /// Whether every step would be reused (nothing to run, nothing blocked).
     fn up_to_date(&self) -> bool {
         let plan = match &self.cache {
-            Some((c, _)) => driver::plan_through(&self.project, c, Policy::default()),
+            Some((c, _)) => {
+                let p = &self.project;
+                driver::plan_through(&p.db, p.file, c, &self.state, &p.name(), Policy::default())
+            }
             None => driver::plan(&self.project, Policy::default()),
         };
         plan.iter().all(|p| matches!(p.planned, driver::Planned::Reuse { .. }))
