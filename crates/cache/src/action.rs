@@ -22,12 +22,13 @@
 //! write moves one of them. The log is checkpointed into the main file as SQLite does by default
 //! (at 1,000 pages, by a writer).
 //!
-//! Parsed entries are kept in memory, per [`Cache`] and its clones, while no other connection
-//! has committed to the database: each lookup first reads `PRAGMA data_version`, which SQLite
+//! A cache opened with [`Cache::remembering`] (a long-lived process) keeps parsed entries in
+//! memory, per [`Cache`] and its clones, while no other connection has committed to the
+//! database: each lookup first reads `PRAGMA data_version`, which SQLite
 //! changes exactly when another connection commits (<https://sqlite.org/pragma.html#pragma_data_version>),
 //! and forgets every kept entry when it moved. This connection's own writes update the kept
 //! entries as they go. A long-lived process (`runner watch`, the language server) so looks up an
-//! unchanged step with no query and no parse; a one-shot build is unaffected.
+//! unchanged step with no query and no parse; a one-shot build neither keeps nor checks.
 //!
 //! An entry that does not parse (hand edits, a foreign writer) is deleted on read and reported
 //! as a miss, so it can never be trusted. A file that is not a database (or a corrupt one) is
@@ -148,12 +149,20 @@ impl Cache {
         [db, wal]
     }
 
-    /// Runs `f` on the connection's slot (its kept entries revalidated first).
+    /// Runs `f` on the connection's slot (its kept entries, if this cache keeps any,
+    /// revalidated first).
     fn with_slot<T>(&self, f: impl FnOnce(&mut Slot, &Path) -> Result<T>) -> Result<T> {
         let [path, _] = self.action_files();
         let mut slot = self.actions().0.lock().unwrap_or_else(|e| e.into_inner());
-        slot.revalidate(&path, self.durable())?;
+        if self.keeps_entries() {
+            slot.revalidate(&path, self.durable())?;
+        }
         f(&mut slot, &path)
+    }
+
+    /// Whether lookups keep entries in memory ([`Cache::remembering`]).
+    fn keeps_entries(&self) -> bool {
+        self.remembered().is_some()
     }
 
     /// Runs `reads` (lookups only, e.g. planning a whole pipeline) in one read transaction of
@@ -176,8 +185,10 @@ impl Cache {
                         })
                     })
                     .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
-                slot.revalidate(path, self.durable())?;
-                slot.in_snapshot = true;
+                if self.keeps_entries() {
+                    slot.revalidate(path, self.durable())?;
+                    slot.in_snapshot = true;
+                }
                 Ok(())
             })
             .is_ok();
@@ -205,7 +216,9 @@ impl Cache {
                 .prepare_cached("INSERT OR REPLACE INTO action (key, result) VALUES (?1, ?2)")
                 .and_then(|mut st| st.execute((&key.0[..], &json[..])))
                 .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
-            slot.keep(key, result);
+            if self.keeps_entries() {
+                slot.keep(key, result);
+            }
             Ok(())
         })
     }
@@ -226,7 +239,9 @@ impl Cache {
                 .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
             Ok(bytes.map(|b| {
                 let parsed = serde_json::from_slice::<ActionResult>(&b);
-                if let Ok(r) = &parsed {
+                if let Ok(r) = &parsed
+                    && self.keeps_entries()
+                {
                     slot.keep(key, r);
                 }
                 parsed.map_err(drop)
@@ -360,7 +375,7 @@ mod tests {
     #[test]
     fn entries_are_kept_until_another_connection_commits() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path()).unwrap();
+        let cache = Cache::open(dir.path()).unwrap().remembering();
         let other = Cache::open(dir.path()).unwrap();
         let (a, b) = (Digest::of_bytes(b"a"), Digest::of_bytes(b"b"));
         let kept = |c: &Cache| {
@@ -386,6 +401,9 @@ mod tests {
         other.remove_action(&a).unwrap();
         assert_eq!(cache.get_action(&a).unwrap(), None);
         assert_eq!(cache.get_action(&b).unwrap(), Some(sample()));
+        // A cache that does not remember keeps nothing.
+        assert_eq!(other.get_action(&b).unwrap(), Some(sample()));
+        assert_eq!(kept(&other), Vec::<[u8; 32]>::new());
     }
 
     #[test]

@@ -77,7 +77,8 @@ pub struct Cache {
     /// The action cache's connection, shared by clones.
     actions: Arc<ActionDb>,
     /// Blobs found intact, remembered in memory, if this cache was opened for a long-lived
-    /// session ([`Cache::remembering_verified`]); shared by clones.
+    /// session ([`Cache::remembering`], which also keeps action cache entries); shared by
+    /// clones.
     remembered: Option<Arc<crate::verify::Remembered>>,
 }
 
@@ -99,11 +100,14 @@ impl Cache {
         })
     }
 
-    /// This cache, remembering in memory every blob it finds intact with its stat (device,
-    /// inode, size, mtime and ctime in ns), so checking it again costs one `stat` instead of a
-    /// read, small blobs included (see `cache::verify`). For a process that verifies the same
-    /// outputs again and again (`runner watch`): a one-shot build checks each blob once.
-    pub fn remembering_verified(mut self) -> Cache {
+    /// This cache, for a process that looks the same steps up again and again (`runner
+    /// watch`, the language server): it keeps in memory what it read, so a second lookup of
+    /// an unchanged step costs no query and no read. Action cache entries are kept until
+    /// another connection commits to the database (see `cache::action`); blobs found intact
+    /// are kept with their stat (device, inode, size, mtime and ctime in ns), so checking one
+    /// again costs one `stat` instead of a read, small blobs included (see `cache::verify`).
+    /// A one-shot build looks each step up once and gains nothing from it.
+    pub fn remembering(mut self) -> Cache {
         self.remembered = Some(Arc::default());
         self
     }

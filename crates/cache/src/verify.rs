@@ -10,7 +10,7 @@
 //! Blobs under [`SMALL_BLOB`] (16 KiB) get no record: they are rehashed every time, which
 //! costs what reading a record would.
 //!
-//! A cache opened with [`Cache::remembering_verified`] also keeps, in memory, the stamp of every
+//! A cache opened with [`Cache::remembering`] also keeps, in memory, the stamp of every
 //! blob it found intact, small ones included, under the same rules (stat unchanged across the
 //! hash, and settled); the next check of that blob is one `stat` compared with it. Nothing of it
 //! outlives the process, so it needs no sync: a blob stored by the process itself is remembered
@@ -394,7 +394,7 @@ mod tests {
     fn a_remembering_cache_checks_a_settled_blob_by_stat_and_sees_edits() {
         let dir = tempfile::tempdir().unwrap();
         let (cache, m) = setup(dir.path());
-        let cache = cache.remembering_verified();
+        let cache = cache.remembering();
         let e = m.entries.iter().find(|e| e.path == "sub/log.txt").unwrap();
         let mut buf = vec![0u8; BUF_SIZE];
         // Fresh: hashed, and not remembered until settled.

@@ -454,7 +454,7 @@ impl Session {
         match self.cache.take() {
             Some((c, at)) if ino(&c) == Some(at) => Ok((c, at)),
             _ => {
-                let c = build::open_cache(&self.project)?.remembering_verified();
+                let c = build::open_cache(&self.project)?.remembering();
                 let at = ino(&c).context("the cache folder vanished")?;
                 Ok((c, at))
             }
