@@ -17,5 +17,6 @@ mod status;
 pub use cache::StatCache;
 pub use project::{Project, folder_of, locate, probe, probe_with};
 pub use status::{
-    Planned, StepPlan, lookup, lookup_with, plan, plan_in, plan_through, previous, steps_by_name,
+    Found, Planned, Prefetch, StepPlan, lookup, lookup_with, plan, plan_in, plan_through, prefetch,
+    previous, steps_by_name,
 };

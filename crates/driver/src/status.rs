@@ -101,12 +101,28 @@ pub fn plan_in(
 ) -> Vec<StepPlan> {
     let cache =
         state.join("cache").is_dir().then(|| Cache::open(&state.join("cache")).ok()).flatten();
-    plan_using(db, file, cache.as_ref(), state, pipeline, policy)
+    plan_using(db, file, cache.as_ref(), state, pipeline, policy, None)
 }
 
+/// What planning found in the action cache for one step: its key, the verified lookup, and
+/// the manifests of the outputs it verified (digest, manifest).
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The step key looked up.
+    pub key: Digest,
+    /// What the lookup found (a hit's outputs verified).
+    pub lookup: Lookup,
+    /// The verified outputs' manifests, for laying them out.
+    pub manifests: Vec<(Digest, cache::Manifest)>,
+}
+
+/// Step name → what its plan's lookup found: a build right after the plan takes a step's
+/// lookup from here when its key is the one planned, instead of querying again.
+pub type Prefetch = HashMap<String, Found>;
+
 /// [`plan_in`] through a cache the caller keeps open (`state`'s `cache` folder): a session
-/// that plans again and again (`runner watch`, the language server) so looks unchanged steps
-/// up from the entries the cache keeps in memory (see `cache::action`).
+/// that plans again and again (the language server) so looks unchanged steps up from the
+/// entries a remembering cache keeps in memory (see `cache::action`).
 pub fn plan_through(
     db: &dyn hir::Db,
     file: hir::SourceFile,
@@ -115,7 +131,23 @@ pub fn plan_through(
     pipeline: &str,
     policy: Policy,
 ) -> Vec<StepPlan> {
-    plan_using(db, file, Some(cache), state, pipeline, policy)
+    plan_using(db, file, Some(cache), state, pipeline, policy, None)
+}
+
+/// The lookups of a plan, for a build about to start: whether every step would be reused,
+/// and what each lookup found ([`Prefetch`]; steps whose key depends on an upstream that
+/// would run are not in it). All in one read transaction of `cache`. Run reasons are not
+/// worked out (they need run history; the build works out its own).
+pub fn prefetch(
+    db: &dyn hir::Db,
+    file: hir::SourceFile,
+    cache: &Cache,
+    policy: Policy,
+) -> (bool, Prefetch) {
+    let mut found = Prefetch::new();
+    let plan = cache
+        .snapshot_reads(|| plan_with(db, file, Some(cache), None, "", policy, Some(&mut found)));
+    (plan.iter().all(|p| matches!(p.planned, Planned::Reuse { .. })), found)
 }
 
 /// [`plan_in`] with the cache opened (if there is one) and history still to open.
@@ -126,18 +158,20 @@ fn plan_using(
     state: &std::path::Path,
     pipeline: &str,
     policy: Policy,
+    prefetch: Option<&mut Prefetch>,
 ) -> Vec<StepPlan> {
     let db_path = state.join("history.sqlite");
     let history = db_path.is_file().then(|| History::open(&db_path).ok()).flatten();
+    let history = history.as_ref();
     match cache {
         Some(c) => {
-            c.snapshot_reads(|| plan_with(db, file, Some(c), history.as_ref(), pipeline, policy))
+            c.snapshot_reads(|| plan_with(db, file, Some(c), history, pipeline, policy, prefetch))
         }
-        None => plan_with(db, file, None, history.as_ref(), pipeline, policy),
+        None => plan_with(db, file, None, history, pipeline, policy, prefetch),
     }
 }
 
-/// [`plan_in`] with the cache and history opened.
+/// [`plan_in`] with the cache and history opened; fills `prefetch` when given.
 fn plan_with(
     db: &dyn hir::Db,
     file: hir::SourceFile,
@@ -145,6 +179,7 @@ fn plan_with(
     history: Option<&History>,
     pipeline: &str,
     policy: Policy,
+    mut prefetch: Option<&mut Prefetch>,
 ) -> Vec<StepPlan> {
     let mut results: HashMap<String, BTreeMap<String, Digest>> = HashMap::new();
     let mut out = Vec::new();
@@ -161,7 +196,20 @@ fn plan_with(
                 {
                     Err(upstream) => Planned::AfterUpstream(upstream),
                     Ok(record) => {
-                        let found = cache.map_or(Lookup::Miss, |c| lookup(c, &record.digest()));
+                        let key = record.digest();
+                        let mut kept = Vec::new();
+                        let lookup = cache.map_or(Lookup::Miss, |c| {
+                            lookup_with(c, &key, &mut |d, m| {
+                                if prefetch.is_some() {
+                                    kept.push((d, m));
+                                }
+                            })
+                        });
+                        if let Some(f) = prefetch.as_deref_mut() {
+                            let entry = Found { key, lookup: lookup.clone(), manifests: kept };
+                            f.insert(name.clone(), entry);
+                        }
+                        let found = lookup;
                         let allow = hir::lower_item(db, item).step().is_none_or(|s| s.allow_reuse);
                         // The last success only explains a run: a reusable hit needs none.
                         let reusable =

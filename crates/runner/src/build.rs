@@ -178,6 +178,9 @@ struct Shared {
     params: BTreeMap<String, String>,
     envs: BTreeMap<String, (String, Option<PathBuf>)>,
     results: Mutex<HashMap<String, BTreeMap<String, Digest>>>,
+    /// What a plan made just before this build found, per step (see `driver::Prefetch`): a
+    /// step whose key is the one planned takes its lookup from here.
+    prefetch: Mutex<driver::Prefetch>,
     /// Manifests of the outputs this build stored or found in the action cache, by digest:
     /// inputs and views are laid out from memory instead of reading manifests back.
     manifests: Mutex<HashMap<Digest, cache::Manifest>>,
@@ -384,7 +387,8 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         jobs: args.jobs,
         progress: if json { Progress::Quiet } else { Progress::Full },
     };
-    let summary = open_cache(&project).and_then(|c| run_build(&project, &c, &opts, &rt, &cancel));
+    let summary =
+        open_cache(&project).and_then(|c| run_build(&project, &c, None, &opts, &rt, &cancel));
     stats.settle(SETTLE_WAIT);
     let _ = project.save_stat_cache(&mut stats);
     let summary = summary?;
@@ -442,12 +446,15 @@ pub(crate) fn open_cache(project: &Project) -> anyhow::Result<Cache> {
 
 /// Plans and runs one build of an already-loaded, checked project (its paths refreshed)
 /// through `cache` (from [`open_cache`]): reuses what the action cache holds, runs the rest,
-/// records the run. Cancelling `cancel` stops running steps (SIGTERM, then SIGKILL) and
-/// records the run as interrupted. Prints per `opts.progress`, but not the final summary
-/// line or document.
+/// records the run. `prefetch` is what a plan made just before found (`runner watch` plans
+/// first, to see whether anything must run); without one, the build plans first itself, so
+/// the lookups whose keys are known up front share one read of the action cache. Cancelling
+/// `cancel` stops running steps (SIGTERM, then SIGKILL) and records the run as interrupted.
+/// Prints per `opts.progress`, but not the final summary line or document.
 pub(crate) fn run_build(
     project: &Project,
     cache: &Cache,
+    prefetch: Option<driver::Prefetch>,
     opts: &BuildOpts,
     rt: &tokio::runtime::Runtime,
     cancel: &CancelToken,
@@ -455,6 +462,10 @@ pub(crate) fn run_build(
     let git = crate::git::GitProbe::start(&project.root);
     let steps = step_infos(project, &opts.wanted)?;
     let state = std::path::absolute(project.state_dir())?;
+    let prefetch = prefetch.unwrap_or_else(|| {
+        let policy = Policy { regenerate: opts.regenerate };
+        driver::prefetch(&project.db, project.file, cache, policy).1
+    });
     let cache = cache.clone();
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
     let emptying = reap_and_tidy(&history, &state)?;
@@ -534,6 +545,7 @@ pub(crate) fn run_build(
             .collect(),
         steps,
         results: Mutex::default(),
+        prefetch: Mutex::new(prefetch),
         manifests: Mutex::default(),
         outcomes: Mutex::default(),
         pending: Mutex::default(),
@@ -799,8 +811,15 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
     };
     let Ok(record) = record else { return NodeState::Skipped };
     let key = record.digest();
-    let mut kept = Vec::new();
-    let found = driver::lookup_with(&shared.cache, &key, &mut |d, m| kept.push((d, m)));
+    let planned = shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).remove(&info.name);
+    let (found, kept) = match planned {
+        Some(f) if f.key == key => (f.lookup, f.manifests),
+        _ => {
+            let mut kept = Vec::new();
+            let found = driver::lookup_with(&shared.cache, &key, &mut |d, m| kept.push((d, m)));
+            (found, kept)
+        }
+    };
     if !kept.is_empty() {
         shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).extend(kept);
     }

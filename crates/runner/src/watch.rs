@@ -383,7 +383,8 @@ impl Session {
             self.save_stats();
             return;
         }
-        if n > 1 && self.up_to_date() {
+        let (current, prefetch) = if n > 1 { self.up_to_date() } else { (false, None) };
+        if current {
             if self.json {
                 outln!(
                     "{}",
@@ -404,7 +405,7 @@ impl Session {
             i.running = Some(cancel.clone());
         }
         let result = self.open_cache().and_then(|(c, at)| {
-            let r = build::run_build(&self.project, &c, &self.opts, &self.rt, &cancel);
+            let r = build::run_build(&self.project, &c, prefetch, &self.opts, &self.rt, &cancel);
             self.cache = Some((c, at));
             r
         });
@@ -461,16 +462,20 @@ impl Session {
         }
     }
 
-    /// Whether every step would be reused (nothing to run, nothing blocked).
-    fn up_to_date(&self) -> bool {
-        let plan = match &self.cache {
+    /// Whether every step would be reused (nothing to run, nothing blocked), and what the
+    /// plan's lookups found, for the build that follows.
+    fn up_to_date(&self) -> (bool, Option<driver::Prefetch>) {
+        let p = &self.project;
+        match &self.cache {
             Some((c, _)) => {
-                let p = &self.project;
-                driver::plan_through(&p.db, p.file, c, &self.state, &p.name(), Policy::default())
+                let (current, found) = driver::prefetch(&p.db, p.file, c, Policy::default());
+                (current, Some(found))
             }
-            None => driver::plan(&self.project, Policy::default()),
-        };
-        plan.iter().all(|p| matches!(p.planned, driver::Planned::Reuse { .. }))
+            None => {
+                let plan = driver::plan(p, Policy::default());
+                (plan.iter().all(|s| matches!(s.planned, driver::Planned::Reuse { .. })), None)
+            }
+        }
     }
 
     fn report_error(&mut self, changed: &[String], e: &anyhow::Error) {
