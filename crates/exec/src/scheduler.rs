@@ -2,15 +2,22 @@
 //!
 //! # Mechanism
 //!
-//! One loop owns all state. Each turn it
+//! One loop owns all state, as Kahn's topological sort: per node the number of its
+//! dependencies that have not yet succeeded, per node the nodes that depend on it, and a heap
+//! of ready nodes (all dependencies `Succeeded`), lowest index first. Each turn it
 //!
-//! 1. marks **Skipped** every waiting node with a dependency that ended other than `Succeeded`
-//!    (repeated to a fixpoint, so skips travel down whole chains at once);
-//! 2. if the [`CancelToken`] fired, marks every waiting node **Cancelled**;
-//! 3. otherwise starts ready nodes (all dependencies `Succeeded`) in index order until `max_parallel`
-//!    are in flight: `run(i)` is called and its future spawned on a [`tokio::task::JoinSet`], so nodes
-//!    really run in parallel on the runtime's threads;
-//! 4. waits for the next node to finish, or for the token to fire.
+//! 1. if the [`CancelToken`] fired, marks every waiting node **Cancelled**;
+//! 2. otherwise starts ready nodes in index order until `max_parallel` are in flight: `run(i)`
+//!    is called and its future spawned on a [`tokio::task::JoinSet`], so nodes really run in
+//!    parallel on the runtime's threads;
+//! 3. waits for the next node to finish, or for the token to fire. A node that succeeded
+//!    counts down its dependents (a dependent reaching zero is ready); a node that ended
+//!    otherwise marks **Skipped** every waiting node downstream of it, the whole subgraph at
+//!    once.
+//!
+//! So a finished node costs work in proportion to its dependents, not to the graph: 10,000
+//! nodes schedule in linear time (a scan of every node per finished node, as this module did
+//! before, was quadratic: about a second of scheduling at 10,000 steps).
 //!
 //! When nothing is in flight and nothing can start, every node still waiting can never become ready
 //! (a cycle or an out-of-range dependency index): it is reported **Skipped** instead of hanging.
@@ -20,7 +27,8 @@
 //! [`run_process`](crate::run_process) kills the process groups). A node task that panics is reported
 //! `Failed`.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
 
 use tokio::task::JoinSet;
@@ -65,25 +73,36 @@ where
     let n = deps.len();
     let max_parallel = max_parallel.max(1);
     let mut state = vec![Slot::Waiting; n];
+    // Dependencies not yet succeeded (an out-of-range one never does), and the reverse edges.
+    let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            if let Some(list) = dependents.get_mut(d) {
+                list.push(i);
+            }
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| remaining[i] == 0).map(Reverse).collect();
     let mut tasks: JoinSet<NodeState> = JoinSet::new();
     let mut task_node: HashMap<tokio::task::Id, usize> = HashMap::new();
 
     loop {
-        propagate_skips(deps, &mut state);
         if cancel.is_cancelled() {
+            ready.clear();
             for slot in state.iter_mut().filter(|s| **s == Slot::Waiting) {
                 *slot = Slot::Done(NodeState::Cancelled);
             }
         } else {
-            for i in 0..n {
-                if tasks.len() >= max_parallel {
-                    break;
+            while tasks.len() < max_parallel {
+                let Some(Reverse(i)) = ready.pop() else { break };
+                if state[i] != Slot::Waiting {
+                    continue; // skipped or cancelled meanwhile
                 }
-                if state[i] == Slot::Waiting && is_ready(&deps[i], &state) {
-                    state[i] = Slot::Running;
-                    let handle = tasks.spawn(run(i));
-                    task_node.insert(handle.id(), i);
-                }
+                state[i] = Slot::Running;
+                let handle = tasks.spawn(run(i));
+                task_node.insert(handle.id(), i);
             }
         }
 
@@ -106,6 +125,16 @@ where
                 };
                 if let Some(i) = task_node.remove(&id) {
                     state[i] = Slot::Done(result);
+                    if result == NodeState::Succeeded {
+                        for &j in &dependents[i] {
+                            remaining[j] -= 1;
+                            if remaining[j] == 0 && state[j] == Slot::Waiting {
+                                ready.push(Reverse(j));
+                            }
+                        }
+                    } else {
+                        skip_downstream(i, &dependents, &mut state);
+                    }
                 }
             }
             () = cancel.cancelled(), if !cancelled => {}
@@ -129,25 +158,15 @@ enum Slot {
     Done(NodeState),
 }
 
-fn is_ready(deps: &[usize], state: &[Slot]) -> bool {
-    deps.iter().all(|&d| state.get(d) == Some(&Slot::Done(NodeState::Succeeded)))
-}
-
-/// Marks Skipped every waiting node with a dependency that ended unsuccessfully, to a fixpoint.
-fn propagate_skips(deps: &[Vec<usize>], state: &mut [Slot]) {
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for i in 0..deps.len() {
-            if state[i] != Slot::Waiting {
-                continue;
-            }
-            let blocked = deps[i].iter().any(
-                |&d| matches!(state.get(d), Some(Slot::Done(s)) if *s != NodeState::Succeeded),
-            );
-            if blocked {
-                state[i] = Slot::Done(NodeState::Skipped);
-                changed = true;
+/// Marks Skipped every waiting node downstream of `failed` (which ended other than
+/// `Succeeded`), through waiting nodes only: each node is visited once.
+fn skip_downstream(failed: usize, dependents: &[Vec<usize>], state: &mut [Slot]) {
+    let mut stack = vec![failed];
+    while let Some(d) = stack.pop() {
+        for &j in &dependents[d] {
+            if state[j] == Slot::Waiting {
+                state[j] = Slot::Done(NodeState::Skipped);
+                stack.push(j);
             }
         }
     }

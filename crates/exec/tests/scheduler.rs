@@ -210,3 +210,36 @@ async fn schedules_real_processes() {
     assert_eq!(std::fs::read_to_string(root.join("b")).unwrap(), "data\n");
     assert!(!root.join("never").exists());
 }
+
+/// A fan-in of 10,000 nodes into one, and a chain of 2,000 with a failure in the middle:
+/// every root runs, the fan-in runs last, and the failure skips exactly its downstream.
+#[tokio::test]
+async fn large_graphs_schedule_every_node_once() {
+    let n = 10_000;
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    deps.push((0..n).collect());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let seen = order.clone();
+    let result = schedule(&deps, 4, CancelToken::new(), move |i| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(i);
+            Succeeded
+        }
+    })
+    .await;
+    assert!(result.iter().all(|s| *s == Succeeded));
+    let order = order.lock().unwrap().clone();
+    assert_eq!(order.len(), n + 1);
+    assert_eq!(order.last(), Some(&n), "the fan-in runs last");
+
+    let chain: Vec<Vec<usize>> =
+        (0..2000).map(|i| if i == 0 { vec![] } else { vec![i - 1] }).collect();
+    let result = schedule(&chain, 2, CancelToken::new(), |i| async move {
+        if i == 999 { Failed } else { Succeeded }
+    })
+    .await;
+    assert!(result[..999].iter().all(|s| *s == Succeeded));
+    assert_eq!(result[999], Failed);
+    assert!(result[1000..].iter().all(|s| *s == Skipped));
+}
