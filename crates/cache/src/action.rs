@@ -171,27 +171,25 @@ impl Cache {
     /// be committed at its end, so a build must not use this around steps. If the database
     /// cannot be opened, `reads` runs as is (its lookups report the error).
     pub fn snapshot_reads<T>(&self, reads: impl FnOnce() -> T) -> T {
-        let began = self
-            .with_slot(|slot, path| {
-                // `BEGIN` is deferred: the first read of the table starts the snapshot. The
-                // version read after it holds for the whole transaction.
-                slot.conn(path, self.durable())?
-                    .execute_batch("BEGIN")
-                    .and_then(|()| {
-                        slot.conn.as_ref().map_or(Ok(0), |c| {
-                            c.query_row("SELECT count(*) FROM action WHERE 0", [], |r| {
-                                r.get::<_, i64>(0)
-                            })
-                        })
-                    })
-                    .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
-                if self.keeps_entries() {
-                    slot.revalidate(path, self.durable())?;
-                    slot.in_snapshot = true;
+        let [path, _] = self.action_files();
+        let keeps = self.keeps_entries();
+        let began = {
+            let mut slot = self.actions().0.lock().unwrap_or_else(|e| e.into_inner());
+            let begin = |c: &Connection| -> rusqlite::Result<()> {
+                c.execute_batch("BEGIN")?;
+                if keeps {
+                    // `BEGIN` is deferred: the first read of the table starts the snapshot,
+                    // and the version read after it holds for the whole transaction.
+                    c.query_row("SELECT count(*) FROM action WHERE 0", [], |r| r.get::<_, i64>(0))?;
                 }
                 Ok(())
-            })
-            .is_ok();
+            };
+            let began = slot.conn(&path, self.durable()).is_ok_and(|c| begin(c).is_ok());
+            if began && keeps && slot.revalidate(&path, self.durable()).is_ok() {
+                slot.in_snapshot = true;
+            }
+            began
+        };
         let out = reads();
         if began {
             let mut slot = self.actions().0.lock().unwrap_or_else(|e| e.into_inner());

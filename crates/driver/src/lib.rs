@@ -5,8 +5,9 @@
 //!   names ([`Project::refresh_fs`]), so queries never touch the disk;
 //!   [`Project::refresh_fs_with`] does it through a persistent [`StatCache`]
 //!   (`.runner/statcache`), so files whose stat did not change are not read again.
-//! * [`status`] answers "what would a build do now, and why" from the action cache and run
-//!   history, read only: the plan `runner status` prints and the editor's code lenses show.
+//! * `status` ([`plan()`], [`lookup`], [`prefetch`]) answers "what would a build do now, and
+//!   why" from the action cache and run history, read only: the plan `runner status` prints
+//!   and the editor's code lenses show.
 //! * [`memo`] is the build memo: what lets a no-op `runner build` skip the database and the
 //!   action cache when nothing it depends on changed.
 

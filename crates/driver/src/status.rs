@@ -89,7 +89,7 @@ pub fn plan(project: &Project, policy: Policy) -> Vec<StepPlan> {
     plan_in(&project.db, project.file, &project.state_dir(), &project.name(), policy)
 }
 
-/// [`plan`] for any database and file (the language server plans on a snapshot of the
+/// [`plan()`] for any database and file (the language server plans on a snapshot of the
 /// editor's buffer): `state` is the `.runner/` folder, `pipeline` the pipeline's name as
 /// history records it.
 pub fn plan_in(

@@ -112,7 +112,7 @@ impl fmt::Display for Outcome {
 /// then waits for it. On timeout, or when `cancel` fires, sends `SIGTERM` to the whole group, waits
 /// up to `spec.grace`, then sends `SIGKILL` to the group; the child is always reaped. Processes it
 /// left in its group are killed when the call ends, and also if this future is dropped early; then
-/// its output is drained into the logs (at most [`DRAIN_LIMIT`] more).
+/// its output is drained into the logs (for at most `DRAIN_LIMIT`, 2 s, more).
 ///
 /// Returns [`Outcome::Cancelled`] without spawning if `cancel` already fired,
 /// [`Outcome::SpawnFailed`] for an empty `argv`, a missing working directory, or a program that

@@ -70,8 +70,8 @@ pub use resolve::{
 /// every later small query at depth d pays for that capacity: quadratic on a file with
 /// 100,000 steps. Calling this first keeps the big frames at depth 1.
 ///
-/// Why threads: parsing blocks, lowering items ([`crate::group::group_names`]) and
-/// resolving them ([`crate::group::group_checked`]) is most of a large file's check and
+/// Why threads: parsing blocks, lowering items (`group::group_names`) and
+/// resolving them (`group::group_checked`) is most of a large file's check and
 /// needs nothing from other blocks or groups, so a second handle ([`Db::fork`]) computes
 /// half of them while this one computes the other half; the whole-file queries then find
 /// them done. Results are the same either way; drivers call this before asking for
@@ -141,7 +141,7 @@ pub fn resolve_step<'db>(db: &'db dyn Db, file: SourceFile, item: Item<'db>) -> 
     resolve::resolve_step(db, item)
 }
 
-/// A step's key fields (see [`key`]'s table), from the digests set on the database; `file`
+/// A step's key fields (see the `key` module's table), from the digests set on the database; `file`
 /// is the item's file (the query itself takes only the item).
 pub fn step_key_fields<'db>(
     db: &'db dyn Db,

@@ -46,7 +46,7 @@ mod memo;
 /// `runner build` arguments.
 #[derive(clap::Args)]
 pub(crate) struct BuildArgs {
-    /// [PATH] [STEP]...: a pipeline file or folder (default `.`), then steps to build (with
+    /// `[PATH] [STEP]...`: a pipeline file or folder (default `.`), then steps to build (with
     /// what they need). The first argument is a path when it exists on disk.
     args: Vec<String>,
     /// Override a parameter for this run: NAME=VALUE (repeatable). The value is one

@@ -6,7 +6,7 @@
 //! ([`toml::de::DeTable::parse_recoverable`]); this crate converts its borrowed tree into
 //! an owned one with a byte [`Span`] on every key and value.
 //!
-//! Before parsing, [`depth::check`] scans the text for arrays and inline tables nested
+//! Before parsing, `depth::check` scans the text for arrays and inline tables nested
 //! deeper than [`MAX_DEPTH`]: `toml` recurses per level (and so does dropping its tree),
 //! so a 100,000-deep array would overflow the stack. Such a file yields one error and
 //! an empty tree (the TOML spec leaves the limit to implementations; toml-test
@@ -107,7 +107,7 @@ pub struct Parse {
 /// Parses `text` as TOML. Never fails and never panics; see the crate docs.
 ///
 /// Text of the simple shape most chunks of a pipeline have (one header, plain keys and
-/// values) takes a fast path ([`fast`]) that gives the same tree; the rest goes to `toml`.
+/// values) takes a fast path (module `fast`) that gives the same tree; the rest goes to `toml`.
 pub fn parse(text: &str) -> Parse {
     fast::parse(text).unwrap_or_else(|| parse_with_toml(text))
 }
