@@ -86,6 +86,9 @@ pub(crate) enum BlobState {
     Corrupt(Digest),
 }
 
+/// Most blobs a remembering cache keeps (about 100 MB of memory at most).
+const MAX_REMEMBERED: usize = 1_000_000;
+
 /// Blobs found intact by one cache and its clones: digest → stamp when found intact.
 #[derive(Debug, Default)]
 pub(crate) struct Remembered(std::sync::Mutex<std::collections::HashMap<Digest, Stamp>>);
@@ -95,10 +98,16 @@ impl Remembered {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).get(d).copied()
     }
 
-    /// Remembers `d` as intact at `stamp` if the stamp is settled at `now_ns`.
+    /// Remembers `d` as intact at `stamp` if the stamp is settled at `now_ns`. Past
+    /// [`MAX_REMEMBERED`] blobs, everything remembered is forgotten first (and checked by
+    /// reading again).
     fn note(&self, d: &Digest, stamp: Stamp, now_ns: i128) {
         if stamp.settled(now_ns) {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(*d, stamp);
+            let mut blobs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if blobs.len() >= MAX_REMEMBERED {
+                blobs.clear();
+            }
+            blobs.insert(*d, stamp);
         }
     }
 }
