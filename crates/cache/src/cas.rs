@@ -49,7 +49,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,6 +80,10 @@ pub struct Cache {
     /// session ([`Cache::remembering`], which also keeps action cache entries); shared by
     /// clones.
     remembered: Option<Arc<crate::verify::Remembered>>,
+    /// The identity of `cas/` when opened (inode and birth time: an inode number alone is
+    /// soon reused), so a long-lived holder can tell the folder was removed or replaced
+    /// under it ([`Cache::is_current`]).
+    cas_id: (u64, Option<std::time::SystemTime>),
 }
 
 impl Cache {
@@ -92,12 +96,23 @@ impl Cache {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(Error::write(&p))?;
         }
+        let cas = root.join("cas");
+        let cas_id = folder_id(&fs::metadata(&cas).map_err(Error::write(&cas))?);
         Ok(Cache {
             root: root.to_path_buf(),
             durable: true,
             actions: Arc::default(),
             remembered: None,
+            cas_id,
         })
+    }
+
+    /// Whether the folders this cache opened are still there: `false` once its `cas` folder
+    /// was removed or replaced (`rm -rf .runner`), when a long-lived holder (`runner watch`,
+    /// the language server) must open the cache again rather than keep using what it
+    /// remembers or write into a folder that is gone. One `stat`.
+    pub fn is_current(&self) -> bool {
+        fs::metadata(self.root.join("cas")).is_ok_and(|m| folder_id(&m) == self.cas_id)
     }
 
     /// This cache, for a process that looks the same steps up again and again (`runner
@@ -389,6 +404,11 @@ impl Cache {
     }
 }
 
+/// A folder's identity: its inode and, where the filesystem records it, its birth time.
+fn folder_id(m: &fs::Metadata) -> (u64, Option<std::time::SystemTime>) {
+    (m.ino(), m.created().ok())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -417,6 +437,20 @@ pub(crate) mod tests {
         let src = dir.join("out");
         sample_tree(&src);
         (src, Cache::open(&dir.join("cache")).unwrap())
+    }
+
+    #[test]
+    fn a_cache_is_current_until_its_folder_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let cache = Cache::open(&root).unwrap();
+        assert!(cache.is_current());
+        assert!(cache.clone().remembering().is_current(), "clones share what they opened");
+        fs::remove_dir_all(&root).unwrap();
+        assert!(!cache.is_current(), "removed");
+        let again = Cache::open(&root).unwrap();
+        assert!(again.is_current());
+        assert!(!cache.is_current(), "replaced by a new folder");
     }
 
     fn tmp_is_empty(cache: &Cache) -> bool {

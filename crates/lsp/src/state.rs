@@ -95,9 +95,8 @@ pub struct Shared {
     /// Plans computed for lenses and hovers: (uri) → (generation, runner generation, when, plan).
     pub plans: Mutex<HashMap<Uri, PlanEntry>>,
     /// One cache per `.runner/` folder planned against, kept between plans (its action cache
-    /// entries and verified blobs stay in memory), with the inode of its `cas` folder to
-    /// notice the folder being replaced.
-    pub caches: Mutex<HashMap<PathBuf, (cache::Cache, u64)>>,
+    /// entries and verified blobs stay in memory) while it is current.
+    pub caches: Mutex<HashMap<PathBuf, cache::Cache>>,
 }
 
 /// A cached plan.
@@ -129,17 +128,17 @@ impl Shared {
     /// The kept cache of the state folder `state` (`.runner/`), opened on first use; `None`
     /// while it has no `cache` folder (nothing was ever built: planning opens nothing).
     pub fn cache(&self, state: &Path) -> Option<cache::Cache> {
-        use std::os::unix::fs::MetadataExt as _;
         let root = state.join("cache");
-        let ino = std::fs::metadata(root.join("cas")).ok()?.ino();
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((c, at)) = caches.get(state)
-            && *at == ino
-        {
+        if let Some(c) = caches.get(state).filter(|c| c.is_current()) {
             return Some(c.clone());
         }
+        if !root.join("cas").is_dir() {
+            caches.remove(state);
+            return None;
+        }
         let c = cache::Cache::open(&root).ok()?.remembering();
-        caches.insert(state.to_path_buf(), (c.clone(), ino));
+        caches.insert(state.to_path_buf(), c.clone());
         Some(c)
     }
 

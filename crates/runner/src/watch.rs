@@ -27,7 +27,6 @@
 //! interrupted and exits 130; Ctrl-C while idle exits 0.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -143,9 +142,9 @@ struct Session {
     errored: bool,
     /// The cache every cycle plans and builds through, opened by the first build: it keeps
     /// the action cache entries it read and the blobs it found intact, so a cycle checks an
-    /// unchanged step in memory and with one `stat` per blob. With the inode of its `cas`
-    /// folder, to notice the folder being replaced.
-    cache: Option<(cache::Cache, u64)>,
+    /// unchanged step in memory and with one `stat` per blob. Opened again when it is no
+    /// longer current (`.runner/` removed or replaced).
+    cache: Option<cache::Cache>,
 }
 
 /// `runner watch`.
@@ -407,9 +406,9 @@ impl Session {
             }
             i.running = Some(cancel.clone());
         }
-        let result = self.open_cache().and_then(|(c, at)| {
+        let result = self.open_cache().and_then(|c| {
             let r = build::run_build(&self.project, &c, prefetch, &self.opts, &self.rt, &cancel);
-            self.cache = Some((c, at));
+            self.cache = Some(c);
             r
         });
         self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).running = None;
@@ -451,17 +450,12 @@ impl Session {
         }
     }
 
-    /// The session's cache (and its `cas` folder's inode): the one kept from the last cycle,
-    /// unless that folder was removed or replaced meanwhile (`rm -rf .runner`), else a new one.
-    fn open_cache(&mut self) -> anyhow::Result<(cache::Cache, u64)> {
-        let ino = |c: &cache::Cache| std::fs::metadata(c.root().join("cas")).ok().map(|m| m.ino());
+    /// The session's cache: the one kept from the last cycle while it is current
+    /// (`cache::Cache::is_current`), else a new one.
+    fn open_cache(&mut self) -> anyhow::Result<cache::Cache> {
         match self.cache.take() {
-            Some((c, at)) if ino(&c) == Some(at) => Ok((c, at)),
-            _ => {
-                let c = build::open_cache(&self.project)?.remembering();
-                let at = ino(&c).context("the cache folder vanished")?;
-                Ok((c, at))
-            }
+            Some(c) if c.is_current() => Ok(c),
+            _ => Ok(build::open_cache(&self.project)?.remembering()),
         }
     }
 
@@ -470,7 +464,7 @@ impl Session {
     fn up_to_date(&self) -> (bool, Option<driver::Prefetch>) {
         let p = &self.project;
         match &self.cache {
-            Some((c, _)) => {
+            Some(c) => {
                 let (current, found) = driver::prefetch(&p.db, p.file, c, Policy::default());
                 (current, Some(found))
             }
