@@ -1,11 +1,11 @@
 //! Which output an output view holds, recorded on the view itself.
 //!
-//! An output view (`.runner/outputs/STEP/OUTPUT/`) is a folder for people; the runner only
+//! An output view (`.runner/outputs/STEP.OUTPUT/`) is a folder for people; the runner only
 //! needs to know which manifest it was laid out from, to leave a view that is already right
 //! alone. That digest is kept as an extended attribute of the view folder,
 //! `user.runner.digest` (its 32 raw bytes): it travels with the folder when it is renamed
 //! into place and disappears with it, and costs no file of its own. On a filesystem without
-//! user extended attributes it is kept in a sibling file `OUTPUT.digest` (64 hex characters)
+//! user extended attributes it is kept in a sibling file `STEP.OUTPUT.digest` (64 hex characters)
 //! instead. Neither is trusted for anything but skipping a copy: views are never read back.
 
 use std::path::{Path, PathBuf};

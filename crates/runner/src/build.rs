@@ -583,15 +583,10 @@ pub(crate) fn run_build(
         for t in tidying {
             let _ = t.await;
         }
-        // Folders made ahead for steps that did not run (reused, skipped) go again, and a
-        // step's folder in `outputs/` with them when it holds nothing else.
+        // Folders made ahead for steps that did not run (reused, skipped) go again.
         let ahead = std::mem::take(&mut *shared.ahead.lock().unwrap_or_else(|e| e.into_inner()));
         for dir in ahead {
-            if std::fs::remove_dir(&dir).is_ok()
-                && let Some(parent) = dir.parent()
-            {
-                let _ = std::fs::remove_dir(parent);
-            }
+            let _ = std::fs::remove_dir(&dir);
         }
         let spent =
             std::mem::take(&mut *shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()));
@@ -648,8 +643,8 @@ pub(crate) fn reap_and_tidy(
 
 /// Moves what runs that died without finishing (`reaped`, e.g. a runner killed with SIGKILL)
 /// left behind into `.runner/trash/`: their outputs' staging folders
-/// (`outputs/STEP/.OUTPUT.runID`) and their input copies (`runs/ID/inputs/`). Their logs stay.
-/// Scans `outputs/` once, only when some run was reaped.
+/// (`outputs/.STEP.OUTPUT.runID`) and their input copies (`runs/ID/inputs/`). Their logs
+/// stay. Reads `outputs/` once, only when some run was reaped.
 fn bin_leftovers(state: &Path, reaped: &[i64]) {
     if reaped.is_empty() {
         return;
@@ -657,15 +652,11 @@ fn bin_leftovers(state: &Path, reaped: &[i64]) {
     let trash = state.join("trash");
     let _ = std::fs::create_dir_all(&trash);
     let suffixes: Vec<String> = reaped.iter().map(|id| format!(".run{id}")).collect();
-    let steps = std::fs::read_dir(state.join("outputs")).into_iter().flatten().flatten();
-    for step in steps {
-        let staged = std::fs::read_dir(step.path()).into_iter().flatten().flatten();
-        for entry in staged {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && suffixes.iter().any(|s| name.ends_with(s.as_str())) {
-                let to = trash.join(format!("killed-{}{name}", step.file_name().to_string_lossy()));
-                bin(&entry.path(), &to);
-            }
+    let staged = std::fs::read_dir(state.join("outputs")).into_iter().flatten().flatten();
+    for entry in staged {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && suffixes.iter().any(|s| name.ends_with(s.as_str())) {
+            bin(&entry.path(), &trash.join(format!("killed{name}")));
         }
     }
     for id in reaped {
@@ -882,12 +873,19 @@ fn outputs_json(outputs: &BTreeMap<String, Digest>) -> String {
     .unwrap_or_default()
 }
 
-/// Keeps `.runner/outputs/STEP/OUTPUT/` (a copy, for people) in line with the latest result:
-/// copies it out of the CAS when its stamp file (`OUTPUT.digest`, the manifest digest it was
-/// made from) names another result.
+/// The view of output `name` of `step`: `.runner/outputs/STEP.OUTPUT/`, the latest result
+/// laid out for people (the runner never reads it back). One flat folder: names have no dots
+/// (`E0111 invalid-name`), and a folder per step as well would be one more inode per step to
+/// create on a first build, the costliest part of preparing a trivial step on ext4.
+pub(crate) fn view_dir(state: &Path, step: &str, name: &str) -> PathBuf {
+    state.join("outputs").join(format!("{step}.{name}"))
+}
+
+/// Keeps each view ([`view_dir`]) in line with the latest result: copies it out of the CAS
+/// when the digest recorded on it (`cache::view_digest`) names another result.
 fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>) {
     for (name, digest) in outputs {
-        let view = shared.state.join("outputs").join(step).join(name);
+        let view = view_dir(&shared.state, step, name);
         if cache::view_digest(&view) == Some(cdig(*digest)) {
             continue;
         }
@@ -913,7 +911,7 @@ fn manifest_of(shared: &Shared, d: Digest) -> cache::Result<Option<cache::Manife
 /// Makes the folder a step just wrote for output `name` (already stored in the CAS as
 /// `digest`) its view, by moving it (no copy); falls back to [`update_views`].
 fn publish_view(shared: &Shared, step: &str, name: &str, digest: Digest, written: &Path) {
-    let view = shared.state.join("outputs").join(step).join(name);
+    let view = view_dir(&shared.state, step, name);
     cache::clear_view_digest(&view);
     let _ = std::fs::remove_dir_all(&view);
     match std::fs::rename(written, &view) {

@@ -489,10 +489,10 @@ fn run_folder<'a>(shared: &Shared, cell: &'a std::sync::OnceLock<PathBuf>, name:
     })
 }
 
-/// Where a step writes output `name` while it runs: `.runner/outputs/<step>/.<name>.run<id>`,
+/// Where a step writes output `name` while it runs: `.runner/outputs/.STEP.OUTPUT.runID`,
 /// next to the view it becomes by a rename when the step succeeds (see `publish_view`).
 fn output_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
-    shared.state.join("outputs").join(step).join(format!(".{name}.run{}", shared.run_id))
+    shared.state.join("outputs").join(format!(".{step}.{name}.run{}", shared.run_id))
 }
 
 /// Moves what a failed step wrote into its run folder (`runs/<id>/<step>/outputs/<name>`),

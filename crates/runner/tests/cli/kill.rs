@@ -70,7 +70,7 @@ outputs = ["out"]
     };
     // `quick` runs beside `slow`; let it finish, so the killed build has completed work.
     // Its view appears once its result is recorded.
-    let quick_done = p.state().join("outputs").join("quick").join("out");
+    let quick_done = p.state().join("outputs").join("quick.out");
     while !quick_done.exists() {
         assert!(started.elapsed() < Duration::from_secs(20), "quick step never finished");
         std::thread::sleep(Duration::from_millis(20));
@@ -81,7 +81,7 @@ outputs = ["out"]
     let killed = Command::new("kill").args(["-9", "--", &format!("-{pgid}")]).status().unwrap();
     assert!(killed.success(), "the orphaned step group {pgid} should still have been running");
 
-    let staged = p.state().join("outputs/slow/.out.run1");
+    let staged = p.state().join("outputs/.slow.out.run1");
     assert!(staged.join("s.txt").is_file(), "the killed step's half-finished output");
     std::fs::remove_file(p.path("slow.flag")).unwrap();
     let b = p.build(&[]);

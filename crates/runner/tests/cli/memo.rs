@@ -86,7 +86,7 @@ fn damage_under_the_memo_is_repaired_by_a_normal_build() {
     let p = built_chain();
     p.build(&[]);
     // The view of an output, removed.
-    std::fs::remove_dir_all(p.state().join("outputs/train")).unwrap();
+    std::fs::remove_dir_all(p.state().join("outputs/train.model")).unwrap();
     let b = p.build(&[]);
     b.assert_code(0).assert_steps(ALL_REUSED);
     assert_eq!(planner(&b), "database");
@@ -94,7 +94,7 @@ fn damage_under_the_memo_is_repaired_by_a_normal_build() {
 
     // A blob of the report's output, removed: the report reruns.
     // A blob is named by the sha256 of its bytes: those of the report's view.
-    let view = p.state().join("outputs/report/report/report.txt");
+    let view = p.state().join("outputs/report.report/report.txt");
     let sum = std::process::Command::new("sha256sum").arg(&view).output().unwrap();
     let blob = String::from_utf8(sum.stdout).unwrap()[..64].to_owned();
     let cache = p.state().join("cache");

@@ -5,8 +5,8 @@
 fn selected_step_builds_with_its_upstream_only() {
     let p = crate::chain();
     p.build(&["train"]).assert_code(0).assert_steps(&[("prepare", "ran"), ("train", "ran")]);
-    assert!(!p.state().join("outputs").join("report").exists(), "report was not built");
-    assert!(!p.state().join("outputs").join("lint").exists(), "lint was not built");
+    assert!(!p.state().join("outputs/report.report").exists(), "report was not built");
+    assert!(!p.state().join("outputs/lint.log").exists(), "lint was not built");
 
     p.build(&["report"]).assert_code(0).assert_steps(&[
         ("prepare", "reused"),

@@ -72,9 +72,9 @@ impl Project {
         self.path(".runner")
     }
 
-    /// The current view of a step's output, `.runner/outputs/STEP/OUTPUT/FILE`.
+    /// The current view of a step's output, `.runner/outputs/STEP.OUTPUT/FILE`.
     pub fn output(&self, step: &str, output: &str, file: &str) -> String {
-        self.read(&format!(".runner/outputs/{step}/{output}/{file}"))
+        self.read(&format!(".runner/outputs/{step}.{output}/{file}"))
     }
 
     /// A `runner` command running in the project folder.
