@@ -10,7 +10,7 @@
 # N outputs). Every step runs the same `step.sh` (it copies its inputs to its output).
 #
 # Phases per (shape, N, tool):
-#   cold    fresh copy, no tool state (RUNS_COLD runs)
+#   cold    fresh copy, no tool state (RUNS_COLD runs; see "Deletions" below)
 #   no-op   run again, nothing changed (RUNS runs, after one warm-up)
 #   inc     one input changed: data/in_{N/2} alternates content before each run, so half of
 #           a chain reruns, one step of wide, two of diamond (RUNS_INC runs)
@@ -22,6 +22,14 @@
 # ../shared/bench/run_peers.sh does (outputs built by make, recorded with `dvc commit -f`),
 # then timed once per phase. Uses ../shared/bench (copied to $WORK) for the peers'
 # pipelines and their setup (DVC and Snakemake in a venv; ninja, make and hyperfine from apt).
+#
+# Deletions: nothing is deleted between timed runs; each cold run gets a copy of its own
+# (`$WORK/cold.*`, `$dir` links to the latest) and everything replaced goes to `$WORK/old/`,
+# deleted when the benchmark ends. On ext4 without a journal (this project's CI disks), the
+# allocator skips every inode freed in the last minute or so (`recently_deleted`), so a
+# `rm -rf` of the previous run right before a cold run makes each file the tool creates
+# slower, by a cost that depends on what was deleted and when: a tool would be charged for
+# the harness's deletions, and more for its own larger state folder.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -33,7 +41,10 @@ TOOLS=${TOOLS:-"runner ninja make dvc snakemake"}
 RUNS=${RUNS:-10}
 RUNS_COLD=${RUNS_COLD:-3}
 RUNS_INC=${RUNS_INC:-5}
-mkdir -p "$WORK"
+mkdir -p "$WORK" "$WORK/old"
+# discard PATH: moves PATH out of the way (a rename); deleted at exit.
+discard() { if [[ -e $1 || -L $1 ]]; then mv "$1" "$(mktemp -d "$WORK/old/x.XXXXXX")/"; fi; }
+trap 'rm -rf "$WORK/old" "$WORK"/cold.*' EXIT
 # The peer scripts are refreshed; their venv (DVC, Snakemake) is kept between runs.
 mkdir -p "$WORK/peer" && cp -r "$SHARED/." "$WORK/peer/"
 need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
@@ -66,8 +77,8 @@ esac; true; }
 
 gen() { # gen SHAPE N TOOL DIR
   if [[ $3 == runner ]]; then python3 "$HERE/gen_ours.py" --shape "$1" --n "$2" --out "$4" >/dev/null
-  else python3 "$WORK/peer/gen_pipelines.py" --shape "$1" --n "$2" --out "$4.gen" --tools "$3" >/dev/null 2>&1
-       rm -rf "$4"; mv "$4.gen/$3" "$4"; rm -rf "$4.gen"; fi
+  else discard "$4.gen"; python3 "$WORK/peer/gen_pipelines.py" --shape "$1" --n "$2" --out "$4.gen" --tools "$3" >/dev/null 2>&1
+       discard "$4"; mv "$4.gen/$3" "$4"; discard "$4.gen"; fi
 }
 
 median() { python3 -c 'import json,sys,statistics;r=json.load(open(sys.argv[1]))["results"][0];print(statistics.median(r["times"]))' "$1"; }
@@ -84,7 +95,7 @@ declare -A T NOTE
 for n in $NS; do for shape in $SHAPES; do for tool in $TOOLS; do
   why=$(skip "$tool" "$n")
   if [[ -n $why ]]; then NOTE[$shape,$n,$tool]=$why; continue; fi
-  dir="$WORK/$shape-$n-$tool"; gen "$shape" "$n" "$tool" "$dir.pristine"
+  dir="$WORK/$shape-$n-$tool"; gen "$shape" "$n" "$tool" "$dir.pristine"; discard "$dir"
   cmd="sh -c 'cd $dir && $(cmd_of "$tool")'"
   runs=$RUNS; cold=$RUNS_COLD; inc=$RUNS_INC
   [[ $tool == dvc || $tool == snakemake ]] && { runs=3; cold=1; inc=3; }
@@ -92,13 +103,14 @@ for n in $NS; do for shape in $SHAPES; do for tool in $TOOLS; do
   if [[ $tool == dvc && $n -ge 1000 ]]; then
     # Seeded: make builds the outputs, `dvc commit -f` records them; then one run per phase.
     runs=1; inc=1
-    rm -rf "$dir" && cp -a "$dir.pristine" "$dir"
+    cp -a "$dir.pristine" "$dir"
     mk="$WORK/$shape-$n-make.seed"; gen "$shape" "$n" make "$mk"
     (cd "$mk" && make -s -j2 >/dev/null) && cp "$mk"/out/*.txt "$dir/out/"
     (cd "$dir" && DVC_SITE_CACHE_DIR=$PWD/.dvc/tmp/site timeout 1800 dvc commit -f -q >/dev/null 2>&1) || true
     NOTE[$shape,$n,$tool]="DVC cold not timed at this size (seeded by dvc commit)"
   else
-    time_it "$shape,$n,$tool,cold" "$cold" "sh -c 'rm -rf $dir && cp -a $dir.pristine $dir'" "$cmd"
+    fresh="d=\$(mktemp -d $WORK/cold.XXXXXX) && cp -a $dir.pristine/. \$d && ln -sfn \$d $dir"
+    time_it "$shape,$n,$tool,cold" "$cold" "sh -c '$fresh'" "$cmd"
   fi
   time_it "$shape,$n,$tool,noop" "$runs" "" "$cmd" 1
   f=$(printf "data/in_%05d.txt" $((n / 2)))

@@ -10,7 +10,8 @@
 //!    in (private copies), create empty output folders, expand placeholders into argv (no
 //!    shell), run the process in its own group with the target's concurrency limit. While it
 //!    runs, the folders its downstream steps will need are made ahead, off the critical path
-//!    (`execute::prepare_ahead`);
+//!    (`ahead::prepare_ahead`); once it ran, its outputs are copied ahead for downstream
+//!    steps that wait for four or more upstream steps (`ahead::copy_ahead`);
 //! 5. on success: every output must be non-empty; adopt outputs into the CAS, then write the
 //!    action cache entry, then the history record. A failed or killed step writes no cache
 //!    entry, so nothing a later build trusts. Blobs are published by rename, action cache
@@ -40,6 +41,7 @@ macro_rules! say {
     }};
 }
 
+mod ahead;
 mod execute;
 mod memo;
 
@@ -205,10 +207,15 @@ struct Shared {
     tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Per step, the steps that read its outputs (positions in `steps`).
     downstream: Vec<Vec<usize>>,
+    /// Per step, how many steps it reads outputs of.
+    fan_in: Vec<usize>,
+    /// Per step (position in `steps`), the copies of upstream outputs being laid out for it
+    /// ahead (`ahead::copy_ahead`), each task giving the input folders it filled.
+    copied_ahead: Mutex<HashMap<usize, Vec<tokio::task::JoinHandle<Vec<PathBuf>>>>>,
     /// Set when a step's result could not be written to the action cache (no memo then).
     uncached: std::sync::atomic::AtomicBool,
     /// Folders made ahead for downstream steps while their upstream ran
-    /// (`execute::prepare_ahead`); those left empty when the build ends are removed.
+    /// (`ahead::prepare_ahead`); those left empty when the build ends are removed.
     ahead: Mutex<Vec<PathBuf>>,
     built_envs: tokio::sync::Mutex<HashMap<String, PathBuf>>,
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
@@ -553,6 +560,8 @@ pub(crate) fn run_build(
         spent_inputs: Mutex::default(),
         tidying: Mutex::default(),
         downstream,
+        fan_in: deps.iter().map(Vec::len).collect(),
+        copied_ahead: Mutex::default(),
         ahead: Mutex::default(),
         uncached: std::sync::atomic::AtomicBool::new(false),
         built_envs: tokio::sync::Mutex::default(),
@@ -588,8 +597,9 @@ pub(crate) fn run_build(
         for dir in ahead {
             let _ = std::fs::remove_dir(&dir);
         }
-        let spent =
+        let mut spent =
             std::mem::take(&mut *shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()));
+        spent.extend(ahead::drain_copied(&shared).await);
         discard_inputs(&shared, spent, &states);
         if let Some(t) = emptying {
             let _ = t.join();

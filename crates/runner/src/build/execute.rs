@@ -15,6 +15,7 @@ use hir::{Digest, Target};
 use history::{StepRecord, StepStatus};
 use plan::KeyRecord;
 
+use super::ahead::{copy_ahead, make_dir, prepare_ahead, take_copied};
 use super::{
     Outcome, Shared, StepInfo, cdig, empty_record, hdig, manifest_of, now_ms, outputs_json,
     publish_view, push_outcome, record_locked, save,
@@ -71,7 +72,7 @@ pub(super) async fn execute(
         );
         if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
     };
-    let prepared = match prepare_step(shared, info, &run_dir).await {
+    let prepared = match prepare_step(shared, i, &run_dir).await {
         Ok(p) => p,
         Err(e) => return fail(format!("{e:#}"), None, StepStatus::Failed),
     };
@@ -141,6 +142,7 @@ pub(super) async fn execute(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(info.name.clone(), outputs.clone());
+    copy_ahead(shared, i, &outputs);
     let ran = Ran {
         i,
         key,
@@ -299,13 +301,11 @@ fn changed_while_running(shared: &Shared, i: usize, snapshot: &Path) -> Option<S
 }
 
 /// Snapshot, inputs, output folders, interpreter, argv.
-async fn prepare_step(
-    shared: &Arc<Shared>,
-    info: &StepInfo,
-    run_dir: &Path,
-) -> anyhow::Result<Prepared> {
+async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow::Result<Prepared> {
+    let info = &shared.steps[i];
     let src_rel = hir::paths::normalize(info.step.source_directory());
     let snapshot = snapshot(shared, &src_rel).await?;
+    let laid = take_copied(shared, i).await;
     let mut paths: HashMap<(Kind, String), String> = HashMap::new();
     let mut copies: Vec<(cache::Manifest, PathBuf)> = Vec::new();
     for (name, target) in &info.inputs {
@@ -316,6 +316,11 @@ async fn prepare_step(
                 .cloned()
                 .with_context(|| format!("data reference {d} has no path"))?,
             Target::Output { step, output } => {
+                let dest = input_dir(shared, &info.name, name);
+                if laid.contains(&dest) {
+                    paths.insert((Kind::Inputs, name.clone()), abs_string(&dest));
+                    continue; // laid out ahead (`ahead::copy_ahead`)
+                }
                 let digest = shared
                     .results
                     .lock()
@@ -326,7 +331,6 @@ async fn prepare_step(
                     .with_context(|| format!("upstream {step} has no output {output}"))?;
                 let manifest = manifest_of(shared, digest)?
                     .with_context(|| format!("manifest of {step}.{output} is missing"))?;
-                let dest = input_dir(shared, &info.name, name);
                 copies.push((manifest, dest.clone()));
                 dest
             }
@@ -407,19 +411,6 @@ async fn prepare_step(
     })
 }
 
-/// Creates `dir`, and its parents if needed, in one `mkdir` when the parent exists. `true`
-/// when this call made it, `false` when it was there already.
-fn make_dir(dir: &Path) -> std::io::Result<bool> {
-    match std::fs::create_dir(dir) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map(|()| true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 /// [`make_dir`], and empty: an empty `dir` (made ahead, see [`prepare_ahead`]) is taken as it
 /// is, anything else there is removed first.
 fn create_fresh_dir(dir: &Path) -> std::io::Result<()> {
@@ -430,44 +421,6 @@ fn create_fresh_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir(dir)
 }
 
-/// While step `i` runs, makes the folders its downstream steps will need from it: their
-/// outputs' staging folders and the folders their copies of `i`'s outputs go in. On a chain
-/// the runner would otherwise make them between two steps, on the critical path, where each
-/// folder costs 20–400 µs on ext4 right after many deletions (see `cache`'s module docs);
-/// here they are made on a blocking thread while `i`'s process runs. Those left unused (the
-/// downstream step was reused or skipped) are removed when the build ends.
-fn prepare_ahead(shared: &Arc<Shared>, i: usize) {
-    if shared.downstream[i].is_empty() {
-        return;
-    }
-    let sh = shared.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let upstream = &sh.steps[i].name;
-        let mut made = Vec::new();
-        for &j in &sh.downstream[i] {
-            let info = &sh.steps[j];
-            for o in &info.step.outputs {
-                // Only a folder this call made is recorded (a step with many upstream steps
-                // would otherwise be listed once per upstream).
-                let dir = output_dir(&sh, &info.name, &o.value);
-                if make_dir(&dir).unwrap_or(false) {
-                    made.push(dir);
-                }
-            }
-            for (name, target) in &info.inputs {
-                if matches!(target, Target::Output { step, .. } if step == upstream) {
-                    let dir = input_dir(&sh, &info.name, name);
-                    if std::fs::create_dir(&dir).is_ok() {
-                        made.push(dir);
-                    }
-                }
-            }
-        }
-        sh.ahead.lock().unwrap_or_else(|e| e.into_inner()).extend(made);
-    });
-    shared.tidying.lock().unwrap_or_else(|e| e.into_inner()).push(task);
-}
-
 /// The file a step appends its metrics to (`RUNNER_METRICS`): `runs/<id>/metrics/<step>.txt`.
 fn metrics_file(shared: &Shared, step: &str) -> PathBuf {
     run_folder(shared, &shared.metrics_dir, "metrics").join(format!("{step}.txt"))
@@ -476,7 +429,7 @@ fn metrics_file(shared: &Shared, step: &str) -> PathBuf {
 /// Where input `name` of `step` is laid out: `runs/<id>/inputs/<step>.<name>` (names have no
 /// dots, see `E0111 invalid-name`). One folder per input, in one folder per run: folder
 /// creations are what a step's preparation costs most.
-fn input_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
+pub(super) fn input_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
     run_folder(shared, &shared.inputs_dir, "inputs").join(format!("{step}.{name}"))
 }
 
@@ -491,7 +444,7 @@ fn run_folder<'a>(shared: &Shared, cell: &'a std::sync::OnceLock<PathBuf>, name:
 
 /// Where a step writes output `name` while it runs: `.runner/outputs/.STEP.OUTPUT.runID`,
 /// next to the view it becomes by a rename when the step succeeds (see `publish_view`).
-fn output_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
+pub(super) fn output_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
     shared.state.join("outputs").join(format!(".{step}.{name}.run{}", shared.run_id))
 }
 

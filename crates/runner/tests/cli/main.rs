@@ -9,6 +9,7 @@
 mod bad_input;
 mod check;
 mod failures;
+mod fan_in;
 mod kill;
 mod memo;
 mod reuse;
