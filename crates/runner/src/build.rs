@@ -44,6 +44,10 @@ macro_rules! say {
 mod ahead;
 mod execute;
 mod memo;
+mod trash;
+
+use trash::discard_inputs;
+pub(crate) use trash::reap_and_tidy;
 
 /// `runner build` arguments.
 #[derive(clap::Args)]
@@ -608,92 +612,6 @@ pub(crate) fn run_build(
     });
     crate::progress::stop();
     finish(&shared, &states, started)
-}
-
-/// Moves the input copies of steps that succeeded to `.runner/trash/` (a rename each, or
-/// one for the whole folder when no step failed), for [`empty_trash`] to delete during the
-/// next build, off its critical path (as Bazel deletes sandboxes asynchronously): deleting a
-/// thousand copies took a build 0.1–0.2 s. Copies of steps that failed stay for a look.
-fn discard_inputs(shared: &Shared, spent: Vec<PathBuf>, states: &[NodeState]) {
-    let Some(dir) = shared.inputs_dir.get() else { return };
-    let trash = shared.state.join("trash");
-    let _ = std::fs::create_dir_all(&trash);
-    let all = states.iter().all(|s| matches!(s, NodeState::Succeeded | NodeState::Skipped));
-    let binned = |what: &str| trash.join(format!("{}-{what}", shared.run_id));
-    if all && std::fs::rename(dir, binned("inputs")).is_ok() {
-        return;
-    }
-    for d in spent {
-        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        bin(&d, &binned(&name));
-    }
-    let _ = std::fs::remove_dir(dir); // if nothing failed, it is empty now
-}
-
-/// Moves `from` to `to` in the trash; deletes it where it is if it cannot be moved.
-fn bin(from: &Path, to: &Path) {
-    if std::fs::rename(from, to).is_err() {
-        let _ = std::fs::remove_dir_all(from);
-    }
-}
-
-/// What both build paths do first: marks runs whose runner died `interrupted`, moves what
-/// they left to the trash ([`bin_leftovers`]) and starts emptying it ([`empty_trash`]); the
-/// caller joins the returned thread before it exits.
-///
-/// Errors: run history cannot be written.
-pub(crate) fn reap_and_tidy(
-    history: &History,
-    state: &Path,
-) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
-    let reaped = history.reap_stale().context("reaping stale runs")?;
-    bin_leftovers(state, &reaped);
-    Ok(empty_trash(state))
-}
-
-/// Moves what runs that died without finishing (`reaped`, e.g. a runner killed with SIGKILL)
-/// left behind into `.runner/trash/`: their outputs' staging folders
-/// (`outputs/.STEP.OUTPUT.runID`) and their input copies (`runs/ID/inputs/`). Their logs
-/// stay. Reads `outputs/` once, only when some run was reaped.
-fn bin_leftovers(state: &Path, reaped: &[i64]) {
-    if reaped.is_empty() {
-        return;
-    }
-    let trash = state.join("trash");
-    let _ = std::fs::create_dir_all(&trash);
-    let suffixes: Vec<String> = reaped.iter().map(|id| format!(".run{id}")).collect();
-    let staged = std::fs::read_dir(state.join("outputs")).into_iter().flatten().flatten();
-    for entry in staged {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && suffixes.iter().any(|s| name.ends_with(s.as_str())) {
-            bin(&entry.path(), &trash.join(format!("killed{name}")));
-        }
-    }
-    for id in reaped {
-        let inputs = state.join("runs").join(id.to_string()).join("inputs");
-        if inputs.is_dir() {
-            bin(&inputs, &trash.join(format!("{id}-inputs")));
-        }
-    }
-}
-
-/// Deletes what earlier builds left in `.runner/trash/`, on a thread of its own, while this
-/// build runs (or a memo build records its run); the build joins it when its steps are done.
-fn empty_trash(state: &Path) -> Option<std::thread::JoinHandle<()>> {
-    let trash = state.join("trash");
-    let entries: Vec<PathBuf> =
-        std::fs::read_dir(&trash).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    if entries.is_empty() {
-        return None;
-    }
-    std::thread::Builder::new()
-        .name("trash".into())
-        .spawn(move || {
-            for e in entries {
-                let _ = std::fs::remove_dir_all(e);
-            }
-        })
-        .ok()
 }
 
 /// Makes the cache durable, records what the scheduler left undone and the end of the run.
