@@ -101,7 +101,7 @@ pub fn plan_in(
 ) -> Vec<StepPlan> {
     let cache =
         state.join("cache").is_dir().then(|| Cache::open(&state.join("cache")).ok()).flatten();
-    plan_using(db, file, cache.as_ref(), state, pipeline, policy, None)
+    plan_using(db, file, cache.as_ref(), state, pipeline, policy)
 }
 
 /// What planning found in the action cache for one step: its key, the verified lookup, and
@@ -131,7 +131,7 @@ pub fn plan_through(
     pipeline: &str,
     policy: Policy,
 ) -> Vec<StepPlan> {
-    plan_using(db, file, Some(cache), state, pipeline, policy, None)
+    plan_using(db, file, Some(cache), state, pipeline, policy)
 }
 
 /// The lookups of a plan, for a build about to start: whether every step would be reused,
@@ -158,16 +158,15 @@ fn plan_using(
     state: &std::path::Path,
     pipeline: &str,
     policy: Policy,
-    prefetch: Option<&mut Prefetch>,
 ) -> Vec<StepPlan> {
     let db_path = state.join("history.sqlite");
     let history = db_path.is_file().then(|| History::open(&db_path).ok()).flatten();
     let history = history.as_ref();
     match cache {
         Some(c) => {
-            c.snapshot_reads(|| plan_with(db, file, Some(c), history, pipeline, policy, prefetch))
+            c.snapshot_reads(|| plan_with(db, file, Some(c), history, pipeline, policy, None))
         }
-        None => plan_with(db, file, None, history, pipeline, policy, prefetch),
+        None => plan_with(db, file, None, history, pipeline, policy, None),
     }
 }
 
@@ -198,7 +197,7 @@ fn plan_with(
                     Ok(record) => {
                         let key = record.digest();
                         let mut kept = Vec::new();
-                        let lookup = cache.map_or(Lookup::Miss, |c| {
+                        let found = cache.map_or(Lookup::Miss, |c| {
                             lookup_with(c, &key, &mut |d, m| {
                                 if prefetch.is_some() {
                                     kept.push((d, m));
@@ -206,10 +205,9 @@ fn plan_with(
                             })
                         });
                         if let Some(f) = prefetch.as_deref_mut() {
-                            let entry = Found { key, lookup: lookup.clone(), manifests: kept };
+                            let entry = Found { key, lookup: found.clone(), manifests: kept };
                             f.insert(name.clone(), entry);
                         }
-                        let found = lookup;
                         let allow = hir::lower_item(db, item).step().is_none_or(|s| s.allow_reuse);
                         // The last success only explains a run: a reusable hit needs none.
                         let reusable =

@@ -209,8 +209,9 @@ struct Shared {
     /// Work left after steps that ran (drift check, action cache entry, history, output
     /// views), and folders made ahead for steps about to run; finished before the build ends.
     tidying: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Per step, the steps that read its outputs (positions in `steps`).
-    downstream: Vec<Vec<usize>>,
+    /// Per step, the inputs that read its outputs, as (reading step, index in its `inputs`),
+    /// ordered by reading step (positions in `steps`).
+    readers: Vec<Vec<(usize, usize)>>,
     /// Per step, how many steps it reads outputs of.
     fan_in: Vec<usize>,
     /// Per step (position in `steps`), the copies of upstream outputs being laid out for it
@@ -524,10 +525,14 @@ pub(crate) fn run_build(
         .iter()
         .map(|s| s.upstream.iter().filter_map(|u| position.get(u.as_str()).copied()).collect())
         .collect();
-    let mut downstream = vec![Vec::new(); steps.len()];
-    for (j, ups) in deps.iter().enumerate() {
-        for &i in ups {
-            downstream[i].push(j);
+    let mut readers = vec![Vec::new(); steps.len()];
+    for (j, s) in steps.iter().enumerate() {
+        for (k, (_, target)) in s.inputs.iter().enumerate() {
+            if let Target::Output { step, .. } = target
+                && let Some(&i) = position.get(step.as_str())
+            {
+                readers[i].push((j, k));
+            }
         }
     }
     let shared = Arc::new(Shared {
@@ -563,7 +568,7 @@ pub(crate) fn run_build(
         inputs_dir: std::sync::OnceLock::new(),
         spent_inputs: Mutex::default(),
         tidying: Mutex::default(),
-        downstream,
+        readers,
         fan_in: deps.iter().map(Vec::len).collect(),
         copied_ahead: Mutex::default(),
         ahead: Mutex::default(),

@@ -15,32 +15,35 @@ use super::{Shared, manifest_of};
 /// outputs' staging folders and the folders their copies of `i`'s outputs go in. On a chain
 /// the runner would otherwise make them between two steps, on the critical path, where each
 /// folder costs 20–400 µs on ext4 right after many deletions (see `cache`'s module docs);
-/// here they are made on a blocking thread while `i`'s process runs. Those left unused (the
-/// downstream step was reused or skipped) are removed when the build ends.
+/// here they are made on a blocking thread while `i`'s process runs (the input folders of a
+/// step whose copies are made ahead come with its copies, from [`copy_ahead`]). Those left
+/// unused (the downstream step was reused or skipped) are removed when the build ends.
 pub(super) fn prepare_ahead(shared: &Arc<Shared>, i: usize) {
-    if shared.downstream[i].is_empty() {
+    if shared.readers[i].is_empty() {
         return;
     }
     let sh = shared.clone();
     let task = tokio::task::spawn_blocking(move || {
-        let upstream = &sh.steps[i].name;
         let mut made = Vec::new();
-        for &j in &sh.downstream[i] {
+        let mut last = None;
+        for &(j, k) in &sh.readers[i] {
             let info = &sh.steps[j];
-            for o in &info.step.outputs {
-                // Only a folder this call made is recorded (a step with many upstream steps
-                // would otherwise be listed once per upstream).
-                let dir = output_dir(&sh, &info.name, &o.value);
-                if make_dir(&dir).unwrap_or(false) {
-                    made.push(dir);
-                }
-            }
-            for (name, target) in &info.inputs {
-                if matches!(target, Target::Output { step, .. } if step == upstream) {
-                    let dir = input_dir(&sh, &info.name, name);
-                    if std::fs::create_dir(&dir).is_ok() {
+            if last != Some(j) {
+                last = Some(j);
+                for o in &info.step.outputs {
+                    // Only a folder this call made is recorded (a step with many upstream
+                    // steps would otherwise be listed once per upstream).
+                    let dir = output_dir(&sh, &info.name, &o.value);
+                    if make_dir(&dir).unwrap_or(false) {
                         made.push(dir);
                     }
+                }
+            }
+            // A step whose copies are made ahead gets its input folders from `copy_ahead`.
+            if sh.fan_in[j] < COPY_AHEAD_FAN_IN {
+                let dir = input_dir(&sh, &info.name, &info.inputs[k].0);
+                if std::fs::create_dir(&dir).is_ok() {
+                    made.push(dir);
                 }
             }
         }
@@ -79,17 +82,17 @@ const COPY_AHEAD_FAN_IN: usize = 4;
 /// Only steps that ran call this: after a reused step the downstream step is often reused
 /// too, and its copies would be made for nothing.
 pub(super) fn copy_ahead(shared: &Arc<Shared>, i: usize, outputs: &BTreeMap<String, Digest>) {
-    let upstream = &shared.steps[i].name;
-    for &j in &shared.downstream[i] {
+    let readers = &shared.readers[i];
+    for run in readers.chunk_by(|a, b| a.0 == b.0) {
+        let j = run[0].0;
         if shared.fan_in[j] < COPY_AHEAD_FAN_IN {
             continue;
         }
         let info = &shared.steps[j];
-        let wanted: Vec<(Digest, PathBuf)> = info
-            .inputs
+        let wanted: Vec<(Digest, PathBuf)> = run
             .iter()
-            .filter_map(|(name, target)| match target {
-                Target::Output { step, output } if step == upstream => {
+            .filter_map(|&(_, k)| match &info.inputs[k] {
+                (name, Target::Output { output, .. }) => {
                     Some((*outputs.get(output)?, input_dir(shared, &info.name, name)))
                 }
                 _ => None,
