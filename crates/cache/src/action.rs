@@ -221,6 +221,44 @@ impl Cache {
         })
     }
 
+    /// Writes several entries in one transaction (a group commit: one append of the log
+    /// instead of one per entry), replacing any under the same keys. All or none are written.
+    ///
+    /// Errors: [`Error::Json`] if a result cannot be serialised, [`Error::Db`] if the database
+    /// cannot be opened or written.
+    pub fn put_actions(&self, entries: &[(Digest, &ActionResult)]) -> Result<()> {
+        let path = self.action_files()[0].clone();
+        let json = entries
+            .iter()
+            .map(|(_, r)| serde_json::to_vec(r))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|source| Error::Json { path, source })?;
+        self.with_slot(|slot, path| {
+            let db = |source| Error::Db { path: path.to_path_buf(), source };
+            let conn = slot.conn(path, self.durable())?;
+            let tx = rusqlite::Transaction::new_unchecked(
+                conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )
+            .map_err(db)?;
+            {
+                let mut st = tx
+                    .prepare_cached("INSERT OR REPLACE INTO action (key, result) VALUES (?1, ?2)")
+                    .map_err(db)?;
+                for ((key, _), json) in entries.iter().zip(&json) {
+                    st.execute((&key.0[..], &json[..])).map_err(db)?;
+                }
+            }
+            tx.commit().map_err(db)?;
+            if self.keeps_entries() {
+                for (key, result) in entries {
+                    slot.keep(key, result);
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// The entry for `key`. Missing → `Ok(None)`; unparsable → the entry is removed and
     /// `Ok(None)`.
     ///
@@ -368,6 +406,31 @@ mod tests {
         cache.remove_action(&key).unwrap();
         assert_eq!(cache.get_action(&key).unwrap(), None);
         assert_eq!(other.get_action(&key).unwrap(), None);
+    }
+
+    #[test]
+    fn put_actions_writes_all_in_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap().remembering();
+        let other = Cache::open(dir.path()).unwrap();
+        let (a, b) = (Digest::of_bytes(b"a"), Digest::of_bytes(b"b"));
+        let mut second = sample();
+        second.run_id = 8;
+        let count = |c: &Cache| -> i64 {
+            let [db, _] = c.action_files();
+            let conn = Connection::open(db).unwrap();
+            conn.query_row("SELECT COUNT(*) FROM action", [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(other.get_action(&a).unwrap(), None);
+        cache.put_actions(&[(a, &sample()), (b, &second)]).unwrap();
+        assert_eq!(count(&cache), 2);
+        assert_eq!(other.get_action(&a).unwrap(), Some(sample()));
+        assert_eq!(other.get_action(&b).unwrap(), Some(second.clone()));
+        // The remembering cache keeps what it wrote.
+        assert_eq!(cache.actions().0.lock().unwrap().kept.len(), 2);
+        assert_eq!(cache.get_action(&b).unwrap(), Some(second));
+        cache.put_actions(&[]).unwrap();
+        assert_eq!(count(&cache), 2);
     }
 
     #[test]

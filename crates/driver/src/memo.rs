@@ -282,12 +282,14 @@ impl BuildMemo {
         decode(&std::fs::read(state.join(MEMO_FILE)).ok()?)
     }
 
-    /// Writes the memo to `state/buildmemo` (temp file, fsync, rename).
+    /// Writes the memo to `state/buildmemo` (temp file, rename; no fsync: a memo lost to a
+    /// crash costs one normal build, and a torn one fails its checksum and is ignored). What
+    /// it vouches for must be durable first: a build writes it after its `syncfs`.
     ///
     /// Errors: the write failed.
     pub fn save(&self, state: &Path) -> anyhow::Result<()> {
         let path = state.join(MEMO_FILE);
-        cache::write_atomic(&path, &encode(self))
+        cache::write_replace(&path, &encode(self))
             .with_context(|| format!("writing {}", path.display()))
     }
 

@@ -10,6 +10,26 @@ use serde_json::Value;
 use crate::schema::write_tx;
 use crate::{Context, Error, History, Metric, Result};
 
+/// Appends `metrics` of step `step` of run `run_id` inside an open transaction.
+pub(crate) fn insert_metrics(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: i64,
+    step: &str,
+    metrics: &[Metric],
+) -> Result<()> {
+    const CTX: &str = "add metrics";
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO metrics (run_id, step, name, value, idx) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .context(CTX)?;
+    for m in metrics {
+        let value = (!m.value.is_nan()).then_some(m.value);
+        stmt.execute(params![run_id, step, m.name, value, m.index]).context(CTX)?;
+    }
+    Ok(())
+}
+
 impl History {
     /// Appends `metrics` logged by step `step` of run `run_id`, in order, in one transaction.
     ///
@@ -21,17 +41,7 @@ impl History {
         if !History::run_exists(&tx, run_id).context(CTX)? {
             return Err(Error::NoSuchRun(run_id));
         }
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO metrics (run_id, step, name, value, idx) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .context(CTX)?;
-            for m in metrics {
-                let value = (!m.value.is_nan()).then_some(m.value);
-                stmt.execute(params![run_id, step, m.name, value, m.index]).context(CTX)?;
-            }
-        }
+        insert_metrics(&tx, run_id, step, metrics)?;
         tx.commit().context(CTX)
     }
 

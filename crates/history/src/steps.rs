@@ -24,10 +24,24 @@ impl History {
     ///
     /// Errors: as [`History::record_step`], for the first record that fails.
     pub fn record_steps(&self, recs: &[StepRecord]) -> Result<()> {
+        let with: Vec<(&StepRecord, &[crate::Metric])> =
+            recs.iter().map(|r| (r, &[][..])).collect();
+        self.record_steps_with_metrics(&with)
+    }
+
+    /// Records several steps' outcomes, each with the metrics it logged (appended as
+    /// [`History::add_metrics`] does), in one transaction. All or none are written.
+    ///
+    /// Errors: as [`History::record_step`], for the first record that fails.
+    pub fn record_steps_with_metrics(
+        &self,
+        recs: &[(&StepRecord, &[crate::Metric])],
+    ) -> Result<()> {
         const CTX: &str = "record step";
         let tx = write_tx(&self.conn).context(CTX)?;
-        for rec in recs {
+        for (rec, metrics) in recs {
             insert_step(&tx, rec.run_id, rec)?;
+            crate::metrics::insert_metrics(&tx, rec.run_id, &rec.step, metrics)?;
         }
         tx.commit().context(CTX)
     }

@@ -138,6 +138,27 @@ fn unknown_run_is_an_error() {
 }
 
 #[test]
+fn steps_and_their_metrics_are_recorded_together() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    let id = h.start_run(&new_run("e", "p", 1)).unwrap();
+    let (a, b) = (step(id, "a", StepStatus::Ran), step(id, "b", StepStatus::Ran));
+    let m = [Metric { name: "acc".into(), value: 0.9, index: None }];
+    h.record_steps_with_metrics(&[(&a, &m[..]), (&b, &[][..])]).unwrap();
+    let names: Vec<String> = h.steps(id).unwrap().into_iter().map(|s| s.step).collect();
+    assert_eq!(names, ["a", "b"]);
+    let metrics = h.metrics(id, None).unwrap();
+    assert_eq!(metrics.len(), 1);
+    assert_eq!((metrics[0].0.as_str(), metrics[0].1.value), ("a", 0.9));
+    // All or none: a record for a run that does not exist fails the whole batch.
+    let c = step(id, "c", StepStatus::Ran);
+    let stray = step(id + 100, "d", StepStatus::Ran);
+    assert!(h.record_steps_with_metrics(&[(&c, &m[..]), (&stray, &[][..])]).is_err());
+    assert_eq!(h.steps(id).unwrap().len(), 2, "c was rolled back");
+    assert_eq!(h.metrics(id, None).unwrap().len(), 1);
+}
+
+#[test]
 fn nan_metric_round_trips() {
     let (_dir, path) = db();
     let h = History::open(&path).unwrap();

@@ -16,9 +16,10 @@ use history::{StepRecord, StepStatus};
 use plan::KeyRecord;
 
 use super::ahead::{copy_ahead, make_dir, prepare_ahead, take_copied};
+use super::ledger;
 use super::{
     Outcome, Shared, StepInfo, cdig, empty_record, hdig, manifest_of, now_ms, outputs_json,
-    publish_view, push_outcome, record_locked, save,
+    publish_view, push_outcome, record_locked,
 };
 
 /// Runs one step for real.
@@ -77,10 +78,12 @@ pub(super) async fn execute(
         Err(e) => return fail(format!("{e:#}"), None, StepStatus::Failed),
     };
     let compute = info.step.compute.as_ref().map_or("local", |c| c.value.as_str());
-    let _slot = match shared.targets.get(compute) {
+    // The target's permit, then one of the build's: released when the process exits.
+    let target = match shared.targets.get(compute) {
         Some(sem) => Some(sem.clone().acquire_owned().await),
         None => None,
     };
+    let slot = shared.slots.clone().acquire_owned().await;
     if shared.cancel.is_cancelled() {
         return fail("interrupted before it started".into(), None, StepStatus::Interrupted);
     }
@@ -95,6 +98,9 @@ pub(super) async fn execute(
         crate::progress::running(&info.name, false);
         r
     };
+    drop((slot, target));
+    // A step waiting for the slot just freed starts its process before this one is stored.
+    tokio::task::yield_now().await;
     match outcome {
         exec::Outcome::Exited(0) => {}
         exec::Outcome::Cancelled => {
@@ -176,35 +182,37 @@ struct Ran {
     elapsed: Duration,
 }
 
-/// Records a step that ran: checks nothing it read changed while it ran, writes the action
-/// cache entry (unless something did), the history record and metrics, moves its outputs
-/// into their views and removes its input copies. Blocking.
+/// Records a step that ran: checks nothing it read changed while it ran, queues its action
+/// cache entry (unless something did), history record and metrics for the next group commit
+/// (`ledger`; committed at once for a step that took a second or more), then moves its
+/// outputs into their views and lists its input copies for the trash. Blocking.
 fn record_ran(shared: &Arc<Shared>, ran: Ran) {
     let Ran { i, key, record, reason, outputs, written, run_dir, snapshot, started_ms, elapsed } =
         ran;
     let info = &shared.steps[i];
-    let mut not_cached = changed_while_running(shared, i, &snapshot)
-        .map(|what| format!("{what} changed during the build"));
-    if not_cached.is_none() {
-        let result = ActionResult {
-            step: info.name.clone(),
-            outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
-            run_id: shared.run_id,
-            created_ms: now_ms(),
-            manifests: {
-                let known = shared.manifests.lock().unwrap_or_else(|e| e.into_inner());
-                outputs
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), known.get(v)?.clone())))
-                    .collect()
+    let drift = changed_while_running(shared, i, &snapshot);
+    let action = match &drift {
+        Some(_) => None,
+        None => Some((
+            key,
+            ActionResult {
+                step: info.name.clone(),
+                outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
+                run_id: shared.run_id,
+                created_ms: now_ms(),
+                manifests: {
+                    let known = shared.manifests.lock().unwrap_or_else(|e| e.into_inner());
+                    outputs
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.clone(), known.get(v)?.clone())))
+                        .collect()
+                },
             },
-        };
-        if let Err(e) = shared.cache.put_action(&cdig(key), &result) {
-            not_cached = Some(format!("writing the action cache failed: {e}"));
-        }
-    }
-    let reason = match &not_cached {
-        Some(why) => {
+        )),
+    };
+    let reason = match drift {
+        Some(what) => {
+            let why = format!("{what} changed during the build");
             shared.uncached.store(true, std::sync::atomic::Ordering::Relaxed);
             if shared.human {
                 say!("  warning {}: {why}; its result is not cached", info.name);
@@ -216,37 +224,9 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
     let metrics_text =
         std::fs::read_to_string(metrics_file(shared, &info.name)).unwrap_or_default();
     let (metrics, bad) = history::parse_metrics(&metrics_text);
-    {
-        let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
-        save(
-            &history,
-            StepRecord {
-                key: Some(key.to_hex()),
-                key_fields: Some(record.to_json()),
-                dirty_reason: Some(reason.clone()),
-                exit_code: Some(0),
-                started_ms: Some(started_ms),
-                duration_ms: Some(elapsed.as_millis() as u64),
-                outputs: Some(outputs_json(&outputs)),
-                log_dir: Some(run_dir.display().to_string()),
-                ..empty_record(shared.run_id, &info.name, StepStatus::Ran)
-            },
-        );
-        if let Err(e) = history.add_metrics(shared.run_id, &info.name, &metrics) {
-            say!("runner: recording metrics of {}: {e}", info.name);
-        }
-    }
     for (line, err) in bad {
         say!("runner: {}: metrics line {line}: {err}", info.name);
     }
-    for (name, dir) in &written {
-        if let Some(d) = outputs.get(name) {
-            publish_view(shared, &info.name, name, *d, dir);
-        }
-    }
-    let spent = info.inputs.iter().filter(|(_, t)| matches!(t, Target::Output { .. }));
-    let spent: Vec<PathBuf> = spent.map(|(name, _)| input_dir(shared, &info.name, name)).collect();
-    shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()).extend(spent);
     if shared.full {
         let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
         let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
@@ -257,13 +237,33 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         Outcome {
             step: info.name.clone(),
             status: "ran",
-            reason: Some(reason),
+            reason: Some(reason.clone()),
             reused_from: None,
             duration_ms: Some(elapsed.as_millis() as u64),
             key: Some(key.to_hex()),
             stderr_log: None,
         },
     );
+    let record = StepRecord {
+        key: Some(key.to_hex()),
+        key_fields: Some(record.to_json()),
+        dirty_reason: Some(reason),
+        exit_code: Some(0),
+        started_ms: Some(started_ms),
+        duration_ms: Some(elapsed.as_millis() as u64),
+        outputs: Some(outputs_json(&outputs)),
+        log_dir: Some(run_dir.display().to_string()),
+        ..empty_record(shared.run_id, &info.name, StepStatus::Ran)
+    };
+    ledger::submit(shared, ledger::Entry { action, record, metrics }, elapsed);
+    for (name, dir) in &written {
+        if let Some(d) = outputs.get(name) {
+            publish_view(shared, &info.name, name, *d, dir);
+        }
+    }
+    let spent = info.inputs.iter().filter(|(_, t)| matches!(t, Target::Output { .. }));
+    let spent: Vec<PathBuf> = spent.map(|(name, _)| input_dir(shared, &info.name, name)).collect();
+    shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()).extend(spent);
 }
 
 struct Prepared {

@@ -69,9 +69,13 @@ outputs = ["out"]
         std::thread::sleep(Duration::from_millis(20));
     };
     // `quick` runs beside `slow`; let it finish, so the killed build has completed work.
-    // Its view appears once its result is recorded.
-    let quick_done = p.state().join("outputs").join("quick.out");
-    while !quick_done.exists() {
+    // Quick steps' results are committed in groups (at most 100 ms after they end): wait
+    // until run 1's history lists it, which is written with its action cache entry.
+    let recorded = || {
+        let shown = p.run(&["show", "1", "quick", "--path", &root, "--format", "json"]);
+        shown.stdout.contains("\"ran\"")
+    };
+    while !recorded() {
         assert!(started.elapsed() < Duration::from_secs(20), "quick step never finished");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -109,6 +113,64 @@ outputs = ["out"]
         .find(|r| r["id"].as_i64() == Some(1))
         .unwrap_or_else(|| panic!("run 1 in history\n{}", runs.transcript()));
     assert_eq!(first["status"], "interrupted", "{}", runs.transcript());
+}
+
+/// A step that ran for a second or more has its result committed when it ends, not with
+/// the next group of quick steps' (`build::ledger`): a runner killed right after still
+/// leaves it trusted. Its view appears only after the commit, so the kill comes as soon as
+/// the view is there.
+#[test]
+fn long_step_result_survives_a_kill_right_after_it() {
+    let p = Project::new();
+    let marker = p.path("marker.pid");
+    p.write(
+        "pipeline.toml",
+        &format!(
+            r#"
+[compute.local]
+max_nodes = 2
+
+[steps.long]
+command = ["sh", "-c", "sleep 1.2; echo long > \"$0/l.txt\"", "${{outputs.out}}"]
+outputs = ["out"]
+
+[steps.slow]
+script = "slow.sh"
+arguments = ["${{outputs.out}}"]
+outputs = ["out"]
+env = {{ MARKER = "{}" }}
+"#,
+            marker.display()
+        ),
+    );
+    p.write(
+        "slow.sh",
+        "echo slow > \"$1/s.txt\"\n\
+         echo $$ > \"$MARKER.tmp\" && mv \"$MARKER.tmp\" \"$MARKER\"\n\
+         if [ -e slow.flag ]; then sleep 30; fi\n",
+    );
+    p.write("slow.flag", "");
+    let root = p.root().display().to_string();
+    let mut child = p
+        .cmd()
+        .args(["build", &root, "-j", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let view = p.state().join("outputs").join("long.out");
+    while !view.exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "long step never finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let pgid = std::fs::read_to_string(&marker).unwrap();
+    let _ = Command::new("kill").args(["-9", "--", &format!("-{}", pgid.trim())]).status();
+    std::fs::remove_file(p.path("slow.flag")).unwrap();
+    p.build(&[]).assert_code(0).assert_steps(&[("long", "reused"), ("slow", "ran")]);
 }
 
 /// Ctrl-C (SIGINT to the runner): running steps are stopped, the build exits 130 with
