@@ -10,7 +10,8 @@
 # N outputs). Every step runs the same `step.sh` (it copies its inputs to its output).
 #
 # Phases per (shape, N, tool):
-#   cold    fresh copy, no tool state (RUNS_COLD runs; see "Deletions" below)
+#   cold    fresh copy, no tool state (RUNS_COLD runs, taking turns between the tools so
+#           that the host's load, which drifts, weighs on each alike; see "Deletions")
 #   no-op   run again, nothing changed (RUNS runs, after one warm-up)
 #   inc     one input changed: data/in_{N/2} alternates content before each run, so half of
 #           a chain reruns, one step of wide, two of diamond (RUNS_INC runs)
@@ -91,26 +92,58 @@ time_it() {
   if hyperfine "${args[@]}" "$cmd" >/dev/null 2>&1; then T[$key]=$(median "$WORK/r.json"); fi
 }
 
+# cold_round SHAPE N TOOL...: one cold run of each TOOL, in turn, on a fresh copy; the
+# seconds are appended to COLD[SHAPE,N,TOOL].
+declare -A COLD
+cold_round() {
+  local shape=$1 n=$2 tool dir fresh; shift 2
+  for tool in "$@"; do
+    dir="$WORK/$shape-$n-$tool"
+    fresh="d=\$(mktemp -d $WORK/cold.XXXXXX) && cp -a $dir.pristine/. \$d && ln -sfn \$d $dir"
+    unset "T[x]"; time_it x 1 "sh -c '$fresh'" "sh -c 'cd $dir && $(cmd_of "$tool")'"
+    [[ -n ${T[x]:-} ]] && COLD[$shape,$n,$tool]+="${T[x]} "
+  done
+}
+
 declare -A T NOTE
-for n in $NS; do for shape in $SHAPES; do for tool in $TOOLS; do
-  why=$(skip "$tool" "$n")
-  if [[ -n $why ]]; then NOTE[$shape,$n,$tool]=$why; continue; fi
-  dir="$WORK/$shape-$n-$tool"; gen "$shape" "$n" "$tool" "$dir.pristine"; discard "$dir"
+for n in $NS; do for shape in $SHAPES; do
+  # Cold runs take turns between tools (runner, ninja, make, runner, ...), so a change in
+  # the host's load (this project's machines share their disks) falls on every tool alike.
+  timed=()
+  for tool in $TOOLS; do
+    why=$(skip "$tool" "$n")
+    if [[ -n $why ]]; then NOTE[$shape,$n,$tool]=$why; continue; fi
+    gen "$shape" "$n" "$tool" "$WORK/$shape-$n-$tool.pristine"
+    [[ $tool == dvc && $n -ge 1000 ]] || timed+=("$tool")
+  done
+  echo "== $shape N=$n cold: ${timed[*]}" >&2
+  for ((r = 0; r < RUNS_COLD; r++)); do
+    round=()
+    for tool in "${timed[@]}"; do
+      # DVC and Snakemake take seconds to minutes a run: one cold run each.
+      [[ $r -gt 0 && ( $tool == dvc || $tool == snakemake ) ]] || round+=("$tool")
+    done
+    cold_round "$shape" "$n" "${round[@]}"
+  done
+  for tool in "${timed[@]}"; do
+    v=$(python3 -c 'import sys,statistics;print(statistics.median(map(float,sys.argv[1:])))' ${COLD[$shape,$n,$tool]:-} 2>/dev/null) || v=
+    [[ -n $v ]] && T[$shape,$n,$tool,cold]=$v
+  done
+for tool in $TOOLS; do
+  [[ -n $(skip "$tool" "$n") ]] && continue
+  dir="$WORK/$shape-$n-$tool"
   cmd="sh -c 'cd $dir && $(cmd_of "$tool")'"
-  runs=$RUNS; cold=$RUNS_COLD; inc=$RUNS_INC
-  [[ $tool == dvc || $tool == snakemake ]] && { runs=3; cold=1; inc=3; }
+  runs=$RUNS; inc=$RUNS_INC
+  [[ $tool == dvc || $tool == snakemake ]] && { runs=3; inc=3; }
   echo "== $shape N=$n $tool" >&2
   if [[ $tool == dvc && $n -ge 1000 ]]; then
     # Seeded: make builds the outputs, `dvc commit -f` records them; then one run per phase.
     runs=1; inc=1
-    cp -a "$dir.pristine" "$dir"
+    discard "$dir"; cp -a "$dir.pristine" "$dir"
     mk="$WORK/$shape-$n-make.seed"; gen "$shape" "$n" make "$mk"
     (cd "$mk" && make -s -j2 >/dev/null) && cp "$mk"/out/*.txt "$dir/out/"
     (cd "$dir" && DVC_SITE_CACHE_DIR=$PWD/.dvc/tmp/site timeout 1800 dvc commit -f -q >/dev/null 2>&1) || true
     NOTE[$shape,$n,$tool]="DVC cold not timed at this size (seeded by dvc commit)"
-  else
-    fresh="d=\$(mktemp -d $WORK/cold.XXXXXX) && cp -a $dir.pristine/. \$d && ln -sfn \$d $dir"
-    time_it "$shape,$n,$tool,cold" "$cold" "sh -c '$fresh'" "$cmd"
   fi
   time_it "$shape,$n,$tool,noop" "$runs" "" "$cmd" 1
   f=$(printf "data/in_%05d.txt" $((n / 2)))
