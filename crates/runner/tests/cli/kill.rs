@@ -12,40 +12,23 @@ use crate::support::Project;
 #[test]
 fn killed_build_leaves_no_trusted_result() {
     let p = Project::new();
-    let marker = p.path("marker.pid");
-    p.write(
-        "pipeline.toml",
-        &format!(
-            r#"
+    // `slow` writes its output first, so a half-finished output exists when it is killed.
+    let marker = slow_step_project(
+        &p,
+        r#"
 [compute.local]
 max_nodes = 2
 
-[steps.slow]
-script = "slow.sh"
-arguments = ["${{outputs.out}}"]
-outputs = ["out"]
-env = {{ MARKER = "{}" }}
-
 [steps.after]
-command = ["sh", "-c", "cp \"$0/s.txt\" \"$1/s.txt\"", "${{inputs.s}}", "${{outputs.out}}"]
-inputs = {{ s = "steps.slow.outputs.out" }}
+command = ["sh", "-c", "cp \"$0/s.txt\" \"$1/s.txt\"", "${inputs.s}", "${outputs.out}"]
+inputs = { s = "steps.slow.outputs.out" }
 outputs = ["out"]
 
 [steps.quick]
-command = ["sh", "-c", "echo quick > \"$0/q.txt\"", "${{outputs.out}}"]
+command = ["sh", "-c", "echo quick > \"$0/q.txt\"", "${outputs.out}"]
 outputs = ["out"]
 "#,
-            marker.display()
-        ),
     );
-    // The step writes its output first, so a half-finished output exists when it is killed.
-    p.write(
-        "slow.sh",
-        "echo slow > \"$1/s.txt\"\n\
-         echo $$ > \"$MARKER.tmp\" && mv \"$MARKER.tmp\" \"$MARKER\"\n\
-         if [ -e slow.flag ]; then sleep 30; fi\n",
-    );
-    p.write("slow.flag", "");
 
     let root = p.root().display().to_string();
     let mut child = p
@@ -122,34 +105,17 @@ outputs = ["out"]
 #[test]
 fn long_step_result_survives_a_kill_right_after_it() {
     let p = Project::new();
-    let marker = p.path("marker.pid");
-    p.write(
-        "pipeline.toml",
-        &format!(
-            r#"
+    let marker = slow_step_project(
+        &p,
+        r#"
 [compute.local]
 max_nodes = 2
 
 [steps.long]
-command = ["sh", "-c", "sleep 1.2; echo long > \"$0/l.txt\"", "${{outputs.out}}"]
+command = ["sh", "-c", "sleep 1.2; echo long > \"$0/l.txt\"", "${outputs.out}"]
 outputs = ["out"]
-
-[steps.slow]
-script = "slow.sh"
-arguments = ["${{outputs.out}}"]
-outputs = ["out"]
-env = {{ MARKER = "{}" }}
 "#,
-            marker.display()
-        ),
     );
-    p.write(
-        "slow.sh",
-        "echo slow > \"$1/s.txt\"\n\
-         echo $$ > \"$MARKER.tmp\" && mv \"$MARKER.tmp\" \"$MARKER\"\n\
-         if [ -e slow.flag ]; then sleep 30; fi\n",
-    );
-    p.write("slow.flag", "");
     let root = p.root().display().to_string();
     let mut child = p
         .cmd()
@@ -178,32 +144,15 @@ env = {{ MARKER = "{}" }}
 #[test]
 fn interrupted_build_exits_130_and_reruns_step() {
     let p = Project::new();
-    let marker = p.path("marker.pid");
-    p.write(
-        "pipeline.toml",
-        &format!(
-            r#"
-[steps.slow]
-script = "slow.sh"
-arguments = ["${{outputs.out}}"]
-outputs = ["out"]
-env = {{ MARKER = "{}" }}
-
+    let marker = slow_step_project(
+        &p,
+        r#"
 [steps.after]
-command = ["sh", "-c", "cp \"$0/s.txt\" \"$1/s.txt\"", "${{inputs.s}}", "${{outputs.out}}"]
-inputs = {{ s = "steps.slow.outputs.out" }}
+command = ["sh", "-c", "cp \"$0/s.txt\" \"$1/s.txt\"", "${inputs.s}", "${outputs.out}"]
+inputs = { s = "steps.slow.outputs.out" }
 outputs = ["out"]
 "#,
-            marker.display()
-        ),
     );
-    p.write(
-        "slow.sh",
-        "echo slow > \"$1/s.txt\"\n\
-         echo $$ > \"$MARKER.tmp\" && mv \"$MARKER.tmp\" \"$MARKER\"\n\
-         if [ -e slow.flag ]; then sleep 30; fi\n",
-    );
-    p.write("slow.flag", "");
     let root = p.root().display().to_string();
     let child = p
         .cmd()
@@ -253,4 +202,30 @@ outputs = ["out"]
 
     std::fs::remove_file(p.path("slow.flag")).unwrap();
     p.build(&[]).assert_code(0).assert_steps(&[("slow", "ran"), ("after", "ran")]);
+}
+
+/// Writes a pipeline of step `slow` and the steps (and tables) in `others`: `slow` writes
+/// its output, then its pid (its process group's) to `marker.pid`, then sleeps 30 s while
+/// `slow.flag` exists (it does). Returns the marker's path.
+fn slow_step_project(p: &Project, others: &str) -> std::path::PathBuf {
+    let marker = p.path("marker.pid");
+    let slow = format!(
+        r#"
+[steps.slow]
+script = "slow.sh"
+arguments = ["${{outputs.out}}"]
+outputs = ["out"]
+env = {{ MARKER = "{}" }}
+"#,
+        marker.display()
+    );
+    p.write("pipeline.toml", &(slow + others));
+    p.write(
+        "slow.sh",
+        "echo slow > \"$1/s.txt\"\n\
+         echo $$ > \"$MARKER.tmp\" && mv \"$MARKER.tmp\" \"$MARKER\"\n\
+         if [ -e slow.flag ]; then sleep 30; fi\n",
+    );
+    p.write("slow.flag", "");
+    marker
 }
