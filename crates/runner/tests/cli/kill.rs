@@ -31,14 +31,7 @@ outputs = ["out"]
     );
 
     let root = p.root().display().to_string();
-    let mut child = p
-        .cmd()
-        .args(["build", &root, "-j", "2"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_build(&p, &root);
     let started = Instant::now();
     let pgid: u32 = loop {
         if let Some(pid) = std::fs::read_to_string(&marker).ok().and_then(|s| s.trim().parse().ok())
@@ -117,14 +110,7 @@ outputs = ["out"]
 "#,
     );
     let root = p.root().display().to_string();
-    let mut child = p
-        .cmd()
-        .args(["build", &root, "-j", "2"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_build(&p, &root);
     let started = Instant::now();
     let view = p.state().join("outputs").join("long.out");
     while !view.exists() {
@@ -228,4 +214,15 @@ env = {{ MARKER = "{}" }}
     );
     p.write("slow.flag", "");
     marker
+}
+
+/// `runner build ROOT -j 2` in the background, its output discarded.
+fn spawn_build(p: &Project, root: &str) -> std::process::Child {
+    p.cmd()
+        .args(["build", root, "-j", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
