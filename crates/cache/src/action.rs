@@ -207,18 +207,7 @@ impl Cache {
     /// Errors: [`Error::Json`] if `result` cannot be encoded, [`Error::Db`] if the database
     /// cannot be opened or written.
     pub fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<()> {
-        let json = serde_json::to_vec(result)
-            .map_err(|source| Error::Json { path: self.action_files()[0].clone(), source })?;
-        self.with_slot(|slot, path| {
-            slot.conn(path, self.durable())?
-                .prepare_cached("INSERT OR REPLACE INTO action (key, result) VALUES (?1, ?2)")
-                .and_then(|mut st| st.execute((&key.0[..], &json[..])))
-                .map_err(|source| Error::Db { path: path.to_path_buf(), source })?;
-            if self.keeps_entries() {
-                slot.keep(key, result);
-            }
-            Ok(())
-        })
+        self.put_actions(&[(*key, result)])
     }
 
     /// Writes several entries in one transaction (a group commit: one append of the log

@@ -18,6 +18,9 @@ pub(crate) fn insert_metrics(
     metrics: &[Metric],
 ) -> Result<()> {
     const CTX: &str = "add metrics";
+    if metrics.is_empty() {
+        return Ok(());
+    }
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO metrics (run_id, step, name, value, idx) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -229,10 +229,8 @@ struct Shared {
     /// (`ahead::prepare_ahead`); those left empty when the build ends are removed.
     ahead: Mutex<Vec<PathBuf>>,
     built_envs: tokio::sync::Mutex<HashMap<String, PathBuf>>,
-    /// What steps that ran leave in the databases, waiting for the next group commit
-    /// (`ledger`), and the lock one commit at a time holds.
-    ledger: Mutex<ledger::Ledger>,
-    flushing: Mutex<()>,
+    /// What steps that ran leave in the databases, waiting for the next group commit.
+    ledger: ledger::Ledger,
     /// One permit per step process allowed at once (`--jobs`), held from its spawn to its
     /// exit only: the scheduler keeps [`LOOKAHEAD`] times as many steps in flight, so the
     /// next ones look themselves up and prepare while these run, and start the moment a
@@ -606,8 +604,7 @@ pub(crate) fn run_build(
         ahead: Mutex::default(),
         uncached: std::sync::atomic::AtomicBool::new(false),
         built_envs: tokio::sync::Mutex::default(),
-        ledger: Mutex::default(),
-        flushing: Mutex::default(),
+        ledger: ledger::Ledger::default(),
         slots: Arc::new(tokio::sync::Semaphore::new(jobs)),
         targets,
         policy: Policy { regenerate: opts.regenerate },

@@ -25,22 +25,22 @@ pub(super) fn prepare_ahead(shared: &Arc<Shared>, i: usize) {
     let sh = shared.clone();
     let task = tokio::task::spawn_blocking(move || {
         let mut made = Vec::new();
-        let mut last = None;
-        for &(j, k) in &sh.readers[i] {
+        for run in sh.readers[i].chunk_by(|a, b| a.0 == b.0) {
+            let j = run[0].0;
             let info = &sh.steps[j];
-            if last != Some(j) {
-                last = Some(j);
-                for o in &info.step.outputs {
-                    // Only a folder this call made is recorded (a step with many upstream
-                    // steps would otherwise be listed once per upstream).
-                    let dir = output_dir(&sh, &info.name, &o.value);
-                    if make_dir(&dir).unwrap_or(false) {
-                        made.push(dir);
-                    }
+            for o in &info.step.outputs {
+                // Only a folder this call made is recorded (a step with many upstream steps
+                // would otherwise be listed once per upstream).
+                let dir = output_dir(&sh, &info.name, &o.value);
+                if make_dir(&dir).unwrap_or(false) {
+                    made.push(dir);
                 }
             }
             // A step whose copies are made ahead gets its input folders from `copy_ahead`.
-            if sh.fan_in[j] < COPY_AHEAD_FAN_IN {
+            if sh.fan_in[j] >= COPY_AHEAD_FAN_IN {
+                continue;
+            }
+            for &(_, k) in run {
                 let dir = input_dir(&sh, &info.name, &info.inputs[k].0);
                 if std::fs::create_dir(&dir).is_ok() {
                     made.push(dir);

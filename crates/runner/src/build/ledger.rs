@@ -12,7 +12,7 @@
 //! reruns of steps that each took less. Only steps that succeeded are submitted, so no entry
 //! is ever written for one that did not.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache::ActionResult;
@@ -39,9 +39,16 @@ pub(super) struct Entry {
     pub(super) metrics: Vec<Metric>,
 }
 
-/// Entries waiting for the next flush, and whether one is scheduled.
+/// Entries waiting for the next flush, and the lock one flush at a time holds.
 #[derive(Default)]
 pub(super) struct Ledger {
+    queue: Mutex<Queue>,
+    flushing: Mutex<()>,
+}
+
+/// The entries not yet written, and whether a flush is scheduled for them.
+#[derive(Default)]
+struct Queue {
     entries: Vec<Entry>,
     scheduled: bool,
 }
@@ -51,17 +58,14 @@ pub(super) struct Ledger {
 /// took [`COMMIT_AT_ONCE`] or longer is committed now, on this (blocking) thread. Must run
 /// inside the build's runtime.
 pub(super) fn submit(shared: &Arc<Shared>, entry: Entry, took: Duration) {
-    if took >= COMMIT_AT_ONCE {
-        shared.ledger.lock().unwrap_or_else(|e| e.into_inner()).entries.push(entry);
-        flush(shared);
-        return;
-    }
     let schedule = {
-        let mut ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        ledger.entries.push(entry);
-        !std::mem::replace(&mut ledger.scheduled, true)
+        let mut queue = shared.ledger.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.entries.push(entry);
+        !std::mem::replace(&mut queue.scheduled, true)
     };
-    if schedule {
+    if took >= COMMIT_AT_ONCE {
+        flush(shared);
+    } else if schedule {
         let sh = shared.clone();
         tokio::runtime::Handle::current().spawn(async move {
             tokio::time::sleep(FLUSH_DELAY).await;
@@ -76,11 +80,11 @@ pub(super) fn submit(shared: &Arc<Shared>, entry: Entry, took: Duration) {
 /// printing, a warning names each step. Blocking; a flush running on another thread is
 /// waited for, so once this returns everything submitted before is written.
 pub(super) fn flush(shared: &Shared) {
-    let _one_at_a_time = shared.flushing.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = shared.ledger.flushing.lock().unwrap_or_else(|e| e.into_inner());
     let mut entries = {
-        let mut ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        ledger.scheduled = false;
-        std::mem::take(&mut ledger.entries)
+        let mut queue = shared.ledger.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.scheduled = false;
+        std::mem::take(&mut queue.entries)
     };
     if entries.is_empty() {
         return;
