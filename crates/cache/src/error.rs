@@ -70,6 +70,22 @@ pub enum Error {
         /// The missing blob's digest.
         digest: Digest,
     },
+    /// A blob's bytes, read to be copied out, no longer hash to its name: something wrote
+    /// into it after it was stored (through an output view, which shares the blob's inode,
+    /// as root despite its read-only mode), or the disk corrupted it.
+    #[error(
+        "file {path}: blob {} no longer holds what was stored (its bytes hash to {}): something wrote into it after it was stored",
+        expected.short(),
+        actual.short()
+    )]
+    CorruptBlob {
+        /// The manifest entry's relative path (`""` for a single-file manifest).
+        path: String,
+        /// The blob's name.
+        expected: Digest,
+        /// What its bytes hash to now.
+        actual: Digest,
+    },
     /// A manifest cannot be laid out as a folder: an unsafe path (absolute, `..`, empty
     /// component) or a `""` entry next to other entries.
     #[error("invalid manifest: {reason}")]

@@ -18,6 +18,8 @@
 //!   killed run never leaves an entry a later run could trust, and two runners sharing one root
 //!   cannot corrupt it.
 //!   [`Cache::verify`] re-checks blobs before a cache hit is trusted.
+//! - [`Cache::try_lock_key`] and [`FolderLock`]: locks between runners sharing a `.runner/`
+//!   (a step key being computed; the output views).
 //! - [`write_atomic`] is the same publish protocol for any single file.
 //! - [`StatCache`] remembers file digests by path and stat (`.runner/statcache`), so a file
 //!   whose stat did not change is not read again ([`StatCache::hash_file`],
@@ -32,6 +34,7 @@ mod atomic;
 mod cas;
 mod digest;
 mod error;
+mod lock;
 mod materialize;
 mod par;
 mod snapshot;
@@ -47,6 +50,7 @@ pub use atomic::{write_atomic, write_replace};
 pub use cas::Cache;
 pub use digest::{Digest, ParseDigestError, hash_file};
 pub use error::{Error, Result};
+pub use lock::{FolderGuard, FolderLock, KeyLock};
 pub use snapshot::{copy_tree, copy_tree_except};
 pub use stamp::{
     COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Reader, StampReader, now_ns, put_bytes, seal,

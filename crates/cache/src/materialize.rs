@@ -19,7 +19,7 @@ use std::path::Path;
 
 use crate::atomic::{TempPath, parent_of, temp_name};
 use crate::snapshot::copy_error;
-use crate::{Cache, Error, Manifest, Result, TreeEntry};
+use crate::{Cache, Digest, Error, Manifest, Result, TreeEntry};
 
 impl Cache {
     /// Creates `dest` (must not exist; parent folders are created) holding the tree of `m`: a
@@ -44,7 +44,7 @@ impl Cache {
         fs::create_dir_all(parent).map_err(Error::write(parent))?;
         let tmp = temp_name(parent, dest);
         let guard = TempPath(Some(tmp.clone()));
-        self.lay_out(m, single_file, &tmp, link)?;
+        self.lay_out(m, single_file, &tmp, Place { link, verify: false })?;
         if fs::symlink_metadata(dest).is_ok() {
             return Err(Error::Exists { path: dest.to_path_buf() });
         }
@@ -59,10 +59,15 @@ impl Cache {
     /// exist, or be an empty folder (made ahead, off the critical path); its parent must. On
     /// error, what was laid out so far is left for the caller to remove.
     ///
-    /// Errors: as [`Cache::materialize`].
+    /// Every file copied is hashed as it is copied and must hash to its blob's name: a step
+    /// reads exactly the bytes its key names, even if something wrote into the blob after it
+    /// was stored (an output view is the blob's own inode, and root can write through its
+    /// read-only mode), and the blob found corrupt is reported instead of laid out.
+    ///
+    /// Errors: as [`Cache::materialize`], and [`Error::CorruptBlob`].
     pub fn materialize_private(&self, m: &Manifest, dest: &Path, link: bool) -> Result<()> {
         let single_file = check_layout(m)?;
-        self.lay_out(m, single_file, dest, link)
+        self.lay_out(m, single_file, dest, Place { link, verify: true })
     }
 
     /// [`Cache::materialize_private`] for several trees at once, on 2–4 threads (a step that
@@ -77,7 +82,7 @@ impl Cache {
 
     /// Creates `to` (a folder unless `single_file`) holding the entries of `m`. A folder `to`
     /// that already exists is filled if it is empty (made ahead by the caller).
-    fn lay_out(&self, m: &Manifest, single_file: bool, to: &Path, link: bool) -> Result<()> {
+    fn lay_out(&self, m: &Manifest, single_file: bool, to: &Path, how: Place) -> Result<()> {
         if single_file && is_empty_dir(to) {
             // A folder made ahead, for what turned out to be one file.
             fs::remove_dir(to).map_err(Error::write(to))?;
@@ -93,12 +98,12 @@ impl Cache {
             if let Some(dir) = file.parent().filter(|d| *d != to) {
                 fs::create_dir_all(dir).map_err(Error::write(dir))?;
             }
-            self.place(e, &file, link)?;
+            self.place(e, &file, how)?;
         }
         Ok(())
     }
 
-    fn place(&self, e: &TreeEntry, to: &Path, link: bool) -> Result<()> {
+    fn place(&self, e: &TreeEntry, to: &Path, how: Place) -> Result<()> {
         let blob = self.blob_path(&e.digest);
         let missing = || match fs::symlink_metadata(&blob) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -106,15 +111,30 @@ impl Cache {
             }
             _ => None,
         };
-        if link && !e.executable && fs::hard_link(&blob, to).is_ok() {
+        if how.link && !e.executable && fs::hard_link(&blob, to).is_ok() {
             return Ok(());
         }
         let mode = if e.executable { 0o755 } else { 0o644 };
-        if let Err(source) = copy_new(&blob, to, mode) {
-            return Err(missing().unwrap_or_else(|| copy_error(&blob, to, source)));
+        let copied =
+            if how.verify { copy_hashed(&blob, to, mode) } else { copy_new(&blob, to, mode) };
+        match copied {
+            Ok(None) => Ok(()),
+            Ok(Some(actual)) if actual == e.digest => Ok(()),
+            Ok(Some(actual)) => {
+                Err(Error::CorruptBlob { path: e.path.clone(), expected: e.digest, actual })
+            }
+            Err(source) => Err(missing().unwrap_or_else(|| copy_error(&blob, to, source))),
         }
-        Ok(())
     }
+}
+
+/// How [`Cache::lay_out`] places each file.
+#[derive(Clone, Copy)]
+struct Place {
+    /// Hard-link non-executable files to their blobs where possible (else copy).
+    link: bool,
+    /// Hash each file copied, to check it against its blob's name.
+    verify: bool,
 }
 
 /// Whether `dir` is a folder with nothing in it (`symlink_metadata` first: a symlink to an
@@ -126,11 +146,44 @@ fn is_empty_dir(dir: &Path) -> bool {
 
 /// Copies `from` to the new file `to`, created with `mode` (less the umask). Three syscalls
 /// fewer than `fs::copy` then `chmod`, which matters with a copy per input per step.
-fn copy_new(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
+/// Returns `None`: nothing was hashed.
+fn copy_new(from: &Path, to: &Path, mode: u32) -> io::Result<Option<Digest>> {
+    let (mut src, mut dest) = open_pair(from, to, mode)?;
+    io::copy(&mut src, &mut dest).map(|_| None)
+}
+
+/// [`copy_new`] through a buffer, hashing the bytes written: the digest of what `to` holds.
+fn copy_hashed(from: &Path, to: &Path, mode: u32) -> io::Result<Option<Digest>> {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+    let (mut src, mut dest) = open_pair(from, to, mode)?;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; COPY_BUF]);
+    }
+    BUF.with_borrow_mut(|buf| {
+        let mut hasher = sha2::Sha256::new();
+        loop {
+            let n = match src.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            dest.write_all(&buf[..n])?;
+        }
+        Ok(Some(Digest(hasher.finalize().into())))
+    })
+}
+
+/// The buffer of [`copy_hashed`], one per thread: 256 KiB.
+const COPY_BUF: usize = 256 * 1024;
+
+fn open_pair(from: &Path, to: &Path, mode: u32) -> io::Result<(fs::File, fs::File)> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut src = fs::File::open(from)?;
-    let mut dest = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(to)?;
-    io::copy(&mut src, &mut dest).map(drop)
+    let src = fs::File::open(from)?;
+    let dest = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(to)?;
+    Ok((src, dest))
 }
 
 /// Checks that `m` can be laid out safely; returns whether it is a single file (`""`).
@@ -229,5 +282,31 @@ mod tests {
         evil.entries[0].path = "../escape".into();
         let err = cache.materialize(&evil, &dest, false).unwrap_err();
         assert!(matches!(err, Error::BadManifest { .. }), "{err}");
+    }
+
+    #[test]
+    fn private_copies_refuse_a_blob_written_through_a_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, cache) = sample_cache(dir.path());
+        let m = cache.ingest_tree(&src).unwrap();
+        let view = dir.path().join("view");
+        cache.materialize(&m, &view, true).unwrap();
+        // The view's file is the blob: writing it (as root can, or after a chmod) changes it.
+        let file = view.join("model.pkl");
+        fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        fs::write(&file, b"TAMPERED").unwrap();
+        let err = cache.materialize_private(&m, &dir.path().join("input"), false).unwrap_err();
+        match err {
+            Error::CorruptBlob { path, expected, actual } => {
+                assert_eq!(path, "model.pkl");
+                assert_eq!(actual, Digest::of_bytes(b"TAMPERED"));
+                assert_ne!(expected, actual);
+            }
+            other => panic!("{other}"),
+        }
+        // Intact blobs are copied as before.
+        let one = cache.ingest_tree(&src.join("bin")).unwrap();
+        cache.materialize_private(&one, &dir.path().join("bin"), false).unwrap();
+        assert_eq!(hash_tree(&dir.path().join("bin"), IgnoreRules::None).unwrap(), one);
     }
 }

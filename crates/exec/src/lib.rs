@@ -10,6 +10,8 @@
 //! - [`schedule`] runs the nodes of a DAG with a global parallelism cap: a node starts once all its
 //!   dependencies succeeded, failures skip only their downstream nodes, and a fired [`CancelToken`]
 //!   stops new starts while in-flight nodes are awaited.
+//! - [`supervise`] tags a run's step processes and kills them when their runner dies (a
+//!   [`supervise::Supervisor`] per build) or at the next build.
 //! - [`tail_lines`] reads the end of a log file, to show a failed step's stderr.
 //!
 //! [`CancelToken`] is the one cancellation signal shared by all of them (the CLI's Ctrl-C handler,
@@ -20,6 +22,7 @@
 mod cancel;
 mod process;
 mod scheduler;
+pub mod supervise;
 mod tail;
 
 pub use cancel::CancelToken;

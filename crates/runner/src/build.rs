@@ -51,6 +51,7 @@ mod execute;
 mod ledger;
 mod memo;
 mod trash;
+mod views;
 
 use trash::discard_inputs;
 pub(crate) use trash::reap_and_tidy;
@@ -148,6 +149,9 @@ pub(crate) struct BuildSummary {
     pub(crate) manifests: HashMap<Digest, cache::Manifest>,
     /// Some step ran but its result could not be written to the action cache.
     pub(crate) uncached: bool,
+    /// The views lock, held from the moment the views were found to hold `results` until
+    /// the memo that vouches for them is written (`None`: not held; write no memo).
+    pub(crate) views: Option<cache::FolderGuard>,
 }
 
 impl BuildSummary {
@@ -167,11 +171,12 @@ impl BuildSummary {
         })
     }
 
-    /// The exit code: 0 succeeded, 130 interrupted, 1 otherwise.
+    /// The exit code: 0 succeeded, 128 + the signal's number interrupted (130 for Ctrl-C),
+    /// 1 otherwise.
     pub(crate) fn exit_code(&self) -> ExitCode {
         match self.status {
             RunStatus::Succeeded => ExitCode::SUCCESS,
-            RunStatus::Interrupted => ExitCode::from(130),
+            RunStatus::Interrupted => crate::signals::exit_code(),
             _ => ExitCode::from(1),
         }
     }
@@ -241,10 +246,44 @@ struct Shared {
     targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
     policy: Policy,
     cancel: CancelToken,
+    /// The tag every step process of this run carries (`exec::supervise`).
+    tag: exec::supervise::RunTag,
+    /// The views lock (`build/views.rs`).
+    views: cache::FolderLock,
+    /// This build's supervisor, started with its first step process (`None` inside: it
+    /// could not be started).
+    supervisor: Mutex<Option<Option<exec::supervise::Supervisor>>>,
     /// Print running steps, warnings, environment builds ([`Progress::Full`] or `Running`).
     human: bool,
     /// Print everything `runner build` prints ([`Progress::Full`]).
     full: bool,
+}
+
+impl Shared {
+    /// Starts this build's supervisor (`exec::supervise`) unless it runs already: a copy of
+    /// this binary (`/proc/self/exe`, which works even if the file was replaced since) that
+    /// kills the run's step processes if this process dies before [`Shared::stop_supervising`].
+    fn supervise(&self) {
+        let mut sup = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
+        if sup.is_none() {
+            let args = [crate::SUPERVISE_ARG, self.tag.as_str()];
+            let started = exec::supervise::Supervisor::start(Path::new("/proc/self/exe"), &args);
+            if let Err(e) = &started
+                && self.human
+            {
+                say!("  warning: no supervisor ({e}): if runner is killed, its steps live on");
+            }
+            *sup = Some(started.ok());
+        }
+    }
+
+    /// Tells the supervisor, if one was started, that every step process is gone.
+    fn stop_supervising(&self) {
+        let sup = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(Some(sup)) = sup {
+            sup.finish();
+        }
+    }
 }
 
 fn now_ms() -> u64 {
@@ -411,15 +450,15 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     });
     let rt = runtime()?;
     let cancel = CancelToken::new();
-    rt.spawn({
+    {
+        let _entered = rt.enter();
         let cancel = cancel.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                say!("runner: interrupted: stopping running steps");
-                cancel.cancel();
-            }
-        }
-    });
+        crate::signals::on_stop(move |name| {
+            say!("runner: {name}: stopping running steps");
+            cancel.cancel();
+        })
+        .context("installing signal handlers")?;
+    }
     let opts = BuildOpts {
         wanted: wanted.clone(),
         regenerate: args.regenerate,
@@ -609,6 +648,9 @@ pub(crate) fn run_build(
         targets,
         policy: Policy { regenerate: opts.regenerate },
         cancel: cancel.clone(),
+        tag: exec::supervise::RunTag::new(&state, run_id),
+        views: views::lock_of(&state),
+        supervisor: Mutex::default(),
         human: opts.progress != Progress::Quiet,
         full,
     });
@@ -643,6 +685,7 @@ pub(crate) fn run_build(
             std::mem::take(&mut *shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()));
         spent.extend(ahead::drain_copied(&shared).await);
         discard_inputs(&shared, spent, &states);
+        shared.stop_supervising();
         if let Some(t) = emptying {
             let _ = t.join();
         }
@@ -658,7 +701,8 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
     // The sync waits for the disk; the history below needs none of it.
     let cache = shared.cache.clone();
     let syncing = std::thread::spawn(move || cache.sync());
-    let summary = record_end(shared, states, started);
+    let views = views::settle(shared, &shared.results.lock().unwrap_or_else(|e| e.into_inner()));
+    let summary = record_end(shared, states, started).map(|s| BuildSummary { views, ..s });
     match syncing.join() {
         Ok(Ok(())) => {}
         Ok(Err(e)) => say!("runner: syncing the cache to disk: {e}"),
@@ -744,6 +788,7 @@ fn record_end(
         memo: false,
         manifests,
         uncached: shared.uncached.load(std::sync::atomic::Ordering::Relaxed),
+        views: None,
     })
 }
 
@@ -808,40 +853,109 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
         )
     };
     match plan::decide(info.step.allow_reuse, shared.policy, &record, found, prev.as_ref()) {
-        Decision::Reuse { run_id, outputs } => {
-            update_views(shared, &info.name, &outputs);
-            let rec = StepRecord {
-                reused_from: Some(run_id),
-                ..empty_record(shared.run_id, &info.name, StepStatus::Reused)
-            };
-            shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
-            shared
-                .results
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(info.name.clone(), outputs);
-            if shared.full {
-                say!("{:>9} {}  (from run {run_id})", "reused", info.name);
-            }
-            push_outcome(
-                shared,
-                Outcome {
-                    step: info.name.clone(),
-                    status: "reused",
-                    reason: None,
-                    reused_from: Some(run_id),
-                    duration_ms: None,
-                    key: Some(key.to_hex()),
-                    stderr_log: None,
-                },
-            );
-            NodeState::Succeeded
-        }
+        Decision::Reuse { run_id, outputs } => reuse(shared, i, key, run_id, outputs, None),
         Decision::Run(reasons) => {
             let reason = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-            execute::execute(shared, i, key, record, reason).await
+            match claim(shared, i, key).await {
+                Claim::Run(lock) => execute::execute(shared, i, key, record, reason, lock).await,
+                Claim::Reuse { run_id, outputs } => {
+                    reuse(shared, i, key, run_id, outputs, Some("computed by a concurrent build"))
+                }
+                // Recorded as interrupted before it started, with the steps never started.
+                Claim::Cancelled => NodeState::Cancelled,
+            }
         }
     }
+}
+
+/// What [`claim`] found.
+enum Claim {
+    /// Run the step, holding its key's lock (`None`: no lock is needed or to be had).
+    Run(Option<cache::KeyLock>),
+    /// A concurrent build computed the key meanwhile: reuse its result.
+    Reuse { run_id: i64, outputs: BTreeMap<String, Digest> },
+    /// The build was cancelled while waiting.
+    Cancelled,
+}
+
+/// How often a step whose key another build is computing checks whether it is done.
+const CLAIM_POLL: Duration = Duration::from_millis(25);
+
+/// Takes the lock of step `i`'s key before it runs (`cache::Cache::try_lock_key`), so two
+/// builds never compute one key at once: when another build holds it, waits for it and
+/// looks the key up again, to reuse what that build recorded. A step that must run anyway
+/// (`allow_reuse = false`, `--regenerate`) takes no lock.
+async fn claim(shared: &Shared, i: usize, key: Digest) -> Claim {
+    let info = &shared.steps[i];
+    if !info.step.allow_reuse || shared.policy.regenerate {
+        return Claim::Run(None);
+    }
+    let mut waited = false;
+    loop {
+        let lock = match shared.cache.try_lock_key(&cdig(key)) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                if !waited && shared.full {
+                    say!("{:>9} {}  (a concurrent build is running it)", "waiting", info.name);
+                }
+                waited = true;
+                tokio::select! {
+                    () = tokio::time::sleep(CLAIM_POLL) => continue,
+                    () = shared.cancel.cancelled() => return Claim::Cancelled,
+                }
+            }
+            // No lock to be had: run without sharing.
+            Err(_) => return Claim::Run(None),
+        };
+        if !waited {
+            return Claim::Run(Some(lock));
+        }
+        let mut kept = Vec::new();
+        return match driver::lookup_with(&shared.cache, &key, &mut |d, m| kept.push((d, m))) {
+            plan::Lookup::Hit { run_id, outputs } => {
+                shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).extend(kept);
+                Claim::Reuse { run_id, outputs }
+            }
+            _ => Claim::Run(Some(lock)),
+        };
+    }
+}
+
+/// Step `i` (key `key`) reuses the result of run `run_id`: its views, its record, its
+/// outcome. `why`: how the result came to be reused, when not simply found.
+fn reuse(
+    shared: &Shared,
+    i: usize,
+    key: Digest,
+    run_id: i64,
+    outputs: BTreeMap<String, Digest>,
+    why: Option<&str>,
+) -> NodeState {
+    let info = &shared.steps[i];
+    views::update(shared, &info.name, &outputs);
+    let rec = StepRecord {
+        reused_from: Some(run_id),
+        ..empty_record(shared.run_id, &info.name, StepStatus::Reused)
+    };
+    shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
+    shared.results.lock().unwrap_or_else(|e| e.into_inner()).insert(info.name.clone(), outputs);
+    if shared.full {
+        let why = why.map(|w| format!(", {w}")).unwrap_or_default();
+        say!("{:>9} {}  (from run {run_id}{why})", "reused", info.name);
+    }
+    push_outcome(
+        shared,
+        Outcome {
+            step: info.name.clone(),
+            status: "reused",
+            reason: why.map(str::to_owned),
+            reused_from: Some(run_id),
+            duration_ms: None,
+            key: Some(key.to_hex()),
+            stderr_log: None,
+        },
+    );
+    NodeState::Succeeded
 }
 
 fn record_locked(shared: &Shared, rec: StepRecord) {
@@ -855,31 +969,6 @@ fn outputs_json(outputs: &BTreeMap<String, Digest>) -> String {
     .unwrap_or_default()
 }
 
-/// The view of output `name` of `step`: `.runner/outputs/STEP.OUTPUT/`, the latest result
-/// laid out for people (the runner never reads it back). One flat folder: names have no dots
-/// (`E0111 invalid-name`), and a folder per step as well would be one more inode per step to
-/// create on a first build, the costliest part of preparing a trivial step on ext4.
-pub(crate) fn view_dir(state: &Path, step: &str, name: &str) -> PathBuf {
-    state.join("outputs").join(format!("{step}.{name}"))
-}
-
-/// Keeps each view ([`view_dir`]) in line with the latest result: copies it out of the CAS
-/// when the digest recorded on it (`cache::view_digest`) names another result.
-fn update_views(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>) {
-    for (name, digest) in outputs {
-        let view = view_dir(&shared.state, step, name);
-        if cache::view_digest(&view) == Some(cdig(*digest)) {
-            continue;
-        }
-        cache::clear_view_digest(&view);
-        let _ = std::fs::remove_dir_all(&view);
-        let Ok(Some(manifest)) = manifest_of(shared, *digest) else { continue };
-        if shared.cache.materialize(&manifest, &view, false).is_ok() {
-            cache::set_view_digest(&view, &cdig(*digest));
-        }
-    }
-}
-
 /// The manifest with digest `d`: from memory when this build stored or looked it up, else
 /// from `manifests/`. `Ok(None)` when it is nowhere.
 fn manifest_of(shared: &Shared, d: Digest) -> cache::Result<Option<cache::Manifest>> {
@@ -887,24 +976,6 @@ fn manifest_of(shared: &Shared, d: Digest) -> cache::Result<Option<cache::Manife
     match known {
         Some(m) => Ok(Some(m)),
         None => shared.cache.get_manifest(&cdig(d)),
-    }
-}
-
-/// Makes the folder a step just wrote for output `name` (already stored in the CAS as
-/// `digest`) its view, by moving it (no copy); falls back to [`update_views`].
-fn publish_view(shared: &Shared, step: &str, name: &str, digest: Digest, written: &Path) {
-    let view = view_dir(&shared.state, step, name);
-    // A first build has no view yet (and an empty one is replaced by the rename): one
-    // rename. An older view is removed first.
-    let moved = std::fs::rename(written, &view).is_ok() || {
-        cache::clear_view_digest(&view);
-        let _ = std::fs::remove_dir_all(&view);
-        std::fs::rename(written, &view).is_ok()
-    };
-    if moved {
-        cache::set_view_digest(&view, &cdig(digest));
-    } else {
-        update_views(shared, step, &BTreeMap::from([(name.to_owned(), digest)]));
     }
 }
 

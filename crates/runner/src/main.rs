@@ -2,7 +2,8 @@
 //!
 //! The binary is the only crate that prints. Exit codes: 0 ok; 1 a step failed or the
 //! pipeline has errors; 2 usage or infrastructure error (unreadable file, bad `--param`,
-//! broken state folder); 130 interrupted (Ctrl-C).
+//! broken state folder); 128 + the signal's number when stopped by SIGINT (130), SIGTERM
+//! (143) or SIGHUP (129).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where output goes
 
@@ -31,6 +32,7 @@ mod history_cmd;
 mod progress;
 mod render;
 mod schema_json;
+mod signals;
 mod watch;
 
 use std::io::IsTerminal as _;
@@ -153,6 +155,9 @@ enum Command {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if let Some(code) = supervise_if_asked() {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -167,6 +172,23 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The hidden argument a build gives the copy of this binary it starts as its supervisor.
+pub(crate) const SUPERVISE_ARG: &str = "__supervise";
+
+/// `runner __supervise TAG`: a build's supervisor (see `exec::supervise`), not a command for
+/// people: waits for the build's pipe on stdin to close, then kills what the build left
+/// running if the build died. `None` for any other command line.
+fn supervise_if_asked() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != SUPERVISE_ARG {
+        return None;
+    }
+    let tag = args.next().and_then(|t| exec::supervise::RunTag::parse(t.to_str()?));
+    let Some(tag) = tag else { return Some(ExitCode::from(2)) };
+    exec::supervise::serve(&tag, std::io::stdin().lock());
+    Some(ExitCode::SUCCESS)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -23,8 +23,9 @@
 //! Policy: a change during a build does not stop it. The running steps finish (their result
 //! is not cached if what they read changed under them), and the next cycle starts at once
 //! with everything that changed meanwhile. A broken pipeline shows its diagnostics and waits
-//! for the next change. Ctrl-C stops running steps (SIGTERM, then SIGKILL), records the run
-//! interrupted and exits 130; Ctrl-C while idle exits 0.
+//! for the next change. Ctrl-C (or SIGTERM, SIGHUP) stops running steps (SIGTERM, then
+//! SIGKILL), records the run interrupted and exits 128 + the signal's number (130 for
+//! Ctrl-C); a signal while idle exits 0.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -167,20 +168,20 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     .context("starting the file watcher")?;
     let rt = build::runtime()?;
     let interrupt: Arc<Mutex<Interrupt>> = Arc::default();
-    rt.spawn({
+    {
+        let _entered = rt.enter();
         let interrupt = interrupt.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let mut i = interrupt.lock().unwrap_or_else(|e| e.into_inner());
-                i.stopping = true;
-                if let Some(cancel) = i.running.take() {
-                    eprintln!("runner: interrupted: stopping running steps");
-                    cancel.cancel();
-                }
-                let _ = tx.send(Msg::Stop);
+        crate::signals::on_stop(move |name| {
+            let mut i = interrupt.lock().unwrap_or_else(|e| e.into_inner());
+            i.stopping = true;
+            if let Some(cancel) = i.running.take() {
+                eprintln!("runner: {name}: stopping running steps");
+                cancel.cancel();
             }
-        }
-    });
+            let _ = tx.send(Msg::Stop);
+        })
+        .context("installing signal handlers")?;
+    }
     let mut s = Session {
         state: root.join(".runner"),
         project,
@@ -256,7 +257,7 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("watch: stopped");
     }
     s.debouncer.stop_nonblocking();
-    Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if interrupted { crate::signals::exit_code() } else { ExitCode::SUCCESS })
 }
 
 impl Session {

@@ -19,7 +19,7 @@ use super::ahead::{copy_ahead, make_dir, prepare_ahead, take_copied};
 use super::ledger;
 use super::{
     Outcome, Shared, StepInfo, cdig, empty_record, hdig, manifest_of, now_ms, outputs_json,
-    publish_view, push_outcome, record_locked,
+    push_outcome, record_locked,
 };
 
 /// Runs one step for real.
@@ -29,6 +29,7 @@ pub(super) async fn execute(
     key: Digest,
     record: KeyRecord,
     reason: String,
+    lock: Option<cache::KeyLock>,
 ) -> NodeState {
     let info = &shared.steps[i];
     let run_dir = shared.state.join("runs").join(shared.run_id.to_string()).join(&info.name);
@@ -150,6 +151,7 @@ pub(super) async fn execute(
         .insert(info.name.clone(), outputs.clone());
     copy_ahead(shared, i, &outputs);
     let ran = Ran {
+        lock,
         i,
         key,
         record,
@@ -169,6 +171,8 @@ pub(super) async fn execute(
 
 /// A step that ran and whose outputs are in the CAS, to record.
 struct Ran {
+    /// The lock of its key (see `claim`), released once its action cache entry is committed.
+    lock: Option<cache::KeyLock>,
     i: usize,
     key: Digest,
     record: KeyRecord,
@@ -187,8 +191,19 @@ struct Ran {
 /// (`ledger`; committed at once for a step that took a second or more), then moves its
 /// outputs into their views and lists its input copies for the trash. Blocking.
 fn record_ran(shared: &Arc<Shared>, ran: Ran) {
-    let Ran { i, key, record, reason, outputs, written, run_dir, snapshot, started_ms, elapsed } =
-        ran;
+    let Ran {
+        lock,
+        i,
+        key,
+        record,
+        reason,
+        outputs,
+        written,
+        run_dir,
+        snapshot,
+        started_ms,
+        elapsed,
+    } = ran;
     let info = &shared.steps[i];
     let drift = changed_while_running(shared, i, &snapshot);
     let action = match &drift {
@@ -255,10 +270,10 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         log_dir: Some(run_dir.display().to_string()),
         ..empty_record(shared.run_id, &info.name, StepStatus::Ran)
     };
-    ledger::submit(shared, ledger::Entry { action, record, metrics }, elapsed);
+    ledger::submit(shared, ledger::Entry { action, record, metrics, _key_lock: lock }, elapsed);
     for (name, dir) in &written {
         if let Some(d) = outputs.get(name) {
-            publish_view(shared, &info.name, name, *d, dir);
+            super::views::publish(shared, &info.name, name, *d, dir);
         }
     }
     let spent = info.inputs.iter().filter(|(_, t)| matches!(t, Target::Output { .. }));
@@ -396,6 +411,9 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
             .iter()
             .map(|(k, v)| (OsString::from(&k.value), OsString::from(expand(&v.value)))),
     );
+    // Last, so a step's own `env` cannot drop it: the supervisor finds the step's processes by it.
+    env.push((exec::supervise::TAG_VAR.into(), shared.tag.as_str().into()));
+    shared.supervise();
     Ok(Prepared {
         spec: ProcessSpec {
             argv,
@@ -443,7 +461,7 @@ fn run_folder<'a>(shared: &Shared, cell: &'a std::sync::OnceLock<PathBuf>, name:
 }
 
 /// Where a step writes output `name` while it runs: `.runner/outputs/.STEP.OUTPUT.runID`,
-/// next to the view it becomes by a rename when the step succeeds (see `publish_view`).
+/// next to the view it becomes by a rename when the step succeeds (see `views::publish`).
 pub(super) fn output_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
     shared.state.join("outputs").join(format!(".{step}.{name}.run{}", shared.run_id))
 }

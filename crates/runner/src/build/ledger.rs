@@ -37,6 +37,9 @@ pub(super) struct Entry {
     pub(super) record: StepRecord,
     /// The metrics it logged.
     pub(super) metrics: Vec<Metric>,
+    /// The lock of its key, held until the entry is committed: a concurrent build waiting
+    /// for the key then finds the entry (see `claim`).
+    pub(super) _key_lock: Option<cache::KeyLock>,
 }
 
 /// Entries waiting for the next flush, and the lock one flush at a time holds.

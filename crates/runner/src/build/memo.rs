@@ -113,6 +113,7 @@ pub(crate) fn try_noop(
         memo: true,
         manifests: HashMap::new(),
         uncached: false,
+        views: None,
     };
     Ok(Some((summary, hashed)))
 }
@@ -130,7 +131,10 @@ pub(crate) fn write_memo(
     let Ok(state) = std::path::absolute(project.state_dir()) else { return };
     let written_ns = cache::now_ns();
     let memo = (|| {
+        // Only views found to hold this build's results, and kept so under the views lock
+        // until the memo's stamps are taken, may be vouched for.
         let clean = summary.status == RunStatus::Succeeded
+            && summary.views.is_some()
             && !summary.uncached
             && all_reusable
             && summary.outcomes.iter().all(|o| matches!(o.status, "ran" | "reused"))

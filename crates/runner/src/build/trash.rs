@@ -37,16 +37,31 @@ fn bin(from: &Path, to: &Path) {
     }
 }
 
-/// What both build paths do first: marks runs whose runner died `interrupted`, moves what
-/// they left to the trash ([`bin_leftovers`]) and starts emptying it ([`empty_trash`]); the
-/// caller joins the returned thread before it exits.
+/// What both build paths do first: marks runs whose runner died `interrupted`, kills their
+/// step processes still alive (by their tags, see `exec::supervise`: the supervisor of the
+/// run may have died too), moves what they left to the trash ([`bin_leftovers`]) and starts
+/// emptying it ([`empty_trash`]); the caller joins the returned thread before it exits. When
+/// history cannot be written (a full disk), the trash is emptied first and it is tried again.
 ///
-/// Errors: run history cannot be written.
+/// Errors: run history cannot be written, even then.
 pub(crate) fn reap_and_tidy(
     history: &History,
     state: &Path,
 ) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
-    let reaped = history.reap_stale().context("reaping stale runs")?;
+    let reaped = match history.reap_stale() {
+        Ok(reaped) => reaped,
+        Err(_) => {
+            if let Some(emptying) = empty_trash(state) {
+                let _ = emptying.join();
+            }
+            history.reap_stale().context("reaping stale runs")?
+        }
+    };
+    if !reaped.is_empty() {
+        let tags: Vec<_> =
+            reaped.iter().map(|&id| exec::supervise::RunTag::new(state, id)).collect();
+        exec::supervise::kill_tagged(&tags, exec::supervise::KILL_GRACE);
+    }
     bin_leftovers(state, &reaped);
     Ok(empty_trash(state))
 }

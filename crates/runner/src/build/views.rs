@@ -1,0 +1,107 @@
+//! The output views (`.runner/outputs/STEP.OUTPUT/`): the latest result of each output, laid
+//! out for people. The runner never reads a view back; it only keeps each one in line with
+//! the result the build that last touched it reports.
+//!
+//! Several builds may share one `.runner/` (different `--param` values, a CI job beside an
+//! editor). Every change to a view is made under the views lock (`.runner/views.lock`, a
+//! [`cache::FolderLock`]), and a build ends by [`settle`]: under the lock, if any other build
+//! changed a view since this one's last change, every view this build names is checked
+//! against its result (by the digest recorded on it, `cache::view_digest`) and laid out again
+//! where it differs. The build keeps the lock until it has written its memo, whose stamp of
+//! the views folder then vouches for views that hold this build's results.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use cache::FolderGuard;
+use hir::Digest;
+
+use super::{Shared, cdig, manifest_of};
+
+/// The view of output `name` of `step`: `.runner/outputs/STEP.OUTPUT/`. One flat folder:
+/// names have no dots (`E0111 invalid-name`), and a folder per step as well would be one
+/// more inode per step to create on a first build, the costliest part of preparing a
+/// trivial step on ext4.
+fn view_dir(state: &Path, step: &str, name: &str) -> PathBuf {
+    state.join("outputs").join(format!("{step}.{name}"))
+}
+
+/// The views lock of the state folder `state`.
+pub(super) fn lock_of(state: &Path) -> cache::FolderLock {
+    cache::FolderLock::new(&state.join("views.lock"))
+}
+
+/// Keeps each view of `step` in line with its result `outputs`: copies it out of the CAS
+/// when the digest recorded on it names another result. Best effort: a view that cannot be
+/// laid out is only missing.
+pub(super) fn update(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>) {
+    let Ok(guard) = shared.views.lock() else { return };
+    for (name, digest) in outputs {
+        lay_out(shared, &guard, step, name, *digest);
+    }
+}
+
+/// Lays out the view of `step`'s output `name` from the CAS unless it holds `digest`
+/// already; the caller holds the views lock. Whether the view now holds `digest`; a view
+/// whose manifest cannot be found is left as it is.
+fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest: Digest) -> bool {
+    let view = view_dir(&shared.state, step, name);
+    if cache::view_digest(&view) == Some(cdig(digest)) {
+        return true;
+    }
+    let Ok(Some(manifest)) = manifest_of(shared, digest) else { return false };
+    guard.changed();
+    cache::clear_view_digest(&view);
+    let _ = std::fs::remove_dir_all(&view);
+    let laid = shared.cache.materialize(&manifest, &view, false).is_ok();
+    if laid {
+        cache::set_view_digest(&view, &cdig(digest));
+    }
+    laid
+}
+
+/// Makes the folder a step just wrote for output `name` (already stored in the CAS as
+/// `digest`) its view, by moving it (no copy); falls back to laying it out from the CAS.
+pub(super) fn publish(shared: &Shared, step: &str, name: &str, digest: Digest, written: &Path) {
+    let Ok(guard) = shared.views.lock() else { return };
+    let view = view_dir(&shared.state, step, name);
+    guard.changed();
+    // A first build has no view yet (and an empty one is replaced by the rename): one
+    // rename. An older view is removed first.
+    let moved = std::fs::rename(written, &view).is_ok() || {
+        cache::clear_view_digest(&view);
+        let _ = std::fs::remove_dir_all(&view);
+        std::fs::rename(written, &view).is_ok()
+    };
+    if moved {
+        cache::set_view_digest(&view, &cdig(digest));
+    } else {
+        lay_out(shared, &guard, step, name, digest);
+    }
+}
+
+/// Ends a build's work on the views: takes the views lock and, if another build changed
+/// views since this one last did, lays out again every view of `results` that does not hold
+/// its result. Returns the held lock, to keep until the memo is written; `None` if it cannot
+/// be taken or some view could not be laid out (no view is then vouched for: the caller
+/// writes no memo). Needs the manifests of this build's results in memory (call it before
+/// they are handed to the summary).
+pub(super) fn settle(
+    shared: &Shared,
+    results: &HashMap<String, BTreeMap<String, Digest>>,
+) -> Option<FolderGuard> {
+    let guard = shared.views.lock().ok()?;
+    if guard.changed_by_others() {
+        let mut all = true;
+        for (step, outputs) in results {
+            for (name, digest) in outputs {
+                all &= lay_out(shared, &guard, step, name, *digest);
+            }
+        }
+        if !all {
+            return None;
+        }
+        guard.seen();
+    }
+    Some(guard)
+}
