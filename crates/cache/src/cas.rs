@@ -80,6 +80,9 @@ pub struct Cache {
     /// session ([`Cache::remembering`], which also keeps action cache entries); shared by
     /// clones.
     remembered: Option<Arc<crate::verify::Remembered>>,
+    /// Blobs this handle and its clones stored or found intact, with their stats then (see
+    /// `cache::tamper`).
+    noted: Arc<crate::tamper::Noted>,
     /// The identity of `cas/` when opened (inode and birth time: an inode number alone is
     /// soon reused), so a long-lived holder can tell the folder was removed or replaced
     /// under it ([`Cache::is_current`]).
@@ -103,6 +106,7 @@ impl Cache {
             durable: true,
             actions: Arc::default(),
             remembered: None,
+            noted: Arc::default(),
             cas_id,
         })
     }
@@ -129,6 +133,10 @@ impl Cache {
 
     pub(crate) fn remembered(&self) -> Option<&crate::verify::Remembered> {
         self.remembered.as_deref()
+    }
+
+    pub(crate) fn noted(&self) -> &crate::tamper::Noted {
+        &self.noted
     }
 
     /// This cache with deferred sync (see the module docs): entries are published atomically
@@ -300,6 +308,9 @@ impl Cache {
             after?;
             return Err(Error::Changed { path: src.to_path_buf() });
         }
+        if let Ok(after) = &after {
+            self.noted.note(expected, crate::verify::Stamp::of(after));
+        }
         Ok(())
     }
 
@@ -347,23 +358,28 @@ impl Cache {
         }
         drop(tmp_file);
         self.ensure_parent(&blob)?;
-        if replace {
+        // (published, renamed): a blob already there is kept (same name, same bytes); a
+        // renamed temp file is gone, a linked one is removed.
+        let (published, renamed) = if replace {
             fs::rename(&tmp, &blob).map_err(Error::write(&blob))?;
-            guard.disarm();
-            return Ok(());
-        }
-        match fs::hard_link(&tmp, &blob) {
-            // Already there: same name, same bytes. Keep it.
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(_) => {
-                fs::rename(&tmp, &blob).map_err(Error::write(&blob))?;
-                guard.disarm();
-                return Ok(());
+            (true, true)
+        } else {
+            match fs::hard_link(&tmp, &blob) {
+                Ok(()) => (true, false),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (false, false),
+                Err(_) => {
+                    fs::rename(&tmp, &blob).map_err(Error::write(&blob))?;
+                    (true, true)
+                }
             }
+        };
+        if !renamed {
+            fs::remove_file(&tmp).map_err(Error::write(&tmp))?;
         }
-        fs::remove_file(&tmp).map_err(Error::write(&tmp))?;
         guard.disarm();
+        if published && let Ok(meta) = fs::symlink_metadata(&blob) {
+            self.noted.note(expected, crate::verify::Stamp::of(&meta));
+        }
         Ok(())
     }
 

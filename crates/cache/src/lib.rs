@@ -40,6 +40,7 @@ mod par;
 mod snapshot;
 mod stamp;
 mod statcache;
+mod tamper;
 mod tree;
 mod verify;
 mod view;
@@ -56,6 +57,7 @@ pub use stamp::{
     COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Reader, StampReader, now_ns, put_bytes, seal,
 };
 pub use statcache::{Probed, StatCache, hash_tree_with};
+pub use tamper::CopyStamps;
 pub use tree::{Manifest, TreeEntry, hash_tree};
 pub use verify::VerifyError;
 pub use view::{clear_view_digest, set_view_digest, view_digest};

@@ -19,7 +19,8 @@ use std::path::Path;
 
 use crate::atomic::{TempPath, parent_of, temp_name};
 use crate::snapshot::copy_error;
-use crate::{Cache, Digest, Error, Manifest, Result, TreeEntry};
+use crate::verify::Stamp;
+use crate::{Cache, CopyStamps, Digest, Error, Manifest, Result, TreeEntry};
 
 impl Cache {
     /// Creates `dest` (must not exist; parent folders are created) holding the tree of `m`: a
@@ -64,10 +65,13 @@ impl Cache {
     /// was stored (an output view is the blob's own inode, and root can write through its
     /// read-only mode), and the blob found corrupt is reported instead of laid out.
     ///
+    /// Returns the stats of the files as written, for [`Cache::copy_intact`] to tell, once
+    /// the step is over, whether anything wrote into them.
+    ///
     /// Errors: as [`Cache::materialize`], and [`Error::CorruptBlob`].
-    pub fn materialize_private(&self, m: &Manifest, dest: &Path, link: bool) -> Result<()> {
+    pub fn materialize_private(&self, m: &Manifest, dest: &Path, link: bool) -> Result<CopyStamps> {
         let single_file = check_layout(m)?;
-        self.lay_out(m, single_file, dest, Place { link, verify: true })
+        self.lay_out(m, single_file, dest, Place { link, verify: true }).map(CopyStamps)
     }
 
     /// [`Cache::materialize_private`] for several trees at once, on 2–4 threads (a step that
@@ -76,13 +80,24 @@ impl Cache {
     /// is left for the caller to remove.
     ///
     /// Errors: as [`Cache::materialize`].
-    pub fn materialize_all_private(&self, trees: &[(&Manifest, &Path)], link: bool) -> Result<()> {
-        crate::par::try_map(trees, |(m, dest), _| self.materialize_private(m, dest, link)).map(drop)
+    pub fn materialize_all_private(
+        &self,
+        trees: &[(&Manifest, &Path)],
+        link: bool,
+    ) -> Result<Vec<CopyStamps>> {
+        crate::par::try_map(trees, |(m, dest), _| self.materialize_private(m, dest, link))
     }
 
     /// Creates `to` (a folder unless `single_file`) holding the entries of `m`. A folder `to`
-    /// that already exists is filled if it is empty (made ahead by the caller).
-    fn lay_out(&self, m: &Manifest, single_file: bool, to: &Path, how: Place) -> Result<()> {
+    /// that already exists is filled if it is empty (made ahead by the caller). Returns, per
+    /// entry, the stat of a file copied with `how.verify` once written.
+    fn lay_out(
+        &self,
+        m: &Manifest,
+        single_file: bool,
+        to: &Path,
+        how: Place,
+    ) -> Result<Vec<Option<Stamp>>> {
         if single_file && is_empty_dir(to) {
             // A folder made ahead, for what turned out to be one file.
             fs::remove_dir(to).map_err(Error::write(to))?;
@@ -93,17 +108,22 @@ impl Cache {
                 _ => Err(Error::Write { path: to.to_path_buf(), source: e }),
             })?;
         }
+        let mut stamps = Vec::with_capacity(if how.verify { m.entries.len() } else { 0 });
         for e in &m.entries {
             let file = if e.path.is_empty() { to.to_path_buf() } else { to.join(&e.path) };
             if let Some(dir) = file.parent().filter(|d| *d != to) {
                 fs::create_dir_all(dir).map_err(Error::write(dir))?;
             }
-            self.place(e, &file, how)?;
+            let stamp = self.place(e, &file, how)?;
+            if how.verify {
+                stamps.push(stamp);
+            }
         }
-        Ok(())
+        Ok(stamps)
     }
 
-    fn place(&self, e: &TreeEntry, to: &Path, how: Place) -> Result<()> {
+    /// Places one entry; the stat of a file copied with `how.verify`, once written.
+    fn place(&self, e: &TreeEntry, to: &Path, how: Place) -> Result<Option<Stamp>> {
         let blob = self.blob_path(&e.digest);
         let missing = || match fs::symlink_metadata(&blob) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -112,15 +132,18 @@ impl Cache {
             _ => None,
         };
         if how.link && !e.executable && fs::hard_link(&blob, to).is_ok() {
-            return Ok(());
+            return Ok(None);
         }
         let mode = if e.executable { 0o755 } else { 0o644 };
-        let copied =
-            if how.verify { copy_hashed(&blob, to, mode) } else { copy_new(&blob, to, mode) };
-        match copied {
-            Ok(None) => Ok(()),
-            Ok(Some(actual)) if actual == e.digest => Ok(()),
-            Ok(Some(actual)) => {
+        if !how.verify {
+            return match copy_new(&blob, to, mode) {
+                Ok(()) => Ok(None),
+                Err(source) => Err(missing().unwrap_or_else(|| copy_error(&blob, to, source))),
+            };
+        }
+        match copy_hashed(&blob, to, mode) {
+            Ok((actual, stamp)) if actual == e.digest => Ok(stamp),
+            Ok((actual, _)) => {
                 Err(Error::CorruptBlob { path: e.path.clone(), expected: e.digest, actual })
             }
             Err(source) => Err(missing().unwrap_or_else(|| copy_error(&blob, to, source))),
@@ -146,14 +169,14 @@ fn is_empty_dir(dir: &Path) -> bool {
 
 /// Copies `from` to the new file `to`, created with `mode` (less the umask). Three syscalls
 /// fewer than `fs::copy` then `chmod`, which matters with a copy per input per step.
-/// Returns `None`: nothing was hashed.
-fn copy_new(from: &Path, to: &Path, mode: u32) -> io::Result<Option<Digest>> {
+fn copy_new(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
     let (mut src, mut dest) = open_pair(from, to, mode)?;
-    io::copy(&mut src, &mut dest).map(|_| None)
+    io::copy(&mut src, &mut dest).map(drop)
 }
 
-/// [`copy_new`] through a buffer, hashing the bytes written: the digest of what `to` holds.
-fn copy_hashed(from: &Path, to: &Path, mode: u32) -> io::Result<Option<Digest>> {
+/// [`copy_new`] through a buffer, hashing the bytes written: the digest of what `to` holds,
+/// and its stat once written (`None` if it could not be taken).
+fn copy_hashed(from: &Path, to: &Path, mode: u32) -> io::Result<(Digest, Option<Stamp>)> {
     use sha2::Digest as _;
     use std::io::{Read as _, Write as _};
     let (mut src, mut dest) = open_pair(from, to, mode)?;
@@ -172,7 +195,8 @@ fn copy_hashed(from: &Path, to: &Path, mode: u32) -> io::Result<Option<Digest>> 
             hasher.update(&buf[..n]);
             dest.write_all(&buf[..n])?;
         }
-        Ok(Some(Digest(hasher.finalize().into())))
+        let stamp = dest.metadata().ok().map(|m| Stamp::of(&m));
+        Ok((Digest(hasher.finalize().into()), stamp))
     })
 }
 
@@ -306,7 +330,8 @@ mod tests {
         }
         // Intact blobs are copied as before.
         let one = cache.ingest_tree(&src.join("bin")).unwrap();
-        cache.materialize_private(&one, &dir.path().join("bin"), false).unwrap();
+        let stamps = cache.materialize_private(&one, &dir.path().join("bin"), false).unwrap();
+        assert_eq!(cache.copy_intact(&dir.path().join("bin"), &one, &stamps), None);
         assert_eq!(hash_tree(&dir.path().join("bin"), IgnoreRules::None).unwrap(), one);
     }
 }

@@ -118,7 +118,7 @@ fn now_ns() -> i128 {
 
 /// The stat fields a verified record remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
+pub(crate) struct Stamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -127,7 +127,7 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(m: &fs::Metadata) -> Stamp {
+    pub(crate) fn of(m: &fs::Metadata) -> Stamp {
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
         Stamp {
             dev: m.dev(),
@@ -239,11 +239,7 @@ impl Cache {
             }
             Err(e) => return Err(e),
         };
-        // Only a cache that remembers needs the stat of a small blob, before and after.
-        let stamp_before = match remembered {
-            Some(_) => Some(Stamp::of(&file.metadata()?)),
-            None => None,
-        };
+        let stamp_before = Stamp::of(&file.metadata()?);
         let mut head = Vec::new();
         if let Err(e) = crate::atomic::read_rest(&mut file, &mut head, SMALL_BLOB as usize) {
             // A folder where a blob should be is no blob.
@@ -258,19 +254,21 @@ impl Cache {
             if actual != *d {
                 return Ok((BlobState::Corrupt(actual), true));
             }
-            if let (Some(r), Some(before)) = (remembered, stamp_before)
-                && Stamp::of(&file.metadata()?) == before
+            self.noted().note(d, stamp_before);
+            if let Some(r) = remembered
+                && Stamp::of(&file.metadata()?) == stamp_before
             {
-                r.note(d, before, now_ns());
+                r.note(d, stamp_before, now_ns());
             }
             return Ok((BlobState::Ok, true));
         }
-        let before = Stamp::of(&file.metadata()?);
+        let before = stamp_before;
         let recorded = crate::atomic::read_small(&record)
             .ok()
             .and_then(|t| String::from_utf8(t).ok())
             .and_then(|t| Stamp::decode(&t));
         if recorded == Some(before) {
+            self.noted().note(d, before);
             return Ok((BlobState::Ok, false));
         }
         let (actual, _) = hash_reader(io::Read::chain(&head[..], &mut file), buf)?;
@@ -280,6 +278,9 @@ impl Cache {
         }
         let now_ns = now_ns();
         let after = Stamp::of(&file.metadata()?);
+        if after == before {
+            self.noted().note(d, after);
+        }
         if let Some(r) = remembered
             && after == before
         {

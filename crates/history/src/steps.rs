@@ -19,6 +19,25 @@ impl History {
         self.record_steps(std::slice::from_ref(rec))
     }
 
+    /// Marks step `step` of run `run_id`, recorded as run, failed after all, with `reason`
+    /// appended to its dirty reason (a build found, once it was over, that it wrote into
+    /// another step's output). Nothing happens if there is no such record.
+    ///
+    /// Errors: [`Error::Sqlite`].
+    pub fn fail_step(&self, run_id: i64, step: &str, reason: &str) -> Result<()> {
+        const CTX: &str = "mark step failed";
+        self.conn
+            .execute(
+                "UPDATE step_runs SET status = ?3,
+                    dirty_reason = CASE WHEN dirty_reason IS NULL OR dirty_reason = '' THEN ?4
+                                        ELSE dirty_reason || '; ' || ?4 END
+                 WHERE run_id = ?1 AND step = ?2",
+                rusqlite::params![run_id, step, StepStatus::Failed.as_str(), reason],
+            )
+            .context(CTX)?;
+        Ok(())
+    }
+
     /// Records several steps' outcomes in one transaction (one disk sync instead of one per
     /// step: a no-op build of 1,000 steps records 1,000 reuses). All or none are written.
     ///

@@ -48,6 +48,8 @@ macro_rules! say {
 
 mod ahead;
 mod execute;
+mod inputs;
+mod integrity;
 mod ledger;
 mod memo;
 mod trash;
@@ -104,6 +106,9 @@ pub(crate) struct Outcome {
     /// The step's stderr log, for a step that ran and failed (not in the JSON document).
     #[serde(skip)]
     pub(crate) stderr_log: Option<PathBuf>,
+    /// When the process of a step that ran started and ended (not in the JSON document).
+    #[serde(skip)]
+    ran: Option<(SystemTime, SystemTime)>,
 }
 
 /// How much a build prints on stderr while it runs.
@@ -227,7 +232,7 @@ struct Shared {
     fan_in: Vec<usize>,
     /// Per step (position in `steps`), the copies of upstream outputs being laid out for it
     /// ahead (`ahead::copy_ahead`), each task giving the input folders it filled.
-    copied_ahead: Mutex<HashMap<usize, Vec<tokio::task::JoinHandle<Vec<PathBuf>>>>>,
+    copied_ahead: Mutex<HashMap<usize, Vec<tokio::task::JoinHandle<Vec<ahead::Laid>>>>>,
     /// Set when a step's result could not be written to the action cache (no memo then).
     uncached: std::sync::atomic::AtomicBool,
     /// Folders made ahead for downstream steps while their upstream ran
@@ -701,8 +706,11 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
     // The sync waits for the disk; the history below needs none of it.
     let cache = shared.cache.clone();
     let syncing = std::thread::spawn(move || cache.sync());
-    let views = views::settle(shared, &shared.results.lock().unwrap_or_else(|e| e.into_inner()));
-    let summary = record_end(shared, states, started).map(|s| BuildSummary { views, ..s });
+    let damaged = integrity::check_blobs(shared);
+    let results = shared.results.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (written, views) = views::settle(shared, &results);
+    let summary = record_end(shared, states, started, damaged || written)
+        .map(|s| BuildSummary { views, ..s });
     match syncing.join() {
         Ok(Ok(())) => {}
         Ok(Err(e)) => say!("runner: syncing the cache to disk: {e}"),
@@ -711,11 +719,13 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
     summary.map(|s| BuildSummary { seconds: started.elapsed().as_secs_f64(), ..s })
 }
 
-/// Records what the scheduler left undone and the end of the run; the build's summary.
+/// Records what the scheduler left undone and the end of the run (failed if `damaged`: a
+/// result was written into, see `integrity`); the build's summary.
 fn record_end(
     shared: &Shared,
     states: &[NodeState],
     started: Instant,
+    damaged: bool,
 ) -> anyhow::Result<BuildSummary> {
     let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
     for (i, s) in states.iter().enumerate() {
@@ -753,6 +763,7 @@ fn record_end(
                 duration_ms: None,
                 key: None,
                 stderr_log: None,
+                ran: None,
             },
         );
         if shared.full {
@@ -767,7 +778,7 @@ fn record_end(
     let failed = states.iter().any(|s| matches!(s, NodeState::Failed | NodeState::Skipped));
     let status = if interrupted {
         RunStatus::Interrupted
-    } else if failed {
+    } else if failed || damaged {
         RunStatus::Failed
     } else {
         RunStatus::Succeeded
@@ -953,6 +964,7 @@ fn reuse(
             duration_ms: None,
             key: Some(key.to_hex()),
             stderr_log: None,
+            ran: None,
         },
     );
     NodeState::Succeeded

@@ -2,13 +2,14 @@
 //! its upstream runs ([`prepare_ahead`]), and its copies of upstream outputs, laid out as each
 //! upstream step finishes when the step waits for several ([`copy_ahead`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hir::{Digest, Target};
 
 use super::execute::{input_dir, output_dir};
+use super::inputs::LaidAhead;
 use super::{Shared, manifest_of};
 
 /// While step `i` runs, makes the folders its downstream steps will need from it: their
@@ -106,13 +107,14 @@ pub(super) fn copy_ahead(shared: &Arc<Shared>, i: usize, outputs: &BTreeMap<Stri
             let mut laid = Vec::new();
             for (digest, dest) in wanted {
                 let copied = match manifest_of(&sh, digest) {
-                    Ok(Some(m)) => sh.cache.materialize_private(&m, &dest, false).is_ok(),
-                    _ => false,
+                    Ok(Some(m)) => sh.cache.materialize_private(&m, &dest, false).map(|s| (m, s)),
+                    _ => Err(cache::Error::Exists { path: dest.clone() }),
                 };
-                if copied {
-                    laid.push(dest);
-                } else {
-                    let _ = std::fs::remove_dir_all(&dest);
+                match copied {
+                    Ok((m, stamps)) => laid.push((dest, m, stamps)),
+                    Err(_) => {
+                        let _ = std::fs::remove_dir_all(&dest);
+                    }
                 }
             }
             laid
@@ -122,13 +124,16 @@ pub(super) fn copy_ahead(shared: &Arc<Shared>, i: usize, outputs: &BTreeMap<Stri
     }
 }
 
+/// One input folder laid out ahead: where, what it holds, the stats of its files.
+pub(super) type Laid = (PathBuf, cache::Manifest, cache::CopyStamps);
+
 /// The input folders of step `j` already laid out by [`copy_ahead`], once those copies are
-/// done.
-pub(super) async fn take_copied(shared: &Shared, j: usize) -> HashSet<PathBuf> {
+/// done: what each holds and the stats of its files.
+pub(super) async fn take_copied(shared: &Shared, j: usize) -> LaidAhead {
     let tasks = shared.copied_ahead.lock().unwrap_or_else(|e| e.into_inner()).remove(&j);
-    let mut laid = HashSet::new();
+    let mut laid = LaidAhead::new();
     for task in tasks.into_iter().flatten() {
-        laid.extend(task.await.unwrap_or_default());
+        laid.extend(task.await.unwrap_or_default().into_iter().map(|(d, m, s)| (d, (m, s))));
     }
     laid
 }
@@ -139,7 +144,7 @@ pub(super) async fn drain_copied(shared: &Shared) -> Vec<PathBuf> {
     let all = std::mem::take(&mut *shared.copied_ahead.lock().unwrap_or_else(|e| e.into_inner()));
     let mut laid = Vec::new();
     for task in all.into_values().flatten() {
-        laid.extend(task.await.unwrap_or_default());
+        laid.extend(task.await.unwrap_or_default().into_iter().map(|(d, _, _)| d));
     }
     laid
 }

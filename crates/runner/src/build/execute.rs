@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use cache::ActionResult;
@@ -15,11 +15,12 @@ use hir::{Digest, Target};
 use history::{StepRecord, StepStatus};
 use plan::KeyRecord;
 
-use super::ahead::{copy_ahead, make_dir, prepare_ahead, take_copied};
+use super::ahead::{copy_ahead, make_dir, prepare_ahead};
+use super::inputs::InputCopy;
 use super::ledger;
 use super::{
-    Outcome, Shared, StepInfo, cdig, empty_record, hdig, manifest_of, now_ms, outputs_json,
-    push_outcome, record_locked,
+    Outcome, Shared, StepInfo, cdig, empty_record, hdig, now_ms, outputs_json, push_outcome,
+    record_locked,
 };
 
 /// Runs one step for real.
@@ -70,6 +71,7 @@ pub(super) async fn execute(
                 duration_ms: Some(now_ms().saturating_sub(started_ms)),
                 key: Some(key.to_hex()),
                 stderr_log: Some(run_dir.join("stderr.log")).filter(|l| l.exists()),
+                ran: None,
             },
         );
         if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
@@ -93,12 +95,14 @@ pub(super) async fn execute(
     }
     let snapshot = prepared.snapshot.clone();
     prepare_ahead(shared, i);
+    let spawned = SystemTime::now();
     let (outcome, elapsed) = {
         crate::progress::running(&info.name, true);
         let r = exec::run_process(prepared.spec, shared.cancel.clone()).await;
         crate::progress::running(&info.name, false);
         r
     };
+    let window = (spawned, SystemTime::now());
     drop((slot, target));
     // A step waiting for the slot just freed starts its process before this one is stored.
     tokio::task::yield_now().await;
@@ -158,10 +162,12 @@ pub(super) async fn execute(
         reason,
         outputs,
         written: prepared.outputs,
+        copies: prepared.copies,
         run_dir,
         snapshot,
         started_ms,
         elapsed,
+        window,
     };
     let sh = shared.clone();
     let task = tokio::task::spawn_blocking(move || record_ran(&sh, ran));
@@ -180,10 +186,14 @@ struct Ran {
     outputs: BTreeMap<String, Digest>,
     /// The folders the step wrote its outputs to.
     written: Vec<(String, PathBuf)>,
+    /// Its copies of upstream outputs.
+    copies: Vec<InputCopy>,
     run_dir: PathBuf,
     snapshot: PathBuf,
     started_ms: u64,
     elapsed: Duration,
+    /// When its process started and ended.
+    window: (SystemTime, SystemTime),
 }
 
 /// Records a step that ran: checks nothing it read changed while it ran, queues its action
@@ -199,13 +209,16 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         reason,
         outputs,
         written,
+        copies,
         run_dir,
         snapshot,
         started_ms,
         elapsed,
+        window,
     } = ran;
     let info = &shared.steps[i];
-    let drift = changed_while_running(shared, i, &snapshot);
+    let drift = changed_while_running(shared, i, &snapshot)
+        .or_else(|| super::inputs::changed(shared, &copies));
     let action = match &drift {
         Some(_) => None,
         None => Some((
@@ -257,6 +270,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             duration_ms: Some(elapsed.as_millis() as u64),
             key: Some(key.to_hex()),
             stderr_log: None,
+            ran: Some(window),
         },
     );
     let record = StepRecord {
@@ -285,6 +299,8 @@ struct Prepared {
     spec: ProcessSpec,
     outputs: Vec<(String, PathBuf)>,
     snapshot: PathBuf,
+    /// Its copies of upstream outputs, checked once it is over.
+    copies: Vec<InputCopy>,
 }
 
 /// Re-hashes what the step's key was computed from (script and `hash_paths` in the
@@ -320,55 +336,19 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
     let info = &shared.steps[i];
     let src_rel = hir::paths::normalize(info.step.source_directory());
     let snapshot = snapshot(shared, &src_rel).await?;
-    let laid = take_copied(shared, i).await;
+    let copies = super::inputs::lay_out(shared, i).await?;
     let mut paths: HashMap<(Kind, String), String> = HashMap::new();
-    let mut copies: Vec<(cache::Manifest, PathBuf)> = Vec::new();
     for (name, target) in &info.inputs {
-        let p = match target {
-            Target::Data(d) => shared
+        if let Target::Data(d) = target {
+            let p = shared
                 .data_paths
                 .get(d)
-                .cloned()
-                .with_context(|| format!("data reference {d} has no path"))?,
-            Target::Output { step, output } => {
-                let dest = input_dir(shared, &info.name, name);
-                if laid.contains(&dest) {
-                    paths.insert((Kind::Inputs, name.clone()), abs_string(&dest));
-                    continue; // laid out ahead (`ahead::copy_ahead`)
-                }
-                let digest = shared
-                    .results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(step)
-                    .and_then(|m| m.get(output))
-                    .copied()
-                    .with_context(|| format!("upstream {step} has no output {output}"))?;
-                let manifest = manifest_of(shared, digest)?
-                    .with_context(|| format!("manifest of {step}.{output} is missing"))?;
-                copies.push((manifest, dest.clone()));
-                dest
-            }
-        };
-        paths.insert((Kind::Inputs, name.clone()), abs_string(&p));
-    }
-    let copies_len = copies.len();
-    // Copies, not hard links: a step running as root could write through a link into the CAS
-    // and poison every later result that reads the blob. Straight into place (each folder is
-    // this step's alone), several at once.
-    let lay_out = move |cache: &cache::Cache| {
-        let trees: Vec<(&cache::Manifest, &Path)> =
-            copies.iter().map(|(m, d)| (m, d.as_path())).collect();
-        cache.materialize_all_private(&trees, false).context("laying out the step's inputs")
-    };
-    match copies_len {
-        0 => {}
-        // A thread hand-off costs more than one small copy on the critical path of a chain.
-        1..=3 => lay_out(&shared.cache)?,
-        _ => {
-            let cache = shared.cache.clone();
-            tokio::task::spawn_blocking(move || lay_out(&cache)).await??;
+                .with_context(|| format!("data reference {d} has no path"))?;
+            paths.insert((Kind::Inputs, name.clone()), abs_string(p));
         }
+    }
+    for c in &copies {
+        paths.insert((Kind::Inputs, c.input.clone()), abs_string(&c.dir));
     }
     let mut outputs = Vec::new();
     for o in &info.step.outputs {
@@ -426,6 +406,7 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
         },
         outputs,
         snapshot,
+        copies,
     })
 }
 

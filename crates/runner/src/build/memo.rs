@@ -100,6 +100,7 @@ pub(crate) fn try_noop(
             duration_ms: None,
             key: Some(s.key.to_hex()),
             stderr_log: None,
+            ran: None,
         })
         .collect();
     let summary = BuildSummary {

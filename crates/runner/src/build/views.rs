@@ -42,7 +42,8 @@ pub(super) fn update(shared: &Shared, step: &str, outputs: &BTreeMap<String, Dig
 }
 
 /// Lays out the view of `step`'s output `name` from the CAS unless it holds `digest`
-/// already; the caller holds the views lock. Whether the view now holds `digest`; a view
+/// already, as hard links to the blobs (read-only; copies where a link cannot be: an
+/// executable, another filesystem); the caller holds the views lock. Whether the view now holds `digest`; a view
 /// whose manifest cannot be found is left as it is.
 fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest: Digest) -> bool {
     let view = view_dir(&shared.state, step, name);
@@ -53,7 +54,7 @@ fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest:
     guard.changed();
     cache::clear_view_digest(&view);
     let _ = std::fs::remove_dir_all(&view);
-    let laid = shared.cache.materialize(&manifest, &view, false).is_ok();
+    let laid = shared.cache.materialize(&manifest, &view, true).is_ok();
     if laid {
         cache::set_view_digest(&view, &cdig(digest));
     }
@@ -80,28 +81,53 @@ pub(super) fn publish(shared: &Shared, step: &str, name: &str, digest: Digest, w
     }
 }
 
-/// Ends a build's work on the views: takes the views lock and, if another build changed
-/// views since this one last did, lays out again every view of `results` that does not hold
-/// its result. Returns the held lock, to keep until the memo is written; `None` if it cannot
-/// be taken or some view could not be laid out (no view is then vouched for: the caller
-/// writes no memo). Needs the manifests of this build's results in memory (call it before
-/// they are handed to the summary).
+/// Ends a build's work on the views: under the views lock, checks every view of `results`
+/// and lays out again those that do not hold their result: all of them when this build ran
+/// a step (a step may have written into one, see `integrity`: the steps running then are
+/// blamed and the build fails), else only if another build changed views since this one
+/// last did. Returns whether a view was found written into, and the held lock, to keep
+/// until the memo is written (`None` if it cannot be taken or some view could not be laid
+/// out: no view is then vouched for, and the caller writes no memo). Needs the manifests of
+/// this build's results in memory (call it before they are handed to the summary).
 pub(super) fn settle(
     shared: &Shared,
     results: &HashMap<String, BTreeMap<String, Digest>>,
-) -> Option<FolderGuard> {
-    let guard = shared.views.lock().ok()?;
-    if guard.changed_by_others() {
-        let mut all = true;
-        for (step, outputs) in results {
-            for (name, digest) in outputs {
-                all &= lay_out(shared, &guard, step, name, *digest);
-            }
-        }
-        if !all {
-            return None;
-        }
-        guard.seen();
+) -> (bool, Option<FolderGuard>) {
+    let Ok(guard) = shared.views.lock() else { return (false, None) };
+    let ran = super::integrity::any_ran(shared);
+    if !ran && !guard.changed_by_others() {
+        return (false, Some(guard));
     }
-    Some(guard)
+    let (mut all, mut written) = (true, false);
+    for (step, outputs) in results {
+        for (name, digest) in outputs {
+            if ran && !view_intact(shared, step, name, *digest) {
+                written = true;
+                cache::clear_view_digest(&view_dir(&shared.state, step, name));
+            }
+            all &= lay_out(shared, &guard, step, name, *digest);
+        }
+    }
+    guard.seen();
+    (written, all.then_some(guard))
+}
+
+/// Whether the view of `step`'s output `name`, recorded to hold `digest`, holds its bytes
+/// (see `integrity::check_view`); blames the steps running when a file of it was written.
+/// A view recorded to hold something else is left to be laid out again.
+fn view_intact(shared: &Shared, step: &str, name: &str, digest: Digest) -> bool {
+    let view = view_dir(&shared.state, step, name);
+    if cache::view_digest(&view) != Some(cdig(digest)) {
+        return true;
+    }
+    let Ok(Some(m)) = manifest_of(shared, digest) else { return true };
+    match super::integrity::check_view(shared, &view, &m) {
+        Ok(()) => true,
+        Err(file) => {
+            let path = super::integrity::view_file(shared, step, name, &file);
+            let detail = "it no longer holds the bytes stored";
+            super::integrity::blame(shared, step, name, &path, &path, detail);
+            false
+        }
+    }
 }

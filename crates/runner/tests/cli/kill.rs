@@ -57,9 +57,8 @@ outputs = ["out"]
     }
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
-    // The step leads its own process group and outlived the runner; kill the group.
-    let killed = Command::new("kill").args(["-9", "--", &format!("-{pgid}")]).status().unwrap();
-    assert!(killed.success(), "the orphaned step group {pgid} should still have been running");
+    // The step leads its own process group and outlived the runner: its supervisor kills it.
+    assert!(gone(pgid, Duration::from_secs(10)), "the orphaned step {pgid} is still running");
 
     let staged = p.state().join("outputs/.slow.out.run1");
     assert!(staged.join("s.txt").is_file(), "the killed step's half-finished output");
@@ -119,8 +118,8 @@ outputs = ["out"]
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let pgid = std::fs::read_to_string(&marker).unwrap();
-    let _ = Command::new("kill").args(["-9", "--", &format!("-{}", pgid.trim())]).status();
+    let pgid: u32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    assert!(gone(pgid, Duration::from_secs(10)), "the orphaned step {pgid} is still running");
     std::fs::remove_file(p.path("slow.flag")).unwrap();
     p.build(&[]).assert_code(0).assert_steps(&[("long", "reused"), ("slow", "ran")]);
 }
@@ -188,6 +187,136 @@ outputs = ["out"]
 
     std::fs::remove_file(p.path("slow.flag")).unwrap();
     p.build(&[]).assert_code(0).assert_steps(&[("slow", "ran"), ("after", "ran")]);
+}
+
+/// SIGTERM (`kill`, `timeout`, a CI cancel) and SIGHUP (a closed terminal) stop a build as
+/// Ctrl-C does: the steps are stopped, the run is recorded as interrupted, and the exit code
+/// is 128 + the signal's number.
+#[test]
+fn sigterm_and_sighup_stop_a_build() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+        let p = Project::new();
+        let marker = slow_step_project(&p, "");
+        let root = p.root().display().to_string();
+        let child = p
+            .cmd()
+            .args(["build", &root, "--format", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pgid = wait_for_pid(&marker);
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "SIG{signal}\n{stdout}\n{stderr}");
+        assert!(gone(pgid, Duration::from_secs(1)), "SIG{signal}: the step outlived the build");
+        assert!(stderr.contains(&format!("SIG{signal}: stopping running steps")), "{stderr}");
+        let doc: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(doc["status"], "interrupted", "{doc}");
+    }
+}
+
+/// A process a step started in a session of its own (`setsid`: it left the step's process
+/// group, so killing the group misses it) still carries the run's tag, and dies with a
+/// runner killed by SIGKILL.
+#[test]
+fn a_setsid_grandchild_dies_with_a_killed_runner() {
+    let p = Project::new();
+    let pidfile = p.path("escapee.pid");
+    p.write(
+        "pipeline.toml",
+        &format!(
+            r#"
+[steps.escape]
+command = ["sh", "-c", "setsid sh -c 'echo $$ > {0}.tmp; mv {0}.tmp {0}; exec sleep 60' & sleep 60", "${{outputs.out}}"]
+outputs = ["out"]
+"#,
+            pidfile.display()
+        ),
+    );
+    let root = p.root().display().to_string();
+    let mut child = spawn_build(&p, &root);
+    let escapee = wait_for_pid(&pidfile);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(gone(escapee, Duration::from_secs(10)), "the setsid grandchild outlived its runner");
+}
+
+/// When the supervisor dies with the runner (both killed), the next build kills what the
+/// dead run left running before it starts its own steps.
+#[test]
+fn the_next_build_kills_what_a_dead_run_left() {
+    let p = Project::new();
+    let marker = slow_step_project(&p, "");
+    let root = p.root().display().to_string();
+    let mut child = spawn_build(&p, &root);
+    let pgid = wait_for_pid(&marker);
+    let supervisor = supervisor_of(child.id()).expect("the build's supervisor");
+    assert!(Command::new("kill").args(["-9", &supervisor.to_string()]).status().unwrap().success());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!gone(pgid, Duration::ZERO), "the step should have outlived both");
+    std::fs::remove_file(p.path("slow.flag")).unwrap();
+    p.build(&[]).assert_code(0).assert_steps(&[("slow", "ran")]);
+    assert!(gone(pgid, Duration::ZERO), "the next build left the dead run's step running");
+}
+
+/// The pid a step wrote to `path`, once it is there.
+fn wait_for_pid(path: &std::path::Path) -> u32 {
+    let started = Instant::now();
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()) {
+            return pid;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no pid in {}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether process `pid` is gone (or a zombie) within `timeout`.
+fn gone(pid: u32, timeout: Duration) -> bool {
+    let started = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, None | Some('Z' | 'X')) {
+            return true;
+        }
+        if started.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pid of the supervisor runner `pid` started (`runner __supervise TAG`), if any.
+fn supervisor_of(pid: u32) -> Option<u32> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(child) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| {
+                rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok())
+            });
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if ppid == Some(pid) && cmdline.split(|&b| b == 0).any(|a| a == b"__supervise") {
+                return Some(child);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// Writes a pipeline of step `slow` and the steps (and tables) in `others`: `slow` writes

@@ -17,6 +17,7 @@ mod select;
 mod statcache;
 mod state;
 mod support;
+mod tamper;
 mod watch;
 
 use support::Project;
