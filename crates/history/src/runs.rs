@@ -186,21 +186,7 @@ impl History {
     /// Errors: [`Error::Sqlite`].
     pub fn reap_stale(&self) -> Result<Vec<i64>> {
         const CTX: &str = "reap stale runs";
-        let running: Vec<(i64, Option<i64>)> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT id, pid FROM runs WHERE status = ?1")
-                .context(CTX)?;
-            stmt.query_map([RunStatus::Running.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .context(CTX)?
-                .collect::<rusqlite::Result<_>>()
-                .context(CTX)?
-        };
-        let stale: Vec<i64> = running
-            .into_iter()
-            .filter(|&(_, pid)| !pid.and_then(|p| u32::try_from(p).ok()).is_some_and(pid_alive))
-            .map(|(id, _)| id)
-            .collect();
+        let stale = self.stale_runs()?;
         if stale.is_empty() {
             return Ok(Vec::new());
         }
@@ -220,6 +206,30 @@ impl History {
         }
         tx.commit().context(CTX)?;
         Ok(reaped)
+    }
+
+    /// The runs [`History::reap_stale`] would mark, without writing anything: still `running`,
+    /// their owning process gone (a read, for a caller that must free space before it can
+    /// write).
+    ///
+    /// Errors: [`Error::Sqlite`].
+    pub fn stale_runs(&self) -> Result<Vec<i64>> {
+        const CTX: &str = "find stale runs";
+        let running: Vec<(i64, Option<i64>)> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id, pid FROM runs WHERE status = ?1")
+                .context(CTX)?;
+            stmt.query_map([RunStatus::Running.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .context(CTX)?
+                .collect::<rusqlite::Result<_>>()
+                .context(CTX)?
+        };
+        Ok(running
+            .into_iter()
+            .filter(|&(_, pid)| !pid.and_then(|p| u32::try_from(p).ok()).is_some_and(pid_alive))
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Whether a run with id `run_id` exists (used inside write transactions).

@@ -77,8 +77,8 @@ pub(crate) struct BuildArgs {
     /// Record the run under this experiment (default: `[pipeline] experiment`, else its name).
     #[arg(long)]
     experiment: Option<String>,
-    /// Steps running at once, at most (default: the number of CPUs).
-    #[arg(short = 'j', long)]
+    /// Steps running at once, at most: 1 to 4096 (default: the number of CPUs).
+    #[arg(short = 'j', long, value_parser = crate::parse_jobs)]
     jobs: Option<usize>,
     /// Output: `human` lines on stderr, or one JSON document on stdout at the end.
     #[arg(long, value_enum, default_value_t = crate::Format::Human)]
@@ -552,6 +552,7 @@ pub(crate) fn run_build(
     let cache = cache.clone();
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
     let emptying = reap_and_tidy(&history, &state)?;
+    trash::keep_reserve(&state);
     let ix = hir::index(&project.db, project.file);
     let pipeline = project.name();
     let experiment = opts
@@ -771,7 +772,7 @@ fn record_end(
         }
     }
     let pending = std::mem::take(&mut *shared.pending.lock().unwrap_or_else(|e| e.into_inner()));
-    if let Err(e) = history.record_steps(&pending) {
+    if let Err(e) = with_space(shared, true, || history.record_steps(&pending)) {
         say!("runner: recording {} step records: {e}", pending.len());
     }
     let interrupted = shared.cancel.is_cancelled();
@@ -783,7 +784,8 @@ fn record_end(
     } else {
         RunStatus::Succeeded
     };
-    history.finish_run(shared.run_id, status, now_ms()).context("recording the end of the run")?;
+    with_space(shared, true, || history.finish_run(shared.run_id, status, now_ms()))
+        .context("recording the end of the run")?;
     let outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let results = shared.results.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let manifests =
@@ -803,6 +805,20 @@ fn record_end(
     })
 }
 
+/// `write()`, tried again once, after freeing what this build can ([`trash::free_space`];
+/// `ended`: its steps are over), if it fails: on a full disk, the end of a run that ran out
+/// of space is still recorded.
+fn with_space<T>(
+    shared: &Shared,
+    ended: bool,
+    write: impl Fn() -> history::Result<T>,
+) -> history::Result<T> {
+    write().or_else(|_| {
+        trash::free_space(shared, ended);
+        write()
+    })
+}
+
 fn empty_record(run_id: i64, step: &str, status: StepStatus) -> StepRecord {
     StepRecord {
         run_id,
@@ -817,12 +833,6 @@ fn empty_record(run_id: i64, step: &str, status: StepStatus) -> StepRecord {
         duration_ms: None,
         outputs: None,
         log_dir: None,
-    }
-}
-
-fn save(history: &History, rec: StepRecord) {
-    if let Err(e) = history.record_step(&rec) {
-        say!("runner: recording step {}: {e}", rec.step);
     }
 }
 
@@ -970,8 +980,12 @@ fn reuse(
     NodeState::Succeeded
 }
 
+/// Records one step's record now (a step that failed or was interrupted).
 fn record_locked(shared: &Shared, rec: StepRecord) {
-    save(&shared.history.lock().unwrap_or_else(|e| e.into_inner()), rec);
+    let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = with_space(shared, false, || history.record_step(&rec)) {
+        say!("runner: recording step {}: {e}", rec.step);
+    }
 }
 
 fn outputs_json(outputs: &BTreeMap<String, Digest>) -> String {

@@ -168,7 +168,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("runner: {err:#}");
+            eprintln!("runner: {}", error_text(&err));
             ExitCode::from(2)
         }
     }
@@ -213,6 +213,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `err` and its causes, `: `-separated, as `{:#}` prints them, less a cause whose text the
+/// message already holds (a library error that shows its source's text and also returns it
+/// as its source would otherwise print it twice: `…: No space left on device (os error 28):
+/// No space left on device (os error 28)`).
+pub(crate) fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Writes `bytes` to stdout; exits 0 when the reader has gone (broken pipe), 2 on any other
@@ -302,6 +320,17 @@ fn graph(path: &Path, format: GraphFormat) -> anyhow::Result<ExitCode> {
     }
     out!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The most steps `-j` lets run at once.
+const MAX_JOBS: usize = 4096;
+
+/// Parses `-j N`: a whole number from 1 to [`MAX_JOBS`].
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {MAX_JOBS}")),
+    }
 }
 
 /// Parses `NAME=VALUE` pairs.

@@ -58,8 +58,8 @@ pub(crate) struct WatchArgs {
     /// Record runs under this experiment (default: `[pipeline] experiment`, else its name).
     #[arg(long)]
     experiment: Option<String>,
-    /// Steps running at once, at most (default: the number of CPUs).
-    #[arg(short = 'j', long)]
+    /// Steps running at once, at most: 1 to 4096 (default: the number of CPUs).
+    #[arg(short = 'j', long, value_parser = crate::parse_jobs)]
     jobs: Option<usize>,
     /// Quiet time after a change before a cycle starts, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
@@ -483,10 +483,10 @@ impl Session {
         if self.json {
             outln!(
                 "{}",
-                json!({"cycle": n, "changed": changed, "status": "error", "message": format!("{e:#}")})
+                json!({"cycle": n, "changed": changed, "status": "error", "message": crate::error_text(&e)})
             );
         } else {
-            eprintln!("[{n}] runner: {e:#}; waiting for a change");
+            eprintln!("[{n}] runner: {}; waiting for a change", crate::error_text(&e));
         }
         self.save_stats();
     }

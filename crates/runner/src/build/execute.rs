@@ -78,7 +78,7 @@ pub(super) async fn execute(
     };
     let prepared = match prepare_step(shared, i, &run_dir).await {
         Ok(p) => p,
-        Err(e) => return fail(format!("{e:#}"), None, StepStatus::Failed),
+        Err(e) => return fail(crate::error_text(&e), None, StepStatus::Failed),
     };
     let compute = info.step.compute.as_ref().map_or("local", |c| c.value.as_str());
     // The target's permit, then one of the build's: released when the process exits.

@@ -117,7 +117,8 @@ pub(super) fn flush(shared: &Shared) {
     let records: Vec<(&StepRecord, &[Metric])> =
         entries.iter().map(|e| (&e.record, e.metrics.as_slice())).collect();
     let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
-    if let Err(e) = history.record_steps_with_metrics(&records) {
+    if let Err(e) = super::with_space(shared, false, || history.record_steps_with_metrics(&records))
+    {
         say!("runner: recording {} step records: {e}", records.len());
     }
 }

@@ -41,7 +41,8 @@ fn bin(from: &Path, to: &Path) {
 /// step processes still alive (by their tags, see `exec::supervise`: the supervisor of the
 /// run may have died too), moves what they left to the trash ([`bin_leftovers`]) and starts
 /// emptying it ([`empty_trash`]); the caller joins the returned thread before it exits. When
-/// history cannot be written (a full disk), the trash is emptied first and it is tried again.
+/// history cannot be written (a full disk), what those runs left and the trash are deleted
+/// first, and it is tried again.
 ///
 /// Errors: run history cannot be written, even then.
 pub(crate) fn reap_and_tidy(
@@ -51,6 +52,14 @@ pub(crate) fn reap_and_tidy(
     let reaped = match history.reap_stale() {
         Ok(reaped) => reaped,
         Err(_) => {
+            // A full disk, perhaps: what dead runs left (partial outputs of their failed steps
+            // too), the trash and the reserve may free enough.
+            let stale = history.stale_runs().unwrap_or_default();
+            bin_leftovers(state, &stale);
+            for id in &stale {
+                remove_partial_outputs(&state.join("runs").join(id.to_string()));
+            }
+            let _ = std::fs::remove_file(state.join(RESERVE));
             if let Some(emptying) = empty_trash(state) {
                 let _ = emptying.join();
             }
@@ -89,6 +98,46 @@ fn bin_leftovers(state: &Path, reaped: &[i64]) {
         if inputs.is_dir() {
             bin(&inputs, &trash.join(format!("{id}-inputs")));
         }
+    }
+}
+
+/// Frees what a build that ran out of space can free: the reserve and the trash, and, once
+/// its steps are over (`ended`), its own input copies, the partial outputs of its failed
+/// steps (kept for a look otherwise) and its snapshots. For a retry of a write that failed.
+pub(super) fn free_space(shared: &Shared, ended: bool) {
+    let _ = std::fs::remove_file(shared.state.join(RESERVE));
+    if ended {
+        if let Some(dir) = shared.inputs_dir.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let run = shared.state.join("runs").join(shared.run_id.to_string());
+        remove_partial_outputs(&run);
+        let _ = std::fs::remove_dir_all(run.join("snapshots"));
+    }
+    if let Some(emptying) = empty_trash(&shared.state) {
+        let _ = emptying.join();
+    }
+}
+
+/// `.runner/reserve`: space held back ([`RESERVE_BYTES`] of zeros) so that a build that runs
+/// out of space can still record how it ended: [`free_space`] deletes it before it retries.
+const RESERVE: &str = "reserve";
+
+/// The size of the reserve: enough for the history records of a build's end.
+const RESERVE_BYTES: usize = 256 * 1024;
+
+/// Writes the reserve if it is missing (one `stat` when it is there). Best effort.
+pub(super) fn keep_reserve(state: &Path) {
+    let path = state.join(RESERVE);
+    if std::fs::symlink_metadata(&path).is_err() {
+        let _ = cache::write_replace(&path, &vec![0u8; RESERVE_BYTES]);
+    }
+}
+
+/// Removes the partial outputs a run kept of its failed steps (`runs/ID/STEP/outputs/`).
+fn remove_partial_outputs(run: &Path) {
+    for step in std::fs::read_dir(run).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_dir_all(step.path().join("outputs"));
     }
 }
 

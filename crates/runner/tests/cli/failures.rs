@@ -262,3 +262,14 @@ fn folders_made_ahead_for_steps_that_did_not_run_are_removed() {
     assert_eq!(left(&p), ["good.out", "good.out/g.txt"]);
     assert!(!p.state().join(format!("runs/{}/inputs", b.run_id())).exists());
 }
+
+/// `-j` out of range is a usage error that names the range, not a panic.
+#[test]
+fn out_of_range_jobs_is_a_usage_error() {
+    let p = Project::with(&[("pipeline.toml", "[steps.a]\ncommand = [\"true\"]\n")]);
+    for jobs in ["0", "4097", "2305843009213693952", "many"] {
+        let run = p.run(&["build", ".", "-j", jobs]);
+        run.assert_code(2);
+        assert!(run.stderr.contains("from 1 to 4096"), "{}", run.transcript());
+    }
+}
