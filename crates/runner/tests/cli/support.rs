@@ -15,13 +15,21 @@ pub fn runner_bin() -> &'static str {
 
 /// A pipeline folder in a fresh temp dir. Files are written relative to it.
 pub struct Project {
-    dir: tempfile::TempDir,
+    root: PathBuf,
+    /// The temp dir `root` is, removed on drop (`None`: a folder the caller owns).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Project {
     /// An empty project folder.
     pub fn new() -> Project {
-        Project { dir: tempfile::Builder::new().prefix("runner-cli-").tempdir().unwrap() }
+        let dir = tempfile::Builder::new().prefix("runner-cli-").tempdir().unwrap();
+        Project { root: dir.path().to_path_buf(), _dir: Some(dir) }
+    }
+
+    /// A project in the existing folder `root`, which the caller removes.
+    pub fn at(root: &Path) -> Project {
+        Project { root: root.to_path_buf(), _dir: None }
     }
 
     /// A project with these files written.
@@ -35,7 +43,7 @@ impl Project {
 
     /// The project folder (absolute).
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 
     /// `root/rel`.
@@ -132,7 +140,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(args: &[&str], out: Output) -> Run {
+    pub fn from(args: &[&str], out: Output) -> Run {
         Run {
             args: args.iter().map(|s| s.to_string()).collect(),
             code: out.status.code(),
