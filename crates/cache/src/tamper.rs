@@ -5,13 +5,13 @@
 //! process that writes into a view (as root, through the read-only mode; a misbehaving step)
 //! changes the blob. Two checks keep such a write from turning into a wrong result:
 //!
-//! - **Blobs since this handle stored or verified them** ([`Cache::check_unchanged`]): every
-//!   blob a cache handle (and its clones) adopts, stores or finds intact is noted with its
-//!   stat (device, inode, size, mtime and ctime in ns). A build that ran steps checks, before
-//!   it reports success, that each blob of its results still has the noted stat (one `stat`
-//!   each); a blob whose stat moved, or that was never noted, is verified as a lookup would
-//!   ([`Cache::verify`]'s rules: small blobs rehashed, large ones by their `verified/` record
-//!   or rehashed).
+//! - **Blobs since this handle stored or verified them** ([`Cache::check_unchanged`],
+//!   [`Cache::is_noted`]): every blob a cache handle (and its clones) adopts, stores or finds
+//!   intact is noted with its stat (device, inode, size, mtime and ctime in ns). A build that
+//!   ran steps checks, before it reports success, that each blob of its results still has
+//!   the noted stat (one `stat` each, of the blob or of the view's link to it); a blob whose
+//!   stat moved, or that was never noted, is verified as a lookup would ([`Cache::verify`]'s
+//!   rules: small blobs rehashed, large ones by their `verified/` record or rehashed).
 //! - **A step's private input copies** ([`CopyStamps`], [`Cache::copy_intact`]): each file
 //!   laid out by [`Cache::materialize_private`] is noted with its stat after it was written;
 //!   once the step is over, a file under [`SMALL_BLOB`] is rehashed and a larger one compared
@@ -88,6 +88,13 @@ impl Cache {
             }
         })
         .map(drop)
+    }
+
+    /// Whether `meta` (the stat of some path: a file of an output view, which is a hard link
+    /// to the blob) is blob `d` exactly as this handle (or a clone) last stored or verified
+    /// it: same device, inode, size, mtime and ctime. One comparison, no IO.
+    pub fn is_noted(&self, d: &Digest, meta: &fs::Metadata) -> bool {
+        self.noted().get(d) == Some(Stamp::of(meta))
     }
 
     /// Whether the private copy of `m` laid out in `dir` (with `stamps` from

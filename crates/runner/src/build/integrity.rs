@@ -1,28 +1,26 @@
-//! The last checks of a build that ran steps, before it reports: every result it names is
+//! The last check of a build that ran steps, before it reports: every result it names is
 //! still what was stored, in the CAS and in its output view.
 //!
 //! An output view (`.runner/outputs/STEP.OUTPUT/`) is made of hard links to the blobs (or is
 //! the folder the step wrote, whose files became the blobs), so a step that writes into
-//! another step's view (as root, despite the read-only mode) changes a stored result. Two
-//! checks catch it:
-//!
-//! - [`check_blobs`]: each blob of the build's results still has the stat this build noted
-//!   when it stored or verified it (`cache::Cache::check_unchanged`; one `stat` each). A blob
-//!   written into fails the build: the result is gone (the next build runs its step again,
-//!   as its blob no longer verifies).
-//! - [`check_view`] (called under the views lock by `views::settle`): each file of a view is
-//!   the blob's own inode (covered above) or, where it had to be a copy (an executable, a
-//!   symlink's text), hashes to its entry. A view written into is laid out again.
-//!
-//! Either way, the steps that were running when the file was written ([`blame`], by its
-//! mtime) fail: their outcome and history record say which file they wrote, and their action
-//! cache entries go, so they run (and are caught) again. No step computed anything from
-//! damaged bytes: inputs are hashed as they are copied (`inputs`).
+//! another step's view (as root, despite the read-only mode) changes a stored result.
+//! [`check_result`] (called for each result under the views lock by `views::settle`) takes
+//! one `stat` per file of the view: a file that is its blob with the stat this build noted
+//! when it stored or verified it (`cache::Cache::is_noted`) is intact, view and blob alike.
+//! Any other is looked at closely: the blob is verified (`cache::Cache::check_unchanged`), and
+//! a view file that is not the blob's inode (a copy: an executable, a symlink's text) is
+//! hashed. A damaged blob loses the result (the next build runs its step again: the blob no
+//! longer verifies); a damaged view is laid out again. Either way the build fails, and the
+//! steps that were running when the file was written ([`blame`], by its mtime) fail: their
+//! outcome and history record say which file they wrote, and their action cache entries go,
+//! so they run (and are caught) again. No step computed anything from damaged bytes: inputs
+//! are hashed as they are copied (`inputs`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use cache::Manifest;
+use cache::TreeEntry;
+use hir::Digest;
 use history::StepStatus;
 
 use super::{Shared, manifest_of};
@@ -31,77 +29,83 @@ use super::{Shared, manifest_of};
 /// its time: timestamps are coarse.
 const SLACK: Duration = Duration::from_millis(50);
 
+/// What [`check_result`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Found {
+    /// Blob and view hold what was stored.
+    Intact,
+    /// The view was written into (its blob is intact): lay it out again.
+    ViewWritten,
+    /// A blob was written into: the result is lost.
+    BlobWritten,
+}
+
 /// Whether any step ran in this build (only a step can have written into a result).
 pub(super) fn any_ran(shared: &Shared) -> bool {
     shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|o| o.status == "ran")
 }
 
-/// Checks the blobs of every result this build names, if it ran a step; reports each one
-/// written into and blames the steps running then. Whether any was found.
-pub(super) fn check_blobs(shared: &Shared) -> bool {
-    if !any_ran(shared) {
-        return false;
-    }
-    let results = shared.results.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut found = false;
-    for (step, outputs) in &results {
-        for (output, digest) in outputs {
-            let Ok(Some(m)) = manifest_of(shared, *digest) else { continue };
-            let Err(e) = shared.cache.check_unchanged(&m) else { continue };
-            found = true;
-            let (cache::VerifyError::Corrupt { path, expected, .. }
-            | cache::VerifyError::MissingBlob { path, digest: expected }
-            | cache::VerifyError::Unreadable { path, digest: expected, .. }) = &e;
-            let view = view_file(shared, step, output, path);
-            let blob = shared.cache.blob_path(expected);
-            blame(shared, step, output, &view, &blob, &e.to_string());
-        }
-    }
-    found
-}
-
-/// Whether every file of the view `view` of result `m` holds its bytes: the blob's own inode
-/// (checked by [`check_blobs`]) or a copy that hashes to its entry. The first file that does
-/// not, relative to the view.
-pub(super) fn check_view(shared: &Shared, view: &Path, m: &Manifest) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt as _;
+/// Checks output `output` of `step` (manifest `digest`), and its view when `view` is given
+/// (the view records it holds this result); reports and blames what was written into.
+pub(super) fn check_result(
+    shared: &Shared,
+    step: &str,
+    output: &str,
+    digest: Digest,
+    view: Option<&Path>,
+) -> Found {
+    let Ok(Some(m)) = manifest_of(shared, digest) else { return Found::Intact };
     for e in &m.entries {
-        let file = if e.path.is_empty() { view.to_path_buf() } else { view.join(&e.path) };
-        let Ok(meta) = std::fs::symlink_metadata(&file) else { return Err(e.path.clone()) };
-        let blob = std::fs::symlink_metadata(shared.cache.blob_path(&e.digest));
-        if blob.is_ok_and(|b| (b.dev(), b.ino()) == (meta.dev(), meta.ino())) {
+        let file = view.map(|v| entry_path(v, e));
+        let meta = file.as_deref().and_then(|f| std::fs::symlink_metadata(f).ok());
+        if meta.as_ref().is_some_and(|meta| shared.cache.is_noted(&e.digest, meta)) {
             continue;
         }
-        let same = meta.is_file() && cache::hash_file(&file).is_ok_and(|d| d == e.digest);
-        if !same {
-            return Err(e.path.clone());
+        let one = cache::Manifest { entries: vec![e.clone()] };
+        if let Err(err) = shared.cache.check_unchanged(&one) {
+            let shown = entry_path(&view_dir(shared, step, output), e);
+            blame(
+                shared,
+                step,
+                output,
+                &shown,
+                &shared.cache.blob_path(&e.digest),
+                &err.to_string(),
+            );
+            return Found::BlobWritten;
+        }
+        if let Some(file) = file
+            && !view_file_holds(shared, &file, e)
+        {
+            blame(shared, step, output, &file, &file, "it no longer holds the bytes stored");
+            return Found::ViewWritten;
         }
     }
-    Ok(())
+    Found::Intact
 }
 
-/// `.runner/outputs/STEP.OUTPUT/FILE`.
-pub(super) fn view_file(
-    shared: &Shared,
-    step: &str,
-    output: &str,
-    file: &str,
-) -> std::path::PathBuf {
-    let view = shared.state.join("outputs").join(format!("{step}.{output}"));
-    if file.is_empty() { view } else { view.join(file) }
+/// Whether `file` (of a view) is `e`'s blob itself, or a copy holding its bytes.
+fn view_file_holds(shared: &Shared, file: &Path, e: &TreeEntry) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::symlink_metadata(file) else { return false };
+    let blob = std::fs::symlink_metadata(shared.cache.blob_path(&e.digest));
+    if blob.is_ok_and(|b| (b.dev(), b.ino()) == (meta.dev(), meta.ino())) {
+        return true;
+    }
+    meta.is_file() && cache::hash_file(file).is_ok_and(|d| d == e.digest)
 }
 
-/// Reports that output `output` of `step` was written into (`file`, whose mtime says when:
-/// `stamped` is the path to stat for it) and fails the other steps of this build that were
-/// running then.
-pub(super) fn blame(
-    shared: &Shared,
-    step: &str,
-    output: &str,
-    file: &Path,
-    stamped: &Path,
-    detail: &str,
-) {
+fn view_dir(shared: &Shared, step: &str, output: &str) -> PathBuf {
+    shared.state.join("outputs").join(format!("{step}.{output}"))
+}
+
+fn entry_path(dir: &Path, e: &TreeEntry) -> PathBuf {
+    if e.path.is_empty() { dir.to_path_buf() } else { dir.join(&e.path) }
+}
+
+/// Reports that output `output` of `step` was written into (`file`; `stamped` is the path
+/// whose mtime says when) and fails the other steps of this build that were running then.
+fn blame(shared: &Shared, step: &str, output: &str, file: &Path, stamped: &Path, detail: &str) {
     let written = std::fs::symlink_metadata(stamped).and_then(|m| m.modified()).ok();
     let suspects = suspects(shared, step, written, Duration::ZERO);
     let suspects =

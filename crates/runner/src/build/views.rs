@@ -35,10 +35,25 @@ pub(super) fn lock_of(state: &Path) -> cache::FolderLock {
 /// when the digest recorded on it names another result. Best effort: a view that cannot be
 /// laid out is only missing.
 pub(super) fn update(shared: &Shared, step: &str, outputs: &BTreeMap<String, Digest>) {
+    // Views already right are left without taking the lock (the common case: a reused
+    // step): a change by another build after this look moves the generation, which
+    // `settle` sees against the build's first hold (`baseline`).
+    let right = |(name, digest): (&String, &Digest)| {
+        cache::view_digest(&view_dir(&shared.state, step, name)) == Some(cdig(*digest))
+    };
+    if outputs.iter().all(right) {
+        return;
+    }
     let Ok(guard) = shared.views.lock() else { return };
     for (name, digest) in outputs {
         lay_out(shared, &guard, step, name, *digest);
     }
+}
+
+/// Takes and releases the views lock once, before the build looks at any view, so that
+/// [`settle`] can tell whether another build changed views since.
+pub(super) fn baseline(shared: &Shared) {
+    drop(shared.views.lock());
 }
 
 /// Lays out the view of `step`'s output `name` from the CAS unless it holds `digest`
@@ -81,18 +96,20 @@ pub(super) fn publish(shared: &Shared, step: &str, name: &str, digest: Digest, w
     }
 }
 
-/// Ends a build's work on the views: under the views lock, checks every view of `results`
-/// and lays out again those that do not hold their result: all of them when this build ran
-/// a step (a step may have written into one, see `integrity`: the steps running then are
-/// blamed and the build fails), else only if another build changed views since this one
-/// last did. Returns whether a view was found written into, and the held lock, to keep
-/// until the memo is written (`None` if it cannot be taken or some view could not be laid
-/// out: no view is then vouched for, and the caller writes no memo). Needs the manifests of
-/// this build's results in memory (call it before they are handed to the summary).
+/// Ends a build's work on the views: under the views lock, checks every result this build
+/// names and its view, and lays out again the views that do not hold their result: all of
+/// them when this build ran a step (a step may have written into one: see `integrity`, which
+/// blames the steps running then), else only if another build changed views since this one
+/// first looked. Returns whether a result was found written into (the build fails), and the
+/// held lock, to keep until the memo is written (`None` if it cannot be taken or some view
+/// could not be laid out: no view is then vouched for, and the caller writes no memo).
+/// Needs the manifests of this build's results in memory (call it before they are handed to
+/// the summary).
 pub(super) fn settle(
     shared: &Shared,
     results: &HashMap<String, BTreeMap<String, Digest>>,
 ) -> (bool, Option<FolderGuard>) {
+    use super::integrity::{Found, check_result};
     let Ok(guard) = shared.views.lock() else { return (false, None) };
     let ran = super::integrity::any_ran(shared);
     if !ran && !guard.changed_by_others() {
@@ -101,33 +118,26 @@ pub(super) fn settle(
     let (mut all, mut written) = (true, false);
     for (step, outputs) in results {
         for (name, digest) in outputs {
-            if ran && !view_intact(shared, step, name, *digest) {
-                written = true;
-                cache::clear_view_digest(&view_dir(&shared.state, step, name));
+            let view = view_dir(&shared.state, step, name);
+            let holds = cache::view_digest(&view) == Some(cdig(*digest));
+            if ran {
+                match check_result(shared, step, name, *digest, holds.then_some(view.as_path())) {
+                    Found::Intact => {}
+                    Found::ViewWritten => {
+                        written = true;
+                        cache::clear_view_digest(&view);
+                    }
+                    // Nothing intact to lay out: the view is left, and no memo vouches for it.
+                    Found::BlobWritten => {
+                        written = true;
+                        all = false;
+                        continue;
+                    }
+                }
             }
             all &= lay_out(shared, &guard, step, name, *digest);
         }
     }
     guard.seen();
     (written, all.then_some(guard))
-}
-
-/// Whether the view of `step`'s output `name`, recorded to hold `digest`, holds its bytes
-/// (see `integrity::check_view`); blames the steps running when a file of it was written.
-/// A view recorded to hold something else is left to be laid out again.
-fn view_intact(shared: &Shared, step: &str, name: &str, digest: Digest) -> bool {
-    let view = view_dir(&shared.state, step, name);
-    if cache::view_digest(&view) != Some(cdig(digest)) {
-        return true;
-    }
-    let Ok(Some(m)) = manifest_of(shared, digest) else { return true };
-    match super::integrity::check_view(shared, &view, &m) {
-        Ok(()) => true,
-        Err(file) => {
-            let path = super::integrity::view_file(shared, step, name, &file);
-            let detail = "it no longer holds the bytes stored";
-            super::integrity::blame(shared, step, name, &path, &path, detail);
-            false
-        }
-    }
 }
