@@ -18,7 +18,7 @@ fn kill_matrix() {
     write(&p, &steps);
     let root = p.root().display().to_string();
     let tag = format!("KILL_MATRIX={}", std::process::id());
-    let mut rng = Rng(0x4b1_11_5eed);
+    let mut rng = Rng(0x0004_b111_5eed);
     let (mut failed_recoveries, mut wrong, mut survivors, mut lingering) = (0, 0, 0, 0);
     let mut outcomes = [0usize; 2]; // killed mid-build, finished before the kill
     let started = Instant::now();
