@@ -483,10 +483,10 @@ impl Session {
         if self.json {
             outln!(
                 "{}",
-                json!({"cycle": n, "changed": changed, "status": "error", "message": crate::error_text(&e)})
+                json!({"cycle": n, "changed": changed, "status": "error", "message": crate::error_text(e)})
             );
         } else {
-            eprintln!("[{n}] runner: {}; waiting for a change", crate::error_text(&e));
+            eprintln!("[{n}] runner: {}; waiting for a change", crate::error_text(e));
         }
         self.save_stats();
     }
