@@ -62,6 +62,10 @@ use crate::verify::BlobState;
 use crate::walk::{self, IgnoreRules, Kind};
 use crate::{Digest, Error, Manifest, Result, par};
 
+/// What a cache keeps directly under its root.
+const ENTRIES: [&str; 7] =
+    ["cas", "manifests", "verified", "tmp", "ac.sqlite", "ac.sqlite-wal", "ac.sqlite-shm"];
+
 /// The content-addressed store and action cache under one root folder (normally
 /// `.runner/cache`).
 ///
@@ -89,9 +93,15 @@ pub struct Cache {
 impl Cache {
     /// Opens (creating if needed) the cache rooted at `root` and its `cas`, `manifests`,
     /// `verified` and `tmp` folders. The action cache database is opened on first use.
+    /// Everything it writes directly under `root` must stay there: a symlink in its place
+    /// that leads out (which would send blobs or the database elsewhere) is refused.
     ///
-    /// Errors: [`Error::Write`] if a folder cannot be created.
+    /// Errors: [`Error::Outside`] for such a symlink; [`Error::Write`] if a folder cannot
+    /// be created.
     pub fn open(root: &Path) -> Result<Cache> {
+        for name in ENTRIES {
+            crate::resolve_beneath(root, Path::new(name))?;
+        }
         for sub in ["cas", "manifests", "verified", "tmp"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(Error::write(&p))?;
@@ -451,6 +461,30 @@ pub(crate) mod tests {
         let again = Cache::open(&root).unwrap();
         assert!(again.is_current());
         assert!(!cache.is_current(), "replaced by a new folder");
+    }
+
+    /// A folder or the database planted as a symlink to elsewhere: the cache does not open,
+    /// and writes nothing there.
+    #[test]
+    fn open_refuses_entries_that_lead_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        for name in ENTRIES {
+            let root = dir.path().join(format!("cache-{name}"));
+            fs::create_dir(&root).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, root.join(name)).unwrap();
+            let err = Cache::open(&root).unwrap_err();
+            assert!(matches!(err, Error::Outside { .. }), "{name}: {err}");
+            assert!(err.to_string().contains(name), "{err}");
+            assert_eq!(fs::read_dir(&root).unwrap().count(), 1, "{name}: nothing created");
+        }
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // One that stays inside is followed as any folder would be.
+        let root = dir.path().join("cache-inside");
+        fs::create_dir_all(root.join("real_cas")).unwrap();
+        std::os::unix::fs::symlink("real_cas", root.join("cas")).unwrap();
+        Cache::open(&root).unwrap();
     }
 
     fn tmp_is_empty(cache: &Cache) -> bool {

@@ -19,6 +19,9 @@
 //!   cannot corrupt it.
 //!   [`Cache::verify`] re-checks blobs before a cache hit is trusted.
 //! - [`write_atomic`] is the same publish protocol for any single file.
+//! - [`resolve_beneath`] proves that a relative path names a place inside a root folder
+//!   (no `..`, no absolute path, no NUL, no symlink on the way that leads out) before the
+//!   caller writes or deletes there.
 //! - [`StatCache`] remembers file digests by path and stat (`.runner/statcache`), so a file
 //!   whose stat did not change is not read again ([`StatCache::hash_file`],
 //!   [`hash_tree_with`]); entries written within the timestamp granularity of their hash are
@@ -30,6 +33,7 @@
 mod action;
 mod atomic;
 mod cas;
+mod confine;
 mod digest;
 mod error;
 mod materialize;
@@ -45,6 +49,7 @@ mod walk;
 pub use action::ActionResult;
 pub use atomic::{write_atomic, write_replace};
 pub use cas::Cache;
+pub use confine::{is_empty_dir, resolve_beneath};
 pub use digest::{Digest, ParseDigestError, hash_file};
 pub use error::{Error, Result};
 pub use snapshot::{copy_tree, copy_tree_except};
