@@ -15,14 +15,17 @@
 //!
 //! A check by path is a picture of the disk at one moment: it stops what was there before
 //! the command ran (a checked-out repository, what an earlier step left, a mistyped
-//! argument), not a process racing the runner.
+//! argument), not a process racing the runner. Where the runner hands a step's files to the
+//! cache it opens them without following any symlink instead ([`open_no_symlinks`]), which
+//! holds against such a race too.
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{Error, Result};
 
@@ -173,6 +176,68 @@ pub(crate) fn walk_beneath(root: &Path, parts: VecDeque<OsString>) -> Result<Res
         links.push((next, target));
     }
     Ok(Resolved::Inside)
+}
+
+/// Whether `openat2` answered `ENOSYS` once (a kernel older than 5.6): the fallback is
+/// used from then on.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Opens the file at `rel` (`/`-separated, relative, no `.` or `..`) below the open folder
+/// `dir` for reading, following no symlink at all, on the way or at the end: what is opened
+/// is reached through real folders below `dir`, whatever a concurrent process renames.
+/// One `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` where the kernel has it, else one
+/// `openat(O_NOFOLLOW)` per component.
+///
+/// Errors: the OS error; a symlink on the way is `ELOOP` or `ENOTDIR`, a `.`/`..` or empty
+/// path `InvalidInput`.
+pub(crate) fn open_no_symlinks(dir: &File, rel: &str) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() || parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad path {rel:?}")));
+    }
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(dir, rel, flags, Mode::empty(), how) {
+            Ok(fd) => return Ok(File::from(fd)),
+            Err(rustix::io::Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            // A sandbox that forbids it (EPERM), flags it does not know (EINVAL, E2BIG), a
+            // rename racing the lookup (EAGAIN): the fallback decides.
+            Err(
+                rustix::io::Errno::PERM
+                | rustix::io::Errno::INVAL
+                | rustix::io::Errno::TOOBIG
+                | rustix::io::Errno::AGAIN,
+            ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    open_by_components(dir, &parts, flags)
+}
+
+/// [`open_no_symlinks`] without `openat2`: each folder on the way opened by `openat` with
+/// `O_NOFOLLOW | O_DIRECTORY` (a symlink there fails) relative to the one before, then the
+/// file with `flags`.
+fn open_by_components(dir: &File, parts: &[&str], flags: rustix::fs::OFlags) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let Some((last, folders)) = parts.split_last() else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    let folder = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut at: Option<std::os::fd::OwnedFd> = None;
+    for name in folders {
+        let next = match &at {
+            Some(fd) => rustix::fs::openat(fd, *name, folder, Mode::empty()),
+            None => rustix::fs::openat(dir, *name, folder, Mode::empty()),
+        }?;
+        at = Some(next);
+    }
+    let fd = match &at {
+        Some(fd) => rustix::fs::openat(fd, *last, flags, Mode::empty()),
+        None => rustix::fs::openat(dir, *last, flags, Mode::empty()),
+    }?;
+    Ok(File::from(fd))
 }
 
 #[cfg(test)]

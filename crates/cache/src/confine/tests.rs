@@ -117,6 +117,29 @@ fn the_walk_agrees_with_openat2_resolve_beneath() {
 }
 
 #[test]
+fn open_no_symlinks_opens_only_through_real_folders() {
+    let (_w, root) = layout();
+    let dir = File::open(&root).unwrap();
+    let read = |f: io::Result<File>| {
+        let mut s = String::new();
+        io::Read::read_to_string(&mut f.unwrap(), &mut s).unwrap();
+        s
+    };
+    assert_eq!(read(open_no_symlinks(&dir, "dir/f")), "f");
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW;
+    assert_eq!(read(open_by_components(&dir, &["dir", "f"], flags)), "f");
+    for rel in ["in/f", "abs_in/f", "abs_out/secret", "dir/up/file", "dangling_in", "loop_a"] {
+        assert!(open_no_symlinks(&dir, rel).is_err(), "{rel}");
+        let parts: Vec<&str> = rel.split('/').collect();
+        assert!(open_by_components(&dir, &parts, flags).is_err(), "{rel}");
+    }
+    for rel in ["", "dir/../file", "./file"] {
+        let err = open_no_symlinks(&dir, rel).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{rel}");
+    }
+}
+
+#[test]
 fn is_empty_dir_does_not_follow_symlinks() {
     let (w, root) = layout();
     fs::create_dir(root.join("empty")).unwrap();
