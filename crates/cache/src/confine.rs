@@ -178,6 +178,19 @@ pub(crate) fn walk_beneath(root: &Path, parts: VecDeque<OsString>) -> Result<Res
     Ok(Resolved::Inside)
 }
 
+/// Whether following the symlink at `rel` (a path below `root` whose folders are real
+/// folders, as a walk of `root` finds it) leads outside `root`: `Some(why)` if it does. A
+/// dangling symlink is judged by where it points; a loop leads nowhere (`None`).
+///
+/// Errors: as [`walk_beneath`].
+pub(crate) fn symlink_leaves(root: &Path, rel: &str) -> Result<Option<String>> {
+    let parts = rel.split('/').map(OsString::from).collect();
+    Ok(match walk_beneath(root, parts)? {
+        Resolved::Outside(why) => Some(why),
+        Resolved::Inside | Resolved::Loop(_) => None,
+    })
+}
+
 /// Whether `openat2` answered `ENOSYS` once (a kernel older than 5.6): the fallback is
 /// used from then on.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);

@@ -21,8 +21,8 @@
 //! - [`write_atomic`] is the same publish protocol for any single file.
 //! - [`resolve_beneath`] proves that a relative path names a place inside a root folder
 //!   (no `..`, no absolute path, no NUL, no symlink on the way that leads out) before the
-//!   caller writes or deletes there; [`Cache::adopt_tree`] keeps to the same rule for the
-//!   files it hands to the CAS.
+//!   caller writes or deletes there; [`copy_tree`] and [`Cache::adopt_tree`] keep to the
+//!   same rule for the symlinks they meet.
 //! - [`StatCache`] remembers file digests by path and stat (`.runner/statcache`), so a file
 //!   whose stat did not change is not read again ([`StatCache::hash_file`],
 //!   [`hash_tree_with`]); entries written within the timestamp granularity of their hash are

@@ -117,6 +117,17 @@ fn the_walk_agrees_with_openat2_resolve_beneath() {
 }
 
 #[test]
+fn symlinks_are_judged_by_where_they_lead() {
+    let (_w, root) = layout();
+    for rel in ["in", "dir/up", "dangling_in", "loop_a"] {
+        assert_eq!(symlink_leaves(&root, rel).unwrap(), None, "{rel}");
+    }
+    for rel in ["abs_in", "abs_out", "dir/upup", "dangling_out", "dangling_deep", "sneaky"] {
+        assert!(symlink_leaves(&root, rel).unwrap().is_some(), "{rel}");
+    }
+}
+
+#[test]
 fn open_no_symlinks_opens_only_through_real_folders() {
     let (_w, root) = layout();
     let dir = File::open(&root).unwrap();
