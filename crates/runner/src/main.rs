@@ -31,6 +31,7 @@ mod history_cmd;
 mod progress;
 mod render;
 mod schema_json;
+mod upload;
 mod watch;
 
 use std::io::IsTerminal as _;
@@ -136,7 +137,7 @@ enum Command {
     /// Print a step's log from a run.
     Logs(history_cmd::LogsArgs),
     /// Copy files into a local datastore (Azure ML `Datastore.upload_files`).
-    Upload(history_cmd::UploadArgs),
+    Upload(upload::UploadArgs),
     /// Run the language server on stdin/stdout (editors start it; see editors/vscode).
     Lsp {
         /// Accepted and ignored: stdio is the only transport (editors pass it).
@@ -185,7 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(a) => history_cmd::runs(a),
         Command::Show(a) => history_cmd::show(a),
         Command::Logs(a) => history_cmd::logs(a),
-        Command::Upload(a) => history_cmd::upload(a),
+        Command::Upload(a) => upload::upload(a),
         Command::Lsp { stdio: _ } => {
             lsp::run_stdio()?;
             Ok(ExitCode::SUCCESS)
