@@ -19,15 +19,18 @@ use anyhow::Context as _;
 /// The state folder's name, beside the pipeline file.
 const STATE: &str = ".runner";
 
-/// `.runner/` in the project folder `root`, proven to lie inside `root`, as does every
-/// entry directly inside it (see the module docs). A folder not created yet passes.
+/// `.runner/` in the project folder `root` (made absolute), proven to lie inside `root`, as
+/// does every entry directly inside it (see the module docs). A folder not created yet
+/// passes.
 /// One `lstat`, and, when the folder exists, one directory read (plus a `readlink` per
 /// symlink in it).
 ///
 /// Errors: `.runner` or an entry in it leads outside (a symlink to elsewhere), naming it,
 /// the folder it must stay in and the symlink's target; the folder cannot be read.
 pub fn checked_state_dir(root: &Path) -> anyhow::Result<PathBuf> {
-    let state = cache::resolve_beneath(root, Path::new(STATE))
+    // Absolute, so that a message names where the project is.
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let state = cache::resolve_beneath(&root, Path::new(STATE))
         .context("the state folder must lie inside the project")?;
     let entries = match std::fs::read_dir(&state) {
         Ok(entries) => entries,
