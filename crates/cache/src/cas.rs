@@ -29,8 +29,9 @@
 //!
 //! **Adopting** ([`Cache::adopt_tree`], what a step's outputs go through): instead of a copy,
 //! a file whose blob is missing is hard-linked to the blob's name and made read-only, so the
-//! step's output file and the blob are one inode. Its stat is compared before hashing and
-//! after linking; a file that moved in between is unlinked again and reported.
+//! step's output file and the blob are one inode. Only a file that is the step's alone is
+//! adopted (link count 1, reached without a symlink); the `adopt` module has the rules and
+//! the checks that make a file that moved meanwhile fail instead of being stored.
 //!
 //! **Deferred sync** ([`Cache::with_deferred_sync`], what `runner build` uses): the same
 //! publication by temp file and rename, without the fsyncs; [`Cache::sync`] (one `syncfs`)
@@ -62,6 +63,10 @@ use crate::verify::BlobState;
 use crate::walk::{self, IgnoreRules, Kind};
 use crate::{Digest, Error, Manifest, Result, par};
 
+/// What a cache keeps directly under its root.
+const ENTRIES: [&str; 7] =
+    ["cas", "manifests", "verified", "tmp", "ac.sqlite", "ac.sqlite-wal", "ac.sqlite-shm"];
+
 /// The content-addressed store and action cache under one root folder (normally
 /// `.runner/cache`).
 ///
@@ -92,9 +97,15 @@ pub struct Cache {
 impl Cache {
     /// Opens (creating if needed) the cache rooted at `root` and its `cas`, `manifests`,
     /// `verified` and `tmp` folders. The action cache database is opened on first use.
+    /// Everything it writes directly under `root` must stay there: a symlink in its place
+    /// that leads out (which would send blobs or the database elsewhere) is refused.
     ///
-    /// Errors: [`Error::Write`] if a folder cannot be created.
+    /// Errors: [`Error::Outside`] for such a symlink; [`Error::Write`] if a folder cannot
+    /// be created.
     pub fn open(root: &Path) -> Result<Cache> {
+        for name in ENTRIES {
+            crate::resolve_beneath(root, Path::new(name))?;
+        }
         for sub in ["cas", "manifests", "verified", "tmp"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(Error::write(&p))?;
@@ -211,10 +222,13 @@ impl Cache {
     /// Afterwards the files under `dir` must not be written: they may be the cache's blobs.
     /// One edited in place anyway (as root, through the read-only mode) moves the blob's
     /// ctime, so [`Cache::verify`] rehashes it, finds it corrupt and the result is not trusted;
-    /// nothing wrong is reused, the result is only lost. Executables (a 0444 inode cannot keep
-    /// the execute bit), symlinks, and files that cannot be linked (another filesystem, link
-    /// limit) are copied as by [`Cache::ingest_tree`]. A file whose size or mtime moved while
-    /// it was hashed and linked is unlinked again and reported as [`Error::Changed`].
+    /// nothing wrong is reused, the result is only lost. Copied as by [`Cache::ingest_tree`]
+    /// instead: executables (a 0444 inode cannot keep the execute bit), symlinks, files with
+    /// another name (a link count above 1: a file hard-linked from elsewhere must not become
+    /// read-only), everything when `dir` itself is a symlink, and files that cannot be linked
+    /// (another filesystem, link limit). Each file is opened without following a symlink on
+    /// the way and hashed from that open file; one that moved while it was hashed and linked
+    /// is unlinked again (its mode restored) and reported as [`Error::Changed`].
     ///
     /// The manifest is returned, not stored under `manifests/`: the caller records it where
     /// it is needed (`runner build` puts it in the action cache entry, see
@@ -227,13 +241,14 @@ impl Cache {
 
     fn ingest(&self, dir: &Path, adopt: bool) -> Result<Manifest> {
         let items = walk::walk(dir, IgnoreRules::None)?;
+        // Files are handed over only from a real folder (or file), never through a symlink.
+        let root = if adopt { crate::adopt::adoption_root(dir) } else { None };
         let stored = par::try_map(&items, |item, buf| {
-            let adopting = adopt && item.kind == (Kind::File { executable: false });
-            let before = if adopting {
-                Some(fs::symlink_metadata(&item.abs).map_err(Error::read(&item.abs))?)
-            } else {
-                None
-            };
+            if let Some(root) = &root
+                && item.kind == (Kind::File { executable: false })
+            {
+                return self.adopt_item(root, item, buf);
+            }
             let entry = hash_item(item, buf)?;
             let blob = self.blob_path(&entry.digest);
             let replace = match self.check_blob(&entry.digest, buf).map_err(Error::read(&blob))?.0 {
@@ -241,14 +256,9 @@ impl Cache {
                 BlobState::Missing => false,
                 BlobState::Corrupt(_) => true,
             };
-            match (item.kind, before) {
-                (Kind::File { .. }, Some(before)) if !replace => {
-                    self.adopt_file(&item.abs, &before, &entry.digest, buf)?
-                }
-                (Kind::File { .. }, _) => {
-                    self.store_file(&item.abs, &entry.digest, replace, buf)?
-                }
-                (Kind::Symlink, _) => {
+            match item.kind {
+                Kind::File { .. } => self.store_file(&item.abs, &entry.digest, replace, buf)?,
+                Kind::Symlink => {
                     let text = link_text(&item.abs)?;
                     if Digest::of_bytes(&text) != entry.digest {
                         return Err(Error::Changed { path: item.abs.clone() });
@@ -270,51 +280,7 @@ impl Cache {
         Ok(m)
     }
 
-    /// Publishes `src` (stat `before`, taken before it was hashed to `expected`) as its blob by
-    /// a hard link; falls back to a copy where linking is not possible.
-    fn adopt_file(
-        &self,
-        src: &Path,
-        before: &fs::Metadata,
-        expected: &Digest,
-        buf: &mut [u8],
-    ) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        let blob = self.blob_path(expected);
-        if self.durable {
-            File::open(src).and_then(|f| f.sync_all()).map_err(Error::write(src))?;
-        }
-        let mut linked = fs::hard_link(src, &blob);
-        if matches!(&linked, Err(e) if e.kind() == io::ErrorKind::NotFound) {
-            self.ensure_parent(&blob)?;
-            linked = fs::hard_link(src, &blob);
-        }
-        match linked {
-            Ok(()) => {}
-            // Published meanwhile by someone else: same name, same bytes.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
-            Err(_) => return self.store_file(src, expected, false, buf),
-        }
-        let after = fs::set_permissions(&blob, fs::Permissions::from_mode(0o444))
-            .and_then(|()| fs::symlink_metadata(&blob))
-            .map_err(Error::write(&blob));
-        let same = after.as_ref().is_ok_and(|a| {
-            a.ino() == before.ino()
-                && a.size() == before.size()
-                && (a.mtime(), a.mtime_nsec()) == (before.mtime(), before.mtime_nsec())
-        });
-        if !same {
-            let _ = fs::remove_file(&blob);
-            after?;
-            return Err(Error::Changed { path: src.to_path_buf() });
-        }
-        if let Ok(after) = &after {
-            self.noted.note(expected, crate::verify::Stamp::of(after));
-        }
-        Ok(())
-    }
-
-    fn store_file(
+    pub(crate) fn store_file(
         &self,
         src: &Path,
         expected: &Digest,
@@ -327,7 +293,7 @@ impl Cache {
 
     /// Copies `r` into a temp file while hashing it, checks the digest, makes it read-only,
     /// fsyncs it and publishes it as blob `expected`.
-    fn store_reader(
+    pub(crate) fn store_reader(
         &self,
         mut r: impl Read,
         src: &Path,
@@ -467,6 +433,30 @@ pub(crate) mod tests {
         let again = Cache::open(&root).unwrap();
         assert!(again.is_current());
         assert!(!cache.is_current(), "replaced by a new folder");
+    }
+
+    /// A folder or the database planted as a symlink to elsewhere: the cache does not open,
+    /// and writes nothing there.
+    #[test]
+    fn open_refuses_entries_that_lead_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        for name in ENTRIES {
+            let root = dir.path().join(format!("cache-{name}"));
+            fs::create_dir(&root).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, root.join(name)).unwrap();
+            let err = Cache::open(&root).unwrap_err();
+            assert!(matches!(err, Error::Outside { .. }), "{name}: {err}");
+            assert!(err.to_string().contains(name), "{err}");
+            assert_eq!(fs::read_dir(&root).unwrap().count(), 1, "{name}: nothing created");
+        }
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // One that stays inside is followed as any folder would be.
+        let root = dir.path().join("cache-inside");
+        fs::create_dir_all(root.join("real_cas")).unwrap();
+        std::os::unix::fs::symlink("real_cas", root.join("cas")).unwrap();
+        Cache::open(&root).unwrap();
     }
 
     fn tmp_is_empty(cache: &Cache) -> bool {

@@ -86,8 +86,20 @@ pub enum Error {
         /// What its bytes hash to now.
         actual: Digest,
     },
+    /// A path would lead outside the folder it must stay in (see [`crate::resolve_beneath`]):
+    /// it climbs out with `..`, is absolute, holds a NUL byte, or goes through a symlink
+    /// that leads out.
+    #[error("{} leads outside {}: {reason}", path.display(), root.display())]
+    Outside {
+        /// The path as it was given (relative to `root`), or the symlink found under `root`.
+        path: PathBuf,
+        /// The folder it must stay in.
+        root: PathBuf,
+        /// Why, lowercase, naming the symlink and its target when one leads out.
+        reason: String,
+    },
     /// A manifest cannot be laid out as a folder: an unsafe path (absolute, `..`, empty
-    /// component) or a `""` entry next to other entries.
+    /// component, NUL byte) or a `""` entry next to other entries.
     #[error("invalid manifest: {reason}")]
     BadManifest {
         /// What is wrong, lowercase.

@@ -21,6 +21,10 @@
 //! - [`Cache::try_lock_key`] and [`FolderLock`]: locks between runners sharing a `.runner/`
 //!   (a step key being computed; the output views).
 //! - [`write_atomic`] is the same publish protocol for any single file.
+//! - [`resolve_beneath`] proves that a relative path names a place inside a root folder
+//!   (no `..`, no absolute path, no NUL, no symlink on the way that leads out) before the
+//!   caller writes or deletes there; [`copy_tree`] and [`Cache::adopt_tree`] keep to the
+//!   same rule for the symlinks they meet.
 //! - [`StatCache`] remembers file digests by path and stat (`.runner/statcache`), so a file
 //!   whose stat did not change is not read again ([`StatCache::hash_file`],
 //!   [`hash_tree_with`]); entries written within the timestamp granularity of their hash are
@@ -30,8 +34,10 @@
 //! Everything here is synchronous, blocking IO; async callers should use `spawn_blocking`.
 
 mod action;
+mod adopt;
 mod atomic;
 mod cas;
+mod confine;
 mod digest;
 mod error;
 mod lock;
@@ -49,6 +55,7 @@ mod walk;
 pub use action::ActionResult;
 pub use atomic::{write_atomic, write_replace};
 pub use cas::Cache;
+pub use confine::{is_empty_dir, resolve_beneath};
 pub use digest::{Digest, ParseDigestError, hash_file};
 pub use error::{Error, Result};
 pub use lock::{FolderGuard, FolderLock, KeyLock};

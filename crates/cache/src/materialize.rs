@@ -7,7 +7,10 @@
 //! instead of silently corrupting the cache (DVC's "protected" outputs), and an executable entry is
 //! always copied because a 0444 inode cannot carry its execute bit. Manifest paths are checked
 //! before anything is written: they must be sorted, unique, relative and free of `.`/`..`/empty
-//! components, so a corrupt or hostile manifest cannot write outside the destination.
+//! components and NUL bytes, so a corrupt or hostile manifest cannot write outside the
+//! destination. Entries are laid out inside a folder this creates, and it creates no
+//! symlink (a symlink entry comes back as a file holding its target text), so no entry can
+//! lead through a symlink either.
 //!
 //! If something appears at `dest` between the initial check and the final rename, rename(2)
 //! decides: a folder output fails over a non-empty folder and replaces an empty one; a
@@ -18,6 +21,7 @@ use std::io;
 use std::path::Path;
 
 use crate::atomic::{TempPath, parent_of, temp_name};
+use crate::confine::is_empty_dir;
 use crate::snapshot::copy_error;
 use crate::verify::Stamp;
 use crate::{Cache, CopyStamps, Digest, Error, Manifest, Result, TreeEntry};
@@ -160,13 +164,6 @@ struct Place {
     verify: bool,
 }
 
-/// Whether `dir` is a folder with nothing in it (`symlink_metadata` first: a symlink to an
-/// empty folder is not one).
-fn is_empty_dir(dir: &Path) -> bool {
-    fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
-        && fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
-}
-
 /// Copies `from` to the new file `to`, created with `mode` (less the umask). Three syscalls
 /// fewer than `fs::copy` then `chmod`, which matters with a copy per input per step.
 fn copy_new(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
@@ -223,7 +220,8 @@ fn check_layout(m: &Manifest) -> Result<bool> {
         if e.path.is_empty() {
             return bad("an entry with an empty path next to other entries".into());
         }
-        if e.path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        if e.path.contains('\0') || e.path.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        {
             return bad(format!("unsafe path {:?}", e.path));
         }
     }
@@ -302,10 +300,41 @@ mod tests {
         assert!(!dest.exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "temp sibling removed");
 
-        let mut evil = m.clone();
-        evil.entries[0].path = "../escape".into();
-        let err = cache.materialize(&evil, &dest, false).unwrap_err();
-        assert!(matches!(err, Error::BadManifest { .. }), "{err}");
+        // Hostile entry paths: refused before anything is written, here or where they point.
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let absolute = outside.join("planted").display().to_string();
+        for bad in ["../escape", absolute.as_str(), "a/../../escape", "./x", "a\0b", "a//b"] {
+            let mut evil = m.clone();
+            evil.entries[0].path = bad.into();
+            evil.entries.sort_by(|a, b| a.path.cmp(&b.path));
+            for link in [true, false] {
+                let err = cache.materialize(&evil, &dest, link).unwrap_err();
+                assert!(matches!(err, Error::BadManifest { .. }), "{bad:?}: {err}");
+                let err = cache.materialize_private(&evil, &dest, link).unwrap_err();
+                assert!(matches!(err, Error::BadManifest { .. }), "{bad:?}: {err}");
+            }
+        }
+        assert!(!dest.exists());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert!(!dir.path().join("escape").exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3, "no temp sibling left");
+    }
+
+    /// A folder made ahead that turned into a symlink (to an empty folder elsewhere) is not
+    /// taken for the empty folder: nothing is laid out through it.
+    #[test]
+    fn materialize_private_does_not_fill_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, cache) = sample_cache(dir.path());
+        let m = cache.ingest_tree(&src).unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let dest = dir.path().join("ahead");
+        std::os::unix::fs::symlink(&outside, &dest).unwrap();
+        let err = cache.materialize_private(&m, &dest, false).unwrap_err();
+        assert!(matches!(err, Error::Exists { .. }), "{err}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
     }
 
     #[test]

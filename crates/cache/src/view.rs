@@ -7,6 +7,9 @@
 //! into place and disappears with it, and costs no file of its own. On a filesystem without
 //! user extended attributes it is kept in a sibling file `STEP.OUTPUT.digest` (64 hex characters)
 //! instead. Neither is trusted for anything but skipping a copy: views are never read back.
+//! The attribute is read and written on the view itself, never through a symlink: a view
+//! that turned into a symlink to a folder elsewhere gets its sibling file instead (Linux
+//! keeps no user attributes on symlinks), and what the symlink names is left alone.
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +21,7 @@ const NAME: &str = "user.runner.digest";
 /// only means the view is laid out again next time.
 pub fn set_view_digest(view: &Path, d: &Digest) {
     let flags = rustix::fs::XattrFlags::empty();
-    match rustix::fs::setxattr(view, NAME, &d.0, flags) {
+    match rustix::fs::lsetxattr(view, NAME, &d.0, flags) {
         Ok(()) => {
             let _ = std::fs::remove_file(sibling(view));
         }
@@ -31,7 +34,7 @@ pub fn set_view_digest(view: &Path, d: &Digest) {
 /// The manifest digest `view` was recorded to hold by [`set_view_digest`], if any.
 pub fn view_digest(view: &Path) -> Option<Digest> {
     let mut raw = [0u8; 32];
-    match rustix::fs::getxattr(view, NAME, &mut raw[..]) {
+    match rustix::fs::lgetxattr(view, NAME, &mut raw[..]) {
         Ok(32) => return Some(Digest(raw)),
         Ok(_) => return None,
         // Not set, or no extended attributes here: the sibling file may say.
@@ -45,7 +48,7 @@ pub fn view_digest(view: &Path) -> Option<Digest> {
 
 /// Forgets what `view` holds (before it is replaced).
 pub fn clear_view_digest(view: &Path) {
-    let _ = rustix::fs::removexattr(view, NAME);
+    let _ = rustix::fs::lremovexattr(view, NAME);
     let _ = std::fs::remove_file(sibling(view));
 }
 
@@ -74,5 +77,31 @@ mod tests {
         set_view_digest(&view, &d);
         std::fs::remove_dir(&view).unwrap();
         assert_eq!(view_digest(&view), None);
+    }
+
+    /// A view that is a symlink to a folder elsewhere: that folder's attributes are neither
+    /// read, written nor removed.
+    #[test]
+    fn a_symlinked_view_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (elsewhere, view) = (dir.path().join("elsewhere"), dir.path().join("o"));
+        std::fs::create_dir(&elsewhere).unwrap();
+        let d = Digest::of_bytes(b"manifest");
+        set_view_digest(&elsewhere, &d);
+        if view_digest(&elsewhere) != Some(d) || !has_xattr(&elsewhere) {
+            return; // no user extended attributes on this filesystem: nothing to follow
+        }
+        std::os::unix::fs::symlink(&elsewhere, &view).unwrap();
+        assert_eq!(rustix::fs::lgetxattr(&view, NAME, &mut [0u8; 32][..]).ok(), None);
+        clear_view_digest(&view);
+        assert!(has_xattr(&elsewhere), "clearing the symlink left the folder it names alone");
+        set_view_digest(&view, &Digest::of_bytes(b"other"));
+        let mut raw = [0u8; 32];
+        rustix::fs::getxattr(&elsewhere, NAME, &mut raw[..]).unwrap();
+        assert_eq!(raw, d.0, "setting it on the symlink did not write the folder it names");
+    }
+
+    fn has_xattr(p: &Path) -> bool {
+        rustix::fs::getxattr(p, NAME, &mut [0u8; 32][..]).is_ok()
     }
 }

@@ -8,15 +8,19 @@
 //! * `status` ([`plan()`], [`lookup`], [`prefetch`]) answers "what would a build do now, and
 //!   why" from the action cache and run history, read only: the plan `runner status` prints
 //!   and the editor's code lenses show.
+//! * [`checked_state_dir`] and [`new_run_dir`] check the state folder `.runner/` before
+//!   anything is written there (it, and what it holds, must not lead out of the project).
 //! * [`memo`] is the build memo: what lets a no-op `runner build` skip the database and the
 //!   action cache when nothing it depends on changed.
 
 pub mod memo;
 mod project;
+mod state;
 mod status;
 
 pub use cache::StatCache;
 pub use project::{Project, folder_of, locate, probe, probe_with};
+pub use state::{checked_state_dir, new_run_dir};
 pub use status::{
     Found, Planned, Prefetch, StepPlan, lookup, lookup_with, plan, plan_in, plan_through, prefetch,
     previous, steps_by_name,

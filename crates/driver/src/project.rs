@@ -73,10 +73,15 @@ pub fn folder_of(file: &Path) -> PathBuf {
 
 impl Project {
     /// Reads the pipeline at `path` (file or folder) with `--param` overrides.
+    ///
+    /// Errors: no pipeline file there, it cannot be read, or its state folder (or an entry
+    /// in it) leads outside the project ([`crate::checked_state_dir`]): every command
+    /// that loads a project may write there.
     pub fn load(path: &Path, overrides: Vec<(String, String)>) -> anyhow::Result<Project> {
         let file_path = locate(path)?;
         let (text, encoding_error) = read_text(&file_path)?;
         let root = folder_of(&file_path);
+        crate::checked_state_dir(&root)?;
         let display = file_path.display().to_string();
         let db = RootDatabase::default();
         let file = SourceFile::new(&db, display.clone(), text, overrides);
@@ -214,7 +219,8 @@ impl Project {
         out
     }
 
-    /// The state folder `.runner/` beside the pipeline.
+    /// The state folder `.runner/` beside the pipeline (checked when the project was
+    /// loaded: see [`crate::checked_state_dir`]).
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(".runner")
     }

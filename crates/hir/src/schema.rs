@@ -299,7 +299,7 @@ pub static TABLES: &[TableSpec] = &[
                 "source_directory",
                 String,
                 Some("\".\""),
-                "The folder the step runs in, relative to the pipeline's folder. The step runs in a snapshot of it taken when it starts, which leaves out what `.amlignore` (or, without one, `.gitignore`) ignores, and the data references inside it (read them through `${inputs.NAME}`; one listed in `hash_paths` stays in).",
+                "The folder the step runs in, relative to the pipeline's folder. The step runs in a snapshot of it taken when it starts, which leaves out what `.amlignore` (or, without one, `.gitignore`) ignores, and the data references inside it (read them through `${inputs.NAME}`; one listed in `hash_paths` stays in). A symlink in it that leads to a place inside it is copied as a symlink (so is a loop), as the step key hashes it: by its target text. One that leads outside (an absolute target, or `..` climbing out; to a file or a folder; dangling or not) fails the step before it runs, naming the link and its target: it is neither kept (the step could write through it) nor copied as what it names (that content would not be in the key). Leave it out with `.amlignore`, or declare what it names as a data reference.",
                 r#"source_directory = "src""#
             ),
             key!(

@@ -577,6 +577,7 @@ pub(crate) fn run_build(
             pid: std::process::id(),
         })
         .context("recording the run")?;
+    driver::new_run_dir(&state, run_id)?;
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
     let targets = ix
         .computes

@@ -3,7 +3,9 @@
 //! Built once: `python -m venv`, then `uv pip install -r` when `uv` is on `PATH`, else
 //! `pip install -r`. A `.complete` marker is written last, so a build that was killed or
 //! failed is redone from scratch next time. An exclusive lock file serialises two runners
-//! building the same environment.
+//! building the same environment. The environment's folder and lock file are resolved
+//! under the state folder (`cache::resolve_beneath`): a symlink planted in their place that
+//! leads out is refused, so the folder removed before a rebuild is always the runner's own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +25,8 @@ pub(crate) fn ensure(
     digest: &str,
     human: bool,
 ) -> anyhow::Result<PathBuf> {
-    let dir = state.join("envs").join(format!("{name}-{}", &digest[..digest.len().min(16)]));
+    let folder = format!("{name}-{}", &digest[..digest.len().min(16)]);
+    let dir = cache::resolve_beneath(state, &Path::new("envs").join(&folder))?;
     let dir = std::path::absolute(&dir)?;
     let interpreter = dir.join("bin").join("python");
     let marker = dir.join(".complete");
@@ -31,8 +34,13 @@ pub(crate) fn ensure(
         return Ok(interpreter);
     }
     std::fs::create_dir_all(state.join("envs"))?;
-    let lock_path = dir.with_extension("lock");
-    let lock = std::fs::File::create(&lock_path)
+    let lock_path = cache::resolve_beneath(state, &Path::new("envs").join(folder + ".lock"))?;
+    // Opened, not truncated: only its lock matters.
+    let lock = std::fs::File::options()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&lock_path)
         .with_context(|| format!("creating {}", lock_path.display()))?;
     lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
     if marker.exists() {

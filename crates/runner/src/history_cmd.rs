@@ -1,5 +1,4 @@
-//! `runner runs`, `runner show`, `runner logs`, `runner upload`: reading run history and
-//! putting data into a local datastore.
+//! `runner runs`, `runner show`, `runner logs`: reading run history.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,23 +50,6 @@ pub(crate) struct LogsArgs {
     /// Print stderr instead of stdout.
     #[arg(long)]
     stderr: bool,
-    /// pipeline.toml, or a folder holding one.
-    #[arg(long, short = 'p', default_value = ".")]
-    path: PathBuf,
-}
-
-/// `runner upload` arguments.
-#[derive(clap::Args)]
-pub(crate) struct UploadArgs {
-    /// Files to copy.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// The datastore (`workspace` unless declared otherwise).
-    #[arg(long, default_value = "workspace")]
-    datastore: String,
-    /// Folder inside the datastore to copy them into.
-    #[arg(long, default_value = ".")]
-    target: String,
     /// pipeline.toml, or a folder holding one.
     #[arg(long, short = 'p', default_value = ".")]
     path: PathBuf,
@@ -258,45 +240,5 @@ pub(crate) fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     };
     use std::io::Write as _;
     std::io::stdout().write_all(&text)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `runner upload`.
-pub(crate) fn upload(a: UploadArgs) -> anyhow::Result<ExitCode> {
-    let project = Project::load(&a.path, Vec::new())?;
-    let ix = hir::index(&project.db, project.file);
-    let root = ix.datastores.get(&a.datastore).with_context(|| {
-        format!(
-            "no datastore `{}` (known: {})",
-            a.datastore,
-            ix.datastores.keys().cloned().collect::<Vec<_>>().join(", ")
-        )
-    })?;
-    let target = hir::paths::join(root, &a.target);
-    if target.starts_with("..") || a.target.split('/').any(|p| p == "..") {
-        anyhow::bail!("--target must stay inside the datastore");
-    }
-    let dest_dir = project.abs(&target);
-    std::fs::create_dir_all(&dest_dir)
-        .with_context(|| format!("creating {}", dest_dir.display()))?;
-    for f in &a.files {
-        let name = f.file_name().with_context(|| format!("{} has no file name", f.display()))?;
-        let dest = dest_dir.join(name);
-        if f.is_dir() {
-            let _ = std::fs::remove_dir_all(&dest);
-            cache::copy_tree(f, &dest, cache::IgnoreRules::None)
-                .with_context(|| format!("copying {}", f.display()))?;
-        } else {
-            let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-            cache::write_atomic(&dest, &bytes)
-                .with_context(|| format!("writing {}", dest.display()))?;
-        }
-        eprintln!(
-            "uploaded {} → {}:{}",
-            f.display(),
-            a.datastore,
-            hir::paths::join(&a.target, &name.to_string_lossy())
-        );
-    }
     Ok(ExitCode::SUCCESS)
 }

@@ -33,6 +33,7 @@ mod progress;
 mod render;
 mod schema_json;
 mod signals;
+mod upload;
 mod watch;
 
 use std::io::IsTerminal as _;
@@ -138,7 +139,7 @@ enum Command {
     /// Print a step's log from a run.
     Logs(history_cmd::LogsArgs),
     /// Copy files into a local datastore (Azure ML `Datastore.upload_files`).
-    Upload(history_cmd::UploadArgs),
+    Upload(upload::UploadArgs),
     /// Run the language server on stdin/stdout (editors start it; see editors/vscode).
     Lsp {
         /// Accepted and ignored: stdio is the only transport (editors pass it).
@@ -207,7 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(a) => history_cmd::runs(a),
         Command::Show(a) => history_cmd::show(a),
         Command::Logs(a) => history_cmd::logs(a),
-        Command::Upload(a) => history_cmd::upload(a),
+        Command::Upload(a) => upload::upload(a),
         Command::Lsp { stdio: _ } => {
             lsp::run_stdio()?;
             Ok(ExitCode::SUCCESS)

@@ -413,7 +413,7 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
 /// [`make_dir`], and empty: an empty `dir` (made ahead, see [`prepare_ahead`]) is taken as it
 /// is, anything else there is removed first.
 fn create_fresh_dir(dir: &Path) -> std::io::Result<()> {
-    if make_dir(dir)? || std::fs::read_dir(dir)?.next().is_none() {
+    if make_dir(dir)? || cache::is_empty_dir(dir) {
         return Ok(());
     }
     std::fs::remove_dir_all(dir)?;

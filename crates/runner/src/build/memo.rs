@@ -39,7 +39,7 @@ pub(crate) fn try_noop(
     let root = driver::folder_of(&file);
     // Absolute once, so the stat cache does not ask for the working folder per path.
     let Ok(root) = std::path::absolute(&root) else { return Ok(None) };
-    let state = root.join(".runner");
+    let Ok(state) = driver::checked_state_dir(&root) else { return Ok(None) };
     let Some(mut memo) = BuildMemo::load(&state) else { return Ok(None) };
     let Ok(text) = std::fs::read(&file) else { return Ok(None) };
     if memo.invocation != invocation(&file, &text, asked.overrides, asked.wanted, asked.experiment)

@@ -10,15 +10,20 @@ mod bad_input;
 mod check;
 mod failures;
 mod fan_in;
+mod injection;
 mod kill;
 mod memo;
+mod planted;
 mod reuse;
 mod select;
 mod statcache;
 mod state;
 mod support;
 mod tamper;
+mod traversal;
+mod upload;
 mod watch;
+mod world;
 
 use support::Project;
 

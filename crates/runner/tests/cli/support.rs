@@ -141,8 +141,14 @@ pub struct Run {
 
 impl Run {
     pub fn from(args: &[&str], out: Output) -> Run {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Run::from_output(&args, out)
+    }
+
+    /// The run of `runner ARGS` that gave `out`.
+    pub fn from_output(args: &[String], out: Output) -> Run {
         Run {
-            args: args.iter().map(|s| s.to_string()).collect(),
+            args: args.to_vec(),
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
