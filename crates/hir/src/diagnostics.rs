@@ -160,44 +160,81 @@ pub fn diagnostics(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
     out
 }
 
+/// Names longer than this (in characters) get no "did you mean": a typo of a real key or
+/// name is short, and comparing a name of a few megabytes with every candidate would cost
+/// time and memory in proportion to its length times theirs.
+pub const MAX_SUGGEST_LEN: usize = 64;
+
 /// Optimal string alignment distance (Levenshtein plus adjacent transpositions), for "did
-/// you mean" suggestions: `modle` is one edit from `model`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
+/// you mean" suggestions: `modle` is one edit from `model`. `None` when it is above `max`.
+///
+/// Costs `O(len(a) × len(b))` time and `O(len(b))` memory (three rows of the table), and
+/// gives up as soon as a whole row is above `max`.
+fn edit_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
     }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
     for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
+                v = v.min(before[j - 2] + 1);
             }
-            d[i][j] = v;
+            cur[j] = v;
+            row_min = row_min.min(v);
         }
+        if row_min > max {
+            return None;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
     }
-    d[a.len()][b.len()]
+    Some(prev[b.len()]).filter(|&d| d <= max)
 }
 
 /// The candidate closest to `name`, if it is close enough to be a likely typo
 /// (distance ≤ 1/3 of the length, at least 1; or a case-insensitive match).
+///
+/// Bounded work: a `name` over [`MAX_SUGGEST_LEN`] characters gets no suggestion, and a
+/// candidate whose length differs from it by more than the allowed distance is not
+/// compared, so each candidate costs at most `MAX_SUGGEST_LEN²` steps, whatever the input.
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| {
-            let d = if c.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, c) };
-            (d, c)
-        })
-        .filter(|(d, _)| *d <= limit)
-        .min()
-        .map(|(_, c)| c)
+    if name.len() > 4 * MAX_SUGGEST_LEN {
+        return None;
+    }
+    let a: Vec<char> = name.chars().collect();
+    if a.len() > MAX_SUGGEST_LEN {
+        return None;
+    }
+    let limit = (a.len() / 3).max(1);
+    let mut b: Vec<char> = Vec::with_capacity(MAX_SUGGEST_LEN + limit);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        // Bytes bound characters from above and from below (at most 4 bytes each).
+        if c.len() > 4 * (a.len() + limit) || c.len() + limit < a.len() {
+            continue;
+        }
+        let d = if c.eq_ignore_ascii_case(name) {
+            0
+        } else {
+            b.clear();
+            b.extend(c.chars());
+            match edit_distance(&a, &b, limit) {
+                Some(d) => d,
+                None => continue,
+            }
+        };
+        if best.is_none_or(|best| (d, c) < best) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// `help: did you mean `x`?` for the closest candidate.
