@@ -214,6 +214,15 @@ impl Project {
         out
     }
 
+    /// [`Self::diagnostics`] without the notes: the errors and warnings a build prints and
+    /// that keep it from writing its memo (a note is for `runner check` and editors, and a
+    /// no-op build through the memo could not print it again).
+    pub fn problems(&self) -> Vec<Diagnostic> {
+        let mut diags = self.diagnostics();
+        diags.retain(|d| d.severity() != hir::Severity::Note);
+        diags
+    }
+
     /// The state folder `.runner/` beside the pipeline.
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(".runner")

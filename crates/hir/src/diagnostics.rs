@@ -14,6 +14,7 @@ pub mod invalid_value;
 pub mod missing_key;
 pub mod missing_script;
 pub mod path_not_found;
+pub mod path_outside_project;
 pub mod script_and_command;
 pub mod syntax_error;
 pub mod unknown_key;
@@ -22,19 +23,23 @@ pub mod unresolved_reference;
 pub mod unused;
 pub mod wrong_type;
 
-/// How bad a diagnostic is. Errors stop a build; warnings do not.
+/// How bad a diagnostic is. Errors stop a build; warnings do not; notes are facts a
+/// reviewer should see, not mistakes (`runner check` and editors show them, `runner build`
+/// does not print them and they do not keep the build memo from being written).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
 pub enum Severity {
     /// Must be fixed before the pipeline can run.
     Error,
     /// Probably a mistake; the pipeline still runs.
     Warning,
+    /// Worth knowing when reviewing the pipeline; nothing to fix.
+    Note,
 }
 
 macro_rules! codes {
     ($($variant:ident = $code:literal $name:literal $sev:ident,)*) => {
         /// A stable diagnostic code. The number never changes meaning; `E` codes are
-        /// errors, `W` codes warnings.
+        /// errors, `W` codes warnings, `N` codes notes.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
         pub enum Code { $(#[doc = $name] $variant,)* }
         impl Code {
@@ -44,7 +49,7 @@ macro_rules! codes {
             pub fn as_str(self) -> &'static str { match self { $(Code::$variant => $code,)* } }
             /// `unresolved-reference`.
             pub fn name(self) -> &'static str { match self { $(Code::$variant => $name,)* } }
-            /// Error or warning.
+            /// Error, warning or note.
             pub fn severity(self) -> Severity { match self { $(Code::$variant => Severity::$sev,)* } }
         }
     };
@@ -71,6 +76,7 @@ codes! {
     UnusedData = "W0202" "unused-data-reference" Warning,
     UnusedOutput = "W0203" "unused-output" Warning,
     UnusedInput = "W0204" "unused-input" Warning,
+    PathOutsideProject = "N0301" "path-outside-project" Note,
 }
 
 /// A secondary location that explains a diagnostic (the other end of a duplicate, another
@@ -116,7 +122,7 @@ impl Diagnostic {
         self
     }
 
-    /// Error or warning.
+    /// Error, warning or note.
     pub fn severity(&self) -> Severity {
         self.code.severity()
     }

@@ -83,12 +83,19 @@ pub fn diagnostic(
             message: r.message.clone(),
         })
         .collect();
-    let unused = d.code.as_str().starts_with("W02");
+    let unused = matches!(
+        d.code,
+        hir::Code::UnusedParameter
+            | hir::Code::UnusedData
+            | hir::Code::UnusedOutput
+            | hir::Code::UnusedInput
+    );
     lsp::Diagnostic {
         range: range(li, text, enc, d.span),
         severity: Some(match d.severity() {
             hir::Severity::Error => DiagnosticSeverity::ERROR,
             hir::Severity::Warning => DiagnosticSeverity::WARNING,
+            hir::Severity::Note => DiagnosticSeverity::INFORMATION,
         }),
         code: Some(NumberOrString::String(d.code.as_str().to_owned())),
         code_description: None,

@@ -22,6 +22,7 @@ pub(crate) fn human(path: &str, text: &str, diags: &[Diagnostic], color: bool) -
         let level = match d.severity() {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
+            Severity::Note => Level::NOTE,
         };
         let mut snippet = Snippet::source(text)
             .path(path)
@@ -67,7 +68,7 @@ pub(crate) fn json(path: &str, text: &str, diags: &[Diagnostic]) -> serde_json::
             json!({
                 "code": d.code.as_str(),
                 "name": d.code.name(),
-                "severity": if d.severity() == Severity::Error { "error" } else { "warning" },
+                "severity": severity(d.severity()),
                 "message": d.message,
                 "help": d.help,
                 "range": range(d.span),
@@ -75,11 +76,27 @@ pub(crate) fn json(path: &str, text: &str, diags: &[Diagnostic]) -> serde_json::
             })
         })
         .collect();
-    let errors = diags.iter().filter(|d| d.severity() == Severity::Error).count();
-    json!({"version": 1, "file": path, "errors": errors, "warnings": diags.len() - errors, "diagnostics": items})
+    let (errors, warnings, notes) = count(diags);
+    json!({"version": 1, "file": path, "errors": errors, "warnings": warnings, "notes": notes, "diagnostics": items})
 }
 
-/// GitHub Actions workflow commands (`::error file=…,line=…::message`), one per line.
+/// How many errors, warnings and notes `diags` holds.
+pub(crate) fn count(diags: &[Diagnostic]) -> (usize, usize, usize) {
+    let of = |s: Severity| diags.iter().filter(|d| d.severity() == s).count();
+    (of(Severity::Error), of(Severity::Warning), of(Severity::Note))
+}
+
+/// `error`, `warning` or `note`: the JSON form's `severity`.
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Note => "note",
+    }
+}
+
+/// GitHub Actions workflow commands (`::error file=…,line=…::message`), one per line; notes
+/// are `::notice`.
 pub(crate) fn github(path: &str, text: &str, diags: &[Diagnostic]) -> String {
     let index = LineIndex::new(text);
     let esc = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
@@ -89,7 +106,11 @@ pub(crate) fn github(path: &str, text: &str, diags: &[Diagnostic]) -> String {
         .map(|d| {
             let (l1, c1) = position(&index, text, d.span.start);
             let (l2, c2) = position(&index, text, d.span.end);
-            let level = if d.severity() == Severity::Error { "error" } else { "warning" };
+            let level = match d.severity() {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Note => "notice",
+            };
             let mut msg = d.message.clone();
             if let Some(h) = &d.help {
                 msg.push_str(&format!("\nhelp: {h}"));
