@@ -16,6 +16,7 @@ pub mod missing_script;
 pub mod path_not_found;
 pub mod path_outside_project;
 pub mod script_and_command;
+pub mod shell_interpolation;
 pub mod syntax_error;
 pub mod unknown_key;
 pub mod unknown_placeholder;
@@ -76,6 +77,7 @@ codes! {
     UnusedData = "W0202" "unused-data-reference" Warning,
     UnusedOutput = "W0203" "unused-output" Warning,
     UnusedInput = "W0204" "unused-input" Warning,
+    ShellInterpolation = "W0205" "shell-interpolation" Warning,
     PathOutsideProject = "N0301" "path-outside-project" Note,
 }
 
