@@ -245,10 +245,41 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     best.map(|(_, c)| c)
 }
 
+/// `name` as a message shows it: whole when short, else its first [`MAX_SUGGEST_LEN`]
+/// characters and its length (a key of megabytes would make a message of megabytes).
+pub(crate) fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.char_indices().nth(MAX_SUGGEST_LEN) {
+        None => name.into(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &name[..cut], name.len()).into(),
+    }
+}
+
 /// `help: did you mean `x`?` for the closest candidate.
 pub(crate) fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_SUGGEST_LEN, suggest};
+
+    #[test]
+    fn suggestions_need_a_close_name_of_bounded_length() {
+        let known = ["allow_reuse", "arguments", "hash_paths", "environment"];
+        assert_eq!(suggest("alow_reuse", known), Some("allow_reuse"));
+        assert_eq!(suggest("ARGUMENTS", known), Some("arguments"));
+        assert_eq!(suggest("hsah_paths", known), Some("hash_paths"));
+        assert_eq!(suggest("outputs", known), None);
+        // At the cap a typo still gets its suggestion; past it, nothing is compared.
+        let long = "x".repeat(MAX_SUGGEST_LEN);
+        let typo = format!("{}y", &long[1..]);
+        assert_eq!(suggest(&typo, [long.as_str()]), Some(long.as_str()));
+        let longer = format!("{long}x");
+        assert_eq!(suggest(&format!("{long}y"), [longer.as_str()]), None);
+        let huge = "k".repeat(5 << 20);
+        assert_eq!(suggest(&huge, [huge.as_str()]), None);
+    }
 }

@@ -177,6 +177,35 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> Parse {
 /// print than to find.)
 pub const MAX_SYNTAX_ERRORS: usize = 1_000;
 
+/// Keeps the first [`MAX_SYNTAX_ERRORS`] syntax errors of a file and counts the rest.
+#[derive(Default)]
+struct SyntaxCap {
+    shown: usize,
+    /// Where the first left out is, and how many are.
+    hidden: Option<(Span, usize)>,
+}
+
+impl SyntaxCap {
+    /// Adds `d` to `diags`, unless it is a syntax error past the cap.
+    fn push(&mut self, diags: &mut Vec<Diagnostic>, d: Diagnostic) {
+        if d.code != Code::TomlSyntax {
+            diags.push(d);
+        } else if self.shown < MAX_SYNTAX_ERRORS {
+            self.shown += 1;
+            diags.push(d);
+        } else {
+            self.hidden.get_or_insert((d.span, 0)).1 += 1;
+        }
+    }
+
+    /// Says how many were left out, if any.
+    fn finish(self, diags: &mut Vec<Diagnostic>) {
+        if let Some((span, n)) = self.hidden {
+            diags.push(diagnostics::syntax_error::more(span, n));
+        }
+    }
+}
+
 /// A block ends before a chunk whose header's hash is a multiple of this (so blocks hold
 /// this many chunks on average).
 pub const BLOCK_SPLIT: u64 = 16;
@@ -483,8 +512,7 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
     // Whether any `[[array]]` header is written, and the chunks whose header line got a
     // "defined twice" (so the structure check does not say it again).
     let (mut array_headers, mut reported) = (false, Vec::new());
-    // Syntax errors past the first MAX_SYNTAX_ERRORS: where the first is, how many.
-    let (mut syntax_errors, mut hidden) = (0, None::<(Span, usize)>);
+    let mut cap = SyntaxCap::default();
     // Every part with its absolute chunk offset, in file order, and where each block's
     // parts start.
     let mut parts: Vec<(u32, &Part)> =
@@ -499,30 +527,24 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
                 headers.retain(|text, _| !text.starts_with(&prefix));
                 array_headers = true;
             } else if let Some(first) = headers.insert(h.text.as_str(), at) {
-                diags.push(defined_twice(&h.text, at, first));
+                cap.push(&mut diags, defined_twice(&h.text, at, first));
                 reported.push(at);
             }
         }
         for d in &parsed.diagnostics {
-            if d.code != Code::TomlSyntax {
-                diags.push(d.shifted(off));
-            } else if syntax_errors < MAX_SYNTAX_ERRORS {
-                syntax_errors += 1;
-                diags.push(d.shifted(off));
-            } else {
-                hidden.get_or_insert((d.span.shift(off), 0)).1 += 1;
-            }
+            cap.push(&mut diags, d.shifted(off));
         }
         parts.extend(parsed.parts.iter().map(|p| (off + p.chunk, p)));
     }
-    if let Some((span, n)) = hidden {
-        diags.push(diagnostics::syntax_error::more(span, n));
-    }
     // With an array of tables in the file, a header written twice may be two elements'
     // tables: only the structure check, which knows, says whether it is defined twice.
-    let more = repeated_parts(&parts, (!array_headers).then_some(&mut reported), &mut diags);
+    let mut twice = Vec::new();
+    let more = repeated_parts(&parts, (!array_headers).then_some(&mut reported), &mut twice);
     let involved = structure::involved(db, &parsed, &more);
-    diags.extend(structure::check(&involved, &reported));
+    for d in twice.into_iter().chain(structure::check(&involved, &reported)) {
+        cap.push(&mut diags, d);
+    }
+    cap.finish(&mut diags);
     let mut items: Vec<(ItemKind, Item<'_>)> = Vec::with_capacity(parts.len());
     let mut groups = Vec::with_capacity(block_starts.len());
     for (b, &(block, start)) in block_starts.iter().enumerate() {

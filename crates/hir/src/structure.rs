@@ -26,7 +26,7 @@ use syntax::Span;
 
 use crate::Db;
 use crate::diagnostics::{Diagnostic, syntax_error};
-use crate::fxhash::FxHashMap;
+use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::item::{Block, BlockParse};
 
 /// One chunk's text and its absolute offset.
@@ -75,6 +75,7 @@ pub(crate) fn check(pieces: &[Piece<'_>], reported: &[u32]) -> Vec<Diagnostic> {
     if pieces.len() < 2 {
         return Vec::new();
     }
+    let reported: FxHashSet<u32> = reported.iter().copied().collect();
     let mut text = String::with_capacity(pieces.iter().map(|p| p.text.len() + 1).sum());
     let mut starts = Vec::with_capacity(pieces.len());
     for p in pieces {
