@@ -140,4 +140,21 @@ mod tests {
         let inside = offset(&li, text, Enc::Utf16, Position { line: 0, character: 7 });
         assert_eq!(inside, smile + 4);
     }
+
+    #[test]
+    fn severities_and_tags() {
+        let text = "a\n";
+        let li = LineIndex::new(text);
+        let uri = path_uri(Path::new("/p/pipeline.toml")).unwrap();
+        let lsp = |code| {
+            let d = hir::Diagnostic::new(code, Span::new(0, 1), "m");
+            diagnostic(&li, text, Enc::Utf16, &uri, &d)
+        };
+        let note = lsp(hir::Code::PathOutsideProject);
+        assert_eq!(note.severity, Some(DiagnosticSeverity::INFORMATION));
+        let shell = lsp(hir::Code::ShellInterpolation);
+        assert_eq!((shell.severity, shell.tags), (Some(DiagnosticSeverity::WARNING), None));
+        let unused = lsp(hir::Code::UnusedInput);
+        assert_eq!(unused.tags, Some(vec![DiagnosticTag::UNNECESSARY]));
+    }
 }
