@@ -354,8 +354,8 @@ pub struct BlockParse {
     /// Table headers (`[[array]]` ones too, not those of [`Part::header`]), in order.
     pub headers: Vec<Header>,
     /// The chunks that parsed without a syntax error and are not one item's own (no
-    /// [`Part::header`]): `(start, end)` relative to the block. [`crate::structure`] checks
-    /// them against each other.
+    /// [`Part::header`]): `(start, end)` relative to the block. The structure check
+    /// (`structure.rs`) parses them together.
     pub others: Vec<(u32, u32)>,
     /// Syntax errors and top-level diagnostics.
     pub diagnostics: Vec<Diagnostic>,
