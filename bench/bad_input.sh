@@ -24,6 +24,8 @@ while size < 10_000_000:
 w("steps-10MB.toml", b"".join(steps))
 w("steps-10MB-broken.toml", b"".join(steps).replace(b"[steps.s5]", b"[steps.s5\n", 1))
 w("syntax-errors-everywhere.toml", b"[a\n= 1\nb = [1,\nc = {\n" * 50_000)
+w("unknown-key-5MB.toml", b'[steps.a]\ncommand = ["true"]\n' + b"k" * 5_000_000 + b" = 1\n")
+w("repeated-headers.toml", b"[steps.a]\ncommand = [\"true\"]\n" + b"[steps.x]\n" * 20_000)
 PY
 printf '| case | size | exit | seconds | peak memory |\n|---|---:|---:|---:|---:|\n'
 for f in "$D"/*.toml; do

@@ -59,7 +59,7 @@ if [[ " $TOOLS " == *" dvc "* || " $TOOLS " == *" snakemake "* ]]; then
   export PATH="$WORK/peer/.venv/bin:$PATH"
 fi
 cargo build --release -q -p runner --manifest-path "$ROOT/Cargo.toml"
-RUNNER="$ROOT/target/release/runner"
+RUNNER=${RUNNER:-"$ROOT/target/release/runner"}
 export DVC_NO_ANALYTICS=1
 
 cmd_of() { case $1 in

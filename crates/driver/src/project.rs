@@ -142,6 +142,9 @@ impl Project {
         needs: &[hir::PathNeed],
         stats: &mut StatCache,
     ) -> anyhow::Result<Vec<String>> {
+        // `hir::needed_paths` lists no path holding a NUL (the checker reports it); one that
+        // got here anyway is left unprobed rather than failing the whole load.
+        let needs: Vec<&hir::PathNeed> = needs.iter().filter(|n| !n.path.contains('\0')).collect();
         // Every path is stat'ed (and a file hashed through the stat cache) at once, on
         // several threads; folders are then hashed one by one.
         let paths: Vec<PathBuf> = needs.iter().map(|n| self.abs(&n.path)).collect();
@@ -219,6 +222,15 @@ impl Project {
         out
     }
 
+    /// [`Self::diagnostics`] without the notes: the errors and warnings a build prints and
+    /// that keep it from writing its memo (a note is for `runner check` and editors, and a
+    /// no-op build through the memo could not print it again).
+    pub fn problems(&self) -> Vec<Diagnostic> {
+        let mut diags = self.diagnostics();
+        diags.retain(|d| d.severity() != hir::Severity::Note);
+        diags
+    }
+
     /// The state folder `.runner/` beside the pipeline (checked when the project was
     /// loaded: see [`crate::checked_state_dir`]).
     pub fn state_dir(&self) -> PathBuf {
@@ -248,8 +260,18 @@ fn read_text(path: &Path) -> anyhow::Result<(String, Option<usize>)> {
     })
 }
 
+/// Whether `path` holds a NUL byte, which no file system path can: such a path is
+/// [`FsState::Unknown`], never an IO error.
+fn unprobeable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    path.as_os_str().as_bytes().contains(&0)
+}
+
 /// [`probe`] through a stat cache: unchanged files are not read again.
 pub fn probe_with(path: &Path, digest: bool, stats: &mut StatCache) -> anyhow::Result<FsState> {
+    if unprobeable(path) {
+        return Ok(FsState::Unknown);
+    }
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FsState::Missing),
@@ -268,8 +290,12 @@ pub fn probe_with(path: &Path, digest: bool, stats: &mut StatCache) -> anyhow::R
     Ok(FsState::File(hir::Digest(d.0)))
 }
 
-/// What is at `path`: file digest, folder (tree digest when `digest`), or missing.
+/// What is at `path`: file digest, folder (tree digest when `digest`), or missing
+/// ([`FsState::Unknown`] for a path holding a NUL byte).
 pub fn probe(path: &Path, digest: bool) -> anyhow::Result<FsState> {
+    if unprobeable(path) {
+        return Ok(FsState::Unknown);
+    }
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FsState::Missing),
@@ -285,4 +311,18 @@ pub fn probe(path: &Path, digest: bool) -> anyhow::Result<FsState> {
     }
     let d = cache::hash_file(path).with_context(|| format!("hashing {}", path.display()))?;
     Ok(FsState::File(hir::Digest(d.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_holding_a_nul_is_unknown_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let nul = dir.path().join("s\0.sh");
+        assert_eq!(probe(&nul, true).unwrap(), FsState::Unknown);
+        let mut stats = StatCache::load(&dir.path().join("statcache"), dir.path());
+        assert_eq!(probe_with(&nul, true, &mut stats).unwrap(), FsState::Unknown);
+    }
 }

@@ -14,7 +14,9 @@ pub mod invalid_value;
 pub mod missing_key;
 pub mod missing_script;
 pub mod path_not_found;
+pub mod path_outside_project;
 pub mod script_and_command;
+pub mod shell_interpolation;
 pub mod syntax_error;
 pub mod unknown_key;
 pub mod unknown_placeholder;
@@ -22,19 +24,23 @@ pub mod unresolved_reference;
 pub mod unused;
 pub mod wrong_type;
 
-/// How bad a diagnostic is. Errors stop a build; warnings do not.
+/// How bad a diagnostic is. Errors stop a build; warnings do not; notes are facts a
+/// reviewer should see, not mistakes (`runner check` and editors show them, `runner build`
+/// does not print them and they do not keep the build memo from being written).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
 pub enum Severity {
     /// Must be fixed before the pipeline can run.
     Error,
     /// Probably a mistake; the pipeline still runs.
     Warning,
+    /// Worth knowing when reviewing the pipeline; nothing to fix.
+    Note,
 }
 
 macro_rules! codes {
     ($($variant:ident = $code:literal $name:literal $sev:ident,)*) => {
         /// A stable diagnostic code. The number never changes meaning; `E` codes are
-        /// errors, `W` codes warnings.
+        /// errors, `W` codes warnings, `N` codes notes.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
         pub enum Code { $(#[doc = $name] $variant,)* }
         impl Code {
@@ -44,7 +50,7 @@ macro_rules! codes {
             pub fn as_str(self) -> &'static str { match self { $(Code::$variant => $code,)* } }
             /// `unresolved-reference`.
             pub fn name(self) -> &'static str { match self { $(Code::$variant => $name,)* } }
-            /// Error or warning.
+            /// Error, warning or note.
             pub fn severity(self) -> Severity { match self { $(Code::$variant => Severity::$sev,)* } }
         }
     };
@@ -71,6 +77,8 @@ codes! {
     UnusedData = "W0202" "unused-data-reference" Warning,
     UnusedOutput = "W0203" "unused-output" Warning,
     UnusedInput = "W0204" "unused-input" Warning,
+    ShellInterpolation = "W0205" "shell-interpolation" Warning,
+    PathOutsideProject = "N0301" "path-outside-project" Note,
 }
 
 /// A secondary location that explains a diagnostic (the other end of a duplicate, another
@@ -116,7 +124,7 @@ impl Diagnostic {
         self
     }
 
-    /// Error or warning.
+    /// Error, warning or note.
     pub fn severity(&self) -> Severity {
         self.code.severity()
     }
@@ -160,44 +168,90 @@ pub fn diagnostics(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic> {
     out
 }
 
+/// Names longer than this (in characters) get no "did you mean": a typo of a real key or
+/// name is short, and comparing a name of a few megabytes with every candidate would cost
+/// time and memory in proportion to its length times theirs.
+pub const MAX_SUGGEST_LEN: usize = 64;
+
 /// Optimal string alignment distance (Levenshtein plus adjacent transpositions), for "did
-/// you mean" suggestions: `modle` is one edit from `model`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
+/// you mean" suggestions: `modle` is one edit from `model`. `None` when it is above `max`.
+///
+/// Costs `O(len(a) × len(b))` time and `O(len(b))` memory (three rows of the table), and
+/// gives up as soon as a whole row is above `max`.
+fn edit_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
     }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
     for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
+                v = v.min(before[j - 2] + 1);
             }
-            d[i][j] = v;
+            cur[j] = v;
+            row_min = row_min.min(v);
         }
+        if row_min > max {
+            return None;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
     }
-    d[a.len()][b.len()]
+    Some(prev[b.len()]).filter(|&d| d <= max)
 }
 
 /// The candidate closest to `name`, if it is close enough to be a likely typo
 /// (distance ≤ 1/3 of the length, at least 1; or a case-insensitive match).
+///
+/// Bounded work: a `name` over [`MAX_SUGGEST_LEN`] characters gets no suggestion, and a
+/// candidate whose length differs from it by more than the allowed distance is not
+/// compared, so each candidate costs at most `MAX_SUGGEST_LEN²` steps, whatever the input.
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| {
-            let d = if c.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, c) };
-            (d, c)
-        })
-        .filter(|(d, _)| *d <= limit)
-        .min()
-        .map(|(_, c)| c)
+    if name.len() > 4 * MAX_SUGGEST_LEN {
+        return None;
+    }
+    let a: Vec<char> = name.chars().collect();
+    if a.len() > MAX_SUGGEST_LEN {
+        return None;
+    }
+    let limit = (a.len() / 3).max(1);
+    let mut b: Vec<char> = Vec::with_capacity(MAX_SUGGEST_LEN + limit);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        // Bytes bound characters from above and from below (at most 4 bytes each).
+        if c.len() > 4 * (a.len() + limit) || c.len() + limit < a.len() {
+            continue;
+        }
+        let d = if c.eq_ignore_ascii_case(name) {
+            0
+        } else {
+            b.clear();
+            b.extend(c.chars());
+            match edit_distance(&a, &b, limit) {
+                Some(d) => d,
+                None => continue,
+            }
+        };
+        if best.is_none_or(|best| (d, c) < best) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// `name` as a message shows it: whole when short, else its first [`MAX_SUGGEST_LEN`]
+/// characters and its length (a key of megabytes would make a message of megabytes).
+pub(crate) fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.char_indices().nth(MAX_SUGGEST_LEN) {
+        None => name.into(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &name[..cut], name.len()).into(),
+    }
 }
 
 /// `help: did you mean `x`?` for the closest candidate.
@@ -206,4 +260,26 @@ pub(crate) fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     suggest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_SUGGEST_LEN, suggest};
+
+    #[test]
+    fn suggestions_need_a_close_name_of_bounded_length() {
+        let known = ["allow_reuse", "arguments", "hash_paths", "environment"];
+        assert_eq!(suggest("alow_reuse", known), Some("allow_reuse"));
+        assert_eq!(suggest("ARGUMENTS", known), Some("arguments"));
+        assert_eq!(suggest("hsah_paths", known), Some("hash_paths"));
+        assert_eq!(suggest("outputs", known), None);
+        // At the cap a typo still gets its suggestion; past it, nothing is compared.
+        let long = "x".repeat(MAX_SUGGEST_LEN);
+        let typo = format!("{}y", &long[1..]);
+        assert_eq!(suggest(&typo, [long.as_str()]), Some(long.as_str()));
+        let longer = format!("{long}x");
+        assert_eq!(suggest(&format!("{long}y"), [longer.as_str()]), None);
+        let huge = "k".repeat(5 << 20);
+        assert_eq!(suggest(&huge, [huge.as_str()]), None);
+    }
 }

@@ -27,7 +27,7 @@ use syntax::{Node, Parse, Span, SyntaxErrorKind, Table, Value};
 
 use crate::diagnostics::{self, Code, Diagnostic};
 use crate::fxhash::{FxHashMap, FxHasher};
-use crate::{Db, SourceFile, schema};
+use crate::{Db, SourceFile, schema, structure};
 
 /// Which table an item comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
@@ -177,6 +177,35 @@ pub fn parse(db: &dyn Db, file: SourceFile) -> Parse {
 /// print than to find.)
 pub const MAX_SYNTAX_ERRORS: usize = 1_000;
 
+/// Keeps the first [`MAX_SYNTAX_ERRORS`] syntax errors of a file and counts the rest.
+#[derive(Default)]
+struct SyntaxCap {
+    shown: usize,
+    /// Where the first left out is, and how many are.
+    hidden: Option<(Span, usize)>,
+}
+
+impl SyntaxCap {
+    /// Adds `d` to `diags`, unless it is a syntax error past the cap.
+    fn push(&mut self, diags: &mut Vec<Diagnostic>, d: Diagnostic) {
+        if d.code != Code::TomlSyntax {
+            diags.push(d);
+        } else if self.shown < MAX_SYNTAX_ERRORS {
+            self.shown += 1;
+            diags.push(d);
+        } else {
+            self.hidden.get_or_insert((d.span, 0)).1 += 1;
+        }
+    }
+
+    /// Says how many were left out, if any.
+    fn finish(self, diags: &mut Vec<Diagnostic>) {
+        if let Some((span, n)) = self.hidden {
+            diags.push(diagnostics::syntax_error::more(span, n));
+        }
+    }
+}
+
 /// A block ends before a chunk whose header's hash is a multiple of this (so blocks hold
 /// this many chunks on average).
 pub const BLOCK_SPLIT: u64 = 16;
@@ -287,6 +316,10 @@ pub struct Part {
     pub node: Arc<Node>,
     /// Where the part's chunk starts, relative to the block.
     pub chunk: u32,
+    /// Where the part's chunk ends, relative to the block.
+    pub chunk_end: u32,
+    /// Whether the part's chunk parsed without a syntax error.
+    pub clean: bool,
     /// Whether the chunk's header is this part's own (`[steps.a]` for `steps.a`; blanks
     /// aside). Such headers are not listed in [`BlockParse::headers`]: [`items`] finds them
     /// defined twice through the item's parts, without a map of every header.
@@ -294,7 +327,7 @@ pub struct Part {
 }
 
 /// A table header line of a block: where its chunk starts (relative to the block) and the
-/// header, blanks removed (`[steps.a]`).
+/// header, blanks removed (`[steps.a]`, `[[x]]`).
 #[derive(Clone, Debug, PartialEq, Eq, salsa::SalsaValue)]
 pub struct Header {
     /// The chunk's offset in the block.
@@ -303,14 +336,27 @@ pub struct Header {
     pub text: String,
 }
 
+impl Header {
+    /// For an array-of-tables header `[[x.y]]`, the prefix `[x.y.` of the headers that
+    /// name tables inside its element (a new element starts afresh).
+    fn array_prefix(&self) -> Option<String> {
+        let inner = self.text.strip_prefix("[[")?.strip_suffix("]]")?;
+        Some(format!("[{inner}."))
+    }
+}
+
 /// One block, parsed chunk by chunk: the item parts it holds, its `[table]` headers and
 /// its diagnostics (spans relative to the block).
 #[derive(Clone, Debug, PartialEq, Eq, Default, salsa::SalsaValue)]
 pub struct BlockParse {
     /// Item parts, in order.
     pub parts: Vec<Part>,
-    /// `[table]` headers (not `[[array]]` ones, nor those of [`Part::header`]), in order.
+    /// Table headers (`[[array]]` ones too, not those of [`Part::header`]), in order.
     pub headers: Vec<Header>,
+    /// The chunks that parsed without a syntax error and are not one item's own (no
+    /// [`Part::header`]): `(start, end)` relative to the block. The structure check
+    /// (`structure.rs`) parses them together.
+    pub others: Vec<(u32, u32)>,
     /// Syntax errors and top-level diagnostics.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -323,14 +369,18 @@ pub fn parse_block<'db>(db: &'db dyn Db, block: Block<'db>) -> BlockParse {
     for (start, end) in syntax::chunks(text) {
         let chunk = &text[start as usize..end as usize];
         let first_part = out.parts.len();
-        parse_chunk(chunk, start, &mut out);
-        let trimmed = chunk.trim_start();
-        if !trimmed.starts_with('[') || trimmed.starts_with("[[") {
-            continue;
-        }
+        let clean = parse_chunk(chunk, (start, end), &mut out);
+        let header = chunk.trim_start().starts_with('[');
         match &mut out.parts[first_part..] {
-            [part] if is_own_header(chunk, part) => part.header = true,
-            _ => out.headers.push(Header { at: start, text: header_text(chunk) }),
+            [part] if header && is_own_header(chunk, part) => {
+                part.header = true;
+                continue;
+            }
+            _ if header => out.headers.push(Header { at: start, text: header_text(chunk) }),
+            _ => {}
+        }
+        if clean && !chunk.trim().is_empty() {
+            out.others.push((start, end));
         }
     }
     out
@@ -348,14 +398,16 @@ fn is_own_header(chunk: &str, part: &Part) -> bool {
         && written.next().is_none()
 }
 
-/// Parses one chunk that starts at `at` in its block, adding to `out`.
+/// Parses one chunk at `(at, end)` in its block, adding to `out`. Returns whether it
+/// parsed without a syntax error.
 ///
 /// A chunk whose header line is broken (`[steps.a` never closed) keeps, besides its syntax
 /// errors, only the table its header names, if the parser recovered it (`steps.a`, so its
 /// checks still run): whatever else the parser's recovery made of the body (a top-level
 /// `outputs` table, say) is invented, and would only add confusing errors.
-fn parse_chunk(text: &str, at: u32, out: &mut BlockParse) {
+fn parse_chunk(text: &str, (at, end): (u32, u32), out: &mut BlockParse) -> bool {
     let parse = syntax::parse(text);
+    let clean = parse.errors.is_empty();
     let header_end = match text.trim_start().starts_with('[') {
         true => text.find('\n').map_or(text.len(), |n| n + 1),
         false => 0,
@@ -400,6 +452,8 @@ fn parse_chunk(text: &str, at: u32, out: &mut BlockParse) {
                 key_span: entry.key_span,
                 node: Arc::new(entry.node),
                 chunk: at,
+                chunk_end: end,
+                clean,
                 header: false,
             });
             continue;
@@ -420,10 +474,13 @@ fn parse_chunk(text: &str, at: u32, out: &mut BlockParse) {
                 key_span: e.key_span,
                 node: Arc::new(e.node),
                 chunk: at,
+                chunk_end: end,
+                clean,
                 header: false,
             });
         }
     }
+    clean
 }
 
 /// The key a piece of a broken header starts with: a bare key, or a quoted one's text
@@ -452,8 +509,10 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
     let parsed: Vec<(Block<'_>, u32, &BlockParse)> =
         blocks(db, file).iter().map(|&b| (b, b.offset(db), parse_block(db, b))).collect();
     let mut headers: FxHashMap<&str, u32> = FxHashMap::default();
-    // Syntax errors past the first MAX_SYNTAX_ERRORS: where the first is, how many.
-    let (mut syntax_errors, mut hidden) = (0, None::<(Span, usize)>);
+    // Whether any `[[array]]` header is written, and the chunks whose header line got a
+    // "defined twice" (so the structure check does not say it again).
+    let (mut array_headers, mut reported) = (false, Vec::new());
+    let mut cap = SyntaxCap::default();
     // Every part with its absolute chunk offset, in file order, and where each block's
     // parts start.
     let mut parts: Vec<(u32, &Part)> =
@@ -463,26 +522,29 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
         block_starts.push((block, parts.len()));
         for h in &parsed.headers {
             let at = off + h.at;
-            if let Some(first) = headers.insert(h.text.as_str(), at) {
-                diags.push(defined_twice(&h.text, at, first));
+            if let Some(prefix) = h.array_prefix() {
+                // A new element of an array of tables: its tables are new too.
+                headers.retain(|text, _| !text.starts_with(&prefix));
+                array_headers = true;
+            } else if let Some(first) = headers.insert(h.text.as_str(), at) {
+                cap.push(&mut diags, defined_twice(&h.text, at, first));
+                reported.push(at);
             }
         }
         for d in &parsed.diagnostics {
-            if d.code != Code::TomlSyntax {
-                diags.push(d.shifted(off));
-            } else if syntax_errors < MAX_SYNTAX_ERRORS {
-                syntax_errors += 1;
-                diags.push(d.shifted(off));
-            } else {
-                hidden.get_or_insert((d.span.shift(off), 0)).1 += 1;
-            }
+            cap.push(&mut diags, d.shifted(off));
         }
         parts.extend(parsed.parts.iter().map(|p| (off + p.chunk, p)));
     }
-    if let Some((span, n)) = hidden {
-        diags.push(diagnostics::syntax_error::more(span, n));
+    // With an array of tables in the file, a header written twice may be two elements'
+    // tables: only the structure check, which knows, says whether it is defined twice.
+    let mut twice = Vec::new();
+    let more = repeated_parts(&parts, (!array_headers).then_some(&mut reported), &mut twice);
+    let involved = structure::involved(db, &parsed, &more);
+    for d in twice.into_iter().chain(structure::check(&involved, &reported)) {
+        cap.push(&mut diags, d);
     }
-    let more = repeated_parts(&parts, &mut diags);
+    cap.finish(&mut diags);
     let mut items: Vec<(ItemKind, Item<'_>)> = Vec::with_capacity(parts.len());
     let mut groups = Vec::with_capacity(block_starts.len());
     for (b, &(block, start)) in block_starts.iter().enumerate() {
@@ -495,7 +557,7 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
                 Some(Some(rest)) => {
                     let list: Vec<(u32, &Part)> =
                         std::iter::once(i).chain(rest.iter().copied()).map(|j| parts[j]).collect();
-                    let (node, key_span) = merge(&list, &mut diags);
+                    let (node, key_span) = merge(&list);
                     ((Arc::new(node), key_span), 0)
                 }
             };
@@ -512,11 +574,13 @@ pub fn items(db: &dyn Db, file: SourceFile) -> Items<'_> {
 
 /// Parts that name an item named before (rare: `[steps.a]` and `[steps.a.inputs]`, or a
 /// table written twice), by position in `parts`: the first part of such an item maps to
-/// the positions of the others, which map to `None`. Also reports a header of an item's
-/// own ([`Part::header`]) written twice. Found by sorting hashes, not with a map of every
-/// name: files have 100,000 steps and almost never a repeat.
+/// the positions of the others, which map to `None`. With `reported`, also reports a header
+/// of an item's own ([`Part::header`]) written twice, and adds where to `reported`. Found by
+/// sorting hashes, not with a map of every name: files have 100,000 steps and almost never
+/// a repeat.
 fn repeated_parts(
     parts: &[(u32, &Part)],
+    reported: Option<&mut Vec<u32>>,
     diags: &mut Vec<Diagnostic>,
 ) -> FxHashMap<usize, Option<Vec<usize>>> {
     let hash = |p: &Part| {
@@ -549,6 +613,7 @@ fn repeated_parts(
         }
     }
     // A header of an item's own written twice: relate each to the one before.
+    let Some(reported) = reported else { return out };
     let mut firsts: Vec<(&usize, &Vec<usize>)> =
         out.iter().filter_map(|(f, rest)| rest.as_ref().map(|r| (f, r))).collect();
     firsts.sort_unstable();
@@ -561,6 +626,7 @@ fn repeated_parts(
             }
             if let Some(before) = last {
                 diags.push(defined_twice(&header_of(part), base, before));
+                reported.push(base);
             }
             last = Some(base);
         }
@@ -586,35 +652,32 @@ fn defined_twice(header: &str, at: u32, first: u32) -> Diagnostic {
     .with_related(Span::new(first, first + len), "first defined here")
 }
 
-/// Merges an item's parts from several chunks into one node with absolute spans; a key
-/// defined twice is a syntax error.
-fn merge(list: &[(u32, &Part)], diags: &mut Vec<Diagnostic>) -> (Node, Span) {
+/// Merges an item's parts from several chunks into one node with absolute spans. Where
+/// they clash (a key defined twice, an inline table extended), the first wins: the clash
+/// itself is a syntax error that [`crate::structure`] reports.
+fn merge(list: &[(u32, &Part)]) -> (Node, Span) {
     let (first_off, first) = list[0];
     let mut node = first.node.rebase(0);
     shift_node(&mut node, first_off);
     for &(off, part) in &list[1..] {
         let mut other = (*part.node).clone();
         shift_node(&mut other, off);
-        match (&mut node.value, other.value) {
-            (Value::Table(a), Value::Table(b)) => merge_tables(a, b, diags),
-            _ => diags
-                .push(diagnostics::syntax_error::toml(part.key_span.shift(off), "duplicate key")),
+        if let (Value::Table(a), Value::Table(b)) = (&mut node.value, other.value) {
+            merge_tables(a, b);
         }
     }
     (node, first.key_span.shift(first_off))
 }
 
-fn merge_tables(dst: &mut Table, src: Table, diags: &mut Vec<Diagnostic>) {
+fn merge_tables(dst: &mut Table, src: Table) {
     for e in src.entries {
         match dst.entries.iter_mut().find(|d| d.key == e.key) {
             None => dst.entries.push(e),
-            Some(d) => match (&mut d.node.value, e.node.value) {
-                (Value::Table(a), Value::Table(b)) => merge_tables(a, b, diags),
-                _ => diags.push(diagnostics::syntax_error::toml(
-                    e.key_span,
-                    &format!("duplicate key `{}`", e.key),
-                )),
-            },
+            Some(d) => {
+                if let (Value::Table(a), Value::Table(b)) = (&mut d.node.value, e.node.value) {
+                    merge_tables(a, b);
+                }
+            }
         }
     }
 }

@@ -41,6 +41,7 @@ mod model;
 pub mod paths;
 mod resolve;
 pub mod schema;
+mod structure;
 pub mod template;
 
 pub use db::{Db, Digest, FsEntry, FsState, ParamName, RootDatabase, SourceFile};

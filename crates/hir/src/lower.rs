@@ -7,7 +7,7 @@ use syntax::{Node, Span, Table, Value};
 
 use crate::diagnostics::{
     Diagnostic, duplicate_output, invalid_name, invalid_value, missing_key, missing_script,
-    script_and_command, unknown_key, wrong_type,
+    script_and_command, shell_interpolation, unknown_key, wrong_type,
 };
 use crate::model::*;
 use crate::schema::{self, Ty};
@@ -67,10 +67,14 @@ pub fn lower_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Lowered {
                 description: cx.string(table, "description").map(|s| s.value),
                 experiment: cx.string(table, "experiment").map(|s| s.value),
             }),
-            ItemKind::Environment => ItemData::Environment(Environment {
-                requirements: cx.string(table, "requirements"),
-                python: cx.string(table, "python"),
-            }),
+            ItemKind::Environment => {
+                let (requirements, python) =
+                    (cx.string(table, "requirements"), cx.string(table, "python"));
+                ItemData::Environment(Environment {
+                    requirements: cx.no_nul(requirements, "requirements"),
+                    python: cx.no_nul(python, "python"),
+                })
+            }
             ItemKind::Datastore => ItemData::Datastore(lower_datastore(&mut cx, table)),
             ItemKind::Data => ItemData::Data(lower_data(&mut cx, table)),
             ItemKind::Compute => ItemData::Compute(lower_compute(&mut cx, table)),
@@ -139,14 +143,24 @@ impl Cx<'_> {
         }
     }
 
-    fn integer(&mut self, table: &Table, key: &str) -> Option<Spanned<i64>> {
+    /// An integer in `min..=max` (`unit` follows the range in messages: ` seconds`).
+    fn integer(
+        &mut self,
+        table: &Table,
+        key: &str,
+        (min, max): (i64, i64),
+        unit: &str,
+    ) -> Option<Spanned<i64>> {
         let e = table.get(key)?;
         match &e.node.value {
-            Value::Integer(Some(i), _) => Some(Spanned::new(*i, e.node.span)),
-            Value::Integer(None, text) => {
+            Value::Integer(Some(i), _) if (min..=max).contains(i) => {
+                Some(Spanned::new(*i, e.node.span))
+            }
+            // Out of range, or out of 64 bits (also a syntax error, which names that range).
+            Value::Integer(..) => {
                 self.diags.push(invalid_value::new(
                     e.node.span,
-                    format!("`{text}` does not fit in 64 bits"),
+                    format!("`{key}` must be between {min} and {max}{unit}"),
                 ));
                 None
             }
@@ -154,6 +168,25 @@ impl Cx<'_> {
                 self.wrong(&e.node, key, Ty::Integer);
                 None
             }
+        }
+    }
+
+    /// `value`, after an error if it holds a NUL character: no path, argument or
+    /// environment variable can (the OS takes them as NUL-terminated strings), so such a
+    /// value is reported here and never looked up on disk (see [`crate::needed_paths`]).
+    fn no_nul(&mut self, value: Option<Spanned<String>>, key: &str) -> Option<Spanned<String>> {
+        if let Some(v) = &value {
+            self.check_nul(v, key);
+        }
+        value
+    }
+
+    fn check_nul(&mut self, value: &Spanned<String>, key: &str) {
+        if value.value.contains('\0') {
+            self.diags.push(
+                invalid_value::new(value.span, format!("`{key}` holds a NUL character"))
+                    .with_help("no path, argument or environment variable can hold one: remove it"),
+            );
         }
     }
 
@@ -234,7 +267,8 @@ fn scalar(node: &Node) -> Result<ParamValue, &'static str> {
     match &node.value {
         Value::String(s) => Ok(ParamValue::String(s.clone())),
         Value::Integer(Some(i), _) => Ok(ParamValue::Integer(*i)),
-        Value::Integer(None, _) => Err("integer that fits in 64 bits"),
+        // Out of 64 bits: a syntax error already says so, naming the range.
+        Value::Integer(None, _) => Err(""),
         Value::Float(text) => text
             .replace('_', "")
             .parse::<f64>()
@@ -267,6 +301,7 @@ fn lower_parameter(cx: &mut Cx<'_>, name: &str, node: &Node) -> Parameter {
     };
     let default = value_node.and_then(|n| match scalar(n) {
         Ok(v) => Some(Spanned::new(v, n.span)),
+        Err("") => None,
         Err(expected) => {
             cx.diags.push(wrong_type::new(
                 n.span,
@@ -284,7 +319,8 @@ fn lower_datastore(cx: &mut Cx<'_>, table: &Table) -> Datastore {
     let kind =
         cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
     check_kind(cx, &kind, "datastore", &["azure_blob", "s3", "gcs"]);
-    Datastore { kind, path: cx.string(table, "path") }
+    let path = cx.string(table, "path");
+    Datastore { kind, path: cx.no_nul(path, "path") }
 }
 
 fn lower_data(cx: &mut Cx<'_>, table: &Table) -> DataRef {
@@ -293,20 +329,16 @@ fn lower_data(cx: &mut Cx<'_>, table: &Table) -> DataRef {
         .unwrap_or_else(|| Spanned::new(schema::BUILTIN_DATASTORE.to_owned(), cx.name_span));
     let path = cx.string(table, "path");
     let path = cx.require(path, table, "path");
-    DataRef { datastore, path }
+    DataRef { datastore, path: cx.no_nul(path, "path") }
 }
 
 fn lower_compute(cx: &mut Cx<'_>, table: &Table) -> Compute {
     let kind =
         cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
     check_kind(cx, &kind, "compute", &["ssh", "slurm"]);
-    let max_nodes = cx.integer(table, "max_nodes").and_then(|n| match u32::try_from(n.value) {
-        Ok(v) if v >= 1 => Some(Spanned::new(v, n.span)),
-        _ => {
-            cx.diags.push(invalid_value::new(n.span, "`max_nodes` must be at least 1"));
-            None
-        }
-    });
+    let max_nodes = cx
+        .integer(table, "max_nodes", (1, u32::MAX.into()), "")
+        .and_then(|n| Some(Spanned::new(u32::try_from(n.value).ok()?, n.span)));
     Compute { kind, max_nodes }
 }
 
@@ -324,7 +356,18 @@ fn check_kind(cx: &mut Cx<'_>, kind: &Spanned<String>, what: &str, later: &[&str
 
 fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {
     let script = cx.string(table, "script");
+    let script = cx.no_nul(script, "script");
     let command = cx.array(table, "command", true);
+    let arguments = cx.array(table, "arguments", true).unwrap_or_default();
+    for (key, values) in
+        [("command", command.as_deref().unwrap_or_default()), ("arguments", &arguments)]
+    {
+        for v in values {
+            cx.check_nul(v, key);
+        }
+    }
+    let argv: Vec<&Spanned<String>> = command.iter().flatten().chain(&arguments).collect();
+    shell_interpolation::check(&argv, &mut cx.diags);
     match (&script, &command) {
         (None, None) if table.get("script").is_none() && table.get("command").is_none() => {
             cx.diags.push(missing_script::new(cx.name_span, name));
@@ -359,7 +402,8 @@ fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {
         }
     }
     let env = cx.string_table(table, "env", true);
-    for (k, _) in &env {
+    for (k, v) in &env {
+        cx.check_nul(v, "env");
         if !invalid_name::is_valid_env(&k.value) {
             cx.diags.push(
                 invalid_value::new(
@@ -370,23 +414,23 @@ fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {
             );
         }
     }
-    let timeout = cx.integer(table, "timeout").and_then(|t| match u64::try_from(t.value) {
-        Ok(v) if v > 0 => Some(v),
-        _ => {
-            cx.diags
-                .push(invalid_value::new(t.span, "`timeout` must be a positive number of seconds"));
-            None
-        }
-    });
+    let timeout = cx
+        .integer(table, "timeout", (1, i64::MAX), " seconds")
+        .and_then(|t| u64::try_from(t.value).ok());
     let _ = cx.string(table, "description");
+    let source_directory = cx.string(table, "source_directory");
+    let hash_paths = cx.array(table, "hash_paths", false).unwrap_or_default();
+    for h in &hash_paths {
+        cx.check_nul(h, "hash_paths");
+    }
     Step {
         script,
         command,
-        source_directory: cx.string(table, "source_directory"),
-        arguments: cx.array(table, "arguments", true).unwrap_or_default(),
+        source_directory: cx.no_nul(source_directory, "source_directory"),
+        arguments,
         inputs,
         outputs,
-        hash_paths: cx.array(table, "hash_paths", false).unwrap_or_default(),
+        hash_paths,
         environment: cx.string(table, "environment"),
         compute: cx.string(table, "compute"),
         allow_reuse: cx.bool(table, "allow_reuse").unwrap_or(true),

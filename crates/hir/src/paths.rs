@@ -62,7 +62,7 @@ pub struct PathNeed {
     pub usage: PathUse,
 }
 
-/// Every path the pipeline names, each once, in file order.
+/// Every path the pipeline names, each once, in file order; none holding a NUL character.
 #[salsa::tracked(returns(ref))]
 pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
     let index = index(db, file);
@@ -89,6 +89,10 @@ pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
     let mut out: Vec<PathNeed> = Vec::new();
     let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
     for (path, usage) in named {
+        // Lowering reports it; no file system can hold such a path, so none is probed.
+        if path.contains('\0') {
+            continue;
+        }
         let digest = usage != PathUse::SourceDirectory;
         match seen.get(path) {
             Some(&i) => out[i].digest |= digest,

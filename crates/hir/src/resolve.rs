@@ -12,8 +12,8 @@ use syntax::Span;
 
 use crate::db::ParamName;
 use crate::diagnostics::{
-    Diagnostic, invalid_reference, path_not_found, unknown_placeholder, unresolved_reference,
-    unused,
+    Diagnostic, invalid_reference, path_not_found, path_outside_project, unknown_placeholder,
+    unresolved_reference, unused,
 };
 use crate::group::{Named, group_names};
 use crate::lower::ItemData;
@@ -403,6 +403,24 @@ fn check_step_paths(db: &dyn Db, step: &Step, diags: &mut Vec<Diagnostic>) {
         return;
     }
     let src = normalize(step.source_directory());
+    // Paths inside a source directory that leaves the folder are said to leave only once.
+    let outside = match &step.source_directory {
+        Some(sd) => path_outside_project::check(sd.span, "source directory", &sd.value, &src),
+        None => None,
+    };
+    let src_leaves = outside.is_some();
+    diags.extend(outside);
+    let script = step.script.iter().map(|s| (s, "script", Want::File));
+    let hash_paths = step.hash_paths.iter().map(|h| (h, "hash path", Want::Any));
+    let files: Vec<(&Spanned<String>, &str, Want, String)> = script
+        .chain(hash_paths)
+        .map(|(p, what, want)| (p, what, want, join(&src, &p.value)))
+        .collect();
+    if !src_leaves {
+        for (p, what, _, resolved) in &files {
+            diags.extend(path_outside_project::check(p.span, what, &p.value, resolved));
+        }
+    }
     if let Some(sd) = &step.source_directory
         && let Some(d) = check_path(db, sd.span, "source directory", &sd.value, &src, Want::Dir)
     {
@@ -410,18 +428,8 @@ fn check_step_paths(db: &dyn Db, step: &Step, diags: &mut Vec<Diagnostic>) {
         diags.push(d);
         return;
     }
-    if let Some(s) = &step.script {
-        diags.extend(check_path(db, s.span, "script", &s.value, &join(&src, &s.value), Want::File));
-    }
-    for h in &step.hash_paths {
-        diags.extend(check_path(
-            db,
-            h.span,
-            "hash path",
-            &h.value,
-            &join(&src, &h.value),
-            Want::Any,
-        ));
+    for (p, what, want, resolved) in &files {
+        diags.extend(check_path(db, p.span, what, &p.value, resolved, *want));
     }
 }
 
@@ -449,12 +457,19 @@ pub(crate) fn check_other<'a>(
                 }
                 Some(root) => {
                     if let Some(p) = &d.path {
+                        let resolved = join(root, &p.value);
+                        // A datastore outside the folder says so itself.
+                        if !path_outside_project::leaves(root) {
+                            let note =
+                                path_outside_project::check(p.span, "data", &p.value, &resolved);
+                            diags.extend(note);
+                        }
                         diags.extend(check_path(
                             db,
                             p.span,
                             "data",
                             &p.value,
-                            &join(root, &p.value),
+                            &resolved,
                             Want::Any,
                         ));
                     }
@@ -463,13 +478,20 @@ pub(crate) fn check_other<'a>(
         }
         Some(ItemData::Environment(e)) => {
             if let Some(r) = &e.requirements {
-                diags.extend(check_path(
-                    db,
-                    r.span,
-                    "requirements file",
-                    &r.value,
-                    &normalize(&r.value),
-                    Want::File,
+                let resolved = normalize(&r.value);
+                let what = "requirements file";
+                diags.extend(path_outside_project::check(r.span, what, &r.value, &resolved));
+                diags.extend(check_path(db, r.span, what, &r.value, &resolved, Want::File));
+            }
+        }
+        Some(ItemData::Datastore(d)) => {
+            if let Some(p) = &d.path {
+                let resolved = normalize(&p.value);
+                diags.extend(path_outside_project::check(
+                    p.span,
+                    "datastore path",
+                    &p.value,
+                    &resolved,
                 ));
             }
         }

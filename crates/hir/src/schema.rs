@@ -263,7 +263,7 @@ pub static TABLES: &[TableSpec] = &[
                 "max_nodes",
                 Integer,
                 Some("the number of CPUs"),
-                "How many steps run at once on this target (at least 1).",
+                "How many steps run at once on this target (1 to 4294967295).",
                 "max_nodes = 2"
             ),
             key!(
@@ -292,7 +292,7 @@ pub static TABLES: &[TableSpec] = &[
                 "command",
                 ArgArray,
                 None,
-                "An argv array run as is (no shell), from `source_directory`; placeholders allowed. Instead of `script`. The template is part of the step key.",
+                "An argv array run as is (no shell), from `source_directory`; placeholders allowed. Instead of `script`. The template is part of the step key. A program that runs code from an element (`sh -c`, `python -c`, `perl -e`, …) turns a placeholder inside that element into code (warning W0205): pass values as elements after the code instead (`\"$0\"`, `\"$1\"` in a shell script, as in the example).",
                 r#"command = ["sh", "-c", "wc -l \"$0\" > \"$1/count\"", "${inputs.raw}", "${outputs.count}"]"#
             ),
             key!(
@@ -355,7 +355,7 @@ pub static TABLES: &[TableSpec] = &[
                 "timeout",
                 Integer,
                 None,
-                "Seconds the step may run before it is stopped (SIGTERM, then SIGKILL) and fails. Without it, no limit.",
+                "Seconds the step may run before it is stopped (SIGTERM, then SIGKILL) and fails (at least 1). Without it, no limit.",
                 "timeout = 3600"
             ),
             key!(

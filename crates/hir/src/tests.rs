@@ -42,6 +42,7 @@ pub(crate) fn render(text: &str, diags: &[crate::Diagnostic]) -> String {
         let sev = match d.severity() {
             crate::Severity::Error => "error",
             crate::Severity::Warning => "warning",
+            crate::Severity::Note => "note",
         };
         out.push_str(&format!(
             "{sev}[{}] {}-{}: {}\n",

@@ -83,12 +83,19 @@ pub fn diagnostic(
             message: r.message.clone(),
         })
         .collect();
-    let unused = d.code.as_str().starts_with("W02");
+    let unused = matches!(
+        d.code,
+        hir::Code::UnusedParameter
+            | hir::Code::UnusedData
+            | hir::Code::UnusedOutput
+            | hir::Code::UnusedInput
+    );
     lsp::Diagnostic {
         range: range(li, text, enc, d.span),
         severity: Some(match d.severity() {
             hir::Severity::Error => DiagnosticSeverity::ERROR,
             hir::Severity::Warning => DiagnosticSeverity::WARNING,
+            hir::Severity::Note => DiagnosticSeverity::INFORMATION,
         }),
         code: Some(NumberOrString::String(d.code.as_str().to_owned())),
         code_description: None,
@@ -132,5 +139,22 @@ mod tests {
         let smile = text.find('😀').unwrap() as u32;
         let inside = offset(&li, text, Enc::Utf16, Position { line: 0, character: 7 });
         assert_eq!(inside, smile + 4);
+    }
+
+    #[test]
+    fn severities_and_tags() {
+        let text = "a\n";
+        let li = LineIndex::new(text);
+        let uri = path_uri(Path::new("/p/pipeline.toml")).unwrap();
+        let lsp = |code| {
+            let d = hir::Diagnostic::new(code, Span::new(0, 1), "m");
+            diagnostic(&li, text, Enc::Utf16, &uri, &d)
+        };
+        let note = lsp(hir::Code::PathOutsideProject);
+        assert_eq!(note.severity, Some(DiagnosticSeverity::INFORMATION));
+        let shell = lsp(hir::Code::ShellInterpolation);
+        assert_eq!((shell.severity, shell.tags), (Some(DiagnosticSeverity::WARNING), None));
+        let unused = lsp(hir::Code::UnusedInput);
+        assert_eq!(unused.tags, Some(vec![DiagnosticTag::UNNECESSARY]));
     }
 }

@@ -334,7 +334,7 @@ fn prepare(
 /// Prints the diagnostics; `Err(1)` when the pipeline has errors, `Err(2)` for bad
 /// `--param` values.
 pub(crate) fn ready_to_build(project: &Project) -> Result<(), ExitCode> {
-    let diags = project.diagnostics();
+    let diags = project.problems();
     let (errors, _) = crate::report(project, &diags);
     if errors > 0 {
         say!(

@@ -255,29 +255,33 @@ pub(crate) fn color() -> bool {
 
 /// Prints diagnostics to stderr in human form; returns (errors, warnings).
 pub(crate) fn report(project: &Project, diags: &[hir::Diagnostic]) -> (usize, usize) {
-    let errors = diags.iter().filter(|d| d.severity() == hir::Severity::Error).count();
     if !diags.is_empty() {
         eprint!("{}", render::human(&project.display, project.text(), diags, color()));
     }
-    (errors, diags.len() - errors)
+    let (errors, warnings, _) = render::count(diags);
+    (errors, warnings)
 }
 
 fn check(path: &Path, format: CheckFormat) -> anyhow::Result<ExitCode> {
     let mut project = Project::load(path, Vec::new())?;
     project.refresh_fs_cached()?;
     let diags = project.diagnostics();
-    let errors = diags.iter().filter(|d| d.severity() == hir::Severity::Error).count();
+    let (errors, _, notes) = render::count(&diags);
     match format {
         CheckFormat::Human => {
             let (e, w) = report(&project, &diags);
             let steps = hir::step_graph(&project.db, project.file).order.len();
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
+            let notes = match notes {
+                0 => String::new(),
+                n => format!(", {n} note{}", plural(n)),
+            };
             eprintln!(
-                "{}: {} step{}, {e} error{}, {w} warning{}",
+                "{}: {steps} step{}, {e} error{}, {w} warning{}{notes}",
                 project.display,
-                steps,
-                if steps == 1 { "" } else { "s" },
-                if e == 1 { "" } else { "s" },
-                if w == 1 { "" } else { "s" }
+                plural(steps),
+                plural(e),
+                plural(w),
             );
         }
         CheckFormat::Json => outln!("{}", render::json(&project.display, project.text(), &diags)),

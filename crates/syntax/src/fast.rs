@@ -333,7 +333,8 @@ impl Parser<'_> {
 }
 
 /// `[+-]? int (frac)? (exp)?` with `int` free of leading zeros: an integer when neither
-/// part follows, else a float. Anything else (underscores, `0x`, `inf`, dates) is `None`.
+/// part follows, else a float. Anything else (underscores, `0x`, `inf`, dates, an integer
+/// out of 64 bits) is `None`.
 fn number(token: &str) -> Option<Value> {
     let b = token.as_bytes();
     let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
@@ -370,5 +371,12 @@ fn number(token: &str) -> Option<Value> {
     if i != b.len() {
         return None;
     }
-    Some(if float { Value::Float(token.to_owned()) } else { integer_value(token, 10) })
+    if float {
+        return Some(Value::Float(token.to_owned()));
+    }
+    // One out of 64 bits is a syntax error, which `toml`'s path reports.
+    match integer_value(token, 10) {
+        Value::Integer(None, _) => None,
+        v => Some(v),
+    }
 }

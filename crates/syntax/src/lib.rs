@@ -126,7 +126,6 @@ fn parse_with_toml(text: &str) -> Parse {
         };
     }
     let (root, errors) = toml::de::DeTable::parse_recoverable(text);
-    let root = tree::table_from_de(root.get_ref());
     let mut errors: Vec<SyntaxError> = errors
         .into_iter()
         .map(|e| {
@@ -135,6 +134,7 @@ fn parse_with_toml(text: &str) -> Parse {
             SyntaxError { span, message, kind: SyntaxErrorKind::Toml }
         })
         .collect();
+    let root = tree::table_from_de(root.get_ref(), &mut errors);
     errors.sort_by_key(|e| e.span);
     errors.dedup();
     Parse { root, errors }

@@ -90,12 +90,17 @@ outputs = ["x"]
 #[test]
 fn numbers_keep_their_text() {
     check(
-        "a = 0x1F\nb = -1_000\nc = 1.50\nd = 99999999999999999999\n",
+        "a = 0x1F\nb = -1_000\nc = 1.50\nd = 99999999999999999999\ne = 0b\nf = 1_0٠\n",
         expect![[r#"
-            a @0..1 "a" = Integer(None, "1F") "0x1F"
+            a @0..1 "a" = Integer(Some(31), "0x1F") "0x1F"
             b @9..10 "b" = Integer(Some(-1000), "-1000") "-1_000"
             c @20..21 "c" = Float("1.50") "1.50"
             d @29..30 "d" = Integer(None, "99999999999999999999") "99999999999999999999"
+            e @54..55 "e" = Integer(None, "0b") "0b"
+            f @61..62 "f" = Integer(None, "10٠") "1_0٠"
+            error @33..53: integer `99999999999999999999` out of range: TOML integers are between -9223372036854775808 and 9223372036854775807
+            error @58..60: invalid integer `0b`
+            error @65..70: invalid integer `10٠`
         "#]],
     );
 }

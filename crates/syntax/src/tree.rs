@@ -2,7 +2,7 @@
 
 use toml::de::{DeTable, DeValue};
 
-use crate::{Span, span_of};
+use crate::{Span, SyntaxError, SyntaxErrorKind, span_of};
 
 /// A table: its entries in source order (TOML forbids duplicate keys, so names are
 /// unique; a duplicate is a syntax error and only the first is kept).
@@ -125,43 +125,77 @@ impl Node {
     }
 }
 
-pub(crate) fn table_from_de(table: &DeTable<'_>) -> Table {
+/// `toml`'s tree as ours. `toml` leaves integers unchecked until they are deserialized, so
+/// a malformed or out-of-range one is added to `errors` here.
+pub(crate) fn table_from_de(table: &DeTable<'_>, errors: &mut Vec<SyntaxError>) -> Table {
     Table {
         entries: table
             .iter()
             .map(|(k, v)| Entry {
                 key: k.get_ref().to_string(),
                 key_span: span_of(k.span()),
-                node: node_from_de(v.get_ref(), span_of(v.span())),
+                node: node_from_de(v.get_ref(), span_of(v.span()), errors),
             })
             .collect(),
     }
 }
 
-fn node_from_de(value: &DeValue<'_>, span: Span) -> Node {
+fn node_from_de(value: &DeValue<'_>, span: Span, errors: &mut Vec<SyntaxError>) -> Node {
     let value = match value {
         DeValue::String(s) => Value::String(s.to_string()),
-        DeValue::Integer(i) => integer_value(i.as_str(), i.radix()),
+        DeValue::Integer(i) => {
+            // `as_str` is the digits without prefix or `_`; the text keeps the prefix.
+            let text = match i.radix() {
+                16 => format!("0x{}", i.as_str()),
+                8 => format!("0o{}", i.as_str()),
+                2 => format!("0b{}", i.as_str()),
+                _ => i.as_str().to_owned(),
+            };
+            let value = integer_value(&text, i.radix());
+            let problem = if !well_formed(i.as_str(), i.radix()) {
+                Some(format!("invalid integer `{text}`"))
+            } else if matches!(value, Value::Integer(None, _)) {
+                Some(format!(
+                    "integer `{text}` out of range: TOML integers are between {} and {}",
+                    i64::MIN,
+                    i64::MAX
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                errors.push(SyntaxError { span, message, kind: SyntaxErrorKind::Toml });
+            }
+            value
+        }
         DeValue::Float(f) => Value::Float(f.as_str().to_owned()),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::Datetime(d.to_string()),
         DeValue::Array(items) => Value::Array(
-            items.iter().map(|n| node_from_de(n.get_ref(), span_of(n.span()))).collect(),
+            items.iter().map(|n| node_from_de(n.get_ref(), span_of(n.span()), errors)).collect(),
         ),
-        DeValue::Table(t) => Value::Table(table_from_de(t)),
+        DeValue::Table(t) => Value::Table(table_from_de(t, errors)),
     };
     Node { span, value }
 }
 
-/// An integer's value from its text as `toml` gives it (`i64` when it fits) and radix.
+/// Whether `digits` (an integer as `toml` decodes it: sign and digits, no prefix, no `_`)
+/// has at least one digit and only digits of `radix`. `toml`'s lexer takes `0b`, `0x` and
+/// `1_0٠` (an Arabic-Indic zero) as integers and leaves the check to whoever reads them.
+fn well_formed(digits: &str, radix: u32) -> bool {
+    let digits =
+        if radix == 10 { digits.strip_prefix(['+', '-']).unwrap_or(digits) } else { digits };
+    !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix))
+}
+
+/// An integer's value (`i64` when it fits) from its text (sign, `0x`/`0o`/`0b` prefix
+/// for its radix, `_` allowed) and radix.
 pub(crate) fn integer_value(raw: &str, radix: u32) -> Value {
     let text = raw.replace('_', "");
-    let digits = text.trim_start_matches(['+', '-']);
-    let digits = match radix {
-        10 => digits,
-        _ => &digits[2.min(digits.len())..],
+    let parsed = match radix {
+        // With its sign, so that i64::MIN fits.
+        10 => text.parse::<i64>().ok(),
+        _ => text.get(2..).and_then(|digits| i64::from_str_radix(digits, radix).ok()),
     };
-    let parsed =
-        i64::from_str_radix(digits, radix).ok().map(|n| if text.starts_with('-') { -n } else { n });
     Value::Integer(parsed, raw.to_owned())
 }

@@ -35,11 +35,80 @@ timeout = -5
             expect![[r#"
                 error[E0112] 2:8-2:15: compute kind `slurm` is not supported yet
                   help: only `local` runs today
-                error[E0112] 3:13-3:14: `max_nodes` must be at least 1
+                error[E0112] 3:13-3:14: `max_nodes` must be between 1 and 4294967295
                 error[E0112] 5:8-5:13: unknown datastore kind `ftp`
                   help: only `local` runs today
-                error[E0112] 9:11-9:13: `timeout` must be a positive number of seconds
+                error[E0112] 9:11-9:13: `timeout` must be between 1 and 9223372036854775807 seconds
             "#]],
         );
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_the_range() {
+        check(
+            r#"
+[compute.local]
+max_nodes = 4294967296
+[steps.a]
+command = ["true"]
+timeout = 0
+"#,
+            expect![[r#"
+                error[E0112] 2:13-2:23: `max_nodes` must be between 1 and 4294967295
+                error[E0112] 5:11-5:12: `timeout` must be between 1 and 9223372036854775807 seconds
+            "#]],
+        );
+    }
+
+    #[test]
+    fn nul_characters_in_paths_and_arguments() {
+        check(
+            r#"
+//- /pipeline.toml
+[environments.py]
+requirements = "r\u0000.txt"
+[datastores.d]
+path = "d\u0000"
+[data.x]
+datastore = "d"
+path = "x\u0000.csv"
+[steps.a]
+script = "s\u0000.sh"
+source_directory = "src\u0000"
+hash_paths = ["h\u0000"]
+environment = "py"
+arguments = ["${inputs.x}", "a\u0000"]
+inputs = { x = "data.x" }
+env = { A = "\u0000" }
+[steps.b]
+command = ["echo\u0000"]
+//- /src/s.sh
+"#,
+            expect![[r#"
+                error[E0112] 2:16-2:29: `requirements` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+                error[E0112] 4:8-4:17: `path` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+                error[E0112] 7:8-7:21: `path` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+                error[E0112] 9:10-9:22: `script` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+                error[E0112] 10:20-10:31: `source_directory` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+                error[E0112] 11:15-11:24: `hash_paths` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+                error[E0112] 13:29-13:38: `arguments` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+                error[E0112] 15:13-15:21: `env` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+                error[E0112] 17:12-17:24: `command` holds a NUL character
+                  help: no path, argument or environment variable can hold one: remove it
+            "#]],
+        );
+        let (db, file, _) =
+            crate::tests::load("[steps.a]\nscript = \"s\\u0000.sh\"\nhash_paths = [\"ok.txt\"]\n");
+        let paths: Vec<&str> =
+            crate::needed_paths(&db, file).iter().map(|n| n.path.as_str()).collect();
+        assert_eq!(paths, [".", "ok.txt"], "a path holding a NUL is never probed");
     }
 }

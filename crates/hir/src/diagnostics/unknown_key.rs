@@ -5,11 +5,12 @@
 
 use syntax::Span;
 
-use super::{Code, Diagnostic, did_you_mean};
+use super::{Code, Diagnostic, did_you_mean, shown};
 
 /// `key` is not one of `known` in table `table` (`steps.train`).
 pub(crate) fn new(span: Span, key: &str, table: &str, known: &[&str]) -> Diagnostic {
-    let d = Diagnostic::new(Code::UnknownKey, span, format!("unknown key `{key}` in `[{table}]`"));
+    let message = format!("unknown key `{}` in `[{table}]`", shown(key));
+    let d = Diagnostic::new(Code::UnknownKey, span, message);
     match did_you_mean(key, known.iter().copied()) {
         Some(help) => d.with_help(help),
         None => d.with_help(format!("expected one of: {}", known.join(", "))),
@@ -18,7 +19,7 @@ pub(crate) fn new(span: Span, key: &str, table: &str, known: &[&str]) -> Diagnos
 
 /// An unknown top-level table.
 pub(crate) fn top_level(span: Span, key: &str, known: &[&str]) -> Diagnostic {
-    let d = Diagnostic::new(Code::UnknownKey, span, format!("unknown table `{key}`"));
+    let d = Diagnostic::new(Code::UnknownKey, span, format!("unknown table `{}`", shown(key)));
     match did_you_mean(key, known.iter().copied()) {
         Some(help) => d.with_help(help),
         None => d.with_help(format!("expected one of: {}", known.join(", "))),
@@ -74,5 +75,19 @@ command = ["echo", "${params.lr}"]
                   help: did you mean `description`?
             "#]],
         );
+    }
+
+    #[test]
+    fn a_huge_key_is_shortened_and_gets_no_suggestion() {
+        let key = "k".repeat(5 << 20);
+        let (db, file, _) =
+            crate::tests::load(&format!("[steps.a]\ncommand = [\"true\"]\n{key} = 1\n"));
+        let diags = crate::file_diagnostics(&db, file);
+        let [d] = &diags[..] else { panic!("{diags:?}") };
+        assert_eq!(
+            d.message,
+            format!("unknown key `{}… (5242880 bytes)` in `[steps.a]`", &key[..64])
+        );
+        assert!(d.help.as_deref().unwrap().starts_with("expected one of:"), "{d:?}");
     }
 }

@@ -120,7 +120,7 @@ pub(crate) fn try_noop(
 }
 
 /// Writes the memo after a normal build, when it may: the build succeeded with every step
-/// ran or reused, the file has no diagnostic at all, and every step may be reused. Best
+/// ran or reused, the file has no error or warning, and every step may be reused. Best
 /// effort: a memo that cannot be written only costs the next no-op its speed. An older memo
 /// is left alone when this one is not written: it is checked in full before it is trusted.
 pub(crate) fn write_memo(
@@ -139,7 +139,7 @@ pub(crate) fn write_memo(
             && !summary.uncached
             && all_reusable
             && summary.outcomes.iter().all(|o| matches!(o.status, "ran" | "reused"))
-            && project.diagnostics().is_empty();
+            && project.problems().is_empty();
         if !clean {
             return None;
         }
