@@ -4,6 +4,7 @@
 #
 #   bash bench/compare.sh                                   # everything (about an hour)
 #   NS="1000" SHAPES="chain" TOOLS="runner ninja" bash bench/compare.sh
+#   RUNNER_BASE=/path/to/old/runner TOOLS="runner base ninja" bash bench/compare.sh   # A/B
 #
 # Shapes (from ../shared/bench/gen_pipelines.py): chain (step i reads step i-1's output and
 # its own 1 KiB input), wide (N independent steps), diamond (wide plus one step reading all
@@ -64,6 +65,7 @@ export DVC_NO_ANALYTICS=1
 
 cmd_of() { case $1 in
   runner) echo "$RUNNER build -j2 ." ;;
+  base) echo "$RUNNER_BASE build -j2 ." ;;  # another build of runner, for an A/B
   ninja) echo "ninja -j2" ;;
   make) echo "make -s -j2" ;;
   dvc) echo 'DVC_SITE_CACHE_DIR=$PWD/.dvc/tmp/site dvc repro -q' ;;
@@ -77,7 +79,7 @@ skip() { case $1 in
 esac; true; }
 
 gen() { # gen SHAPE N TOOL DIR
-  if [[ $3 == runner ]]; then python3 "$HERE/gen_ours.py" --shape "$1" --n "$2" --out "$4" >/dev/null
+  if [[ $3 == runner || $3 == base ]]; then python3 "$HERE/gen_ours.py" --shape "$1" --n "$2" --out "$4" >/dev/null
   else discard "$4.gen"; python3 "$WORK/peer/gen_pipelines.py" --shape "$1" --n "$2" --out "$4.gen" --tools "$3" >/dev/null 2>&1
        discard "$4"; mv "$4.gen/$3" "$4"; discard "$4.gen"; fi
 }
