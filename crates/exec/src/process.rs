@@ -80,9 +80,15 @@ pub enum Outcome {
     Cancelled,
     /// It could not be started (or waited for); the message says why and names the program or file.
     SpawnFailed(String),
-    /// It exited with code 0, but what it printed could not be written to its log file (the
-    /// message names the file); its run cannot be trusted to be complete.
-    LogFailed(String),
+    /// It exited with `code`, but what it printed could not be written to its log file (the
+    /// message names the file, and says why: a full disk, say, which may also be why it
+    /// failed); its run cannot be trusted to be complete.
+    LogFailed {
+        /// Its exit code.
+        code: i32,
+        /// Which log could not be written, and why.
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -100,7 +106,12 @@ impl fmt::Display for Outcome {
             Outcome::TimedOut => f.write_str("timed out"),
             Outcome::Cancelled => f.write_str("cancelled"),
             Outcome::SpawnFailed(msg) => write!(f, "failed to start: {msg}"),
-            Outcome::LogFailed(msg) => write!(f, "its output could not be logged: {msg}"),
+            Outcome::LogFailed { code: 0, message } => {
+                write!(f, "its output could not be logged: {message}")
+            }
+            Outcome::LogFailed { code, message } => {
+                write!(f, "exited with code {code}; its output could not be logged: {message}")
+            }
         }
     }
 }
@@ -116,7 +127,7 @@ impl fmt::Display for Outcome {
 ///
 /// Returns [`Outcome::Cancelled`] without spawning if `cancel` already fired,
 /// [`Outcome::SpawnFailed`] for an empty `argv`, a missing working directory, or a program that
-/// cannot be executed, and [`Outcome::LogFailed`] instead of `Exited(0)` when a log file could not
+/// cannot be executed, and [`Outcome::LogFailed`] instead of `Exited` when a log file could not
 /// be written. If the process exits on its own at the same moment a stop is triggered, its real
 /// exit status wins. The duration runs from just before the spawn to the reap.
 pub async fn run_process(spec: ProcessSpec, cancel: CancelToken) -> (Outcome, Duration) {
@@ -141,7 +152,7 @@ pub async fn run_process(spec: ProcessSpec, cancel: CancelToken) -> (Outcome, Du
         Err(_) => Ok(()),
     };
     let outcome = match (outcome, logged) {
-        (Outcome::Exited(0), Err(msg)) => Outcome::LogFailed(msg),
+        (Outcome::Exited(code), Err(message)) => Outcome::LogFailed { code, message },
         (outcome, _) => outcome,
     };
     (outcome, started.elapsed())

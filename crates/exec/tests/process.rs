@@ -277,8 +277,14 @@ async fn spawn_failures_name_the_problem() {
     std::fs::write(dir.path().join("file"), "").unwrap();
     let mut s = sh(dir.path(), "echo hi");
     s.stdout_path = dir.path().join("file/stdout");
-    let Outcome::LogFailed(msg) = run(s).await else { panic!() };
-    assert!(msg.contains("stdout") && msg.contains("file/stdout"), "{msg}");
+    let Outcome::LogFailed { code: 0, message } = run(s).await else { panic!() };
+    assert!(message.contains("stdout") && message.contains("file/stdout"), "{message}");
+    // A failed process too: why it failed may be why its log could not be written.
+    let mut s = sh(dir.path(), "echo hi; exit 3");
+    s.stdout_path = dir.path().join("file/stdout");
+    let out = run(s).await;
+    assert!(matches!(out, Outcome::LogFailed { code: 3, .. }), "{out:?}");
+    assert!(out.to_string().starts_with("exited with code 3; its output could not be logged"));
 }
 
 #[tokio::test]

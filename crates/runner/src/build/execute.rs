@@ -284,12 +284,12 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         log_dir: Some(run_dir.display().to_string()),
         ..empty_record(shared.run_id, &info.name, StepStatus::Ran)
     };
-    ledger::submit(shared, ledger::Entry { action, record, metrics, _key_lock: lock }, elapsed);
-    for (name, dir) in &written {
-        if let Some(d) = outputs.get(name) {
-            super::views::publish(shared, &info.name, name, *d, dir);
-        }
-    }
+    let views = written
+        .into_iter()
+        .filter_map(|(name, dir)| Some((outputs.get(&name).copied()?, name, dir)))
+        .collect();
+    let entry = ledger::Entry { action, record, metrics, views, _key_lock: lock };
+    ledger::submit(shared, entry, elapsed);
     let spent = info.inputs.iter().filter(|(_, t)| matches!(t, Target::Output { .. }));
     let spent: Vec<PathBuf> = spent.map(|(name, _)| input_dir(shared, &info.name, name)).collect();
     shared.spent_inputs.lock().unwrap_or_else(|e| e.into_inner()).extend(spent);
@@ -442,7 +442,7 @@ fn run_folder<'a>(shared: &Shared, cell: &'a std::sync::OnceLock<PathBuf>, name:
 }
 
 /// Where a step writes output `name` while it runs: `.runner/outputs/.STEP.OUTPUT.runID`,
-/// next to the view it becomes by a rename when the step succeeds (see `views::publish`).
+/// next to the view it becomes by a rename when the step succeeds (see `views::publish_all`).
 pub(super) fn output_dir(shared: &Shared, step: &str, name: &str) -> PathBuf {
     shared.state.join("outputs").join(format!(".{step}.{name}.run{}", shared.run_id))
 }

@@ -1,7 +1,8 @@
 //! Group commit of what steps that ran leave in the databases: their action cache entries,
 //! history records and metrics, written in one transaction per database for every step
 //! that finished within [`FLUSH_DELAY`] of another, instead of three transactions per step
-//! (a cold build of 1,000 trivial steps made 3,000).
+//! (a cold build of 1,000 trivial steps made 3,000). Their output views follow, under one
+//! hold of the views lock: a view appears once its result is committed.
 //!
 //! Nothing waits for these writes: downstream steps need only the outputs' digests,
 //! published as each step ends, and the build flushes what is left ([`flush`]) before it
@@ -37,6 +38,9 @@ pub(super) struct Entry {
     pub(super) record: StepRecord,
     /// The metrics it logged.
     pub(super) metrics: Vec<Metric>,
+    /// Its outputs, to become their views once the entry is committed: (manifest digest,
+    /// output name, the folder it wrote).
+    pub(super) views: Vec<(Digest, String, std::path::PathBuf)>,
     /// The lock of its key, held until the entry is committed: a concurrent build waiting
     /// for the key then finds the entry (see `claim`).
     pub(super) _key_lock: Option<cache::KeyLock>,
@@ -121,4 +125,13 @@ pub(super) fn flush(shared: &Shared) {
     {
         say!("runner: recording {} step records: {e}", records.len());
     }
+    drop(history);
+    let views: Vec<(&str, &str, Digest, &std::path::Path)> = entries
+        .iter()
+        .flat_map(|e| {
+            let step = e.record.step.as_str();
+            e.views.iter().map(move |(d, name, dir)| (step, name.as_str(), *d, dir.as_path()))
+        })
+        .collect();
+    super::views::publish_all(shared, &views);
 }

@@ -76,23 +76,29 @@ fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest:
     laid
 }
 
-/// Makes the folder a step just wrote for output `name` (already stored in the CAS as
-/// `digest`) its view, by moving it (no copy); falls back to laying it out from the CAS.
-pub(super) fn publish(shared: &Shared, step: &str, name: &str, digest: Digest, written: &Path) {
+/// Makes the folders steps just wrote their views, by moving them (no copy; falls back to
+/// laying the view out from the CAS), under one hold of the views lock: each is (step,
+/// output, manifest digest, folder written), already stored in the CAS.
+pub(super) fn publish_all(shared: &Shared, written: &[(&str, &str, Digest, &Path)]) {
+    if written.is_empty() {
+        return;
+    }
     let Ok(guard) = shared.views.lock() else { return };
-    let view = view_dir(&shared.state, step, name);
     guard.changed();
-    // A first build has no view yet (and an empty one is replaced by the rename): one
-    // rename. An older view is removed first.
-    let moved = std::fs::rename(written, &view).is_ok() || {
-        cache::clear_view_digest(&view);
-        let _ = std::fs::remove_dir_all(&view);
-        std::fs::rename(written, &view).is_ok()
-    };
-    if moved {
-        cache::set_view_digest(&view, &cdig(digest));
-    } else {
-        lay_out(shared, &guard, step, name, digest);
+    for &(step, name, digest, folder) in written {
+        let view = view_dir(&shared.state, step, name);
+        // A first build has no view yet (and an empty one is replaced by the rename): one
+        // rename. An older view is removed first.
+        let moved = std::fs::rename(folder, &view).is_ok() || {
+            cache::clear_view_digest(&view);
+            let _ = std::fs::remove_dir_all(&view);
+            std::fs::rename(folder, &view).is_ok()
+        };
+        if moved {
+            cache::set_view_digest(&view, &cdig(digest));
+        } else {
+            lay_out(shared, &guard, step, name, digest);
+        }
     }
 }
 
@@ -115,16 +121,21 @@ pub(super) fn settle(
     if !ran && !guard.changed_by_others() {
         return (false, Some(guard));
     }
+    // Views this build laid out or found right, and nobody changed since, still hold its
+    // results: their recorded digests need no second look.
+    let others = guard.changed_by_others();
     let (mut all, mut written) = (true, false);
     for (step, outputs) in results {
         for (name, digest) in outputs {
             let view = view_dir(&shared.state, step, name);
-            let holds = cache::view_digest(&view) == Some(cdig(*digest));
+            let holds = !others || cache::view_digest(&view) == Some(cdig(*digest));
+            let mut relay = !holds;
             if ran {
                 match check_result(shared, step, name, *digest, holds.then_some(view.as_path())) {
                     Found::Intact => {}
                     Found::ViewWritten => {
                         written = true;
+                        relay = true;
                         cache::clear_view_digest(&view);
                     }
                     // Nothing intact to lay out: the view is left, and no memo vouches for it.
@@ -135,7 +146,9 @@ pub(super) fn settle(
                     }
                 }
             }
-            all &= lay_out(shared, &guard, step, name, *digest);
+            if relay {
+                all &= lay_out(shared, &guard, step, name, *digest);
+            }
         }
     }
     guard.seen();

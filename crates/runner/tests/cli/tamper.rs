@@ -5,8 +5,8 @@
 
 use crate::support::Project;
 
-/// `a` writes a model; `vandal` (once, while `vandal.flag` exists) overwrites it through
-/// `a`'s view; `reader` reads `a`'s model, after `vandal` when `gate` is set.
+/// `a` writes a model; `vandal` (once, while `vandal.flag` exists) waits for `a`'s view (it
+/// appears once `a`'s result is committed) and overwrites the model through it; `reader` reads `a`'s model, after `vandal` when `gate` is set.
 fn vandal_project(gate: bool) -> Project {
     let (reader_inputs, args) = if gate {
         (r#"{ m = "steps.a.outputs.o", gate = "steps.vandal.outputs.o" }"#, r#""${inputs.gate}""#)
@@ -27,7 +27,7 @@ command = ["sh", "-c", "echo original > \"$0/model.txt\"", "${{outputs.o}}"]
 outputs = ["o"]
 
 [steps.vandal]
-command = ["sh", "-c", "if [ -e \"$1/vandal.flag\" ]; then rm \"$1/vandal.flag\"; chmod u+w \"$1/.runner/outputs/a.o/model.txt\"; echo TAMPERED > \"$1/.runner/outputs/a.o/model.txt\"; fi; echo v > \"$0/v.txt\"", "${{outputs.o}}", "${{params.root}}", "${{inputs.after}}"]
+command = ["sh", "-c", "if [ -e \"$1/vandal.flag\" ]; then rm \"$1/vandal.flag\"; v=\"$1/.runner/outputs/a.o/model.txt\"; i=0; while [ ! -e \"$v\" ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; chmod u+w \"$1/.runner/outputs/a.o/model.txt\"; echo TAMPERED > \"$1/.runner/outputs/a.o/model.txt\"; fi; echo v > \"$0/v.txt\"", "${{outputs.o}}", "${{params.root}}", "${{inputs.after}}"]
 inputs = {{ after = "steps.a.outputs.o" }}
 outputs = ["o"]
 

@@ -81,6 +81,9 @@ fn disk_full() {
             let said = run.stderr.contains("No space left on device")
                 || run.stderr.contains("disk is full");
             clear += usize::from(said);
+            if !said {
+                eprintln!("room {room} KiB: failed without saying why\n{}", run.transcript());
+            }
             doubled += run
                 .stderr
                 .lines()
