@@ -255,8 +255,8 @@ struct Shared {
     tag: exec::supervise::RunTag,
     /// The views lock (`build/views.rs`).
     views: cache::FolderLock,
-    /// This build's supervisor, started with its first step process (`None` inside: it
-    /// could not be started).
+    /// This build's supervisor, started with its first step process (`Some(None)`: it could
+    /// not be started, or the build is over).
     supervisor: Mutex<Option<Option<exec::supervise::Supervisor>>>,
     /// Print running steps, warnings, environment builds ([`Progress::Full`] or `Running`).
     human: bool,
@@ -265,9 +265,10 @@ struct Shared {
 }
 
 impl Shared {
-    /// Starts this build's supervisor (`exec::supervise`) unless it runs already: a copy of
-    /// this binary (`/proc/self/exe`, which works even if the file was replaced since) that
-    /// kills the run's step processes if this process dies before [`Shared::stop_supervising`].
+    /// Starts this build's supervisor (`exec::supervise`) unless it runs already or the build
+    /// is over: a copy of this binary (`/proc/self/exe`, which works even if the file was
+    /// replaced since) that kills the run's step processes if this process dies before
+    /// [`Shared::stop_supervising`].
     fn supervise(&self) {
         let mut sup = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
         if sup.is_none() {
@@ -282,9 +283,10 @@ impl Shared {
         }
     }
 
-    /// Tells the supervisor, if one was started, that every step process is gone.
+    /// Tells the supervisor, if one was started, that every step process is gone; none is
+    /// started after this.
     fn stop_supervising(&self) {
-        let sup = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sup = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).replace(None);
         if let Some(Some(sup)) = sup {
             sup.finish();
         }
@@ -552,7 +554,11 @@ pub(crate) fn run_build(
     let cache = cache.clone();
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
     let emptying = reap_and_tidy(&history, &state)?;
-    trash::keep_reserve(&state);
+    // Off the critical path: a cold build writes it while its first steps run.
+    let reserving = {
+        let state = state.clone();
+        std::thread::spawn(move || trash::keep_reserve(&state))
+    };
     let ix = hir::index(&project.db, project.file);
     let pipeline = project.name();
     let experiment = opts
@@ -697,6 +703,7 @@ pub(crate) fn run_build(
         if let Some(t) = emptying {
             let _ = t.join();
         }
+        let _ = reserving.join();
         states
     });
     crate::progress::stop();
