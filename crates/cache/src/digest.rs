@@ -1,15 +1,13 @@
 //! sha256 digests and file hashing.
 //!
-//! [`Digest`] is the raw 32-byte value; its text form (Display, FromStr, serde) is 64 lowercase
-//! hex characters. Files are hashed by streaming them through `sha2::Sha256` with a 1 MiB buffer;
+//! [`Digest`] is `base::Digest`, the one type every layer uses (the checker's step keys
+//! included); its text form (Display, FromStr, serde) is 64 lowercase hex characters. Files are hashed by streaming them through `sha2::Sha256` with a 1 MiB buffer;
 //! `sha2` picks the SHA-NI / ARMv8 crypto instructions at run time when the CPU has them. Callers
 //! hashing many files reuse one buffer per thread ([`hash_reader`]) instead of allocating per file.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
-use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
 
@@ -18,93 +16,7 @@ use crate::{Error, Result};
 /// Size of the read buffer used when hashing or copying files: 1 MiB.
 pub(crate) const BUF_SIZE: usize = 1 << 20;
 
-/// A sha256 digest (32 bytes).
-///
-/// Text form everywhere (Display, Debug, FromStr, serde): 64 lowercase hex characters.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Digest(pub [u8; 32]);
-
-impl Digest {
-    /// sha256 of `b`.
-    pub fn of_bytes(b: &[u8]) -> Digest {
-        Digest(Sha256::digest(b).into())
-    }
-
-    /// The 64-character lowercase hex form.
-    pub fn to_hex(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(HEX[usize::from(b >> 4)] as char);
-            s.push(HEX[usize::from(b & 0xf)] as char);
-        }
-        s
-    }
-
-    /// The first 12 hex characters, for messages (`ba7816bf8f01`).
-    pub fn short(&self) -> String {
-        let mut s = self.to_hex();
-        s.truncate(12);
-        s
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-/// Why a string is not a [`Digest`]: it must be exactly 64 hex characters (either case accepted
-/// on input; output is always lowercase).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid sha256 digest {text:?}: expected 64 hex characters")]
-pub struct ParseDigestError {
-    /// The rejected text.
-    pub text: String,
-}
-
-impl FromStr for Digest {
-    type Err = ParseDigestError;
-
-    fn from_str(s: &str) -> std::result::Result<Digest, ParseDigestError> {
-        let err = || ParseDigestError { text: s.to_owned() };
-        let bytes = s.as_bytes();
-        if bytes.len() != 64 {
-            return Err(err());
-        }
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        };
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            out[i] = (nibble(pair[0]).ok_or_else(err)? << 4) | nibble(pair[1]).ok_or_else(err)?;
-        }
-        Ok(Digest(out))
-    }
-}
-
-impl serde::Serialize for Digest {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Digest {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Digest, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+pub use base::{Digest, ParseDigestError};
 
 /// Streams the file at `path` through sha256 with a 1 MiB buffer and returns its digest.
 ///
@@ -144,7 +56,7 @@ mod tests {
     const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
     #[test]
-    fn hex_roundtrip() {
+    fn hex_is_base_digests() {
         let d = Digest::of_bytes(b"abc");
         assert_eq!(d.to_hex(), ABC);
         assert_eq!(d.to_string(), ABC);

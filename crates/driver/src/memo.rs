@@ -339,21 +339,20 @@ impl BuildMemo {
                     blobs.extend(m.entries.iter().map(|e| cache.blob_path(&e.digest)));
                 }
             } else {
-                let action = cache.get_action(&cache::Digest(r.key.0)).ok()??;
+                let action = cache.get_action(&r.key).ok()??;
                 let recorded: BTreeMap<String, Digest> =
-                    action.outputs.iter().map(|(k, v)| (k.clone(), Digest(v.0))).collect();
+                    action.outputs.iter().map(|(k, v)| (k.clone(), *v)).collect();
                 if action.run_id != r.run_id || &recorded != r.outputs {
                     return None;
                 }
                 for (name, d) in r.outputs {
-                    let d = cache::Digest(d.0);
                     // A manifest the entry carries needs no stamp of its own.
                     let manifest = match action.manifest(name) {
                         Some(m) => m.clone(),
                         None => {
-                            let folder = cache.manifest_path(&d).parent()?.to_path_buf();
+                            let folder = cache.manifest_path(d).parent()?.to_path_buf();
                             step_folders.push(stamped(&folder, StampKind::Folder)?);
-                            cache.get_manifest(&d).ok()??
+                            cache.get_manifest(d).ok()??
                         }
                     };
                     blobs.extend(manifest.entries.iter().map(|e| cache.blob_path(&e.digest)));

@@ -153,7 +153,7 @@ impl Project {
         for ((need, path), probed) in needs.iter().zip(&paths).zip(probed) {
             let state = match probed.with_context(|| format!("reading {}", path.display()))? {
                 cache::Probed::Missing => FsState::Missing,
-                cache::Probed::File(d) => FsState::File(hir::Digest(d.0)),
+                cache::Probed::File(d) => FsState::File(d),
                 cache::Probed::Dir if !need.digest => FsState::Dir(None),
                 cache::Probed::Dir => probe_with(path, true, stats)?,
             };
@@ -287,7 +287,7 @@ pub fn probe_with(path: &Path, digest: bool, stats: &mut StatCache) -> anyhow::R
     }
     let d =
         stats.hash_file_with(path, &meta).with_context(|| format!("hashing {}", path.display()))?;
-    Ok(FsState::File(hir::Digest(d.0)))
+    Ok(FsState::File(d))
 }
 
 /// What is at `path`: file digest, folder (tree digest when `digest`), or missing
@@ -310,7 +310,7 @@ pub fn probe(path: &Path, digest: bool) -> anyhow::Result<FsState> {
         return Ok(FsState::Dir(Some(hir::Digest(manifest.digest().0))));
     }
     let d = cache::hash_file(path).with_context(|| format!("hashing {}", path.display()))?;
-    Ok(FsState::File(hir::Digest(d.0)))
+    Ok(FsState::File(d))
 }
 
 #[cfg(test)]

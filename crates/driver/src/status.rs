@@ -21,7 +21,7 @@ pub fn lookup_with(
     key: &Digest,
     keep: &mut dyn FnMut(Digest, cache::Manifest),
 ) -> Lookup {
-    let Ok(Some(result)) = cache.get_action(&cache::Digest(key.0)) else { return Lookup::Miss };
+    let Ok(Some(result)) = cache.get_action(key) else { return Lookup::Miss };
     let mut outputs = BTreeMap::new();
     let mut kept = Vec::new();
     for (name, mdigest) in &result.outputs {
@@ -38,8 +38,8 @@ pub fn lookup_with(
         if let Err(e) = cache.verify(&manifest) {
             return Lookup::Broken { output: name.clone(), detail: e.to_string() };
         }
-        outputs.insert(name.clone(), Digest(mdigest.0));
-        kept.push((Digest(mdigest.0), manifest));
+        outputs.insert(name.clone(), *mdigest);
+        kept.push((*mdigest, manifest));
     }
     for (d, m) in kept {
         keep(d, m);

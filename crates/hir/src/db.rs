@@ -6,34 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use salsa::Setter;
 
-/// A sha256 digest (32 bytes). Shown as lowercase hex.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, salsa::SalsaValue)]
-pub struct Digest(pub [u8; 32]);
-
-impl Digest {
-    /// The 64 hex characters.
-    pub fn to_hex(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(HEX[usize::from(b >> 4)] as char);
-            s.push(HEX[usize::from(b & 0xf)] as char);
-        }
-        s
-    }
-
-    /// sha256 of `bytes`.
-    pub fn of_bytes(bytes: &[u8]) -> Digest {
-        use sha2::Digest as _;
-        Digest(sha2::Sha256::digest(bytes).into())
-    }
-}
-
-impl std::fmt::Debug for Digest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", &self.to_hex()[..12])
-    }
-}
+/// A sha256 digest: the one type every layer shares (`base::Digest`).
+pub use base::Digest;
 
 /// What the driver found at a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]

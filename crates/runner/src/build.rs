@@ -297,14 +297,6 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn hdig(d: cache::Digest) -> Digest {
-    Digest(d.0)
-}
-
-fn cdig(d: Digest) -> cache::Digest {
-    cache::Digest(d.0)
-}
-
 /// Steps in flight per process slot (`--jobs`): a step looks itself up, lays out its
 /// inputs and makes its output folders before it waits for a slot ([`Shared::slots`]).
 /// Measured on a cold build of 100 independent trivial steps at `-j2`: with one step in
@@ -920,7 +912,7 @@ async fn claim(shared: &Shared, i: usize, key: Digest) -> Claim {
     }
     let mut waited = false;
     loop {
-        let lock = match shared.cache.try_lock_key(&cdig(key)) {
+        let lock = match shared.cache.try_lock_key(&key) {
             Ok(Some(lock)) => lock,
             Ok(None) => {
                 if !waited && shared.full {
@@ -1008,7 +1000,7 @@ fn manifest_of(shared: &Shared, d: Digest) -> cache::Result<Option<cache::Manife
     let known = shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(&d).cloned();
     match known {
         Some(m) => Ok(Some(m)),
-        None => shared.cache.get_manifest(&cdig(d)),
+        None => shared.cache.get_manifest(&d),
     }
 }
 

@@ -89,15 +89,10 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
     cache.put_action(&key, &result).unwrap();
     std::fs::create_dir_all(state.join("outputs/train")).unwrap();
     std::fs::write(root.join("train.py"), "print(1)").unwrap();
-    let outputs = BTreeMap::from([("model".to_owned(), Digest(mdigest.0))]);
+    let outputs = BTreeMap::from([("model".to_owned(), mdigest)]);
     let written_ns = cache::now_ns();
-    let results = [StepResult {
-        name: "train",
-        key: Digest(key.0),
-        run_id: 1,
-        outputs: &outputs,
-        manifests: None,
-    }];
+    let results =
+        [StepResult { name: "train", key, run_id: 1, outputs: &outputs, manifests: None }];
     let (folders, steps) = BuildMemo::stamp(&cache, &state, &results).unwrap();
     // A result the action cache does not hold is not memoised.
     let wrong = [StepResult { run_id: 2, ..results[0].clone() }];

@@ -48,14 +48,14 @@ print(1)
             script: Some(
                 (
                     "train.py",
-                    cc42155088fc,
+                    cc42155088fca5730758db72b2a5bca33112a941dfaa2d43098ec422ce4ea213,
                 ),
             ),
             command: None,
             hash_paths: [
                 (
                     "lib",
-                    ae889be05dee,
+                    ae889be05deebb09f4e5fbae47275cbcb8fb2068bbf3c909a280f131cddf4d4d,
                 ),
             ],
             arguments: [
@@ -85,7 +85,7 @@ print(1)
             environment: Some(
                 (
                     "py",
-                    ff0d0a303527,
+                    ff0d0a3035273e87b3625e60dd892cfdd59fbfbc3f8844f3c45d74f7c4fd1571,
                 ),
             ),
             env_vars: [

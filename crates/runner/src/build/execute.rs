@@ -19,8 +19,7 @@ use super::ahead::{copy_ahead, make_dir, prepare_ahead};
 use super::inputs::InputCopy;
 use super::ledger;
 use super::{
-    Outcome, Shared, StepInfo, cdig, empty_record, hdig, now_ms, outputs_json, push_outcome,
-    record_locked,
+    Outcome, Shared, StepInfo, empty_record, now_ms, outputs_json, push_outcome, record_locked,
 };
 
 /// Runs one step for real.
@@ -141,7 +140,7 @@ pub(super) async fn execute(
                 return fail(format!("storing output {name}: {e}"), Some(0), StepStatus::Failed);
             }
         };
-        let digest = hdig(manifest.digest());
+        let digest = manifest.digest();
         outputs.insert(name.clone(), digest);
         shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).insert(digest, manifest);
     }
@@ -225,7 +224,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             key,
             ActionResult {
                 step: info.name.clone(),
-                outputs: outputs.iter().map(|(k, v)| (k.clone(), cdig(*v))).collect(),
+                outputs: outputs.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 run_id: shared.run_id,
                 created_ms: now_ms(),
                 manifests: {

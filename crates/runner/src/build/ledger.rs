@@ -20,7 +20,7 @@ use cache::ActionResult;
 use hir::Digest;
 use history::{Metric, StepRecord};
 
-use super::{Shared, cdig};
+use super::Shared;
 
 /// How long a submitted entry waits for others to share its transaction, at most.
 pub(super) const FLUSH_DELAY: Duration = Duration::from_millis(100);
@@ -98,7 +98,7 @@ pub(super) fn flush(shared: &Shared) {
     }
     let actions: Vec<(cache::Digest, &ActionResult)> = entries
         .iter()
-        .filter_map(|e| e.action.as_ref().map(|(key, result)| (cdig(*key), result)))
+        .filter_map(|e| e.action.as_ref().map(|(key, result)| (*key, result)))
         .collect();
     if !actions.is_empty()
         && let Err(e) = shared.cache.put_actions(&actions)

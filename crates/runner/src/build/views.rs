@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use cache::FolderGuard;
 use hir::Digest;
 
-use super::{Shared, cdig, manifest_of};
+use super::{Shared, manifest_of};
 
 /// The view of output `name` of `step`: `.runner/outputs/STEP.OUTPUT/`. One flat folder:
 /// names have no dots (`E0111 invalid-name`), and a folder per step as well would be one
@@ -39,7 +39,7 @@ pub(super) fn update(shared: &Shared, step: &str, outputs: &BTreeMap<String, Dig
     // step): a change by another build after this look moves the generation, which
     // `settle` sees against the build's first hold (`baseline`).
     let right = |(name, digest): (&String, &Digest)| {
-        cache::view_digest(&view_dir(&shared.state, step, name)) == Some(cdig(*digest))
+        cache::view_digest(&view_dir(&shared.state, step, name)) == Some(*digest)
     };
     if outputs.iter().all(right) {
         return;
@@ -62,7 +62,7 @@ pub(super) fn baseline(shared: &Shared) {
 /// whose manifest cannot be found is left as it is.
 fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest: Digest) -> bool {
     let view = view_dir(&shared.state, step, name);
-    if cache::view_digest(&view) == Some(cdig(digest)) {
+    if cache::view_digest(&view) == Some(digest) {
         return true;
     }
     let Ok(Some(manifest)) = manifest_of(shared, digest) else { return false };
@@ -71,7 +71,7 @@ fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest:
     let _ = std::fs::remove_dir_all(&view);
     let laid = shared.cache.materialize(&manifest, &view, true).is_ok();
     if laid {
-        cache::set_view_digest(&view, &cdig(digest));
+        cache::set_view_digest(&view, &digest);
     }
     laid
 }
@@ -95,7 +95,7 @@ pub(super) fn publish_all(shared: &Shared, written: &[(&str, &str, Digest, &Path
             std::fs::rename(folder, &view).is_ok()
         };
         if moved {
-            cache::set_view_digest(&view, &cdig(digest));
+            cache::set_view_digest(&view, &digest);
         } else {
             lay_out(shared, &guard, step, name, digest);
         }
@@ -128,7 +128,7 @@ pub(super) fn settle(
     for (step, outputs) in results {
         for (name, digest) in outputs {
             let view = view_dir(&shared.state, step, name);
-            let holds = !others || cache::view_digest(&view) == Some(cdig(*digest));
+            let holds = !others || cache::view_digest(&view) == Some(*digest);
             let mut relay = !holds;
             if ran {
                 match check_result(shared, step, name, *digest, holds.then_some(view.as_path())) {
