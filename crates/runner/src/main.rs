@@ -26,9 +26,8 @@ macro_rules! outln {
 }
 
 mod build;
-mod envs;
-mod git;
 mod history_cmd;
+mod lines;
 mod progress;
 mod render;
 mod schema_json;
@@ -156,8 +155,8 @@ enum Command {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    if let Some(code) = supervise_if_asked() {
-        return code;
+    if let Some(code) = engine::supervise_if_asked() {
+        return ExitCode::from(code);
     }
     let cli = Cli::parse();
     match run(cli) {
@@ -173,23 +172,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// The hidden argument a build gives the copy of this binary it starts as its supervisor.
-pub(crate) const SUPERVISE_ARG: &str = "__supervise";
-
-/// `runner __supervise TAG`: a build's supervisor (see `exec::supervise`), not a command for
-/// people: waits for the build's pipe on stdin to close, then kills what the build left
-/// running if the build died. `None` for any other command line.
-fn supervise_if_asked() -> Option<ExitCode> {
-    let mut args = std::env::args_os().skip(1);
-    if args.next()? != SUPERVISE_ARG {
-        return None;
-    }
-    let tag = args.next().and_then(|t| exec::supervise::RunTag::parse(t.to_str()?));
-    let Some(tag) = tag else { return Some(ExitCode::from(2)) };
-    exec::supervise::serve(&tag, std::io::stdin().lock());
-    Some(ExitCode::SUCCESS)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -216,22 +198,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `err` and its causes, `: `-separated, as `{:#}` prints them, less a cause whose text the
-/// message already holds (a library error that shows its source's text and also returns it
-/// as its source would otherwise print it twice: `…: No space left on device (os error 28):
-/// No space left on device (os error 28)`).
+/// `err` and its causes on one line, each cause once (see `engine::error_text`).
 pub(crate) fn error_text(err: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in err.chain() {
-        let part = cause.to_string();
-        if text.is_empty() {
-            text = part;
-        } else if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-    }
-    text
+    engine::error_text(err)
 }
 
 /// Writes `bytes` to stdout; exits 0 when the reader has gone (broken pipe), 2 on any other

@@ -36,15 +36,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use exec::CancelToken;
-use history::RunStatus;
+use history::{RunStatus, StepStatus};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use plan::Policy;
 use serde_json::json;
 
-use crate::build::{self, BuildOpts, Progress};
+use crate::build;
+use crate::lines::{Level, Lines};
 use driver::{Project, StatCache};
+use engine::BuildOptions;
 
 /// `runner watch` arguments.
 #[derive(clap::Args)]
@@ -133,7 +135,9 @@ struct Session {
     watched: BTreeSet<PathBuf>,
     warned_watch: bool,
     json: bool,
-    opts: BuildOpts,
+    opts: BuildOptions,
+    /// How much of each build to print.
+    level: Level,
     rt: tokio::runtime::Runtime,
     interrupt: Arc<Mutex<Interrupt>>,
     cycle: usize,
@@ -166,7 +170,7 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
         },
     )
     .context("starting the file watcher")?;
-    let rt = build::runtime()?;
+    let rt = engine::runtime()?;
     let interrupt: Arc<Mutex<Interrupt>> = Arc::default();
     {
         let _entered = rt.enter();
@@ -192,12 +196,13 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
         watched: BTreeSet::new(),
         warned_watch: false,
         json,
-        opts: BuildOpts {
+        level: if json { Level::Quiet } else { Level::Running },
+        opts: BuildOptions {
             wanted: Vec::new(),
             regenerate: false,
             experiment: args.experiment,
             jobs: args.jobs,
-            progress: if json { Progress::Quiet } else { Progress::Running },
+            supervise: true,
         },
         rt,
         interrupt,
@@ -408,7 +413,9 @@ impl Session {
             i.running = Some(cancel.clone());
         }
         let result = self.open_cache().and_then(|c| {
-            let r = build::run_build(&self.project, &c, prefetch, &self.opts, &self.rt, &cancel);
+            let sink = std::sync::Arc::new(Lines(self.level));
+            let r =
+                engine::run_build(&self.project, &c, prefetch, &self.opts, &self.rt, &cancel, sink);
             self.cache = Some(c);
             r
         });
@@ -434,13 +441,18 @@ impl Session {
             summary.run_id,
             summary.status.as_str(),
             summary.seconds,
-            step_counts(summary.outcomes.iter().map(|o| (o.status, o.step.as_str())))
+            step_counts(summary.outcomes.iter().map(|o| (o.status.as_str(), o.step.as_str())))
         );
         for o in &summary.outcomes {
-            if o.status != "failed" && o.status != "skipped" {
+            if !matches!(o.status, StepStatus::Failed | StepStatus::Skipped) {
                 continue;
             }
-            eprintln!("{:>9} {}  ({})", o.status, o.step, o.reason.as_deref().unwrap_or(""));
+            eprintln!(
+                "{:>9} {}  ({})",
+                o.status.as_str(),
+                o.step,
+                o.reason.as_deref().unwrap_or("")
+            );
             if let Some(log) = &o.stderr_log {
                 let tail = exec::tail_lines(log, 20);
                 for line in tail.lines() {
@@ -456,7 +468,7 @@ impl Session {
     fn open_cache(&mut self) -> anyhow::Result<cache::Cache> {
         match self.cache.take() {
             Some(c) if c.is_current() => Ok(c),
-            _ => Ok(build::open_cache(&self.project)?.remembering()),
+            _ => Ok(engine::open_cache(&self.project)?.remembering()),
         }
     }
 

@@ -20,10 +20,14 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("exec", &[][..]),
         ("history", &[][..]),
         ("driver", &["syntax", "hir", "plan", "cache", "history"][..]),
+        ("engine", &["base", "hir", "plan", "cache", "exec", "history", "driver"][..]),
         ("lsp", &["syntax", "hir", "plan", "ide", "driver", "cache", "history"][..]),
         (
             "runner",
-            &["syntax", "hir", "plan", "cache", "exec", "history", "driver", "ide", "lsp"][..],
+            &[
+                "syntax", "hir", "plan", "cache", "exec", "history", "driver", "engine", "ide",
+                "lsp",
+            ][..],
         ),
     ])
 }

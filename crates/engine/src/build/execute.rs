@@ -19,8 +19,9 @@ use super::ahead::{copy_ahead, make_dir, prepare_ahead};
 use super::inputs::InputCopy;
 use super::ledger;
 use super::{
-    Outcome, Shared, StepInfo, empty_record, now_ms, outputs_json, push_outcome, record_locked,
+    Outcome, Shared, StepInfo, empty_record, finished, now_ms, outputs_json, record_locked,
 };
+use crate::events::Event;
 
 /// Runs one step for real.
 pub(super) async fn execute(
@@ -36,17 +37,8 @@ pub(super) async fn execute(
     let started_ms = now_ms();
     let fail = |msg: String, exit_code: Option<i32>, status: StepStatus| {
         keep_partial_outputs(shared, info, &run_dir);
-        if shared.full {
-            say!("{:>9} {}  ({msg})", status.as_str(), info.name);
-        }
         let log = run_dir.join("stderr.log");
         let tail = exec::tail_lines(&log, 20);
-        if shared.full && !tail.is_empty() {
-            for line in tail.lines() {
-                say!("          | {line}");
-            }
-            say!("          log: {}", log.display());
-        }
         record_locked(
             shared,
             StepRecord {
@@ -60,18 +52,20 @@ pub(super) async fn execute(
                 ..empty_record(shared.run_id, &info.name, status)
             },
         );
-        push_outcome(
+        finished(
             shared,
             Outcome {
                 step: info.name.clone(),
-                status: status.as_str(),
+                status,
                 reason: Some(msg),
                 reused_from: None,
                 duration_ms: Some(now_ms().saturating_sub(started_ms)),
                 key: Some(key.to_hex()),
-                stderr_log: Some(run_dir.join("stderr.log")).filter(|l| l.exists()),
+                stderr_log: Some(log.clone()).filter(|l| l.exists()),
                 ran: None,
             },
+            Vec::new(),
+            (!tail.is_empty()).then_some((tail, log)),
         );
         if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
     };
@@ -89,18 +83,12 @@ pub(super) async fn execute(
     if shared.cancel.is_cancelled() {
         return fail("interrupted before it started".into(), None, StepStatus::Interrupted);
     }
-    if shared.human {
-        say!("{:>9} {}  ({reason})", "running", info.name);
-    }
+    shared.emit(Event::Running { step: info.name.clone(), reason: reason.clone() });
     let snapshot = prepared.snapshot.clone();
     prepare_ahead(shared, i);
     let spawned = SystemTime::now();
-    let (outcome, elapsed) = {
-        crate::progress::running(&info.name, true);
-        let r = exec::run_process(prepared.spec, shared.cancel.clone()).await;
-        crate::progress::running(&info.name, false);
-        r
-    };
+    let (outcome, elapsed) = exec::run_process(prepared.spec, shared.cancel.clone()).await;
+    shared.emit(Event::Exited { step: info.name.clone() });
     let window = (spawned, SystemTime::now());
     drop((slot, target));
     // A step waiting for the slot just freed starts its process before this one is stored.
@@ -241,9 +229,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         Some(what) => {
             let why = format!("{what} changed during the build");
             shared.uncached.store(true, std::sync::atomic::Ordering::Relaxed);
-            if shared.human {
-                say!("  warning {}: {why}; its result is not cached", info.name);
-            }
+            shared.warn(Some(&info.name), format!("{why}; its result is not cached"));
             format!("{reason}; not cached: {why}")
         }
         None => reason,
@@ -252,18 +238,14 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         std::fs::read_to_string(metrics_file(shared, &info.name)).unwrap_or_default();
     let (metrics, bad) = history::parse_metrics(&metrics_text);
     for (line, err) in bad {
-        say!("runner: {}: metrics line {line}: {err}", info.name);
+        shared.warn(Some(&info.name), format!("metrics line {line}: {err}"));
     }
-    if shared.full {
-        let m: Vec<String> = metrics.iter().map(|m| format!("{}={}", m.name, m.value)).collect();
-        let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
-        say!("{:>9} {}  in {:.2}s{m}", "ran", info.name, elapsed.as_secs_f64());
-    }
-    push_outcome(
+    let shown = metrics.iter().map(|m| (m.name.clone(), m.value)).collect();
+    finished(
         shared,
         Outcome {
             step: info.name.clone(),
-            status: "ran",
+            status: StepStatus::Ran,
             reason: Some(reason.clone()),
             reused_from: None,
             duration_ms: Some(elapsed.as_millis() as u64),
@@ -271,6 +253,8 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             stderr_log: None,
             ran: Some(window),
         },
+        shown,
+        None,
     );
     let record = StepRecord {
         key: Some(key.to_hex()),
@@ -551,9 +535,9 @@ async fn python_for(shared: &Arc<Shared>, info: &StepInfo) -> anyhow::Result<Pat
         .cloned()
         .with_context(|| format!("no environment {}", env.value))?;
     let digest = info.fields.environment.as_ref().map(|(_, d)| d.to_hex()).unwrap_or_default();
-    let (state, name, human) = (shared.state.clone(), env.value.clone(), shared.human);
+    let (state, name, sink) = (shared.state.clone(), env.value.clone(), shared.sink.clone());
     let p = tokio::task::spawn_blocking(move || {
-        crate::envs::ensure(&state, &name, &python, requirements.as_deref(), &digest, human)
+        crate::envs::ensure(&state, &name, &python, requirements.as_deref(), &digest, &*sink)
     })
     .await??;
     built.insert(env.value.clone(), p.clone());

@@ -24,6 +24,7 @@ use hir::Digest;
 use history::StepStatus;
 
 use super::{Shared, manifest_of};
+use crate::events::Event;
 
 /// How far outside a step's run a write is still blamed on it when no step was running at
 /// its time: timestamps are coarse.
@@ -42,7 +43,8 @@ pub(super) enum Found {
 
 /// Whether any step ran in this build (only a step can have written into a result).
 pub(super) fn any_ran(shared: &Shared) -> bool {
-    shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|o| o.status == "ran")
+    let outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+    outcomes.iter().any(|o| o.status == StepStatus::Ran)
 }
 
 /// Checks output `output` of `step` (manifest `digest`), and its view when `view` is given
@@ -113,10 +115,13 @@ fn blame(shared: &Shared, step: &str, output: &str, file: &Path, stamped: &Path,
     let names: Vec<&str> = suspects.iter().map(|s| s.0.as_str()).collect();
     let when =
         if names.is_empty() { String::new() } else { format!(", while {} ran", names.join(", ")) };
-    say!(
-        "    error {step}: output {output} was written into after {step} stored it{when}: {} ({detail})",
-        file.display()
-    );
+    shared.emit(Event::Error {
+        step: Some(step.to_owned()),
+        message: format!(
+            "output {output} was written into after {step} stored it{when}: {} ({detail})",
+            file.display()
+        ),
+    });
     for (suspect, key) in suspects {
         fail_suspect(shared, &suspect, key.as_deref(), file);
     }
@@ -134,7 +139,7 @@ fn suspects(
     let outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner());
     outcomes
         .iter()
-        .filter(|o| o.status == "ran" && o.step != step)
+        .filter(|o| o.status == StepStatus::Ran && o.step != step)
         .filter(|o| o.ran.is_some_and(|(start, end)| w + slack >= start && w <= end + slack))
         .map(|o| (o.step.clone(), o.key.clone()))
         .collect()
@@ -152,7 +157,7 @@ fn fail_suspect(shared: &Shared, step: &str, key: Option<&str>, file: &Path) {
     drop(history);
     let mut outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(o) = outcomes.iter_mut().find(|o| o.step == step) {
-        o.status = StepStatus::Failed.as_str();
+        o.status = StepStatus::Failed;
         o.reason = Some(why);
     }
 }

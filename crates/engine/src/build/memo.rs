@@ -19,10 +19,13 @@ use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
 use super::{BuildSummary, Outcome, SETTLE_WAIT, empty_record, now_ms};
 
 /// What a build was asked, as far as the memo is concerned.
-pub(crate) struct Asked<'a> {
-    pub(crate) overrides: &'a [(String, String)],
-    pub(crate) wanted: &'a [String],
-    pub(crate) experiment: Option<&'a str>,
+pub struct Asked<'a> {
+    /// `--param` overrides, as given.
+    pub overrides: &'a [(String, String)],
+    /// The steps asked for (empty: all).
+    pub wanted: &'a [String],
+    /// `--experiment`, if given.
+    pub experiment: Option<&'a str>,
 }
 
 /// Builds from the memo when it holds: records a run reusing every step, and returns its
@@ -30,10 +33,7 @@ pub(crate) struct Asked<'a> {
 /// memo does not hold (or there is none); build normally.
 ///
 /// Errors: recording the run failed.
-pub(crate) fn try_noop(
-    path: &Path,
-    asked: &Asked<'_>,
-) -> anyhow::Result<Option<(BuildSummary, u64)>> {
+pub fn try_noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, u64)>> {
     let started = Instant::now();
     let Ok(file) = driver::locate(path) else { return Ok(None) };
     let root = driver::folder_of(&file);
@@ -94,7 +94,7 @@ pub(crate) fn try_noop(
         .iter()
         .map(|s| Outcome {
             step: s.name.clone(),
-            status: "reused",
+            status: StepStatus::Reused,
             reason: None,
             reused_from: Some(s.run_id),
             duration_ms: None,
@@ -123,12 +123,8 @@ pub(crate) fn try_noop(
 /// ran or reused, the file has no error or warning, and every step may be reused. Best
 /// effort: a memo that cannot be written only costs the next no-op its speed. An older memo
 /// is left alone when this one is not written: it is checked in full before it is trusted.
-pub(crate) fn write_memo(
-    project: &Project,
-    summary: &BuildSummary,
-    asked: &Asked<'_>,
-    all_reusable: bool,
-) {
+pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) {
+    let Ok(all_reusable) = all_reusable(project, asked.wanted) else { return };
     let Ok(state) = std::path::absolute(project.state_dir()) else { return };
     let written_ns = cache::now_ns();
     let memo = (|| {
@@ -138,7 +134,10 @@ pub(crate) fn write_memo(
             && summary.views.is_some()
             && !summary.uncached
             && all_reusable
-            && summary.outcomes.iter().all(|o| matches!(o.status, "ran" | "reused"))
+            && summary
+                .outcomes
+                .iter()
+                .all(|o| matches!(o.status, StepStatus::Ran | StepStatus::Reused))
             && project.problems().is_empty();
         if !clean {
             return None;
@@ -197,20 +196,18 @@ pub(crate) fn write_memo(
     }
 }
 
-/// Prints what `runner build` prints for a build whose steps were all reused: the header and
-/// one line per step, in one write.
-pub(crate) fn print_steps(summary: &BuildSummary) {
-    let n = summary.outcomes.len();
-    let mut text = format!(
-        "build {}: run {} in experiment {}, {n} step{}",
-        summary.pipeline,
-        summary.run_id,
-        summary.experiment,
-        if n == 1 { "" } else { "s" }
-    );
-    for o in &summary.outcomes {
-        let from = o.reused_from.unwrap_or_default();
-        text.push_str(&format!("\n{:>9} {}  (from run {from})", "reused", o.step));
-    }
-    crate::progress::line(text);
+/// Whether every step a build of `wanted` covers may be reused (`allow_reuse`): a memo
+/// vouches only for such builds.
+///
+/// Errors: `wanted` names a step that does not exist.
+fn all_reusable(project: &Project, wanted: &[String]) -> anyhow::Result<bool> {
+    let items = driver::steps_by_name(&project.db, project.file);
+    let order = &hir::step_graph(&project.db, project.file).order;
+    let reusable = |name: &String| {
+        items.get(name.as_str()).is_none_or(|item| {
+            hir::lower_item(&project.db, *item).step().is_none_or(|step| step.allow_reuse)
+        })
+    };
+    let keep = super::selection(project, wanted)?;
+    Ok(order.iter().zip(keep).all(|(name, keep)| !keep || reusable(name)))
 }

@@ -23,7 +23,7 @@ pub(crate) fn ensure(
     python: &str,
     requirements: Option<&Path>,
     digest: &str,
-    human: bool,
+    sink: &dyn crate::Sink,
 ) -> anyhow::Result<PathBuf> {
     let folder = format!("{name}-{}", &digest[..digest.len().min(16)]);
     let dir = cache::resolve_beneath(state, &Path::new("envs").join(&folder))?;
@@ -47,10 +47,10 @@ pub(crate) fn ensure(
         return Ok(interpreter);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    if human {
-        let what = requirements.map_or(String::new(), |r| format!(" from {}", r.display()));
-        eprintln!("    build environment {name}{what} (once per requirements digest)");
-    }
+    sink.event(crate::Event::Environment {
+        name: name.to_owned(),
+        requirements: requirements.map(Path::to_path_buf),
+    });
     let out = Command::new(python)
         .args(["-m", "venv"])
         .arg(&dir)

@@ -108,9 +108,7 @@ pub(super) fn flush(shared: &Shared) {
         let mut outcomes = shared.outcomes.lock().unwrap_or_else(|e| e.into_inner());
         for entry in entries.iter_mut().filter(|e| e.action.is_some()) {
             let step = &entry.record.step;
-            if shared.human {
-                say!("  warning {step}: {why}; its result is not cached");
-            }
+            shared.warn(Some(step), format!("{why}; its result is not cached"));
             let reason = entry.record.dirty_reason.get_or_insert_default();
             reason.push_str(&format!("; not cached: {why}"));
             if let Some(o) = outcomes.iter_mut().find(|o| &o.step == step) {
@@ -123,7 +121,7 @@ pub(super) fn flush(shared: &Shared) {
     let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = super::with_space(shared, false, || history.record_steps_with_metrics(&records))
     {
-        say!("runner: recording {} step records: {e}", records.len());
+        shared.warn(None, format!("recording {} step records: {e}", records.len()));
     }
     drop(history);
     let views: Vec<(&str, &str, Digest, &std::path::Path)> = entries

@@ -1,0 +1,101 @@
+//! A build's events ([`engine::Event`]) as `runner build` and `runner watch` print them:
+//! one line per step on stderr (`running train  (params.C 1.0 → 0.5)`, `ran train  in
+//! 1.38s  accuracy=0.97`), the live progress bar on a terminal, warnings and errors.
+
+use engine::{Event, StepEnd};
+use history::StepStatus;
+
+/// How much of a build to print.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// `runner build`'s human output: a header, a line per step, failure log tails, the
+    /// progress bar on a terminal.
+    Full,
+    /// Steps starting (with their reasons), environment builds, warnings and errors:
+    /// `runner watch` prints its own summary of each cycle.
+    Running,
+    /// Warnings and errors only (`--format json`: the document goes to stdout at the end).
+    Quiet,
+}
+
+/// An [`engine::Sink`] that prints events at a [`Level`].
+pub(crate) struct Lines(pub(crate) Level);
+
+impl engine::Sink for Lines {
+    fn event(&self, event: Event) {
+        let full = self.0 == Level::Full;
+        let running = self.0 != Level::Quiet;
+        match event {
+            Event::Started { run, pipeline, experiment, steps } if full => {
+                let s = if steps == 1 { "" } else { "s" };
+                line(format!(
+                    "build {pipeline}: run {run} in experiment {experiment}, {steps} step{s}"
+                ));
+                if crate::progress::wanted() {
+                    crate::progress::start(steps);
+                }
+            }
+            Event::Waiting { step } if full => {
+                line(format!("{:>9} {step}  (a concurrent build is running it)", "waiting"));
+            }
+            Event::Running { step, reason } => {
+                if running {
+                    line(format!("{:>9} {step}  ({reason})", "running"));
+                }
+                crate::progress::running(&step, true);
+            }
+            Event::Exited { step } => crate::progress::running(&step, false),
+            Event::Finished(end) => {
+                crate::progress::done();
+                if full {
+                    finished(&end);
+                }
+            }
+            Event::Environment { name, requirements } if running => {
+                let what = requirements.map_or(String::new(), |r| format!(" from {}", r.display()));
+                line(format!("    build environment {name}{what} (once per requirements digest)"));
+            }
+            Event::Warning { step: Some(step), message } => {
+                line(format!("  warning {step}: {message}"));
+            }
+            Event::Warning { step: None, message } => line(format!("runner: {message}")),
+            Event::Error { step: Some(step), message } => {
+                line(format!("    error {step}: {message}"))
+            }
+            Event::Error { step: None, message } => line(format!("runner: error: {message}")),
+            _ => {}
+        }
+    }
+}
+
+/// A step's outcome, as `runner build` prints it.
+fn finished(end: &StepEnd) {
+    let StepEnd { step, status, reason, reused_from, seconds, metrics, log_tail } = end;
+    match status {
+        StepStatus::Reused => {
+            let why = reason.as_ref().map(|w| format!(", {w}")).unwrap_or_default();
+            line(format!("{:>9} {step}  (from run {}{why})", "reused", reused_from.unwrap_or(0)));
+        }
+        StepStatus::Ran => {
+            let m: Vec<String> = metrics.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
+            line(format!("{:>9} {step}  in {:.2}s{m}", "ran", seconds.unwrap_or(0.0)));
+        }
+        _ => {
+            let why = reason.as_deref().unwrap_or("");
+            let mut text = format!("{:>9} {step}  ({why})", status.as_str());
+            if let Some((tail, log)) = log_tail {
+                for l in tail.lines() {
+                    text.push_str(&format!("\n          | {l}"));
+                }
+                text.push_str(&format!("\n          log: {}", log.display()));
+            }
+            line(text);
+        }
+    }
+}
+
+/// Prints `text` as one write (see `progress::line`).
+pub(crate) fn line(text: String) {
+    crate::progress::line(text);
+}
