@@ -6,6 +6,9 @@
 //! - [`run_build`]: one build of an already-loaded, checked project ([`driver::Project`]),
 //!   through a cache ([`open_cache`]) on a runtime ([`runtime`]), cancellable with an
 //!   `exec::CancelToken`; [`BuildOptions`] say what to build and how.
+//! - [`Session`]: builds again and again as files change (`runner watch`): one database
+//!   updated in place, one cache kept open; the caller says what changed, each
+//!   [`Session::cycle`] checks, plans and builds when something must run.
 //! - [`memo`]: the no-op fast path ([`memo::try_noop`], before a project is loaded) and the
 //!   memo a clean build writes ([`memo::write_memo`]).
 //! - [`supervise_if_asked`]: a binary hosting the engine calls it first thing in `main`, so
@@ -16,12 +19,14 @@ mod build;
 mod envs;
 mod events;
 mod git;
+mod session;
 
 pub use build::memo;
 pub use build::{
     BuildOptions, BuildSummary, Outcome, SETTLE_WAIT, open_cache, run_build, runtime, selection,
 };
 pub use events::{Event, Quiet, Recorder, Sink, StepEnd};
+pub use session::{Cycle, Session};
 
 /// The hidden argument a build gives the copy of its binary it starts as its supervisor.
 pub const SUPERVISE_ARG: &str = "__supervise";

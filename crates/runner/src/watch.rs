@@ -40,13 +40,12 @@ use history::{RunStatus, StepStatus};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
-use plan::Policy;
 use serde_json::json;
 
 use crate::build;
 use crate::lines::{Level, Lines};
-use driver::{Project, StatCache};
-use engine::BuildOptions;
+use driver::Project;
+use engine::{BuildOptions, BuildSummary, Cycle};
 
 /// `runner watch` arguments.
 #[derive(clap::Args)]
@@ -126,8 +125,8 @@ struct Need {
 }
 
 struct Session {
-    project: Project,
-    stats: StatCache,
+    /// The engine's session: the database, stat cache and cache kept between cycles.
+    ws: engine::Session,
     root: PathBuf,
     file: PathBuf,
     state: PathBuf,
@@ -135,7 +134,6 @@ struct Session {
     watched: BTreeSet<PathBuf>,
     warned_watch: bool,
     json: bool,
-    opts: BuildOptions,
     /// How much of each build to print.
     level: Level,
     rt: tokio::runtime::Runtime,
@@ -145,11 +143,6 @@ struct Session {
     /// The last cycle ended in an error (unreadable file): the next event retries even if
     /// nothing looks changed.
     errored: bool,
-    /// The cache every cycle plans and builds through, opened by the first build: it keeps
-    /// the action cache entries it read and the blobs it found intact, so a cycle checks an
-    /// unchanged step in memory and with one `stat` per blob. Opened again when it is no
-    /// longer current (`.runner/` removed or replaced).
-    cache: Option<cache::Cache>,
 }
 
 /// `runner watch`.
@@ -158,7 +151,6 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let project = Project::load(&args.path, params)?;
     let root = lexical(&std::path::absolute(&project.root)?);
     let file = lexical(&std::path::absolute(&project.path)?);
-    let stats = project.load_stat_cache();
     let json = args.format == crate::Format::Json;
     let (tx, rx) = mpsc::channel::<Msg>();
     let fs_tx = tx.clone();
@@ -188,8 +180,14 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     }
     let mut s = Session {
         state: root.join(".runner"),
-        project,
-        stats,
+        ws: engine::Session::new(
+            project,
+            BuildOptions {
+                experiment: args.experiment,
+                jobs: args.jobs,
+                ..BuildOptions::default()
+            },
+        ),
         root,
         file,
         debouncer,
@@ -197,33 +195,25 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
         warned_watch: false,
         json,
         level: if json { Level::Quiet } else { Level::Running },
-        opts: BuildOptions {
-            wanted: Vec::new(),
-            regenerate: false,
-            experiment: args.experiment,
-            jobs: args.jobs,
-            supervise: true,
-        },
         rt,
         interrupt,
         cycle: 0,
         interrupted: false,
         errored: false,
-        cache: None,
     };
     s.update_watches();
     if !json {
         eprintln!(
             "watch {}: watching {} folder{}; Ctrl-C stops",
-            s.project.display,
+            s.ws.project().display,
             s.watched.len(),
             if s.watched.len() == 1 { "" } else { "s" }
         );
     }
-    let before = s.stats.hashed_bytes();
-    match s.project.refresh_fs_with(&mut s.stats) {
+    let before = s.ws.hashed_bytes();
+    match s.ws.apply(false, &[], true, "") {
         Ok(_) => {
-            let hashed = s.stats.hashed_bytes() - before;
+            let hashed = s.ws.hashed_bytes() - before;
             s.run_cycle(&[], hashed);
         }
         Err(e) => s.report_error(&[], &e),
@@ -255,8 +245,7 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
         }
         s.on_change(touched);
     }
-    s.stats.settle(Duration::ZERO);
-    let _ = s.project.save_stat_cache(&mut s.stats);
+    s.ws.save_stats();
     let interrupted = s.interrupted;
     if !s.json {
         eprintln!("watch: stopped");
@@ -272,7 +261,8 @@ impl Session {
 
     /// The paths the pipeline names now, absolute.
     fn needs(&self) -> Vec<Need> {
-        hir::needed_paths(&self.project.db, self.project.file)
+        let project = self.ws.project();
+        hir::needed_paths(&project.db, project.file)
             .iter()
             .map(|n| Need {
                 rel: n.path.clone(),
@@ -327,39 +317,20 @@ impl Session {
         if !t.text && t.needs.is_empty() && !t.rescan {
             return;
         }
-        let before = self.stats.hashed_bytes();
-        let mut changed = Vec::new();
-        let mut all = t.rescan;
-        if t.text {
-            match self.project.reload_text() {
-                Ok(true) => {
-                    changed.push(self.display_rel(&self.file.clone()));
-                    all = true; // the pipeline may name new paths
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    self.update_watches();
-                    let label = vec![self.display_rel(&self.file.clone())];
-                    return self.report_error(&label, &e);
-                }
-            }
-        }
+        let before = self.ws.hashed_bytes();
+        let label = self.display_rel(&self.file.clone());
+        let paths: Vec<String> = t.needs.iter().cloned().collect();
+        let applied = self.ws.apply(t.text, &paths, t.rescan, &label);
         // Watch first, then look: a file created after this is seen by the next event.
         self.update_watches();
-        let refreshed = if all {
-            self.project.refresh_fs_with(&mut self.stats)
-        } else {
-            let paths: Vec<String> = t.needs.iter().cloned().collect();
-            self.project.refresh_paths_with(&paths, &mut self.stats)
+        let changed = match applied {
+            Ok(changed) => changed,
+            Err(e) => return self.report_error(&[label], &e),
         };
-        match refreshed {
-            Ok(paths) => changed.extend(paths),
-            Err(e) => return self.report_error(&changed, &e),
-        }
         if changed.is_empty() && !self.errored {
             return; // touched, or written with the same bytes: nothing to do
         }
-        let hashed = self.stats.hashed_bytes() - before;
+        let hashed = self.ws.hashed_bytes() - before;
         self.run_cycle(&changed, hashed);
     }
 
@@ -372,38 +343,6 @@ impl Session {
         if !self.json && !changed.is_empty() {
             eprintln!("[{n}] changed: {}", changed.join(", "));
         }
-        let diags = self.project.diagnostics();
-        let errors = diags.iter().filter(|d| d.severity() == hir::Severity::Error).count();
-        let param_errors = hir::param_values(&self.project.db, self.project.file).errors.clone();
-        if errors > 0 || !param_errors.is_empty() {
-            if self.json {
-                let check = crate::render::json(&self.project.display, self.project.text(), &diags);
-                let doc = json!({
-                    "cycle": n, "changed": changed, "status": "invalid", "errors": errors,
-                    "param_errors": param_errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "check": check,
-                });
-                outln!("{doc}");
-            } else {
-                let _ = build::ready_to_build(&self.project);
-                eprintln!("[{n}] waiting for a fix");
-            }
-            self.save_stats();
-            return;
-        }
-        let (current, prefetch) = if n > 1 { self.up_to_date() } else { (false, None) };
-        if current {
-            if self.json {
-                outln!(
-                    "{}",
-                    json!({"cycle": n, "changed": changed, "status": "up-to-date", "hashed_bytes": hashed, "steps": []})
-                );
-            } else {
-                eprintln!("[{n}] up to date: no step key changed");
-            }
-            self.save_stats();
-            return;
-        }
         let cancel = CancelToken::new();
         {
             let mut i = self.interrupt.lock().unwrap_or_else(|e| e.into_inner());
@@ -412,20 +351,48 @@ impl Session {
             }
             i.running = Some(cancel.clone());
         }
-        let result = self.open_cache().and_then(|c| {
-            let sink = std::sync::Arc::new(Lines(self.level));
-            let r =
-                engine::run_build(&self.project, &c, prefetch, &self.opts, &self.rt, &cancel, sink);
-            self.cache = Some(c);
-            r
-        });
+        let sink = std::sync::Arc::new(Lines(self.level));
+        let result = self.ws.cycle(&self.rt, &cancel, sink);
+        crate::progress::stop();
         self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).running = None;
-        self.stats.settle(Duration::ZERO);
-        let _ = self.project.save_stat_cache(&mut self.stats);
-        let summary = match result {
-            Ok(s) => s,
-            Err(e) => return self.report_error(changed, &e),
-        };
+        match result {
+            Ok(Cycle::Invalid { errors, param_errors }) => {
+                self.print_invalid(n, changed, errors, &param_errors)
+            }
+            Ok(Cycle::UpToDate) => {
+                if self.json {
+                    outln!(
+                        "{}",
+                        json!({"cycle": n, "changed": changed, "status": "up-to-date", "hashed_bytes": hashed, "steps": []})
+                    );
+                } else {
+                    eprintln!("[{n}] up to date: no step key changed");
+                }
+            }
+            Ok(Cycle::Built(summary)) => self.print_built(n, changed, hashed, &summary),
+            Err(e) => self.report_error(changed, &e),
+        }
+    }
+
+    /// A cycle that found the pipeline invalid.
+    fn print_invalid(&self, n: usize, changed: &[String], errors: usize, param_errors: &[String]) {
+        let project = self.ws.project();
+        if self.json {
+            let diags = project.diagnostics();
+            let check = crate::render::json(&project.display, project.text(), &diags);
+            let doc = json!({
+                "cycle": n, "changed": changed, "status": "invalid", "errors": errors,
+                "param_errors": param_errors, "check": check,
+            });
+            outln!("{doc}");
+        } else {
+            let _ = build::ready_to_build(project);
+            eprintln!("[{n}] waiting for a fix");
+        }
+    }
+
+    /// A cycle that built: its summary line, and each failed or skipped step with its log tail.
+    fn print_built(&mut self, n: usize, changed: &[String], hashed: u64, summary: &BuildSummary) {
         if summary.status == RunStatus::Interrupted {
             self.interrupted = true;
         }
@@ -463,31 +430,6 @@ impl Session {
         }
     }
 
-    /// The session's cache: the one kept from the last cycle while it is current
-    /// (`cache::Cache::is_current`), else a new one.
-    fn open_cache(&mut self) -> anyhow::Result<cache::Cache> {
-        match self.cache.take() {
-            Some(c) if c.is_current() => Ok(c),
-            _ => Ok(engine::open_cache(&self.project)?.remembering()),
-        }
-    }
-
-    /// Whether every step would be reused (nothing to run, nothing blocked), and what the
-    /// plan's lookups found, for the build that follows.
-    fn up_to_date(&self) -> (bool, Option<driver::Prefetch>) {
-        let p = &self.project;
-        match &self.cache {
-            Some(c) => {
-                let (current, found) = driver::prefetch(&p.db, p.file, c, Policy::default());
-                (current, Some(found))
-            }
-            None => {
-                let plan = driver::plan(p, Policy::default());
-                (plan.iter().all(|s| matches!(s.planned, driver::Planned::Reuse { .. })), None)
-            }
-        }
-    }
-
     fn report_error(&mut self, changed: &[String], e: &anyhow::Error) {
         self.errored = true;
         self.cycle += 1;
@@ -500,12 +442,7 @@ impl Session {
         } else {
             eprintln!("[{n}] runner: {}; waiting for a change", crate::error_text(e));
         }
-        self.save_stats();
-    }
-
-    fn save_stats(&mut self) {
-        self.stats.settle(Duration::ZERO);
-        let _ = self.project.save_stat_cache(&mut self.stats);
+        self.ws.save_stats();
     }
 
     /// `path` relative to the pipeline's folder when inside it, for messages.
