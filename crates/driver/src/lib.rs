@@ -5,7 +5,7 @@
 //!   names ([`Project::refresh_fs`]), so queries never touch the disk;
 //!   [`Project::refresh_fs_with`] does it through a persistent [`StatCache`]
 //!   (`.runner/statcache`), so files whose stat did not change are not read again.
-//! * `status` ([`plan()`], [`lookup`], [`prefetch`]) answers "what would a build do now, and
+//! * `status` ([`plan()`], [`plan_with`], [`decide_step`], [`lookup`]) answers "what would a build do now, and
 //!   why" from the action cache and run history, read only: the plan `runner status` prints
 //!   and the editor's code lenses show.
 //! * [`checked_state_dir`] and [`new_run_dir`] check the state folder `.runner/` before
@@ -22,6 +22,6 @@ pub use cache::StatCache;
 pub use project::{Project, folder_of, locate, probe, probe_with};
 pub use state::{checked_state_dir, new_run_dir};
 pub use status::{
-    Found, Planned, Prefetch, StepPlan, lookup, lookup_with, plan, plan_in, plan_through, prefetch,
-    previous, steps_by_name,
+    Found, Plan, Planned, Prefetch, Recorded, StepDecision, StepPlan, decide_step, lookup,
+    lookup_with, open_cache_read_only, open_history, plan, plan_with, previous, steps_by_name,
 };

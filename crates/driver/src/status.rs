@@ -83,25 +83,65 @@ pub struct StepPlan {
     pub planned: Planned,
 }
 
-/// The plan for every step (in topological order) given the recorded state under
-/// `.runner/` (read only; missing state means nothing was recorded).
-pub fn plan(project: &Project, policy: Policy) -> Vec<StepPlan> {
-    plan_in(&project.db, project.file, &project.state_dir(), &project.name(), policy)
+/// What a plan reads of the recorded state: the action cache (lookups, verified), run
+/// history (the last success of a step that would run, for its reasons) and the pipeline's
+/// name as history records it. Either may be missing (nothing recorded yet).
+#[derive(Clone, Copy)]
+pub struct Recorded<'a> {
+    /// The action cache and CAS (`.runner/cache`).
+    pub cache: Option<&'a Cache>,
+    /// Run history (`.runner/history.sqlite`); without it, a step that would run gets the
+    /// reason `no previous run`.
+    pub history: Option<&'a History>,
+    /// The pipeline's name in history.
+    pub pipeline: &'a str,
+    /// Keep what each lookup found, manifests included ([`Plan::lookups`]), for a build
+    /// about to start.
+    pub keep_lookups: bool,
 }
 
-/// [`plan()`] for any database and file (the language server plans on a snapshot of the
-/// editor's buffer): `state` is the `.runner/` folder, `pipeline` the pipeline's name as
-/// history records it.
-pub fn plan_in(
-    db: &dyn hir::Db,
-    file: hir::SourceFile,
-    state: &std::path::Path,
-    pipeline: &str,
-    policy: Policy,
-) -> Vec<StepPlan> {
-    let cache =
-        state.join("cache").is_dir().then(|| Cache::open(&state.join("cache")).ok()).flatten();
-    plan_using(db, file, cache.as_ref(), state, pipeline, policy)
+/// What a build would do with every step, and what the plan's lookups found.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Every step, in topological order.
+    pub steps: Vec<StepPlan>,
+    /// Step name → its lookup ([`Recorded::keep_lookups`]; steps whose key depends on an
+    /// upstream that would run are not in it): a build right after the plan takes a step's
+    /// lookup from here when its key is the one planned.
+    pub lookups: Prefetch,
+}
+
+impl Plan {
+    /// Whether every step would be reused (nothing to run, nothing blocked).
+    pub fn all_reused(&self) -> bool {
+        self.steps.iter().all(|p| matches!(p.planned, Planned::Reuse { .. }))
+    }
+}
+
+/// The plan of `project` against its own `.runner/` (read only), as `runner status` and
+/// `runner build --dry-run` show it.
+pub fn plan(project: &Project, policy: Policy) -> Plan {
+    let state = project.state_dir();
+    let cache = open_cache_read_only(&state);
+    let history = open_history(&state);
+    let recorded = Recorded {
+        cache: cache.as_ref(),
+        history: history.as_ref(),
+        pipeline: &project.name(),
+        keep_lookups: false,
+    };
+    plan_with(&project.db, project.file, &recorded, policy)
+}
+
+/// The action cache under the state folder `state`, if a build made one (never creates it).
+pub fn open_cache_read_only(state: &std::path::Path) -> Option<Cache> {
+    state.join("cache").is_dir().then(|| Cache::open(&state.join("cache")).ok()).flatten()
+}
+
+/// Run history under the state folder `state`, if a build made it (never creates it).
+pub fn open_history(state: &std::path::Path) -> Option<History> {
+    let path = state.join("history.sqlite");
+    path.is_file().then(|| History::open(&path).ok()).flatten()
 }
 
 /// What planning found in the action cache for one step: its key, the verified lookup, and
@@ -116,72 +156,33 @@ pub struct Found {
     pub manifests: Vec<(Digest, cache::Manifest)>,
 }
 
-/// Step name → what its plan's lookup found: a build right after the plan takes a step's
-/// lookup from here when its key is the one planned, instead of querying again.
+/// Step name → what its plan's lookup found.
 pub type Prefetch = HashMap<String, Found>;
 
-/// [`plan_in`] through a cache the caller keeps open (`state`'s `cache` folder): a session
-/// that plans again and again (the language server) so looks unchanged steps up from the
-/// entries a remembering cache keeps in memory (see `cache::action`).
-pub fn plan_through(
+/// The one planner: what a build would do with each step of `file` in `db` (the CLI's
+/// project, the language server's snapshot of the editor's buffer) given `recorded`, with
+/// every lookup in one read transaction of the cache. Each step is decided by
+/// [`decide_step`], as a build decides it.
+pub fn plan_with(
     db: &dyn hir::Db,
     file: hir::SourceFile,
-    cache: &Cache,
-    state: &std::path::Path,
-    pipeline: &str,
+    recorded: &Recorded<'_>,
     policy: Policy,
-) -> Vec<StepPlan> {
-    plan_using(db, file, Some(cache), state, pipeline, policy)
-}
-
-/// The lookups of a plan, for a build about to start: whether every step would be reused,
-/// and what each lookup found ([`Prefetch`]; steps whose key depends on an upstream that
-/// would run are not in it). All in one read transaction of `cache`. Run reasons are not
-/// worked out (they need run history; the build works out its own).
-pub fn prefetch(
-    db: &dyn hir::Db,
-    file: hir::SourceFile,
-    cache: &Cache,
-    policy: Policy,
-) -> (bool, Prefetch) {
-    let mut found = Prefetch::new();
-    let plan = cache
-        .snapshot_reads(|| plan_with(db, file, Some(cache), None, "", policy, Some(&mut found)));
-    (plan.iter().all(|p| matches!(p.planned, Planned::Reuse { .. })), found)
-}
-
-/// [`plan_in`] with the cache opened (if there is one) and history still to open.
-fn plan_using(
-    db: &dyn hir::Db,
-    file: hir::SourceFile,
-    cache: Option<&Cache>,
-    state: &std::path::Path,
-    pipeline: &str,
-    policy: Policy,
-) -> Vec<StepPlan> {
-    let db_path = state.join("history.sqlite");
-    let history = db_path.is_file().then(|| History::open(&db_path).ok()).flatten();
-    let history = history.as_ref();
-    match cache {
-        Some(c) => {
-            c.snapshot_reads(|| plan_with(db, file, Some(c), history, pipeline, policy, None))
-        }
-        None => plan_with(db, file, None, history, pipeline, policy, None),
+) -> Plan {
+    match recorded.cache {
+        Some(c) => c.snapshot_reads(|| plan_steps(db, file, recorded, policy)),
+        None => plan_steps(db, file, recorded, policy),
     }
 }
 
-/// [`plan_in`] with the cache and history opened; fills `prefetch` when given.
-fn plan_with(
+fn plan_steps(
     db: &dyn hir::Db,
     file: hir::SourceFile,
-    cache: Option<&Cache>,
-    history: Option<&History>,
-    pipeline: &str,
+    recorded: &Recorded<'_>,
     policy: Policy,
-    mut prefetch: Option<&mut Prefetch>,
-) -> Vec<StepPlan> {
+) -> Plan {
     let mut results: HashMap<String, BTreeMap<String, Digest>> = HashMap::new();
-    let mut out = Vec::new();
+    let mut out = Plan::default();
     let steps = steps_by_name(db, file);
     for name in &hir::step_graph(db, file).order {
         let Some(&item) = steps.get(name.as_str()) else { continue };
@@ -197,25 +198,22 @@ fn plan_with(
                     Ok(record) => {
                         let key = record.digest();
                         let mut kept = Vec::new();
-                        let found = cache.map_or(Lookup::Miss, |c| {
+                        let found = recorded.cache.map_or(Lookup::Miss, |c| {
                             lookup_with(c, &key, &mut |d, m| {
-                                if prefetch.is_some() {
+                                if recorded.keep_lookups {
                                     kept.push((d, m));
                                 }
                             })
                         });
-                        if let Some(f) = prefetch.as_deref_mut() {
+                        if recorded.keep_lookups {
                             let entry = Found { key, lookup: found.clone(), manifests: kept };
-                            f.insert(name.clone(), entry);
+                            out.lookups.insert(name.clone(), entry);
                         }
                         let allow = hir::lower_item(db, item).step().is_none_or(|s| s.allow_reuse);
-                        // The last success only explains a run: a reusable hit needs none.
-                        let reusable =
-                            matches!(found, Lookup::Hit { .. }) && allow && !policy.regenerate;
-                        let prev = (!reusable)
-                            .then(|| history.and_then(|h| previous(h, pipeline, name)))
-                            .flatten();
-                        match plan::decide(allow, policy, &record, found, prev.as_ref()) {
+                        let step = StepDecision { name, allow_reuse: allow, policy };
+                        let last =
+                            || recorded.history.and_then(|h| previous(h, recorded.pipeline, name));
+                        match decide_step(&step, &record, found, last) {
                             Decision::Reuse { run_id, outputs } => {
                                 results.insert(name.clone(), outputs);
                                 Planned::Reuse { run_id }
@@ -228,9 +226,36 @@ fn plan_with(
                 }
             }
         };
-        out.push(StepPlan { step: name.clone(), planned });
+        out.steps.push(StepPlan { step: name.clone(), planned });
     }
     out
+}
+
+/// A step as [`decide_step`] needs it.
+pub struct StepDecision<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its `allow_reuse`.
+    pub allow_reuse: bool,
+    /// `--regenerate` or not.
+    pub policy: Policy,
+}
+
+/// The one step decision, made the same way by a plan (`runner status`, `--dry-run`, the
+/// language server's lenses) and by a build: given a step's key record and what the lookup
+/// of its key found, reuse the recorded result or run, with the dirty reasons against the
+/// step's last success (`last_success`, called only when it runs: a verified hit that may
+/// be reused needs no reasons, and reading history costs a query).
+pub fn decide_step(
+    step: &StepDecision<'_>,
+    record: &KeyRecord,
+    found: Lookup,
+    last_success: impl FnOnce() -> Option<KeyRecord>,
+) -> Decision {
+    let reusable =
+        matches!(found, Lookup::Hit { .. }) && step.allow_reuse && !step.policy.regenerate;
+    let prev = if reusable { None } else { last_success() };
+    plan::decide(step.allow_reuse, step.policy, record, found, prev.as_ref())
 }
 
 /// Every step item by name: one pass over the file's items (looking each name up with

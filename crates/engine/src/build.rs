@@ -6,7 +6,8 @@
 //! 1. complete the step key with the manifest digests of upstream outputs (`plan::KeyRecord`);
 //! 2. look the key up in the action cache and verify every output blob (a broken entry is a
 //!    miss, said so);
-//! 3. decide (`plan::decide`): reuse, or run with dirty reasons from the last success;
+//! 3. decide (`driver::decide_step`, as a plan decides): reuse, or run with dirty reasons
+//!    from the last success;
 //! 4. to run: snapshot `source_directory` (once per run and folder), copy upstream outputs
 //!    in (private copies), create empty output folders, expand placeholders into argv (no
 //!    shell), run the process in its own group with the target's concurrency limit. While it
@@ -703,20 +704,16 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
     if !kept.is_empty() {
         shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).extend(kept);
     }
-    // The last success only explains a run; a verified hit that may be reused needs none.
-    let reusable = matches!(found, plan::Lookup::Hit { .. })
-        && info.step.allow_reuse
-        && !shared.policy.regenerate;
-    let prev = if reusable {
-        None
-    } else {
-        previous(
-            &shared.history.lock().unwrap_or_else(|e| e.into_inner()),
-            &shared.pipeline,
-            &info.name,
-        )
+    let step = driver::StepDecision {
+        name: &info.name,
+        allow_reuse: info.step.allow_reuse,
+        policy: shared.policy,
     };
-    match plan::decide(info.step.allow_reuse, shared.policy, &record, found, prev.as_ref()) {
+    let last = || {
+        let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
+        previous(&history, &shared.pipeline, &info.name)
+    };
+    match driver::decide_step(&step, &record, found, last) {
         Decision::Reuse { run_id, outputs } => reuse(shared, i, key, run_id, outputs, None),
         Decision::Run(reasons) => {
             let reason = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");

@@ -130,13 +130,17 @@ impl Session {
         let p = &self.project;
         match &self.cache {
             Some(c) => {
-                let (current, found) = driver::prefetch(&p.db, p.file, c, Policy::default());
-                (current, Some(found))
+                // Reasons are not needed: the build works out its own.
+                let recorded = driver::Recorded {
+                    cache: Some(c),
+                    history: None,
+                    pipeline: "",
+                    keep_lookups: true,
+                };
+                let plan = driver::plan_with(&p.db, p.file, &recorded, Policy::default());
+                (plan.all_reused(), Some(plan.lookups))
             }
-            None => {
-                let plan = driver::plan(p, Policy::default());
-                (plan.iter().all(|s| matches!(s.planned, driver::Planned::Reuse { .. })), None)
-            }
+            None => (driver::plan(p, Policy::default()).all_reused(), None),
         }
     }
 

@@ -1,4 +1,4 @@
-//! The plan behind lenses and step hovers: `driver::plan_through` on the snapshot (the
+//! The plan behind lenses and step hovers: `driver::plan_with` on the snapshot (the
 //! editor's buffer, the files as last probed) against `.runner/` beside the pipeline, read
 //! only, through the cache the server keeps for that folder (`Shared::cache`).
 //! Cached per document generation, `.runner/` generation (from watched files) and a stamp
@@ -49,14 +49,15 @@ pub fn plan(shared: &Shared, snap: &Snapshot) -> Option<Arc<PlanView>> {
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "pipeline".to_owned())
     });
-    let policy = plan::Policy::default();
-    let steps = match shared.cache(&state) {
-        Some(c) => driver::plan_through(&snap.db, snap.file, &c, &state, &name, policy),
-        None => driver::plan_in(&snap.db, snap.file, &state, &name, policy),
+    let cache = shared.cache(&state);
+    let history = driver::open_history(&state);
+    let recorded = driver::Recorded {
+        cache: cache.as_ref(),
+        history: history.as_ref(),
+        pipeline: &name,
+        keep_lookups: false,
     };
-    let history_path = state.join("history.sqlite");
-    let history =
-        history_path.is_file().then(|| history::History::open(&history_path).ok()).flatten();
+    let steps = driver::plan_with(&snap.db, snap.file, &recorded, plan::Policy::default()).steps;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut view = PlanView::new();
     // Reused steps mostly come from a handful of runs: read each run once.

@@ -242,6 +242,7 @@ fn plan_only(
     let selected: std::collections::HashSet<&str> =
         order.iter().zip(keep).filter(|(_, k)| *k).map(|(n, _)| n.as_str()).collect();
     let rows: Vec<(String, String, String)> = driver::plan(&project, policy)
+        .steps
         .into_iter()
         .filter(|p| selected.contains(p.step.as_str()))
         .map(|p| {
