@@ -102,6 +102,8 @@ pub struct BuildOptions {
     /// the binary must call [`crate::supervise_if_asked`] first thing in `main`. Off for a
     /// host that does not (an engine test).
     pub supervise: bool,
+    /// Compute targets the caller brings, by compute name (see [`crate::Targets`]).
+    pub targets: crate::Targets,
 }
 
 impl Default for BuildOptions {
@@ -112,6 +114,7 @@ impl Default for BuildOptions {
             experiment: None,
             jobs: None,
             supervise: true,
+            targets: crate::Targets::default(),
         }
     }
 }
@@ -139,7 +142,9 @@ pub struct BuildSummary {
     /// Some step ran but its result could not be written to the action cache.
     pub uncached: bool,
     /// The views lock, held from the moment the views were found to hold `results` until
-    /// the memo that vouches for them is written (`None`: not held; write no memo).
+    /// the memo that vouches for them is written (`None`: not held; write no memo). Another
+    /// build of the same project, in this process or another, waits while it is held: drop
+    /// the summary (or take this field) once the memo is written.
     pub views: Option<cache::FolderGuard>,
 }
 
@@ -222,7 +227,7 @@ struct Shared {
     slots: Arc<tokio::sync::Semaphore>,
     /// Per compute target, its `max_nodes` (default: the number of CPUs) permits, held as
     /// `slots`' are.
-    targets: HashMap<String, Arc<tokio::sync::Semaphore>>,
+    targets: HashMap<String, (Arc<dyn exec::ComputeTarget>, Arc<tokio::sync::Semaphore>)>,
     policy: Policy,
     cancel: CancelToken,
     /// The tag every step process of this run carries (`exec::supervise`).
@@ -419,8 +424,10 @@ pub fn run_build(
     let targets = ix
         .computes
         .iter()
-        .map(|(name, max)| {
-            (name.clone(), Arc::new(tokio::sync::Semaphore::new(max.map_or(cpus, |m| m as usize))))
+        .map(|(name, info)| {
+            let max = info.max_nodes.map_or(cpus, |m| m as usize);
+            let target = opts.targets.resolve(name, &info.kind);
+            (name.clone(), (target, Arc::new(tokio::sync::Semaphore::new(max))))
         })
         .collect();
     let jobs = opts.jobs.unwrap_or(cpus).max(1);

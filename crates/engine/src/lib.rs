@@ -20,6 +20,7 @@ mod envs;
 mod events;
 mod git;
 mod session;
+mod targets;
 
 pub use build::memo;
 pub use build::{
@@ -27,6 +28,7 @@ pub use build::{
 };
 pub use events::{Event, Quiet, Recorder, Sink, StepEnd};
 pub use session::{Cycle, Session};
+pub use targets::Targets;
 
 /// The hidden argument a build gives the copy of its binary it starts as its supervisor.
 pub const SUPERVISE_ARG: &str = "__supervise";

@@ -12,6 +12,7 @@
 //!   stops new starts while in-flight nodes are awaited.
 //! - [`supervise`] tags a run's step processes and kills them when their runner dies (a
 //!   [`supervise::Supervisor`] per build) or at the next build.
+//! - [`ComputeTarget`]: where a step runs, [`Local`] first (this machine); see `target`.
 //! - [`tail_lines`] reads the end of a log file, to show a failed step's stderr.
 //!
 //! [`CancelToken`] is the one cancellation signal shared by all of them (the CLI's Ctrl-C handler,
@@ -24,8 +25,10 @@ mod process;
 mod scheduler;
 pub mod supervise;
 mod tail;
+mod target;
 
 pub use cancel::CancelToken;
 pub use process::{Outcome, ProcessSpec, run_process};
 pub use scheduler::{NodeState, schedule};
 pub use tail::tail_lines;
+pub use target::{ComputeTarget, Finished, Job, JobFuture, Local};

@@ -31,8 +31,8 @@ pub(crate) enum Named {
     Step(String, Vec<String>),
     /// An environment: python, requirements path (normalised).
     Environment(String, String, Option<String>),
-    /// A compute target and its `max_nodes`.
-    Compute(String, Option<u32>),
+    /// A compute target, its kind and its `max_nodes`.
+    Compute(String, crate::ComputeInfo),
     /// A datastore and its folder (normalised).
     Datastore(String, String),
     /// A data reference: its datastore and path (resolved against the datastores later).
@@ -99,7 +99,11 @@ pub(crate) fn group_names<'db>(db: &'db dyn Db, group: Group<'db>) -> GroupNames
                 out.names.push(Named::Environment(name(), python, requirements));
             }
             Some(ItemData::Compute(c)) => {
-                out.names.push(Named::Compute(name(), c.max_nodes.as_ref().map(|m| m.value)));
+                let info = crate::ComputeInfo {
+                    kind: c.kind.value.clone(),
+                    max_nodes: c.max_nodes.as_ref().map(|m| m.value),
+                };
+                out.names.push(Named::Compute(name(), info));
             }
             Some(ItemData::Datastore(d)) => {
                 let path = normalize(d.path.as_ref().map_or(".", |p| p.value.as_str()));

@@ -59,7 +59,8 @@ pub use model::{
 };
 pub use paths::{PathNeed, PathUse, needed_paths};
 pub use resolve::{
-    Index, ParamValues, ResolvedStep, Target, check_item, index, param_value, param_values,
+    ComputeInfo, Index, ParamValues, ResolvedStep, Target, check_item, index, param_value,
+    param_values,
 };
 
 /// Computes the whole-file queries top-down, each at the top of the query stack, and for

@@ -37,11 +37,21 @@ pub struct Index {
     pub steps: BTreeMap<String, Vec<String>>,
     /// Environment → (python, requirements path relative to the pipeline's folder).
     pub environments: BTreeMap<String, (String, Option<String>)>,
-    /// Compute target → max_nodes; includes the built-in `local`.
-    pub computes: BTreeMap<String, Option<u32>>,
+    /// Compute target → its kind and max_nodes; includes the built-in `local`.
+    pub computes: BTreeMap<String, ComputeInfo>,
     /// Datastore → folder relative to the pipeline's folder; includes the built-in
     /// `workspace` (the pipeline's folder) unless redeclared.
     pub datastores: BTreeMap<String, String>,
+}
+
+/// What the engine needs of a `[compute.NAME]` table: where its steps run and how many at
+/// once (Azure ML's compute target with its `max_nodes`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct ComputeInfo {
+    /// `kind`: `local` (this machine), `ssh`, `slurm`.
+    pub kind: String,
+    /// `max_nodes`: steps at once on this target (`None`: the number of CPUs).
+    pub max_nodes: Option<u32>,
 }
 
 /// Builds the [`Index`] from every group's [`crate::group::group_names`].
@@ -55,7 +65,8 @@ pub fn index(db: &dyn Db, file: SourceFile) -> Index {
     let mut params = Vec::new();
     let mut data_refs = Vec::new();
     let mut environments = Vec::new();
-    let mut computes = vec![(schema::BUILTIN_COMPUTE.to_owned(), None)];
+    let builtin = ComputeInfo { kind: schema::BUILTIN_COMPUTE.to_owned(), max_nodes: None };
+    let mut computes = vec![(schema::BUILTIN_COMPUTE.to_owned(), builtin)];
     let mut datastores = vec![(schema::BUILTIN_DATASTORE.to_owned(), ".".to_owned())];
     for &group in &items.groups {
         for named in &group_names(db, group).names {
@@ -66,7 +77,7 @@ pub fn index(db: &dyn Db, file: SourceFile) -> Index {
                 Named::Environment(name, python, requirements) => {
                     environments.push((name.clone(), (python.clone(), requirements.clone())));
                 }
-                Named::Compute(name, max) => computes.push((name.clone(), *max)),
+                Named::Compute(name, info) => computes.push((name.clone(), info.clone())),
                 Named::Datastore(name, path) => datastores.push((name.clone(), path.clone())),
                 Named::Data(name, store, path) => data_refs.push((name, store, path)),
             }

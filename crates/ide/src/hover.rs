@@ -143,7 +143,7 @@ fn symbol(db: &dyn Db, file: SourceFile, sym: &Symbol, plan: Option<&PlanView>) 
             None => format!("**environment** `{name}`: **not defined**"),
         },
         Symbol::Item(ItemKind::Compute, name) => match ix.computes.get(name) {
-            Some(max) => {
+            Some(info) => {
                 let builtin = if name == schema::BUILTIN_COMPUTE
                     && find(db, file, ItemKind::Compute, name).is_none()
                 {
@@ -151,8 +151,11 @@ fn symbol(db: &dyn Db, file: SourceFile, sym: &Symbol, plan: Option<&PlanView>) 
                 } else {
                     ""
                 };
-                let max = max.map_or("the number of CPUs".to_owned(), |m| m.to_string());
-                format!("**compute target** `{name}`{builtin}\n\nmax_nodes: {max}")
+                let max = info.max_nodes.map_or("the number of CPUs".to_owned(), |m| m.to_string());
+                format!(
+                    "**compute target** `{name}`{builtin}\n\nkind: {}\n\nmax_nodes: {max}",
+                    info.kind
+                )
             }
             None => format!("**compute target** `{name}`: **not defined**"),
         },

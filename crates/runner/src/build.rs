@@ -167,6 +167,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         experiment: args.experiment.clone(),
         jobs: args.jobs,
         supervise: true,
+        targets: engine::Targets::default(),
     };
     let sink = Arc::new(Lines(if json { Level::Quiet } else { Level::Full }));
     let summary = engine::open_cache(&project)

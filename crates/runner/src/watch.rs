@@ -4,10 +4,12 @@
 //! `pipeline.toml` sets the new text on it (`SourceFile::set_text`); a change to a file the
 //! pipeline names re-probes only the paths the event touched, through the stat cache, and
 //! sets their state (`set_fs_state`), so salsa re-runs only the queries that read them. Then
-//! the step keys are recomputed and [`build::run_build`] runs the invalidated steps. One
+//! the step keys are recomputed and [`engine::run_build`] runs the invalidated steps. One
 //! cache (`cache::Cache::remembering`) also lives for the session: a cycle looks unchanged
 //! steps up in memory and checks their outputs by one `stat` per blob, and the build takes
-//! the lookups of the up-to-date check that precedes it (`driver::prefetch`).
+//! the lookups of the up-to-date check that precedes it (`driver::Plan::lookups`).
+//! The cycle itself is [`engine::Session`]; this module keeps the file watcher and the
+//! printing.
 //!
 //! What is watched (inotify through `notify`, events debounced by `notify-debouncer-full`):
 //! folders, not files, so editors that save by writing a temp file and renaming it are

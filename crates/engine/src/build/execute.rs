@@ -74,11 +74,11 @@ pub(super) async fn execute(
         Err(e) => return fail(crate::error_text(&e), None, StepStatus::Failed),
     };
     let compute = info.step.compute.as_ref().map_or("local", |c| c.value.as_str());
-    // The target's permit, then one of the build's: released when the process exits.
-    let target = match shared.targets.get(compute) {
-        Some(sem) => Some(sem.clone().acquire_owned().await),
-        None => None,
+    let Some((target, nodes)) = shared.targets.get(compute) else {
+        return fail(format!("no compute target `{compute}`"), None, StepStatus::Failed);
     };
+    // The target's permit, then one of the build's: released when the process exits.
+    let node = nodes.clone().acquire_owned().await;
     let slot = shared.slots.clone().acquire_owned().await;
     if shared.cancel.is_cancelled() {
         return fail("interrupted before it started".into(), None, StepStatus::Interrupted);
@@ -86,11 +86,16 @@ pub(super) async fn execute(
     shared.emit(Event::Running { step: info.name.clone(), reason: reason.clone() });
     let snapshot = prepared.snapshot.clone();
     prepare_ahead(shared, i);
-    let spawned = SystemTime::now();
-    let (outcome, elapsed) = exec::run_process(prepared.spec, shared.cancel.clone()).await;
+    let job = exec::Job {
+        step: info.name.clone(),
+        run_id: shared.run_id,
+        spec: prepared.spec,
+        reads: prepared.reads,
+        outputs: prepared.outputs.iter().map(|(_, dir)| dir.clone()).collect(),
+    };
+    let exec::Finished { outcome, elapsed, window } = target.run(job, shared.cancel.clone()).await;
     shared.emit(Event::Exited { step: info.name.clone() });
-    let window = (spawned, SystemTime::now());
-    drop((slot, target));
+    drop((slot, node));
     // A step waiting for the slot just freed starts its process before this one is stored.
     tokio::task::yield_now().await;
     match outcome {
@@ -280,6 +285,8 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
 
 struct Prepared {
     spec: ProcessSpec,
+    /// What the step reads on this machine: its snapshot, input copies, data references.
+    reads: Vec<PathBuf>,
     outputs: Vec<(String, PathBuf)>,
     snapshot: PathBuf,
     /// Its copies of upstream outputs, checked once it is over.
@@ -377,7 +384,14 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
     // Last, so a step's own `env` cannot drop it: the supervisor finds the step's processes by it.
     env.push((exec::supervise::TAG_VAR.into(), shared.tag.as_str().into()));
     shared.supervise();
+    let mut reads = vec![snapshot.clone()];
+    reads.extend(copies.iter().map(|c| c.dir.clone()));
+    reads.extend(info.inputs.iter().filter_map(|(_, t)| match t {
+        Target::Data(d) => shared.data_paths.get(d).cloned(),
+        Target::Output { .. } => None,
+    }));
     Ok(Prepared {
+        reads,
         spec: ProcessSpec {
             argv,
             cwd: snapshot.clone(),

@@ -159,11 +159,13 @@ fn builtin_compute() {
     check(
         "[steps.a]\nscript = \"a.py\"\ncompute = \"lo$0cal\"\n",
         expect![[r#"
-        local
-        ---
-        **compute target** `local` (built in: this machine)
+            local
+            ---
+            **compute target** `local` (built in: this machine)
 
-        max_nodes: the number of CPUs"#]],
+            kind: local
+
+            max_nodes: the number of CPUs"#]],
     );
 }
 

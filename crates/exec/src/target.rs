@@ -1,0 +1,81 @@
+//! Compute targets: where a step's process runs (Azure ML's `ComputeTarget`). The engine
+//! prepares every step on this machine (its snapshot, its private input copies, empty
+//! output folders, the argv with every placeholder expanded) and hands it to the step's
+//! target as a [`Job`]; the target runs it and leaves its outputs in the job's output
+//! folders, where the engine stores them (hashing and verifying every file) exactly as for
+//! a local step. A target is reached through `Arc<dyn ComputeTarget>`, so adding a kind
+//! (ssh hosts, a Slurm cluster) is one implementation of this trait and its tests, with no
+//! change to the build loop; the step key never includes the target, so a result computed
+//! on one target is reused on any other.
+//!
+//! [`Local`] runs the job's process on this machine ([`run_process`]).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use crate::{CancelToken, Outcome, ProcessSpec, run_process};
+
+/// One step, prepared to run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The step's name.
+    pub step: String,
+    /// The run it belongs to.
+    pub run_id: i64,
+    /// Its process: argv (no shell), working folder (its snapshot), environment, log files,
+    /// timeout. Every path in it is a path on this machine.
+    pub spec: ProcessSpec,
+    /// The folders it reads on this machine: its snapshot, its input copies, the data
+    /// references it names (a remote target stages them).
+    pub reads: Vec<PathBuf>,
+    /// Its output folders on this machine, created empty: when the job ends, each must hold
+    /// what the step wrote (a remote target fetches them back).
+    pub outputs: Vec<PathBuf>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// Its process's outcome (exit code, signal, timeout, cancelled, …).
+    pub outcome: Outcome,
+    /// Its process's wall time.
+    pub elapsed: Duration,
+    /// When its process started and ended (for telling which steps ran when a file was
+    /// written).
+    pub window: (SystemTime, SystemTime),
+}
+
+/// The future a target returns for one job.
+pub type JobFuture<'a> = Pin<Box<dyn Future<Output = Finished> + Send + 'a>>;
+
+/// Where steps run. See the module docs.
+pub trait ComputeTarget: Send + Sync {
+    /// What to call it in messages (`local`, `slurm cluster`, …).
+    fn describe(&self) -> String;
+
+    /// Runs one job to its end: stage what it reads, start it, wait for it (stopping it
+    /// when `cancel` fires or its timeout passes), and leave its outputs in
+    /// [`Job::outputs`]. Never panics on the job's account: every failure is an
+    /// [`Outcome`] whose message names what failed.
+    fn run(&self, job: Job, cancel: CancelToken) -> JobFuture<'_>;
+}
+
+/// This machine: the job's process runs here, in its own process group ([`run_process`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Local;
+
+impl ComputeTarget for Local {
+    fn describe(&self) -> String {
+        "local".to_owned()
+    }
+
+    fn run(&self, job: Job, cancel: CancelToken) -> JobFuture<'_> {
+        Box::pin(async move {
+            let started = SystemTime::now();
+            let (outcome, elapsed) = run_process(job.spec, cancel).await;
+            Finished { outcome, elapsed, window: (started, SystemTime::now()) }
+        })
+    }
+}
