@@ -10,9 +10,12 @@
 //!   and the editor's code lenses show.
 //! * [`checked_state_dir`] and [`new_run_dir`] check the state folder `.runner/` before
 //!   anything is written there (it, and what it holds, must not lead out of the project).
+//! * [`datastore`] is the datastore seam: where data references live ([`datastore::Datastore`],
+//!   the local folder its first kind); [`Project`] probes data references through it.
 //! * [`memo`] is the build memo: what lets a no-op `runner build` skip the database and the
 //!   action cache when nothing it depends on changed.
 
+pub mod datastore;
 pub mod memo;
 mod project;
 mod state;

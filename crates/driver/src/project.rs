@@ -1,11 +1,14 @@
 //! Loading a pipeline: find the file, read it, fill the database, hash the paths it names.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use cache::StatCache;
 use hir::{Diagnostic, FsState, RootDatabase, SourceFile};
 use salsa::Setter as _;
+
+use crate::datastore::{Datastore, Datastores};
 
 /// A loaded pipeline: its database and where things are.
 pub struct Project {
@@ -19,8 +22,19 @@ pub struct Project {
     pub db: RootDatabase,
     /// The pipeline file's input in `db`.
     pub file: SourceFile,
+    /// Datastores the host brought for some of the pipeline's datastore names (the others
+    /// are the pipeline's own local folders). Set before the first refresh.
+    pub datastores: Datastores,
     /// Byte offset of the first invalid UTF-8 sequence, if any.
     encoding_error: Option<usize>,
+}
+
+/// Where a named path's state comes from.
+enum Source<'a> {
+    /// A path on this machine.
+    Here(PathBuf),
+    /// A path in a datastore that is not a folder here.
+    Store(&'a Arc<dyn Datastore>, &'a str),
 }
 
 impl Project {
@@ -85,7 +99,8 @@ impl Project {
         let display = file_path.display().to_string();
         let db = RootDatabase::default();
         let file = SourceFile::new(&db, display.clone(), text, overrides);
-        Ok(Project { root, display, path: file_path, db, file, encoding_error })
+        let datastores = Datastores::default();
+        Ok(Project { root, display, path: file_path, db, file, datastores, encoding_error })
     }
 
     /// Reads the pipeline file again and, if its text changed, sets the new text on the
@@ -106,7 +121,10 @@ impl Project {
         hir::prime(&self.db, self.file);
         let needs = hir::needed_paths(&self.db, self.file).clone();
         for need in needs {
-            let state = probe(&self.abs(&need.path), need.digest)?;
+            let state = match self.source(&need) {
+                Source::Here(path) => probe(&path, need.digest)?,
+                Source::Store(store, path) => store.identify(path, need.digest)?,
+            };
             self.db.set_fs_state(&need.path, state);
         }
         Ok(())
@@ -145,12 +163,27 @@ impl Project {
         // `hir::needed_paths` lists no path holding a NUL (the checker reports it); one that
         // got here anyway is left unprobed rather than failing the whole load.
         let needs: Vec<&hir::PathNeed> = needs.iter().filter(|n| !n.path.contains('\0')).collect();
-        // Every path is stat'ed (and a file hashed through the stat cache) at once, on
-        // several threads; folders are then hashed one by one.
-        let paths: Vec<PathBuf> = needs.iter().map(|n| self.abs(&n.path)).collect();
-        let probed = stats.probe_all(&paths);
         let mut changed = Vec::new();
-        for ((need, path), probed) in needs.iter().zip(&paths).zip(probed) {
+        let mut here = Vec::with_capacity(needs.len());
+        let mut paths = Vec::with_capacity(needs.len());
+        for need in needs {
+            match self.source(need) {
+                Source::Here(path) => {
+                    here.push(need);
+                    paths.push(path);
+                }
+                Source::Store(store, path) => {
+                    let state = store.identify(path, need.digest)?;
+                    if self.db.set_fs_state(&need.path, state) {
+                        changed.push(need.path.clone());
+                    }
+                }
+            }
+        }
+        // Every path here is stat'ed (and a file hashed through the stat cache) at once, on
+        // several threads; folders are then hashed one by one.
+        let probed = stats.probe_all(&paths);
+        for ((need, path), probed) in here.iter().zip(&paths).zip(probed) {
             let state = match probed.with_context(|| format!("reading {}", path.display()))? {
                 cache::Probed::Missing => FsState::Missing,
                 cache::Probed::File(d) => FsState::File(d),
@@ -162,6 +195,20 @@ impl Project {
             }
         }
         Ok(changed)
+    }
+
+    /// Where `need`'s state comes from: a datastore the host registered for its data
+    /// reference's datastore, else the path on this machine.
+    fn source<'a>(&'a self, need: &'a hir::PathNeed) -> Source<'a> {
+        if let Some((name, inner)) = &need.datastore
+            && let Some(store) = self.datastores.get(name)
+        {
+            return match store.local(inner) {
+                Some(path) => Source::Here(path),
+                None => Source::Store(store, inner),
+            };
+        }
+        Source::Here(self.abs(&need.path))
     }
 
     /// Where the stat cache lives: `.runner/statcache`.

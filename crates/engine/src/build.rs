@@ -175,7 +175,8 @@ struct Shared {
     cache: Cache,
     history: Mutex<History>,
     steps: Vec<StepInfo>,
-    data_paths: BTreeMap<String, PathBuf>,
+    /// Data reference → where its bytes are.
+    data: BTreeMap<String, DataSource>,
     params: BTreeMap<String, String>,
     envs: BTreeMap<String, (String, Option<PathBuf>)>,
     results: Mutex<HashMap<String, BTreeMap<String, Digest>>>,
@@ -461,14 +462,7 @@ pub fn run_build(
         run_id,
         cache,
         history: Mutex::new(history),
-        data_paths: ix
-            .data
-            .iter()
-            .filter_map(|(k, v)| {
-                let p = project.abs(v.as_ref()?);
-                Some((k.clone(), std::path::absolute(&p).unwrap_or(p)))
-            })
-            .collect(),
+        data: data_sources(project, ix),
         params,
         envs: ix
             .environments
@@ -787,6 +781,36 @@ async fn claim(shared: &Shared, i: usize, key: Digest) -> Claim {
             _ => Claim::Run(Some(lock)),
         };
     }
+}
+
+/// Where a data reference's bytes are.
+pub(crate) enum DataSource {
+    /// On this machine, read in place (absolute).
+    Here(PathBuf),
+    /// In a datastore the host registered: fetched for a step that runs.
+    Store(Arc<dyn driver::datastore::Datastore>, String),
+}
+
+/// Every data reference with a path, by where its bytes are (see `driver::datastore`).
+fn data_sources(project: &Project, ix: &hir::Index) -> BTreeMap<String, DataSource> {
+    let here = |p: PathBuf| DataSource::Here(std::path::absolute(&p).unwrap_or(p));
+    ix.data
+        .iter()
+        .filter_map(|(name, path)| {
+            let path = path.as_ref()?;
+            let source = match ix.data_locations.get(name) {
+                Some((store, inner)) => match project.datastores.get(store) {
+                    Some(s) => match s.local(inner) {
+                        Some(p) => here(p),
+                        None => DataSource::Store(s.clone(), inner.clone()),
+                    },
+                    None => here(project.abs(path)),
+                },
+                None => here(project.abs(path)),
+            };
+            Some((name.clone(), source))
+        })
+        .collect()
 }
 
 /// Step `i` (key `key`) reuses the result of run `run_id`: its views, its record, its

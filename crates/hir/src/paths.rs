@@ -60,27 +60,33 @@ pub struct PathNeed {
     pub digest: bool,
     /// What for (the first use, in file order).
     pub usage: PathUse,
+    /// For a data reference's path: its datastore and its path inside it (see
+    /// [`crate::Index::data_locations`]), so that a datastore that is not a local folder
+    /// can be asked about it.
+    pub datastore: Option<(String, String)>,
 }
 
 /// Every path the pipeline names, each once, in file order; none holding a NUL character.
 #[salsa::tracked(returns(ref))]
 pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
     let index = index(db, file);
-    let mut named: Vec<(&str, PathUse)> = Vec::new();
+    // Path, its first use, and for a data reference its datastore and path inside it.
+    type Named<'a> = (&'a str, PathUse, Option<&'a (String, String)>);
+    let mut named: Vec<Named<'_>> = Vec::new();
     let mut here_seen = false;
     for &group in &items(db, file).groups {
         for path in &group_names(db, group).paths {
             match path {
-                NamedPath::Path(p, usage) => named.push((p, *usage)),
+                NamedPath::Path(p, usage) => named.push((p, *usage, None)),
                 // Most steps work in the pipeline's folder: one entry for all of them.
                 NamedPath::Here if !here_seen => {
                     here_seen = true;
-                    named.push((".", PathUse::SourceDirectory));
+                    named.push((".", PathUse::SourceDirectory, None));
                 }
                 NamedPath::Here => {}
                 NamedPath::Data(name) => {
                     if let Some(Some(path)) = index.data.get(name) {
-                        named.push((path, PathUse::Data));
+                        named.push((path, PathUse::Data, index.data_locations.get(name)));
                     }
                 }
             }
@@ -88,17 +94,23 @@ pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
     }
     let mut out: Vec<PathNeed> = Vec::new();
     let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
-    for (path, usage) in named {
+    for (path, usage, datastore) in named {
         // Lowering reports it; no file system can hold such a path, so none is probed.
         if path.contains('\0') {
             continue;
         }
         let digest = usage != PathUse::SourceDirectory;
         match seen.get(path) {
-            Some(&i) => out[i].digest |= digest,
+            Some(&i) => {
+                out[i].digest |= digest;
+                if out[i].datastore.is_none() {
+                    out[i].datastore = datastore.cloned();
+                }
+            }
             None => {
                 seen.insert(path, out.len());
-                out.push(PathNeed { path: path.to_owned(), digest, usage });
+                let datastore = datastore.cloned();
+                out.push(PathNeed { path: path.to_owned(), digest, usage, datastore });
             }
         }
     }

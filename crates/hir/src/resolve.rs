@@ -42,6 +42,9 @@ pub struct Index {
     /// Datastore → folder relative to the pipeline's folder; includes the built-in
     /// `workspace` (the pipeline's folder) unless redeclared.
     pub datastores: BTreeMap<String, String>,
+    /// Data reference → its datastore and its path inside it (normalised), for references
+    /// that name a path: what a datastore that is not a local folder is asked about.
+    pub data_locations: BTreeMap<String, (String, String)>,
 }
 
 /// What the engine needs of a `[compute.NAME]` table: where its steps run and how many at
@@ -90,8 +93,8 @@ pub fn index(db: &dyn Db, file: SourceFile) -> Index {
     ix.computes = computes.into_iter().collect();
     ix.datastores = datastores.into_iter().collect();
     let data: Vec<(String, Option<String>)> = data_refs
-        .into_iter()
-        .map(|(name, store, path)| {
+        .iter()
+        .map(|&(name, store, path)| {
             let path = match (ix.datastores.get(store), path) {
                 (Some(root), Some(p)) => Some(join(root, p)),
                 _ => None,
@@ -100,6 +103,12 @@ pub fn index(db: &dyn Db, file: SourceFile) -> Index {
         })
         .collect();
     ix.data = data.into_iter().collect();
+    ix.data_locations = data_refs
+        .iter()
+        .filter_map(|&(name, store, path)| {
+            Some((name.clone(), (store.clone(), crate::paths::normalize(path.as_ref()?))))
+        })
+        .collect();
     ix
 }
 

@@ -19,7 +19,8 @@ use super::ahead::{copy_ahead, make_dir, prepare_ahead};
 use super::inputs::InputCopy;
 use super::ledger;
 use super::{
-    Outcome, Shared, StepInfo, empty_record, finished, now_ms, outputs_json, record_locked,
+    DataSource, Outcome, Shared, StepInfo, empty_record, finished, now_ms, outputs_json,
+    record_locked,
 };
 use crate::events::Event;
 
@@ -313,12 +314,58 @@ fn changed_while_running(shared: &Shared, i: usize, snapshot: &Path) -> Option<S
         }
     }
     for (input, data, d) in &fields.data_inputs {
-        let Some(path) = shared.data_paths.get(data) else { continue };
-        if !same(path, d) {
+        let unchanged = match shared.data.get(data) {
+            None => continue,
+            Some(DataSource::Here(path)) => same(path, d),
+            Some(DataSource::Store(store, inner)) => matches!(
+                store.identify(inner, true),
+                Ok(hir::FsState::File(now) | hir::FsState::Dir(Some(now))) if now == *d
+            ),
+        };
+        if !unchanged {
             return Some(format!("input {input} (data.{data})"));
         }
     }
     None
+}
+
+/// Input name → the path on this machine of the data reference it is bound to, for step
+/// `i`: in place for a folder here, else fetched from its datastore into the step's run
+/// folder (`data/<input>/`).
+async fn data_for(
+    shared: &Arc<Shared>,
+    i: usize,
+    run_dir: &Path,
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for (name, target) in &shared.steps[i].inputs {
+        let Target::Data(d) = target else { continue };
+        let path = match shared.data.get(d) {
+            None => anyhow::bail!("data reference {d} has no path"),
+            Some(DataSource::Here(p)) => p.clone(),
+            Some(DataSource::Store(store, inner)) => {
+                let staging = run_dir.join("data").join(name);
+                std::fs::create_dir_all(&staging)
+                    .with_context(|| format!("creating {}", staging.display()))?;
+                let (store, inner, within) = (store.clone(), inner.clone(), staging.clone());
+                let fetched = tokio::task::spawn_blocking(move || store.fetch(&inner, &within))
+                    .await?
+                    .with_context(|| format!("fetching data reference {d}"))?;
+                // A store that answers with a path elsewhere would have the step read (and
+                // the key vouch for) bytes nobody identified.
+                if !fetched.starts_with(&staging) {
+                    anyhow::bail!(
+                        "fetching data reference {d}: the datastore answered {}, outside {}",
+                        fetched.display(),
+                        staging.display()
+                    );
+                }
+                fetched
+            }
+        };
+        out.push((name.clone(), path));
+    }
+    Ok(out)
 }
 
 /// Snapshot, inputs, output folders, interpreter, argv.
@@ -327,15 +374,10 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
     let src_rel = hir::paths::normalize(info.step.source_directory());
     let snapshot = snapshot(shared, &src_rel).await?;
     let copies = super::inputs::lay_out(shared, i).await?;
+    let data = data_for(shared, i, run_dir).await?;
     let mut paths: HashMap<(Kind, String), String> = HashMap::new();
-    for (name, target) in &info.inputs {
-        if let Target::Data(d) = target {
-            let p = shared
-                .data_paths
-                .get(d)
-                .with_context(|| format!("data reference {d} has no path"))?;
-            paths.insert((Kind::Inputs, name.clone()), abs_string(p));
-        }
+    for (name, p) in &data {
+        paths.insert((Kind::Inputs, name.clone()), abs_string(p));
     }
     for c in &copies {
         paths.insert((Kind::Inputs, c.input.clone()), abs_string(&c.dir));
@@ -386,10 +428,7 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
     shared.supervise();
     let mut reads = vec![snapshot.clone()];
     reads.extend(copies.iter().map(|c| c.dir.clone()));
-    reads.extend(info.inputs.iter().filter_map(|(_, t)| match t {
-        Target::Data(d) => shared.data_paths.get(d).cloned(),
-        Target::Output { .. } => None,
-    }));
+    reads.extend(data.into_iter().map(|(_, p)| p));
     Ok(Prepared {
         reads,
         spec: ProcessSpec {
@@ -528,9 +567,12 @@ fn data_in_source(shared: &Shared, src_rel: &str, src: &Path) -> Vec<String> {
         h == "." || Path::new(h).starts_with(rel) || Path::new(rel).starts_with(h)
     };
     shared
-        .data_paths
+        .data
         .values()
-        .filter_map(|p| p.strip_prefix(src).ok())
+        .filter_map(|d| match d {
+            DataSource::Here(p) => p.strip_prefix(src).ok(),
+            DataSource::Store(..) => None,
+        })
         .filter_map(|rel| rel.to_str().map(hir::paths::normalize))
         .filter(|rel| rel != "." && !hashed.iter().any(|h| overlaps(h, rel)))
         .collect()

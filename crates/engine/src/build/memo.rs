@@ -130,7 +130,9 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
     let memo = (|| {
         // Only views found to hold this build's results, and kept so under the views lock
         // until the memo's stamps are taken, may be vouched for.
+        // The memo re-checks named paths by `stat`; a datastore elsewhere has none.
         let clean = summary.status == RunStatus::Succeeded
+            && project.datastores.all_local()
             && summary.views.is_some()
             && !summary.uncached
             && all_reusable

@@ -1,0 +1,130 @@
+//! Datastores: where data references live (Azure ML's `Datastore`).
+//!
+//! A data reference (`[data.NAME] datastore, path`) enters a step key by its content
+//! identity and enters a step's argv as a path on this machine. A [`Datastore`] answers
+//! both: [`Datastore::identify`] gives the identity without fetching the bytes (an object
+//! store's ETag or checksum, from one metadata request), and [`Datastore::fetch`] makes the
+//! bytes available, called only for a step that runs. A store whose bytes are already on
+//! this machine (the `local` kind, a folder) says where through [`Datastore::local`]
+//! instead: the driver hashes that path through the stat cache like any path the pipeline
+//! names, and steps read it in place.
+//!
+//! [`Datastores`] maps a pipeline's datastore names to stores: one the host registered for
+//! a name ([`Datastores::with`]: a test store, and next Azure Blob and S3), else the
+//! `[datastores.NAME]` table's own kind. [`crate::Project`] holds one and probes every data
+//! reference through it; the engine fetches through it.
+//!
+//! Identity rule: two states of a path in a store have the same identity only if they hold
+//! the same bytes (an ETag changes when an object's bytes change; a folder's tree digest
+//! when any file in it does). A store that cannot promise that for a path must say
+//! [`hir::FsState::Missing`] or fail, never reuse an old identity.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hir::FsState;
+
+/// A datastore failed to answer.
+#[derive(Debug, thiserror::Error)]
+#[error("datastore `{store}`: {path}: {message}")]
+pub struct DatastoreError {
+    /// The datastore's name in the pipeline.
+    pub store: String,
+    /// The path inside it.
+    pub path: String,
+    /// What went wrong, for a person (never a secret: no key, token or signed URL).
+    pub message: String,
+}
+
+/// Where data lives. See the module docs.
+pub trait Datastore: Send + Sync {
+    /// Its kind, as `[datastores.NAME] kind` names it (`local`, `azure_blob`, `s3`).
+    fn kind(&self) -> &str;
+
+    /// Where `path` (normalised, relative to the store's root) is on this machine, when the
+    /// store is a folder here: then it is hashed through the stat cache and read in place,
+    /// and [`Self::identify`] and [`Self::fetch`] are not called for it.
+    fn local(&self, path: &str) -> Option<PathBuf>;
+
+    /// The content identity of `path`: [`FsState::File`] with a digest that changes
+    /// whenever the object's bytes do (for an object store, the sha256 of its ETag or
+    /// checksum), [`FsState::Dir`] for a prefix holding objects (with a digest over their
+    /// names and identities when `digest`), [`FsState::Missing`] when nothing is there.
+    /// Must not download the bytes.
+    ///
+    /// Errors: the store cannot be reached or refuses (the message says which).
+    fn identify(&self, path: &str, digest: bool) -> Result<FsState, DatastoreError>;
+
+    /// Makes the bytes of `path` available on this machine, below `staging` (an empty
+    /// folder the caller owns and removes), and returns where: the file or folder a step
+    /// reads. Called only for a step about to run.
+    ///
+    /// Errors: the store cannot be reached, refuses, or `path` is gone; writing below
+    /// `staging` fails. Never writes outside `staging`.
+    fn fetch(&self, path: &str, staging: &Path) -> Result<PathBuf, DatastoreError>;
+}
+
+/// The `local` kind: a folder on this machine, read in place.
+#[derive(Debug, Clone)]
+pub struct LocalFolder {
+    /// Its name in the pipeline (for messages).
+    pub name: String,
+    /// The folder (the pipeline's folder joined with `[datastores.NAME] path`).
+    pub root: PathBuf,
+}
+
+impl Datastore for LocalFolder {
+    fn kind(&self) -> &str {
+        "local"
+    }
+
+    fn local(&self, path: &str) -> Option<PathBuf> {
+        Some(if path == "." { self.root.clone() } else { self.root.join(path) })
+    }
+
+    fn identify(&self, path: &str, digest: bool) -> Result<FsState, DatastoreError> {
+        let at = self.root.join(path);
+        crate::probe(&at, digest).map_err(|e| DatastoreError {
+            store: self.name.clone(),
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        })
+    }
+
+    fn fetch(&self, path: &str, _staging: &Path) -> Result<PathBuf, DatastoreError> {
+        Ok(self.root.join(path))
+    }
+}
+
+/// Datastores registered by name, overriding the kind a pipeline names for them. Cheap to
+/// clone.
+#[derive(Clone, Default)]
+pub struct Datastores(BTreeMap<String, Arc<dyn Datastore>>);
+
+impl Datastores {
+    /// These stores, and `store` for the datastore the pipeline calls `name`.
+    pub fn with(mut self, name: &str, store: Arc<dyn Datastore>) -> Datastores {
+        self.0.insert(name.to_owned(), store);
+        self
+    }
+
+    /// The store registered for `name`, if any (else the pipeline's own `local` folder is
+    /// used, which the driver reads directly).
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Datastore>> {
+        self.0.get(name)
+    }
+
+    /// Whether every registered store is a local folder: only then may a build memo vouch
+    /// for data references, since it re-checks them by `stat` alone.
+    pub fn all_local(&self) -> bool {
+        self.0.values().all(|s| s.local(".").is_some())
+    }
+}
+
+impl fmt::Debug for Datastores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
