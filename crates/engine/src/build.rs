@@ -332,17 +332,16 @@ fn step_infos(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<StepIn
 /// `hir::step_graph` order.
 ///
 /// Errors: a name that is not a step (with the closest name, if any).
-pub fn selection(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<bool>> {
+pub fn selection(project: &Project, wanted: &[String]) -> crate::Result<Vec<bool>> {
     let g = hir::step_graph(&project.db, project.file);
     let mut roots = Vec::new();
     for w in wanted {
         match g.position(w) {
             Some(i) => roots.push(i),
             None => {
-                let hint = hir::diagnostics::suggest(w, g.order.iter().map(String::as_str))
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                anyhow::bail!("no step named `{w}`{hint}");
+                let closest = hir::diagnostics::suggest(w, g.order.iter().map(String::as_str));
+                let closest = closest.map(str::to_owned);
+                return Err(crate::Error::UnknownStep { name: w.clone(), closest });
             }
         }
     }
@@ -350,21 +349,25 @@ pub fn selection(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<boo
 }
 
 /// The runtime builds run on.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> crate::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the scheduler")
+        .map_err(crate::Error::Io)
 }
 
 /// The cache builds of `project` write through: `.runner/cache`, created if needed, with
 /// deferred sync (entries are published atomically but fsynced once, when a build ends; see
 /// `cache::Cache`). A session that builds again and again (`runner watch`) keeps one, so its
 /// lookups of unchanged steps are answered from memory.
-pub fn open_cache(project: &Project) -> anyhow::Result<Cache> {
-    let state = std::path::absolute(project.state_dir())?;
-    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
-    Ok(Cache::open(&state.join("cache")).context("opening the cache")?.with_deferred_sync())
+pub fn open_cache(project: &Project) -> crate::Result<Cache> {
+    let open = || -> anyhow::Result<Cache> {
+        let state = std::path::absolute(project.state_dir())?;
+        std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+        Ok(Cache::open(&state.join("cache")).context("opening the cache")?.with_deferred_sync())
+    };
+    open().map_err(crate::Error::classify)
 }
 
 /// Plans and runs one build of an already-loaded, checked project (its paths refreshed)
@@ -375,7 +378,30 @@ pub fn open_cache(project: &Project) -> anyhow::Result<Cache> {
 /// build measured no faster and adds a pass before the first step starts.) Cancelling
 /// `cancel` stops running steps (SIGTERM, then SIGKILL) and records the run as interrupted.
 /// Reports to `sink` as it goes ([`Event`]); prints nothing.
+///
+/// Errors ([`crate::Error`]): a step named in `opts.wanted` is not in the pipeline; the
+/// state folder, the history or the cache cannot be used; the disk is full. A step that
+/// fails is not an error: the summary says so.
 pub fn run_build(
+    project: &Project,
+    cache: &Cache,
+    prefetch: Option<driver::Prefetch>,
+    opts: &BuildOptions,
+    rt: &tokio::runtime::Runtime,
+    cancel: &CancelToken,
+    sink: Arc<dyn Sink>,
+) -> crate::Result<BuildSummary> {
+    build_once(project, cache, prefetch, opts, rt, cancel, sink).map_err(|e| {
+        match e.downcast::<crate::Error>() {
+            Ok(typed) => typed,
+            Err(e) => crate::Error::classify(e),
+        }
+    })
+}
+
+/// [`run_build`], with its errors untyped.
+#[allow(clippy::too_many_arguments)]
+fn build_once(
     project: &Project,
     cache: &Cache,
     prefetch: Option<driver::Prefetch>,

@@ -13,10 +13,12 @@
 //!   memo a clean build writes ([`memo::write_memo`]).
 //! - [`supervise_if_asked`]: a binary hosting the engine calls it first thing in `main`, so
 //!   that its copy started as a build's supervisor (see `exec::supervise`) does that job.
-//! - [`error_text`]: an error and its causes on one line, each cause once.
+//! - [`Error`]: why a build could not start or be recorded (a failed step is not one);
+//!   [`error_text`]: an error and its causes on one line, each cause once.
 
 mod build;
 mod envs;
+mod error;
 mod events;
 mod git;
 mod session;
@@ -26,6 +28,7 @@ pub use build::memo;
 pub use build::{
     BuildOptions, BuildSummary, Outcome, SETTLE_WAIT, open_cache, run_build, runtime, selection,
 };
+pub use error::{Error, Result};
 pub use events::{Event, Quiet, Recorder, Sink, StepEnd};
 pub use session::{Cycle, Session};
 pub use targets::Targets;

@@ -71,6 +71,16 @@ impl Session {
         paths: &[String],
         all: bool,
         label: &str,
+    ) -> crate::Result<Vec<String>> {
+        self.refresh(text, paths, all, label).map_err(crate::Error::classify)
+    }
+
+    fn refresh(
+        &mut self,
+        text: bool,
+        paths: &[String],
+        all: bool,
+        label: &str,
     ) -> anyhow::Result<Vec<String>> {
         let mut changed = Vec::new();
         let mut all = all;
@@ -98,7 +108,7 @@ impl Session {
         rt: &tokio::runtime::Runtime,
         cancel: &CancelToken,
         sink: Arc<dyn Sink>,
-    ) -> anyhow::Result<Cycle> {
+    ) -> crate::Result<Cycle> {
         self.cycles += 1;
         let diags = self.project.diagnostics();
         let errors = diags.iter().filter(|d| d.severity() == hir::Severity::Error).count();

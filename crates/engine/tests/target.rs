@@ -99,3 +99,27 @@ fn a_target_brought_by_the_caller_runs_its_steps() {
     assert_eq!(status(&summary, "here"), StepStatus::Reused);
     assert_eq!(writer.jobs.lock().unwrap().len(), 1);
 }
+
+#[test]
+fn an_unknown_step_is_a_typed_error_naming_the_closest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline.toml"), PIPELINE).unwrap();
+    let mut project = driver::Project::load(dir.path(), Vec::new()).unwrap();
+    project.refresh_fs().unwrap();
+    let opts = BuildOptions { wanted: vec!["remot".to_owned()], ..BuildOptions::default() };
+    let rt = engine::runtime().unwrap();
+    let cache = engine::open_cache(&project).unwrap();
+    let quiet = Arc::new(engine::Quiet);
+    let Err(err) =
+        engine::run_build(&project, &cache, None, &opts, &rt, &CancelToken::new(), quiet)
+    else {
+        panic!("built an unknown step");
+    };
+    match &err {
+        engine::Error::UnknownStep { name, closest } => {
+            assert_eq!((name.as_str(), closest.as_deref()), ("remot", Some("remote")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.to_string(), "no step named `remot` (did you mean `remote`?)");
+}

@@ -97,6 +97,18 @@ pub enum Error {
     Corrupt(String),
 }
 
+impl Error {
+    /// Whether SQLite failed for lack of room (`SQLITE_FULL`: the disk, or a quota, is full;
+    /// see <https://www.sqlite.org/rescode.html#full>).
+    pub fn is_disk_full(&self) -> bool {
+        let source = match self {
+            Error::Open { source, .. } | Error::Sqlite { source, .. } => source,
+            _ => return false,
+        };
+        matches!(source, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

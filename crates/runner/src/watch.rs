@@ -218,7 +218,7 @@ pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
             let hashed = s.ws.hashed_bytes() - before;
             s.run_cycle(&[], hashed);
         }
-        Err(e) => s.report_error(&[], &e),
+        Err(e) => s.report_error(&[], &e.into()),
     }
     while !s.stopping() {
         let Ok(first) = rx.recv() else { break };
@@ -327,7 +327,7 @@ impl Session {
         self.update_watches();
         let changed = match applied {
             Ok(changed) => changed,
-            Err(e) => return self.report_error(&[label], &e),
+            Err(e) => return self.report_error(&[label], &e.into()),
         };
         if changed.is_empty() && !self.errored {
             return; // touched, or written with the same bytes: nothing to do
@@ -372,7 +372,7 @@ impl Session {
                 }
             }
             Ok(Cycle::Built(summary)) => self.print_built(n, changed, hashed, &summary),
-            Err(e) => self.report_error(changed, &e),
+            Err(e) => self.report_error(changed, &e.into()),
         }
     }
 

@@ -33,7 +33,12 @@ pub struct Asked<'a> {
 /// memo does not hold (or there is none); build normally.
 ///
 /// Errors: recording the run failed.
-pub fn try_noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, u64)>> {
+pub fn try_noop(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<(BuildSummary, u64)>> {
+    noop(path, asked).map_err(crate::Error::classify)
+}
+
+/// [`try_noop`], with its errors untyped.
+fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, u64)>> {
     let started = Instant::now();
     let Ok(file) = driver::locate(path) else { return Ok(None) };
     let root = driver::folder_of(&file);
