@@ -374,8 +374,9 @@ pub fn open_cache(project: &Project) -> crate::Result<Cache> {
 /// through `cache` (from [`open_cache`]): reuses what the action cache holds, runs the rest,
 /// records the run. `prefetch` is what a plan made just before found (`runner watch` plans
 /// first, to see whether anything must run): a step whose key is the one planned takes its
-/// lookup from there; without one, each step looks itself up. (Planning first in a one-shot
-/// build measured no faster and adds a pass before the first step starts.) Cancelling
+/// lookup from there; without one, each step looks itself up. Steps that can be reused at
+/// once are reused on the calling thread before the scheduler starts, which then gets only
+/// what must run and what waits for it (`reuse_ahead`). Cancelling
 /// `cancel` stops running steps (SIGTERM, then SIGKILL) and records the run as interrupted.
 /// Reports to `sink` as it goes ([`Event`]); prints nothing.
 ///
@@ -526,13 +527,20 @@ fn build_once(
     views::baseline(&shared);
     let started = Instant::now();
     let states = rt.block_on(async {
+        let reused = reuse_ahead(&shared, &deps);
+        let (rest, rest_deps) = remaining(&deps, &reused);
         let sh = shared.clone();
         let in_flight = jobs.saturating_mul(LOOKAHEAD);
-        let states = exec::schedule(&deps, in_flight, shared.cancel.clone(), move |i| {
-            let sh = sh.clone();
+        let to_run = rest.clone();
+        let scheduled = exec::schedule(&rest_deps, in_flight, shared.cancel.clone(), move |k| {
+            let (sh, i) = (sh.clone(), to_run[k]);
             async move { run_step(&sh, i).await }
         })
         .await;
+        let mut states = vec![NodeState::Succeeded; deps.len()];
+        for (k, &i) in rest.iter().enumerate() {
+            states[i] = scheduled[k];
+        }
         let tidying =
             std::mem::take(&mut *shared.tidying.lock().unwrap_or_else(|e| e.into_inner()));
         for t in tidying {
@@ -556,6 +564,21 @@ fn build_once(
         states
     });
     finish(&shared, &states, started)
+}
+
+/// The steps not `reused` (indices into `deps`) and their dependencies among themselves
+/// (indices into that list): the graph left for the scheduler.
+fn remaining(deps: &[Vec<usize>], reused: &[bool]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let rest: Vec<usize> = (0..deps.len()).filter(|&i| !reused[i]).collect();
+    let mut at = vec![usize::MAX; deps.len()];
+    for (k, &i) in rest.iter().enumerate() {
+        at[i] = k;
+    }
+    let rest_deps = rest
+        .iter()
+        .map(|&i| deps[i].iter().filter(|&&d| !reused[d]).map(|&d| at[d]).collect())
+        .collect();
+    (rest, rest_deps)
 }
 
 /// Makes the cache durable (one `syncfs`, on another thread) while it records what the
@@ -711,13 +734,16 @@ fn finished(
     shared.emit(Event::Finished(end));
 }
 
-async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
+/// Step `i`'s key record, its key, and what the lookup of its key found (taken from
+/// `Shared::prefetch` when a plan made before looked the same key up); the verified
+/// outputs' manifests go to `Shared::manifests`. `None`: an upstream result is missing.
+fn key_and_lookup(shared: &Shared, i: usize) -> Option<(KeyRecord, Digest, plan::Lookup)> {
     let info = &shared.steps[i];
     let record = {
         let results = shared.results.lock().unwrap_or_else(|e| e.into_inner());
         KeyRecord::new(&info.fields, |s, o| results.get(s).and_then(|m| m.get(o)).copied())
     };
-    let Ok(record) = record else { return NodeState::Skipped };
+    let record = record.ok()?;
     let key = record.digest();
     let planned = shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).remove(&info.name);
     let (found, kept) = match planned {
@@ -731,6 +757,13 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
     if !kept.is_empty() {
         shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).extend(kept);
     }
+    Some((record, key, found))
+}
+
+/// The one step decision (`driver::decide_step`) for step `i`, with its last success read
+/// from history only when it runs.
+fn decide(shared: &Shared, i: usize, record: &KeyRecord, found: plan::Lookup) -> Decision {
+    let info = &shared.steps[i];
     let step = driver::StepDecision {
         name: &info.name,
         allow_reuse: info.step.allow_reuse,
@@ -740,7 +773,51 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
         let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
         previous(&history, &shared.pipeline, &info.name)
     };
-    match driver::decide_step(&step, &record, found, last) {
+    driver::decide_step(&step, record, found, last)
+}
+
+/// Reuses, on this thread and before the scheduler starts, every step that can be decided
+/// now: in order, a step whose upstream steps were all reused here is keyed and looked up
+/// (every lookup in one read transaction of the action cache) and, when its result may be
+/// reused, reused. The scheduler then gets only the rest (what must run, and what waits for
+/// it), so a build that reruns one step of a thousand spawns no task for the others. A step
+/// that must run keeps its lookup (`Shared::prefetch`) for the scheduler, so nothing is
+/// looked up twice. Returns one flag per step: reused here.
+fn reuse_ahead(shared: &Shared, deps: &[Vec<usize>]) -> Vec<bool> {
+    let mut done = vec![false; shared.steps.len()];
+    if shared.policy.regenerate {
+        return done;
+    }
+    shared.cache.snapshot_reads(|| {
+        for i in 0..shared.steps.len() {
+            if shared.cancel.is_cancelled() {
+                break;
+            }
+            if !deps[i].iter().all(|&d| done[d]) {
+                continue;
+            }
+            let Some((record, key, found)) = key_and_lookup(shared, i) else { continue };
+            let reusable =
+                matches!(found, plan::Lookup::Hit { .. }) && shared.steps[i].step.allow_reuse;
+            if !reusable {
+                let name = shared.steps[i].name.clone();
+                let kept = driver::Found { key, lookup: found, manifests: Vec::new() };
+                shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).insert(name, kept);
+                continue;
+            }
+            if let Decision::Reuse { run_id, outputs } = decide(shared, i, &record, found) {
+                done[i] = reuse(shared, i, key, run_id, outputs, None) == NodeState::Succeeded;
+            }
+        }
+    });
+    done
+}
+
+async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
+    let Some((record, key, found)) = key_and_lookup(shared, i) else {
+        return NodeState::Skipped;
+    };
+    match decide(shared, i, &record, found) {
         Decision::Reuse { run_id, outputs } => reuse(shared, i, key, run_id, outputs, None),
         Decision::Run(reasons) => {
             let reason = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
