@@ -395,7 +395,10 @@ fn selection(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<bool>> 
         match g.position(w) {
             Some(i) => roots.push(i),
             None => {
-                let hint = hir::diagnostics::suggest(w, g.order.iter().map(String::as_str))
+                // The step names, indexed as the checker's suggestions are (the graph's
+                // steps are the index's).
+                let hint = hir::names(&project.db, project.file, hir::NameKind::Step)
+                    .closest(w)
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
                 anyhow::bail!("no step named `{w}`{hint}");
