@@ -339,8 +339,10 @@ pub fn selection(project: &Project, wanted: &[String]) -> crate::Result<Vec<bool
         match g.position(w) {
             Some(i) => roots.push(i),
             None => {
-                let closest = hir::diagnostics::suggest(w, g.order.iter().map(String::as_str));
-                let closest = closest.map(str::to_owned);
+                // The step names, indexed as the checker's suggestions are (the graph's
+                // steps are the index's).
+                let names = hir::names(&project.db, project.file, hir::NameKind::Step);
+                let closest = names.closest(w).map(str::to_owned);
                 return Err(crate::Error::UnknownStep { name: w.clone(), closest });
             }
         }

@@ -146,13 +146,14 @@ pub(crate) fn group_checked<'db>(db: &'db dyn Db, group: Group<'db>) -> GroupChe
     let mut out = GroupChecked::default();
     let items = group.items(db);
     let Some(&first) = items.first() else { return out };
-    let ix = index(db, first.file(db));
+    let file = first.file(db);
+    let ix = index(db, file);
     for (i, &item) in items.iter().enumerate() {
         let at = u32::try_from(i).unwrap_or(u32::MAX);
         let lowered = lower_item(db, item);
         out.diagnostics.extend(lowered.diagnostics.iter().map(|d| (at, d.clone())));
         if item.kind(db) != ItemKind::Step {
-            let diags = check_other(db, lowered.data.as_ref(), || ix);
+            let diags = check_other(db, file, lowered.data.as_ref(), || ix);
             out.diagnostics.extend(diags.into_iter().map(|d| (at, d)));
             continue;
         }
@@ -160,7 +161,7 @@ pub(crate) fn group_checked<'db>(db: &'db dyn Db, group: Group<'db>) -> GroupChe
             out.deps.push(Vec::new());
             continue;
         };
-        let resolved = resolve(db, step, ix);
+        let resolved = resolve(db, file, step, ix);
         for p in resolved.params_used {
             if !out.params_used.contains(&p) {
                 out.params_used.push(p);

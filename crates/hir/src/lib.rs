@@ -38,6 +38,7 @@ mod item;
 mod key;
 mod lower;
 mod model;
+mod name_index;
 pub mod paths;
 mod resolve;
 pub mod schema;
@@ -57,10 +58,11 @@ pub use model::{
     Compute, DataRef, Datastore, Environment, InputBinding, ParamValue, Parameter, PipelineMeta,
     Spanned, Step,
 };
+pub use name_index::Names;
 pub use paths::{PathNeed, PathUse, needed_paths};
 pub use resolve::{
-    ComputeInfo, Index, ParamValues, ResolvedStep, Target, check_item, index, param_value,
-    param_values,
+    ComputeInfo, Index, NameKind, ParamValues, ResolvedStep, Target, check_item, index, names,
+    param_value, param_values,
 };
 
 /// Computes the whole-file queries top-down, each at the top of the query stack, and for

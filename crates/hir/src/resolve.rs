@@ -3,7 +3,9 @@
 //! [`index`] collects the names each item defines, without spans, so it stays equal (and
 //! salsa backdates it) through most edits. [`resolve_step`] checks one step's references,
 //! placeholders and paths against it; [`check_item`] does the same for data references and
-//! environments.
+//! environments. A name that does not resolve is looked up in [`names`] (the names of its
+//! kind, indexed for "did you mean"), which is built once per file and kind, and only when
+//! some name of that kind does not resolve.
 
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,12 +14,13 @@ use syntax::Span;
 
 use crate::db::ParamName;
 use crate::diagnostics::{
-    Diagnostic, invalid_reference, path_not_found, path_outside_project, unknown_placeholder,
-    unresolved_reference, unused,
+    Diagnostic, invalid_reference, path_not_found, path_outside_project, suggest,
+    unknown_placeholder, unresolved_reference, unused,
 };
 use crate::group::{Named, group_names};
 use crate::lower::ItemData;
 use crate::model::{ParamValue, PipelineMeta, Spanned, Step};
+use crate::name_index::{Names, SCAN_MAX};
 use crate::paths::{join, normalize};
 use crate::template::{self, Kind, Piece};
 use crate::{Db, FsState, Item, ItemKind, SourceFile, items, lower_item, schema};
@@ -112,6 +115,63 @@ pub fn index(db: &dyn Db, file: SourceFile) -> Index {
     ix
 }
 
+/// A kind of name the file defines, for [`names`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum NameKind {
+    /// Steps.
+    Step,
+    /// Parameters.
+    Parameter,
+    /// Data references.
+    Data,
+    /// Environments.
+    Environment,
+    /// Compute targets (with the built-in `local`).
+    Compute,
+    /// Datastores (with the built-in `workspace`).
+    Datastore,
+}
+
+/// The file's names of one kind, indexed for "did you mean" ([`Names::closest`]: the same
+/// answer as [`crate::diagnostics::suggest`], without comparing the name with every one).
+///
+/// Only asked for when a name of that kind does not resolve, so a file without such a
+/// mistake never builds it. It re-runs when [`index`] changes, and is backdated when the
+/// names of its kind did not (a step's outputs edited), so what reads it does not re-run.
+#[salsa::tracked(returns(ref))]
+pub fn names(db: &dyn Db, file: SourceFile, kind: NameKind) -> Names {
+    let ix = index(db, file);
+    match kind {
+        NameKind::Step => Names::new(ix.steps.keys().map(String::as_str)),
+        NameKind::Parameter => Names::new(ix.params.iter().map(String::as_str)),
+        NameKind::Data => Names::new(ix.data.keys().map(String::as_str)),
+        NameKind::Environment => Names::new(ix.environments.keys().map(String::as_str)),
+        NameKind::Compute => Names::new(ix.computes.keys().map(String::as_str)),
+        NameKind::Datastore => Names::new(ix.datastores.keys().map(String::as_str)),
+    }
+}
+
+/// The outputs of step `step`, indexed as [`names`] does, for a step with more than
+/// [`SCAN_MAX`] of them (fewer are scanned). One per step that references name an output
+/// it lacks, so many such references cost one index, not a scan each.
+#[salsa::tracked(returns(ref))]
+pub(crate) fn step_outputs(db: &dyn Db, file: SourceFile, step: String) -> Names {
+    Names::new(index(db, file).steps.get(&step).into_iter().flatten().map(String::as_str))
+}
+
+/// The closest of `candidates` to `name`: a scan when they are few, else an index built on
+/// first use (kept in `index` for the next name).
+fn closest_of<'a>(
+    name: &str,
+    candidates: impl ExactSizeIterator<Item = &'a str> + Clone,
+    index: &'a mut Option<Names>,
+) -> Option<&'a str> {
+    if candidates.len() <= SCAN_MAX {
+        return suggest(name, candidates);
+    }
+    index.get_or_insert_with(|| Names::new(candidates)).closest(name)
+}
+
 /// Parameter values for this run: defaults, then `--param` overrides.
 #[derive(Clone, Debug, PartialEq, Eq, Default, salsa::SalsaValue)]
 pub struct ParamValues {
@@ -141,7 +201,9 @@ pub fn param_values(db: &dyn Db, file: SourceFile) -> ParamValues {
     for (name, raw) in file.overrides(db) {
         match defaults.get(name) {
             None => {
-                let hint = crate::diagnostics::suggest(name, defaults.keys().map(String::as_str))
+                // (The parameters are the index's: every parameter item, as here.)
+                let hint = names(db, file, NameKind::Parameter)
+                    .closest(name)
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
                 out.errors
@@ -204,19 +266,20 @@ pub struct ResolvedStep {
 #[salsa::tracked(returns(ref))]
 pub(crate) fn resolve_step<'db>(db: &'db dyn Db, item: Item<'db>) -> ResolvedStep {
     let Some(step) = lower_item(db, item).step() else { return ResolvedStep::default() };
-    resolve(db, step, index(db, item.file(db)))
+    let file = item.file(db);
+    resolve(db, file, step, index(db, file))
 }
 
-/// Resolves `step` against `ix`: the body of [`resolve_step`], shared with
-/// [`crate::group::group_checked`].
-pub(crate) fn resolve(db: &dyn Db, step: &Step, ix: &Index) -> ResolvedStep {
+/// Resolves `step` against `ix` (the index of `file`): the body of [`resolve_step`], shared
+/// with [`crate::group::group_checked`].
+pub(crate) fn resolve(db: &dyn Db, file: SourceFile, step: &Step, ix: &Index) -> ResolvedStep {
     let mut out = ResolvedStep::default();
     let mut diags = Vec::new();
     // Upstream steps seen, to keep `deps` free of repeats without a linear search per input
     // (a step reading the outputs of 10,000 steps).
     let mut seen = std::collections::HashSet::new();
     for input in &step.inputs {
-        if let Some(target) = resolve_reference(ix, &input.reference, &mut diags) {
+        if let Some(target) = resolve_reference(db, file, ix, &input.reference, &mut diags) {
             if let Target::Output { step, .. } = &target
                 && seen.insert(step.clone())
             {
@@ -225,7 +288,7 @@ pub(crate) fn resolve(db: &dyn Db, step: &Step, ix: &Index) -> ResolvedStep {
             out.inputs.push((input.name.value.clone(), target));
         }
     }
-    let (used_inputs, used_outputs, params) = check_templates(step, ix, &mut diags);
+    let (used_inputs, used_outputs, params) = check_templates(db, file, step, ix, &mut diags);
     out.params_used = params;
     for (input, used) in step.inputs.iter().zip(used_inputs) {
         if !used {
@@ -240,32 +303,47 @@ pub(crate) fn resolve(db: &dyn Db, step: &Step, ix: &Index) -> ResolvedStep {
     if let Some(env) = &step.environment
         && !ix.environments.contains_key(&env.value)
     {
-        diags.push(unresolved(
-            env,
-            "environment",
-            &ix.environments.keys().cloned().collect::<Vec<_>>(),
-        ));
+        diags.push(unresolved(db, file, NameKind::Environment, env, "environment"));
     }
     if let Some(c) = &step.compute
         && !ix.computes.contains_key(&c.value)
     {
-        diags.push(unresolved(
-            c,
-            "compute target",
-            &ix.computes.keys().cloned().collect::<Vec<_>>(),
-        ));
+        diags.push(unresolved(db, file, NameKind::Compute, c, "compute target"));
     }
     check_step_paths(db, step, &mut diags);
     out.diagnostics = diags;
     out
 }
 
-fn unresolved(s: &Spanned<String>, kind: &str, names: &[String]) -> Diagnostic {
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    unresolved_reference::new(s.span, &s.value, kind, &s.value, &names)
+/// E0102 for `s`, a name written whole (an environment, say) that no item of `kind` has.
+fn unresolved(
+    db: &dyn Db,
+    file: SourceFile,
+    kind: NameKind,
+    s: &Spanned<String>,
+    noun: &str,
+) -> Diagnostic {
+    unresolved_name(db, file, kind, s.span, &s.value, noun, &s.value)
+}
+
+/// E0102 for `name` (in the reference `written`), which no item of `kind` has; the
+/// suggestion and the list of known names come from [`names`].
+fn unresolved_name(
+    db: &dyn Db,
+    file: SourceFile,
+    kind: NameKind,
+    span: Span,
+    written: &str,
+    noun: &str,
+    name: &str,
+) -> Diagnostic {
+    let known = names(db, file, kind);
+    unresolved_reference::new(span, written, noun, name, known.closest(name), known.iter())
 }
 
 fn resolve_reference(
+    db: &dyn Db,
+    file: SourceFile,
     ix: &Index,
     reference: &Spanned<String>,
     diags: &mut Vec<Diagnostic>,
@@ -277,8 +355,8 @@ fn resolve_reference(
             if ix.data.contains_key(*name) {
                 return Some(Target::Data((*name).to_owned()));
             }
-            let known: Vec<&str> = ix.data.keys().map(String::as_str).collect();
-            diags.push(unresolved_reference::new(span, r, "data reference", name, &known));
+            let noun = "data reference";
+            diags.push(unresolved_name(db, file, NameKind::Data, span, r, noun, name));
         }
         ["steps", step, "outputs", output] => match ix.steps.get(*step) {
             Some(outputs) if outputs.iter().any(|o| o == output) => {
@@ -288,12 +366,15 @@ fn resolve_reference(
                 });
             }
             Some(outputs) => {
-                let known: Vec<&str> = outputs.iter().map(String::as_str).collect();
-                diags.push(unresolved_reference::new(span, r, "output", output, &known));
+                let known = outputs.iter().map(String::as_str);
+                let closest = match outputs.len() <= SCAN_MAX {
+                    true => suggest(output, known.clone()),
+                    false => step_outputs(db, file, (*step).to_owned()).closest(output),
+                };
+                diags.push(unresolved_reference::new(span, r, "output", output, closest, known));
             }
             None => {
-                let known: Vec<&str> = ix.steps.keys().map(String::as_str).collect();
-                diags.push(unresolved_reference::new(span, r, "step", step, &known));
+                diags.push(unresolved_name(db, file, NameKind::Step, span, r, "step", step));
             }
         },
         _ => diags.push(invalid_reference::new(span, r)),
@@ -314,13 +395,16 @@ enum Declared<'a> {
 
 impl<'a> Declared<'a> {
     /// The names in declaration order (without allocating: this runs per placeholder).
-    fn names(self) -> impl Iterator<Item = &'a str> {
+    fn names(self) -> impl ExactSizeIterator<Item = &'a str> + Clone {
         let (inputs, outputs) = match self {
             Declared::Inputs(s) => (&s.inputs[..], &[][..]),
             Declared::Outputs(s) => (&[][..], &s.outputs[..]),
         };
-        let inputs = inputs.iter().map(|i| i.name.value.as_str());
-        inputs.chain(outputs.iter().map(|o| o.value.as_str()))
+        // (A range, not a chain: its length is known, for `closest_of`.)
+        (0..inputs.len() + outputs.len()).map(move |k| match inputs.get(k) {
+            Some(i) => i.name.value.as_str(),
+            None => outputs[k - inputs.len()].value.as_str(),
+        })
     }
 }
 
@@ -333,7 +417,13 @@ fn positions<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, Vec<u
     at
 }
 
-fn check_templates(step: &Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used {
+fn check_templates(
+    db: &dyn Db,
+    file: SourceFile,
+    step: &Step,
+    ix: &Index,
+    diags: &mut Vec<Diagnostic>,
+) -> Used {
     let mut inputs = vec![false; step.inputs.len()];
     let mut outputs = vec![false; step.outputs.len()];
     let mut params = Vec::new();
@@ -341,6 +431,10 @@ fn check_templates(step: &Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used
     // declare thousands of inputs). Every declaration of a name counts (a repeat is E0108).
     let input_at = positions(Declared::Inputs(step).names());
     let output_at = positions(Declared::Outputs(step).names());
+    // The declared names indexed for "did you mean", built at the first placeholder that
+    // names none of them, when there are many (a step of thousands of inputs, each used
+    // misspelt, would otherwise scan them all for each).
+    let (mut input_names, mut output_names) = (None, None);
     for t in step.templates() {
         if !t.value.contains("${") {
             continue;
@@ -353,20 +447,21 @@ fn check_templates(step: &Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used
                     if ix.params.contains(name) {
                         params.push(name.to_owned());
                     } else {
-                        let known: Vec<&str> = ix.params.iter().map(String::as_str).collect();
-                        diags.push(unresolved_reference::new(
-                            t.span,
-                            text,
-                            "parameter",
-                            name,
-                            &known,
-                        ));
+                        let kind = NameKind::Parameter;
+                        let noun = "parameter";
+                        diags.push(unresolved_name(db, file, kind, t.span, text, noun, name));
                     }
                 }
                 Piece::Placeholder { kind, name, text } => {
-                    let (declared, used, at, what) = match kind {
-                        Kind::Inputs => (Declared::Inputs(step), &mut inputs, &input_at, "input"),
-                        _ => (Declared::Outputs(step), &mut outputs, &output_at, "output"),
+                    let (declared, used, at, what, index) = match kind {
+                        Kind::Inputs => {
+                            let d = Declared::Inputs(step);
+                            (d, &mut inputs, &input_at, "input", &mut input_names)
+                        }
+                        _ => {
+                            let d = Declared::Outputs(step);
+                            (d, &mut outputs, &output_at, "output", &mut output_names)
+                        }
                     };
                     let found = at.get(name).is_some_and(|all| {
                         for &i in all {
@@ -375,9 +470,9 @@ fn check_templates(step: &Step, ix: &Index, diags: &mut Vec<Diagnostic>) -> Used
                         true
                     });
                     if !found {
-                        let declared: Vec<&str> = declared.names().collect();
+                        let closest = closest_of(name, declared.names(), index);
                         diags.push(unknown_placeholder::undeclared(
-                            t.span, text, what, name, &declared,
+                            t.span, text, what, name, closest,
                         ));
                     }
                 }
@@ -456,13 +551,15 @@ fn check_step_paths(db: &dyn Db, step: &Step, diags: &mut Vec<Diagnostic>) {
 /// Checks a non-step item's references and paths (spans relative to the item).
 #[salsa::tracked(returns(ref))]
 pub fn check_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Vec<Diagnostic> {
-    check_other(db, lower_item(db, item).data.as_ref(), || index(db, item.file(db)))
+    let file = item.file(db);
+    check_other(db, file, lower_item(db, item).data.as_ref(), || index(db, file))
 }
 
-/// The body of [`check_item`], shared with [`crate::group::group_checked`]; `index` is
-/// only asked for when needed (data references).
+/// The body of [`check_item`], shared with [`crate::group::group_checked`]; `index` (of
+/// `file`) is only asked for when needed (data references).
 pub(crate) fn check_other<'a>(
     db: &dyn Db,
+    file: SourceFile,
     data: Option<&ItemData>,
     index: impl FnOnce() -> &'a Index,
 ) -> Vec<Diagnostic> {
@@ -472,8 +569,8 @@ pub(crate) fn check_other<'a>(
             let ix = index();
             match ix.datastores.get(&d.datastore.value) {
                 None => {
-                    let known: Vec<String> = ix.datastores.keys().cloned().collect();
-                    diags.push(unresolved(&d.datastore, "datastore", &known));
+                    let kind = NameKind::Datastore;
+                    diags.push(unresolved(db, file, kind, &d.datastore, "datastore"));
                 }
                 Some(root) => {
                     if let Some(p) = &d.path {

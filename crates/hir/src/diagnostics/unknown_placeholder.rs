@@ -6,7 +6,7 @@
 
 use syntax::Span;
 
-use super::{Code, Diagnostic, did_you_mean};
+use super::{Code, Diagnostic};
 
 /// The placeholder's kind is not inputs/outputs/params, or it is malformed.
 pub(crate) fn bad_form(span: Span, placeholder: &str) -> Diagnostic {
@@ -14,21 +14,22 @@ pub(crate) fn bad_form(span: Span, placeholder: &str) -> Diagnostic {
         .with_help("placeholders are `${inputs.NAME}`, `${outputs.NAME}` and `${params.NAME}`; write `$${` for a literal `${`")
 }
 
-/// `${inputs.X}` / `${outputs.X}` naming something the step does not declare.
+/// `${inputs.X}` / `${outputs.X}` naming something the step does not declare; `closest`
+/// is the declared name to suggest, if one is close.
 pub(crate) fn undeclared(
     span: Span,
     placeholder: &str,
     what: &str,
     name: &str,
-    declared: &[&str],
+    closest: Option<&str>,
 ) -> Diagnostic {
     let d = Diagnostic::new(
         Code::UnknownPlaceholder,
         span,
         format!("unknown placeholder `{placeholder}`: the step declares no {what} `{name}`"),
     );
-    match did_you_mean(name, declared.iter().copied()) {
-        Some(help) => d.with_help(help),
+    match closest {
+        Some(c) => d.with_help(format!("did you mean `{c}`?")),
         None => d.with_help(format!("declare it in `{what}s` first")),
     }
 }
@@ -58,5 +59,31 @@ outputs = ["model"]
                   help: add `"${outputs.model}"` to `arguments` so the step knows where to write it
             "#]],
         );
+    }
+
+    /// A step of many inputs (an index, not a scan per placeholder).
+    #[test]
+    fn many_declared_inputs() {
+        let inputs: Vec<String> = (0..40).map(|i| format!("in_{i} = \"data.d\"")).collect();
+        let used: Vec<String> = (0..40).map(|i| format!("\"${{inputs.in_{i}}}\"")).collect();
+        let text = format!(
+            "[data.d]\npath = \"d\"\n[steps.a]\ncommand = [{}, \"${{inputs.ni_7}}\", \"${{inputs.zzz}}\"]\ninputs = {{ {} }}\n",
+            used.join(", "),
+            inputs.join(", ")
+        );
+        let (db, file, _) = crate::tests::load(&text);
+        let diags = crate::file_diagnostics(&db, file);
+        let rendered: Vec<String> = diags
+            .iter()
+            .filter(|d| d.code == crate::Code::UnknownPlaceholder)
+            .map(|d| format!("{} / {:?}", d.message, d.help))
+            .collect();
+        expect![[r#"
+            [
+                "unknown placeholder `${inputs.ni_7}`: the step declares no input `ni_7` / Some(\"did you mean `in_7`?\")",
+                "unknown placeholder `${inputs.zzz}`: the step declares no input `zzz` / Some(\"declare it in `inputs` first\")",
+            ]
+        "#]]
+        .assert_debug_eq(&rendered);
     }
 }

@@ -174,3 +174,48 @@ fn editing_one_of_many_steps_re_runs_one_group() {
     let changed: Vec<usize> = (0..before.len()).filter(|&i| before[i] != after[i]).collect();
     assert_eq!(changed, [150]);
 }
+
+/// With unresolved references, the names index (built for their suggestions) is built once
+/// and reused: editing a step that has one re-runs that step's group, which finds the index
+/// current; only a change to the set of names rebuilds it (once, for every group).
+#[test]
+fn the_names_index_is_reused_until_the_names_change() {
+    let step = |i: usize, arg: &str| {
+        // Every tenth step reads a step that does not exist.
+        let read = match i % 10 {
+            0 => format!("\ninputs = {{ x = \"steps.missing{i}.outputs.o\" }}"),
+            _ => String::new(),
+        };
+        format!(
+            "[steps.s{i}]\ncommand = [\"echo\", \"${{outputs.o}}\", \"{arg}\"]\noutputs = [\"o\"]{read}\n\n"
+        )
+    };
+    let text: String = (0..300).map(|i| step(i, &format!("t{i}"))).collect();
+    let mut db = RootDatabase::with_execution_log();
+    let file = SourceFile::new(&db, "pipeline.toml".into(), text.clone(), Vec::new());
+    // How many times each of these queries executed since the last call.
+    let counts = |db: &RootDatabase| {
+        let log = db.take_log();
+        let count = |name: &str| log.iter().filter(|l| l.split('(').next() == Some(name)).count();
+        (count("names"), count("group_checked"))
+    };
+    let unresolved = |db: &RootDatabase| {
+        let diags = file_diagnostics(db, file);
+        diags.iter().filter(|d| d.code == crate::Code::UnresolvedReference).count()
+    };
+    assert_eq!(unresolved(&db), 30);
+    let (names, groups) = counts(&db);
+    assert_eq!(names, 1);
+    assert!(groups > 1, "{groups}");
+
+    // Step 150 reads a missing step: its group re-resolves it, against the same index.
+    edit(&mut db, file, &text.replace("\"t150\"]", "\"changed\"]"));
+    assert_eq!(unresolved(&db), 30);
+    assert_eq!(counts(&db), (0, 1));
+
+    // A new step: the names changed, the index is built again, once.
+    let more = format!("{text}{}", step(300, "t300"));
+    edit(&mut db, file, &more);
+    assert_eq!(unresolved(&db), 31);
+    assert_eq!(counts(&db).0, 1);
+}
