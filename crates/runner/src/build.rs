@@ -232,6 +232,19 @@ fn plan_only(
     json: bool,
     policy: Policy,
 ) -> anyhow::Result<ExitCode> {
+    if !policy.regenerate {
+        let overrides = crate::parse_params(params)?;
+        let asked = memo::Asked { overrides: &overrides, wanted, experiment: None };
+        if let Some(plan) = memo::plan_from_memo(path, &asked)? {
+            let rows: Vec<_> = plan
+                .steps
+                .into_iter()
+                .map(|(step, run_id)| (step, "reuse".to_owned(), format!("from run {run_id}")))
+                .collect();
+            print_plan(&plan.pipeline, &rows, json);
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let (project, mut stats) = match prepare(path, params)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
@@ -258,21 +271,26 @@ fn plan_only(
             (p.step, action.to_owned(), detail)
         })
         .collect();
+    print_plan(&project.name(), &rows, json);
+    project.forget();
+    std::mem::forget(stats);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a plan: rows of (step, action, detail), as lines or one JSON document.
+fn print_plan(pipeline: &str, rows: &[(String, String, String)], json: bool) {
     if json {
         let doc: Vec<_> = rows
             .iter()
             .map(|(s, a, d)| serde_json::json!({"step": s, "action": a, "detail": d}))
             .collect();
-        outln!("{}", serde_json::json!({"pipeline": project.name(), "steps": doc}));
+        outln!("{}", serde_json::json!({"pipeline": pipeline, "steps": doc}));
     } else {
         let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-        for (s, a, d) in &rows {
+        for (s, a, d) in rows {
             outln!("{a:>9} {s:width$}  {d}");
         }
         let runs = rows.iter().filter(|r| r.1 == "will run").count();
         outln!("{} to run, {} to reuse", runs, rows.len() - runs);
     }
-    project.forget();
-    std::mem::forget(stats);
-    Ok(ExitCode::SUCCESS)
 }

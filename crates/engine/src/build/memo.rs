@@ -5,9 +5,11 @@
 //! as a normal build would (same lines, same JSON document, `"planner": "memo"`), having
 //! read the pipeline's bytes, the memo, the stat cache and a few stats per step. Otherwise
 //! the build goes the normal way, and [`write_memo`] records the memo when it ends well.
+//! [`plan_from_memo`] is the same check for `runner status` and `runner build --dry-run`:
+//! when the memo holds, their plan (every step reused) is read from it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -37,31 +39,75 @@ pub fn try_noop(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<(BuildSu
     noop(path, asked).map_err(crate::Error::classify)
 }
 
-/// [`try_noop`], with its errors untyped.
-fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, u64)>> {
-    let started = Instant::now();
-    let Ok(file) = driver::locate(path) else { return Ok(None) };
+/// A memo that holds, with what checking it touched.
+struct Checked {
+    memo: BuildMemo,
+    root: PathBuf,
+    state: PathBuf,
+    stats: StatCache,
+    stats_path: PathBuf,
+    restamped: bool,
+}
+
+/// The memo of the pipeline at `path` when it holds for `asked` (see `driver::memo`);
+/// `None` otherwise (the stat cache then keeps what checking hashed).
+fn valid_memo(path: &Path, asked: &Asked<'_>) -> Option<Checked> {
+    let file = driver::locate(path).ok()?;
     let root = driver::folder_of(&file);
     // Absolute once, so the stat cache does not ask for the working folder per path.
-    let Ok(root) = std::path::absolute(&root) else { return Ok(None) };
-    let Ok(state) = driver::checked_state_dir(&root) else { return Ok(None) };
-    let Some(mut memo) = BuildMemo::load(&state) else { return Ok(None) };
-    let Ok(text) = std::fs::read(&file) else { return Ok(None) };
+    let root = std::path::absolute(&root).ok()?;
+    let state = driver::checked_state_dir(&root).ok()?;
+    let mut memo = BuildMemo::load(&state)?;
+    let text = std::fs::read(&file).ok()?;
     if memo.invocation != invocation(&file, &text, asked.overrides, asked.wanted, asked.experiment)
     {
-        return Ok(None);
+        return None;
     }
-    let git = crate::git::GitProbe::start(&root);
     let stats_path = state.join("statcache");
     let mut stats = StatCache::load(&stats_path, &root);
-    let Ok(cache) = Cache::open(&state.join("cache")) else { return Ok(None) };
-    let verdict = memo.check(&root, &state, &mut stats, &cache);
-    let Ok(Verdict::Valid { restamped }) = verdict else {
+    let cache = Cache::open(&state.join("cache")).ok()?;
+    let Ok(Verdict::Valid { restamped }) = memo.check(&root, &state, &mut stats, &cache) else {
         // What was hashed stays known: the normal path loads the stat cache again.
         stats.settle(std::time::Duration::ZERO);
         let _ = stats.save(&stats_path);
+        return None;
+    };
+    Some(Checked { memo, root, state, stats, stats_path, restamped })
+}
+
+/// What a plan finds when the memo holds: every step reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoPlan {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// Each step the build covers, in `hir::step_graph` order, and the run whose result it
+    /// reuses.
+    pub steps: Vec<(String, i64)>,
+}
+
+/// The plan of `runner status` and `runner build --dry-run` from the memo, when it holds
+/// for `asked`: every step reused, as the database would find (the memo is checked as a
+/// no-op build checks it). `Ok(None)`: plan normally. Reads only: records no run and
+/// rewrites no memo.
+///
+/// Errors: none today (a memo that cannot be read or checked is `None`); typed for a host.
+pub fn plan_from_memo(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<MemoPlan>> {
+    let Some(mut c) = valid_memo(path, asked) else { return Ok(None) };
+    c.stats.settle(std::time::Duration::ZERO);
+    let _ = c.stats.save(&c.stats_path);
+    let steps = c.memo.steps.iter().map(|s| (s.name.clone(), s.run_id)).collect();
+    Ok(Some(MemoPlan { pipeline: c.memo.pipeline.clone(), steps }))
+}
+
+/// [`try_noop`], with its errors untyped.
+fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, u64)>> {
+    let started = Instant::now();
+    let Some(Checked { memo, root, state, mut stats, stats_path, restamped }) =
+        valid_memo(path, asked)
+    else {
         return Ok(None);
     };
+    let git = crate::git::GitProbe::start(&root);
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
     // The trash (the last build's spent input copies) is emptied while this one records its run.
     let emptying = super::reap_and_tidy(&history, &state)?;
@@ -150,8 +196,12 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
             return None;
         }
         let cache = Cache::open(&state.join("cache")).ok()?;
-        let mut results = Vec::with_capacity(summary.outcomes.len());
-        for o in &summary.outcomes {
+        // In graph order, so that a plan read from the memo lists steps as the database's does.
+        let graph = hir::step_graph(&project.db, project.file);
+        let mut outcomes: Vec<&Outcome> = summary.outcomes.iter().collect();
+        outcomes.sort_by_key(|o| graph.position(&o.step).unwrap_or(usize::MAX));
+        let mut results = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
             let outputs = summary.results.get(&o.step)?;
             // This build stored or verified each of these; one it does not hold is read back.
             let manifests: Option<Vec<&cache::Manifest>> =

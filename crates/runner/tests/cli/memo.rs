@@ -161,3 +161,44 @@ fn no_memo_when_results_are_not_cached() {
     assert_eq!(planner(&again), "database");
     assert_eq!(again.step("lint").status, "ran");
 }
+
+/// `runner status` and `runner build --dry-run` read their plan from the memo when it
+/// holds: the same lines and JSON as the database's plan, no run recorded, the memo left
+/// as it was; when it does not hold (an input changed), they plan from the database.
+#[test]
+fn status_and_dry_run_read_the_memo_as_the_database_would_plan() {
+    let p = built_chain();
+    let root = p.root().display().to_string();
+    let memo = p.state().join("buildmemo");
+    let written = std::fs::read(&memo).unwrap();
+    let runs = || p.run(&["runs", &root]).stdout.lines().count();
+    let before = runs();
+    let plans = |args: &[&str]| -> Vec<String> {
+        [&["status", &root][..], &["status", &root, "--format", "json"], args]
+            .iter()
+            .map(|a| {
+                let r = p.run(a);
+                r.assert_code(0);
+                format!("{}{}", r.stdout, r.stderr)
+            })
+            .collect()
+    };
+    let dry = ["build", "--dry-run", &root];
+    let from_memo = plans(&dry);
+    assert!(from_memo[0].contains("    reuse train    from run 1"), "{}", from_memo[0]);
+    assert!(from_memo[0].ends_with("0 to run, 4 to reuse\n"), "{}", from_memo[0]);
+    assert_eq!(runs(), before, "a plan records no run");
+    assert_eq!(std::fs::read(&memo).unwrap(), written, "a plan rewrites no memo");
+
+    // The database's plan, with the memo out of the way: the same, byte for byte.
+    std::fs::rename(&memo, p.state().join("memo.aside")).unwrap();
+    assert_eq!(plans(&dry), from_memo);
+    std::fs::rename(p.state().join("memo.aside"), &memo).unwrap();
+
+    // An input changed under the memo: the plan comes from the database and says why.
+    p.write("helper.txt", "helper v2\n");
+    let changed = p.run(&["status", &root]);
+    changed.assert_code(0);
+    assert!(changed.stdout.contains("will run train"), "{}", changed.transcript());
+    assert!(changed.stdout.contains("helper.txt"), "{}", changed.transcript());
+}
