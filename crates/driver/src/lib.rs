@@ -23,7 +23,7 @@ mod status;
 
 pub use cache::StatCache;
 pub use project::{Project, folder_of, locate, probe, probe_with};
-pub use state::{checked_state_dir, new_run_dir};
+pub use state::{checked_state_dir, make_state_dir, new_run_dir};
 pub use status::{
     Found, Plan, Planned, Prefetch, Recorded, StepDecision, StepPlan, decide_step, lookup,
     lookup_with, open_cache_read_only, open_history, plan, plan_with, previous, steps_by_name,

@@ -65,6 +65,36 @@ pub fn new_run_dir(state: &Path, run_id: i64) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// What `.runner/.gitignore` holds: nothing in the state folder belongs in version control
+/// (as Python's venv and cargo's `target/` say of themselves).
+const GITIGNORE: &str = "# Written by runner: the state folder is not source.\n*\n";
+
+/// `CACHEDIR.TAG`, by the Cache Directory Tagging Specification
+/// (<https://bford.info/cachedir/>): backup tools skip the folder.
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by runner.\n\
+# For information about cache directory tags, see https://bford.info/cachedir/\n";
+
+/// Creates the state folder `state` (checked by [`checked_state_dir`]) if needed, with a
+/// `.gitignore` holding `*` and a `CACHEDIR.TAG`, each written only when missing (a file a
+/// user edited is kept; a name taken by anything else, a symlink included, is left as it
+/// is, since nothing reads them).
+///
+/// Errors: the folder cannot be created. Failing to write the two files is not one.
+pub fn make_state_dir(state: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+    for (name, text) in [(".gitignore", GITIGNORE), ("CACHEDIR.TAG", CACHEDIR_TAG)] {
+        // `create_new` never follows a symlink at the name, nor replaces what is there.
+        let created =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(state.join(name));
+        if let Ok(mut f) = created {
+            use std::io::Write as _;
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;
@@ -97,6 +127,25 @@ mod tests {
             checked_state_dir(&root).unwrap();
             std::fs::remove_file(&planted).unwrap();
         }
+    }
+
+    #[test]
+    fn the_state_folder_says_it_is_no_source_and_a_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(".runner");
+        make_state_dir(&state).unwrap();
+        let ignore = std::fs::read_to_string(state.join(".gitignore")).unwrap();
+        assert_eq!(ignore.lines().last(), Some("*"));
+        let tag = std::fs::read_to_string(state.join("CACHEDIR.TAG")).unwrap();
+        assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55\n"), "{tag}");
+        // A user's own file is kept; a planted symlink is not written through.
+        std::fs::write(state.join(".gitignore"), "mine\n").unwrap();
+        std::fs::remove_file(state.join("CACHEDIR.TAG")).unwrap();
+        let outside = dir.path().join("outside");
+        symlink(&outside, state.join("CACHEDIR.TAG")).unwrap();
+        make_state_dir(&state).unwrap();
+        assert_eq!(std::fs::read_to_string(state.join(".gitignore")).unwrap(), "mine\n");
+        assert!(!outside.exists());
     }
 
     #[test]

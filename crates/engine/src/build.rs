@@ -359,14 +359,15 @@ pub fn runtime() -> crate::Result<tokio::runtime::Runtime> {
         .map_err(crate::Error::Io)
 }
 
-/// The cache builds of `project` write through: `.runner/cache`, created if needed, with
+/// The cache builds of `project` write through: `.runner/cache`, created if needed (and
+/// `.runner/` with it, ignored by git: `driver::make_state_dir`), with
 /// deferred sync (entries are published atomically but fsynced once, when a build ends; see
 /// `cache::Cache`). A session that builds again and again (`runner watch`) keeps one, so its
 /// lookups of unchanged steps are answered from memory.
 pub fn open_cache(project: &Project) -> crate::Result<Cache> {
     let open = || -> anyhow::Result<Cache> {
         let state = std::path::absolute(project.state_dir())?;
-        std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+        driver::make_state_dir(&state)?;
         Ok(Cache::open(&state.join("cache")).context("opening the cache")?.with_deferred_sync())
     };
     open().map_err(crate::Error::classify)

@@ -92,9 +92,14 @@ pub(crate) fn ready_to_build(project: &Project) -> Result<(), ExitCode> {
     Ok(())
 }
 
+/// The pipeline path and the step names of `runner build ARGS`: the first argument is the
+/// path when it exists or cannot be a step name (`/tmp/amlprt`, `x.toml`: a step name is
+/// letters, digits, `_` and `-`, by `E0111`), so a mistyped path is reported as a missing
+/// path, not as an unknown step.
 fn split_args(args: &[String]) -> (PathBuf, Vec<String>) {
+    let is_path = |a: &str| Path::new(a).exists() || !hir::diagnostics::invalid_name::is_valid(a);
     match args.split_first() {
-        Some((first, rest)) if Path::new(first).exists() => (PathBuf::from(first), rest.to_vec()),
+        Some((first, rest)) if is_path(first) => (PathBuf::from(first), rest.to_vec()),
         _ => (PathBuf::from("."), args.to_vec()),
     }
 }

@@ -139,6 +139,14 @@ enum Command {
     Logs(history_cmd::LogsArgs),
     /// Copy files into a local datastore (Azure ML `Datastore.upload_files`).
     Upload(upload::UploadArgs),
+    /// Print a shell completion script: `runner completions bash > ~/.local/share/bash-completion/completions/runner`,
+    /// `runner completions zsh > "${fpath[1]}/_runner"`, `runner completions fish >
+    /// ~/.config/fish/completions/runner.fish`, `runner completions powershell >> $PROFILE`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Run the language server on stdin/stdout (editors start it; see editors/vscode).
     Lsp {
         /// Accepted and ignored: stdio is the only transport (editors pass it).
@@ -191,6 +199,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(a) => history_cmd::show(a),
         Command::Logs(a) => history_cmd::logs(a),
         Command::Upload(a) => upload::upload(a),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "runner",
+                &mut script,
+            );
+            write_stdout(&script);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lsp { stdio: _ } => {
             lsp::run_stdio()?;
             Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@ mod bad_input;
 mod check;
 mod failures;
 mod fan_in;
+mod first_hour;
 mod injection;
 mod kill;
 mod memo;
