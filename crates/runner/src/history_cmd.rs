@@ -229,7 +229,19 @@ pub(crate) fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .find(|s| s.step == a.step)
         .with_context(|| format!("run {} has no step {}", a.run, a.step))?;
-    let dir = s.log_dir.as_ref().with_context(|| {
+    // A reused step's logs are those of the run that produced its result (Azure ML shows a
+    // reused step's original run the same way); say which, on stderr.
+    let produced = match (&s.log_dir, s.reused_from) {
+        (None, Some(from)) => history.step(from, &a.step)?.filter(|p| p.log_dir.is_some()),
+        _ => None,
+    };
+    if let Some(p) = &produced {
+        eprintln!(
+            "runner: step {} was reused in run {}; its logs are from run {}, which produced the result",
+            a.step, a.run, p.run_id
+        );
+    }
+    let dir = produced.as_ref().unwrap_or(s).log_dir.as_ref().with_context(|| {
         format!("step {} did not run in run {} (status {})", a.step, a.run, s.status.as_str())
     })?;
     let file = Path::new(dir).join(if a.stderr { "stderr.log" } else { "stdout.log" });

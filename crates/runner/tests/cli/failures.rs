@@ -191,6 +191,21 @@ outputs = ["out"]
     let show = p.run(&["show", run.as_str(), "quiet"]);
     assert!(show.stdout.contains("logs: none"), "{}", show.transcript());
     assert!(!p.state().join(format!("runs/{run}/quiet")).exists());
+
+    // Reused in the next run: its logs are those of the run that produced the result.
+    let again = p.build(&[]);
+    again.assert_steps(&[("talk", "reused"), ("quiet", "reused")]);
+    let next = again.run_id().to_string();
+    for (args, out) in [
+        (vec!["logs", next.as_str(), "talk"], "out\n"),
+        (vec!["logs", next.as_str(), "talk", "--stderr"], "err\n"),
+    ] {
+        let r = p.run(&args);
+        r.assert_code(0);
+        assert_eq!(r.stdout, out, "{}", r.transcript());
+        let said = format!("step talk was reused in run {next}; its logs are from run {run}");
+        assert!(r.stderr.contains(&said), "{}", r.transcript());
+    }
 }
 
 /// A step's copies of upstream outputs are removed when the build ends, unless it failed:
