@@ -104,6 +104,10 @@ pub struct BuildOptions {
     pub supervise: bool,
     /// Compute targets the caller brings, by compute name (see [`crate::Targets`]).
     pub targets: crate::Targets,
+    /// Run every step that must run on this compute target, whatever its `compute` says
+    /// (`runner build --compute NAME`). The target is not in the step key: results are
+    /// reused wherever they were computed.
+    pub compute: Option<String>,
 }
 
 impl Default for BuildOptions {
@@ -115,6 +119,7 @@ impl Default for BuildOptions {
             jobs: None,
             supervise: true,
             targets: crate::Targets::default(),
+            compute: None,
         }
     }
 }
@@ -229,6 +234,8 @@ struct Shared {
     /// Per compute target, its `max_nodes` (default: the number of CPUs) permits, held as
     /// `slots`' are.
     targets: HashMap<String, (Arc<dyn exec::ComputeTarget>, Arc<tokio::sync::Semaphore>)>,
+    /// The compute target every step runs on, whatever its own (`BuildOptions::compute`).
+    compute: Option<String>,
     policy: Policy,
     cancel: CancelToken,
     /// The tag every step process of this run carries (`exec::supervise`).
@@ -416,6 +423,13 @@ fn build_once(
 ) -> anyhow::Result<BuildSummary> {
     let git = crate::git::GitProbe::start(&project.root);
     let steps = step_infos(project, &opts.wanted)?;
+    if let Some(c) = &opts.compute
+        && !hir::index(&project.db, project.file).computes.contains_key(c)
+    {
+        let names = hir::names(&project.db, project.file, hir::NameKind::Compute);
+        let closest = names.closest(c).map(str::to_owned);
+        return Err(crate::Error::UnknownCompute { name: c.clone(), closest }.into());
+    }
     let state = std::path::absolute(project.state_dir())?;
     let prefetch = prefetch.unwrap_or_default();
     let cache = cache.clone();
@@ -457,7 +471,7 @@ fn build_once(
         .iter()
         .map(|(name, info)| {
             let max = info.max_nodes.map_or(cpus, |m| m as usize);
-            let target = opts.targets.resolve(name, &info.kind);
+            let target = opts.targets.resolve(name, info, &project.root);
             (name.clone(), (target, Arc::new(tokio::sync::Semaphore::new(max))))
         })
         .collect();
@@ -519,6 +533,7 @@ fn build_once(
         ledger: ledger::Ledger::default(),
         slots: Arc::new(tokio::sync::Semaphore::new(jobs)),
         targets,
+        compute: opts.compute.clone(),
         policy: Policy { regenerate: opts.regenerate },
         cancel: cancel.clone(),
         tag: exec::supervise::RunTag::new(&state, run_id),

@@ -3,7 +3,7 @@
 //! disk with 507; the CLI exits 2 for all of them). A step that fails is not an error: it is
 //! a `StepStatus::Failed` in the `BuildSummary`.
 
-/// Why the engine could not build. Every variant but [`Error::UnknownStep`] keeps the
+/// Why the engine could not build. Every variant but [`Error::UnknownStep`] and [`Error::UnknownCompute`] keeps the
 /// whole chain of causes of what failed (`anyhow`'s context: which file, which operation),
 /// and displays as that chain's first message; walk `source()` (or use
 /// [`crate::error_text`]) for the rest.
@@ -15,6 +15,15 @@ pub enum Error {
         /// The name asked for.
         name: String,
         /// The closest step name, if one is close (see `hir::diagnostics::suggest`).
+        closest: Option<String>,
+    },
+    /// The compute target every step was asked to run on (`BuildOptions::compute`) is not
+    /// declared in the pipeline.
+    #[error("no compute target named `{name}`{}", .closest.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownCompute {
+        /// The name asked for.
+        name: String,
+        /// The closest declared compute target, if one is close.
         closest: Option<String>,
     },
     /// The disk holding the state folder is full (ENOSPC or EDQUOT), after the build freed

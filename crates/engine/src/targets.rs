@@ -1,16 +1,18 @@
 //! Which compute target runs each step: a target the caller registered for the step's
-//! `compute` name ([`Targets`]), else the one its `[compute.NAME] kind` names (`local`:
-//! this machine). Adding a kind is an `exec::ComputeTarget` implementation registered here
-//! (or by the caller); the build loop does not change.
+//! `compute` name ([`Targets`]), else the one its `[compute.NAME] kind` names: `local`
+//! (this machine, `exec::Local`), `slurm` (`compute::Slurm`) or `ssh` (`compute::Ssh`).
+//! Adding a kind is an `exec::ComputeTarget` implementation made here from the kind's keys
+//! (or registered by the caller); the build loop does not change.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use exec::{CancelToken, ComputeTarget, Finished, Job, JobFuture, Outcome};
+use exec::ComputeTarget;
 
 /// Compute targets by the name a pipeline gives them (`[compute.NAME]`), overriding the
-/// kind the pipeline names: for a host that brings its own (a test target; next, ssh hosts
-/// and a Slurm cluster). Cheap to clone.
+/// kind the pipeline names: for a host that brings its own (a test target, or a target it
+/// keeps between builds). Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Targets(BTreeMap<String, Arc<dyn ComputeTarget>>);
 
@@ -21,39 +23,64 @@ impl Targets {
         self
     }
 
-    /// The target of compute name `name`, of kind `kind`.
-    pub(crate) fn resolve(&self, name: &str, kind: &str) -> Arc<dyn ComputeTarget> {
+    /// The target of compute name `name`, declared as `info`, for the pipeline in `root`.
+    pub(crate) fn resolve(
+        &self,
+        name: &str,
+        info: &hir::ComputeInfo,
+        root: &Path,
+    ) -> Arc<dyn ComputeTarget> {
         if let Some(t) = self.0.get(name) {
             return t.clone();
         }
-        match kind {
-            "local" => Arc::new(exec::Local),
-            other => Arc::new(Unavailable(other.to_owned())),
+        from_info(name, info, root)
+    }
+}
+
+/// The target `[compute.NAME]` declares (its keys were checked by the checker: a build
+/// starts only on a file without errors).
+pub fn from_info(name: &str, info: &hir::ComputeInfo, root: &Path) -> Arc<dyn ComputeTarget> {
+    let opt = |k: &str| info.options.get(k).cloned();
+    let num = |k: &str| opt(k).and_then(|v| v.parse::<u32>().ok());
+    match info.kind.as_str() {
+        "slurm" => {
+            let workdir = PathBuf::from(opt("workdir").unwrap_or_default());
+            let mut config = compute::SlurmConfig::new(root.join(workdir));
+            config.partition = opt("partition");
+            config.time_limit = opt("time_limit");
+            config.cpus_per_task = num("cpus_per_task");
+            config.mem = opt("mem");
+            Arc::new(compute::Slurm::new(name, config))
         }
+        "ssh" => {
+            let workdir = opt("workdir").unwrap_or_else(|| "runner-work".to_owned());
+            let workdir = workdir.strip_prefix("~/").map(str::to_owned).unwrap_or(workdir);
+            let config = compute::SshConfig {
+                host: opt("host").unwrap_or_default(),
+                port: num("port").and_then(|p| u16::try_from(p).ok()),
+                user: opt("user"),
+                identity_file: opt("identity_file").map(|p| home_relative(&p, root)),
+                known_hosts: opt("known_hosts").map(|p| home_relative(&p, root)),
+                python: opt("python").unwrap_or_else(|| "python3".to_owned()),
+                workdir,
+            };
+            Arc::new(compute::Ssh::new(name, config))
+        }
+        _ => Arc::new(exec::Local),
+    }
+}
+
+/// A path of this machine as a pipeline gives it: `~/` is the user's home, a relative
+/// path is relative to the pipeline's folder.
+fn home_relative(path: &str, root: &Path) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => root.join(path),
     }
 }
 
 impl std::fmt::Debug for Targets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.0.keys()).finish()
-    }
-}
-
-/// A kind this build cannot run (the checker reserves `ssh` and `slurm` until they come):
-/// every job fails, saying so.
-struct Unavailable(String);
-
-impl ComputeTarget for Unavailable {
-    fn describe(&self) -> String {
-        self.0.clone()
-    }
-
-    fn run(&self, _job: Job, _cancel: CancelToken) -> JobFuture<'_> {
-        let why = format!("compute targets of kind `{}` cannot run steps yet", self.0);
-        Box::pin(async move {
-            let now = std::time::SystemTime::now();
-            let outcome = Outcome::SpawnFailed(why);
-            Finished { outcome, elapsed: std::time::Duration::ZERO, window: (now, now) }
-        })
     }
 }

@@ -31,4 +31,4 @@ pub use cancel::CancelToken;
 pub use process::{Outcome, ProcessSpec, run_process};
 pub use scheduler::{NodeState, schedule};
 pub use tail::tail_lines;
-pub use target::{ComputeTarget, Finished, Job, JobFuture, Local};
+pub use target::{ComputeTarget, Environment, Finished, Job, JobFuture, Local, Program};

@@ -89,6 +89,10 @@ pub enum Outcome {
         /// Which log could not be written, and why.
         message: String,
     },
+    /// It ran elsewhere and ended without an exit code of its own: a Slurm job that ended
+    /// `TIMEOUT`, `NODE_FAIL`, …, or a connection to its host lost while it ran. The message
+    /// names the state or the failure and the job (a Slurm job id, a host).
+    Failed(String),
 }
 
 impl Outcome {
@@ -112,6 +116,7 @@ impl fmt::Display for Outcome {
             Outcome::LogFailed { code, message } => {
                 write!(f, "exited with code {code}; its output could not be logged: {message}")
             }
+            Outcome::Failed(msg) => f.write_str(msg),
         }
     }
 }

@@ -20,10 +20,19 @@ use crate::{CancelToken, Outcome, ProcessSpec, run_process};
 /// One step, prepared to run.
 #[derive(Debug, Clone)]
 pub struct Job {
+    /// The pipeline's name (for a target's own names: a Slurm job is called
+    /// `runner:<pipeline>:<step>:<run id>`).
+    pub pipeline: String,
     /// The step's name.
     pub step: String,
     /// The run it belongs to.
     pub run_id: i64,
+    /// What `spec.argv[0]` is, for a target that runs the job elsewhere and must find its
+    /// own (a target whose [`ComputeTarget::runs_here`] is true runs `argv[0]` as given).
+    pub program: Program,
+    /// The file the step appends its metrics to (`RUNNER_METRICS`, named in `spec.env`): a
+    /// target elsewhere appends what the step wrote there to this file.
+    pub metrics: PathBuf,
     /// Its process: argv (no shell), working folder (its snapshot), environment, log files,
     /// timeout. Every path in it is a path on this machine.
     pub spec: ProcessSpec,
@@ -33,6 +42,32 @@ pub struct Job {
     /// Its output folders on this machine, created empty: when the job ends, each must hold
     /// what the step wrote (a remote target fetches them back).
     pub outputs: Vec<PathBuf>,
+}
+
+/// What a job's `argv[0]` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    /// As given: a script in the snapshot (a path under `reads[0]`) or a command's program,
+    /// found on the `PATH` of wherever it runs.
+    Given,
+    /// `sh` (a `.sh` script).
+    Shell,
+    /// Python (a `.py` script): the bare interpreter, or an environment's.
+    Python(Option<Environment>),
+}
+
+/// A step's Python environment (`[environments.NAME]`), for a target that makes it where
+/// the step runs: once per digest, then reused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    /// Its name in the pipeline.
+    pub name: String,
+    /// Its content digest (hex), which names it on every target.
+    pub digest: String,
+    /// The interpreter it is made from (`python` of the environment).
+    pub python: String,
+    /// Its requirements file on this machine, if it has one.
+    pub requirements: Option<PathBuf>,
 }
 
 /// How a job ended.
@@ -54,6 +89,14 @@ pub type JobFuture<'a> = Pin<Box<dyn Future<Output = Finished> + Send + 'a>>;
 pub trait ComputeTarget: Send + Sync {
     /// What to call it in messages (`local`, `slurm cluster`, …).
     fn describe(&self) -> String;
+
+    /// Whether jobs run on this machine, with `argv[0]` as given (an environment is then
+    /// made here before the job). A target elsewhere returns false and makes what
+    /// [`Job::program`] names where the job runs; its jobs also do not take one of the
+    /// build's local slots (`--jobs`), only its own `max_nodes`.
+    fn runs_here(&self) -> bool {
+        true
+    }
 
     /// Runs one job to its end: stage what it reads, start it, wait for it (stopping it
     /// when `cancel` fires or its timeout passes), and leave its outputs in

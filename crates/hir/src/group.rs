@@ -102,6 +102,7 @@ pub(crate) fn group_names<'db>(db: &'db dyn Db, group: Group<'db>) -> GroupNames
                 let info = crate::ComputeInfo {
                     kind: c.kind.value.clone(),
                     max_nodes: c.max_nodes.as_ref().map(|m| m.value),
+                    options: c.options.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
                 };
                 out.names.push(Named::Compute(name(), info));
             }

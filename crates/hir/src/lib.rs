@@ -27,6 +27,7 @@
 //!
 //! Every query returns plain values; nothing is accumulated. Parsing and checking never fail.
 
+pub mod compute;
 mod db;
 pub mod diagnostics;
 #[cfg(any(test, feature = "test-fixture"))]

@@ -5,6 +5,7 @@
 
 use syntax::{Node, Span, Table, Value};
 
+use crate::compute as hir_compute;
 use crate::diagnostics::{
     Diagnostic, duplicate_output, invalid_name, invalid_value, missing_key, missing_script,
     script_and_command, shell_interpolation, unknown_key, wrong_type,
@@ -335,11 +336,78 @@ fn lower_data(cx: &mut Cx<'_>, table: &Table) -> DataRef {
 fn lower_compute(cx: &mut Cx<'_>, table: &Table) -> Compute {
     let kind =
         cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
-    check_kind(cx, &kind, "compute", &["ssh", "slurm"]);
+    let kind_keys = schema::COMPUTE_KINDS.iter().find(|(k, _)| *k == kind.value).map(|(_, k)| *k);
+    if kind_keys.is_none() {
+        let kinds: Vec<&str> = schema::COMPUTE_KINDS.iter().map(|(k, _)| *k).collect();
+        let msg = format!("unknown compute kind `{}`", kind.value);
+        cx.diags.push(
+            invalid_value::new(kind.span, msg).with_help(format!("one of: {}", kinds.join(", "))),
+        );
+    }
     let max_nodes = cx
         .integer(table, "max_nodes", (1, u32::MAX.into()), "")
         .and_then(|n| Some(Spanned::new(u32::try_from(n.value).ok()?, n.span)));
-    Compute { kind, max_nodes }
+    let mut options = std::collections::BTreeMap::new();
+    let all_kind_keys = schema::COMPUTE_KINDS.iter().flat_map(|(_, keys)| keys.iter());
+    let mut seen: Vec<&str> = all_kind_keys.copied().collect();
+    seen.sort_unstable();
+    seen.dedup();
+    for key in seen {
+        let Some(entry) = table.get(key) else { continue };
+        let Some(keys) = kind_keys else { continue };
+        if !keys.contains(&key) {
+            cx.diags.push(unknown_key::for_kind(entry.key_span, key, &kind.value, keys));
+            continue;
+        }
+        if let Some(v) = compute_option(cx, table, key) {
+            options.insert(key.to_owned(), v);
+        }
+    }
+    match kind.value.as_str() {
+        "ssh" => {
+            let host = options.get("host").cloned();
+            cx.require(host, table, "host");
+        }
+        "slurm" => {
+            let workdir = options.get("workdir").cloned();
+            cx.require(workdir, table, "workdir");
+        }
+        _ => {}
+    }
+    Compute { kind, max_nodes, options }
+}
+
+/// One kind key of `[compute.NAME]`, checked: its type, its range, and that `ssh` and
+/// `sbatch` will read it as the value it is (never as an option).
+fn compute_option(cx: &mut Cx<'_>, table: &Table, key: &str) -> Option<Spanned<String>> {
+    let integer = |cx: &mut Cx<'_>, range| {
+        cx.integer(table, key, range, "").map(|n| Spanned::new(n.value.to_string(), n.span))
+    };
+    let value = match key {
+        "port" => return integer(cx, (1, 65_535)),
+        "cpus_per_task" => return integer(cx, (1, u32::MAX.into())),
+        _ => cx.string(table, key),
+    };
+    let value = cx.no_nul(value, key)?;
+    let problem: Option<String> = match key {
+        "host" => hir_compute::host_problem(&value.value).map(|p| format!("`host` {p}")),
+        "user" => hir_compute::user_problem(&value.value).map(|p| format!("`user` {p}")),
+        "time_limit" => hir_compute::time_limit_seconds(&value.value)
+            .is_none()
+            .then(|| format!("`time_limit` `{}` is not a Slurm time limit", value.value)),
+        "mem" => (!hir_compute::is_mem_size(&value.value))
+            .then(|| format!("`mem` `{}` is not a Slurm memory size", value.value)),
+        "workdir" if value.value.is_empty() => Some("`workdir` is empty".to_owned()),
+        _ => None,
+    };
+    match problem {
+        None => Some(value),
+        Some(msg) => {
+            let help = schema::table("compute").and_then(|t| t.key(key)).map_or("", |k| k.example);
+            cx.diags.push(invalid_value::new(value.span, msg).with_help(format!("e.g. `{help}`")));
+            None
+        }
+    }
 }
 
 fn check_kind(cx: &mut Cx<'_>, kind: &Spanned<String>, what: &str, later: &[&str]) {

@@ -142,10 +142,13 @@ pub struct DataRef {
 /// `[compute.NAME]`: a compute target.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
 pub struct Compute {
-    /// `kind`: `local` (runs today), `ssh`, `slurm` (later).
+    /// `kind`: `local`, `ssh` or `slurm`.
     pub kind: Spanned<String>,
     /// `max_nodes`: steps that run at once on this target (default: the number of CPUs).
     pub max_nodes: Option<Spanned<u32>>,
+    /// The kind's own keys ([`crate::schema::COMPUTE_KINDS`]) that were given and are valid,
+    /// as text (integers in decimal).
+    pub options: std::collections::BTreeMap<String, Spanned<String>>,
 }
 
 /// One `inputs` entry: `name = "data.X"` or `name = "steps.S.outputs.O"`.

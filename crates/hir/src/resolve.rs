@@ -58,6 +58,8 @@ pub struct ComputeInfo {
     pub kind: String,
     /// `max_nodes`: steps at once on this target (`None`: the number of CPUs).
     pub max_nodes: Option<u32>,
+    /// The kind's own keys, checked ([`crate::model::Compute::options`]): `host`, `workdir`, …
+    pub options: BTreeMap<String, String>,
 }
 
 /// Builds the [`Index`] from every group's [`crate::group::group_names`].
@@ -71,7 +73,11 @@ pub fn index(db: &dyn Db, file: SourceFile) -> Index {
     let mut params = Vec::new();
     let mut data_refs = Vec::new();
     let mut environments = Vec::new();
-    let builtin = ComputeInfo { kind: schema::BUILTIN_COMPUTE.to_owned(), max_nodes: None };
+    let builtin = ComputeInfo {
+        kind: schema::BUILTIN_COMPUTE.to_owned(),
+        max_nodes: None,
+        options: BTreeMap::new(),
+    };
     let mut computes = vec![(schema::BUILTIN_COMPUTE.to_owned(), builtin)];
     let mut datastores = vec![(schema::BUILTIN_DATASTORE.to_owned(), ".".to_owned())];
     for &group in &items.groups {

@@ -107,6 +107,14 @@ pub const BUILTIN_DATASTORE: &str = "workspace";
 /// The built-in compute target.
 pub const BUILTIN_COMPUTE: &str = "local";
 
+/// The compute kinds, and the keys of `[compute.NAME]` each takes beside `kind`,
+/// `max_nodes` and `description`.
+pub const COMPUTE_KINDS: &[(&str, &[&str])] = &[
+    ("local", &[]),
+    ("ssh", &["host", "port", "user", "identity_file", "known_hosts", "python", "workdir"]),
+    ("slurm", &["workdir", "partition", "time_limit", "cpus_per_task", "mem"]),
+];
+
 /// Every table of format v1, in the order the docs present them.
 pub static TABLES: &[TableSpec] = &[
     TableSpec {
@@ -256,8 +264,8 @@ pub static TABLES: &[TableSpec] = &[
                 "kind",
                 String,
                 Some("\"local\""),
-                "`local` runs steps as processes on this machine. `ssh` and `slurm` are reserved for later releases and are rejected for now.",
-                r#"kind = "local""#
+                "`local` runs steps as processes on this machine; `ssh` on a host reached by OpenSSH (keys `host`, `port`, `user`, `identity_file`, `known_hosts`, `python`, `workdir`); `slurm` as jobs of a Slurm cluster (keys `workdir`, `partition`, `time_limit`, `cpus_per_task`, `mem`). A result is reused on every target alike: the target is not in the step key.",
+                r#"kind = "slurm""#
             ),
             key!(
                 "max_nodes",
@@ -273,8 +281,85 @@ pub static TABLES: &[TableSpec] = &[
                 "What the target is.",
                 r#"description = "this laptop""#
             ),
+            key!(
+                "workdir",
+                String,
+                Some("the folder `runner-work` in the login's home (`ssh`); none (`slurm`)"),
+                "(`ssh`, `slurm`; required for `slurm`) The folder steps are staged in and run from: on the host for `ssh` (`~/` and relative paths are in the login's home; created on first use), and for `slurm` an absolute folder every node sees (a shared filesystem), created if missing.",
+                r#"workdir = "/srv/runner""#
+            ),
+            key!(
+                "host",
+                String,
+                None,
+                "(`ssh`, required) The host to run steps on, as `ssh` takes it (a name, an address, or a `Host` alias of `~/.ssh/config`).",
+                r#"host = "gpu-box.example.org""#
+            ),
+            key!(
+                "port",
+                Integer,
+                Some("22"),
+                "(`ssh`) The host's SSH port (1 to 65535).",
+                "port = 2222"
+            ),
+            key!(
+                "user",
+                String,
+                Some("the current user"),
+                "(`ssh`) The login on the host.",
+                r#"user = "runner""#
+            ),
+            key!(
+                "identity_file",
+                String,
+                None,
+                "(`ssh`) The private key to log in with (`~/` is this machine's home). Without it, ssh's own defaults and agent.",
+                r#"identity_file = "~/.ssh/id_ed25519""#
+            ),
+            key!(
+                "known_hosts",
+                String,
+                Some("the user's own (`~/.ssh/known_hosts`), as ssh reads it"),
+                "(`ssh`) The known_hosts file the host's key is checked against. The check is always strict: an unknown or changed host key fails the step, naming the host; it is never accepted.",
+                r#"known_hosts = "ci/known_hosts""#
+            ),
+            key!(
+                "python",
+                String,
+                Some("\"python3\""),
+                "(`ssh`) The host's Python, which runs `.py` scripts and makes environments there.",
+                r#"python = "/usr/bin/python3.11""#
+            ),
+            key!(
+                "partition",
+                String,
+                Some("the cluster's default partition"),
+                "(`slurm`) The partition jobs are submitted to (`sbatch --partition`).",
+                r#"partition = "gpu""#
+            ),
+            key!(
+                "time_limit",
+                String,
+                None,
+                "(`slurm`) Each job's time limit (`sbatch --time`), in one of Slurm's forms: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A step's `timeout` overrides it (rounded up to whole minutes).",
+                r#"time_limit = "00:30:00""#
+            ),
+            key!(
+                "cpus_per_task",
+                Integer,
+                None,
+                "(`slurm`) CPUs per job (`sbatch --cpus-per-task`, 1 to 4294967295).",
+                "cpus_per_task = 4"
+            ),
+            key!(
+                "mem",
+                String,
+                None,
+                "(`slurm`) Memory per node of each job (`sbatch --mem`): a whole number with an optional unit `K`, `M`, `G` or `T` (megabytes without one).",
+                r#"mem = "8G""#
+            ),
         ],
-        example: "[compute.local]\nkind = \"local\"\nmax_nodes = 2\n",
+        example: "[compute.cluster]\nkind = \"slurm\"\nmax_nodes = 4\nworkdir = \"/srv/runner\"\npartition = \"debug\"\n",
     },
     TableSpec {
         name: "steps",

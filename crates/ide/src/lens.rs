@@ -68,15 +68,25 @@ pub struct Lens {
     pub build_step: Option<String>,
 }
 
-/// Two lenses per step, in file order: its plan state (when `plan` has it) and "▶ build
-/// step".
+/// Two lenses per step, in file order: its plan state (when `plan` has it; with the
+/// compute target it runs on, `· on cluster (slurm)`, when that is not this machine) and
+/// "▶ build step".
 pub fn code_lenses(db: &dyn Db, file: SourceFile, plan: Option<&PlanView>) -> Vec<Lens> {
     let mut out = Vec::new();
+    let computes = &hir::index(db, file).computes;
     for item in hir::items(db, file).of_kind(ItemKind::Step) {
         let name = item.name(db);
         let span = item.name_span(db);
         if let Some(state) = plan.and_then(|p| p.get(name)) {
-            out.push(Lens { span, title: state.title(), build_step: None });
+            let mut title = state.title();
+            let compute = hir::lower_item(db, item).step().and_then(|s| s.compute.as_ref());
+            if let Some(c) = compute
+                && let Some(info) = computes.get(&c.value)
+                && info.kind != "local"
+            {
+                title.push_str(&format!(" · on {} ({})", c.value, info.kind));
+            }
+            out.push(Lens { span, title, build_step: None });
         }
         out.push(Lens { span, title: "▶ build step".to_owned(), build_step: Some(name.clone()) });
     }

@@ -46,6 +46,11 @@ pub(crate) struct BuildArgs {
     /// Steps running at once, at most: 1 to 4096 (default: the number of CPUs).
     #[arg(short = 'j', long, value_parser = crate::parse_jobs)]
     jobs: Option<usize>,
+    /// Run every step that must run on this compute target (`[compute.NAME]`), whatever
+    /// its `compute` says: to try a pipeline on a cluster, or in CI. Results are reused
+    /// wherever they were computed (the target is not in the step key).
+    #[arg(long, value_name = "NAME")]
+    compute: Option<String>,
     /// Output: `human` lines on stderr, or one JSON document on stdout at the end.
     #[arg(long, value_enum, default_value_t = crate::Format::Human)]
     format: crate::Format,
@@ -133,7 +138,10 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         wanted: &wanted,
         experiment: args.experiment.as_deref(),
     };
+    // The memo knows no compute target names: a build that names one plans normally, so
+    // a misspelt name is an error, not a no-op (it still reuses every result it can).
     if !args.regenerate
+        && args.compute.is_none()
         && let Some((summary, hashed)) = memo::try_noop(&path, &asked)?
     {
         if !json {
@@ -173,6 +181,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         jobs: args.jobs,
         supervise: true,
         targets: engine::Targets::default(),
+        compute: args.compute.clone(),
     };
     let sink = Arc::new(Lines(if json { Level::Quiet } else { Level::Full }));
     let summary = engine::open_cache(&project)

@@ -18,9 +18,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("ide", &["syntax", "hir"][..]),
         ("cache", &["base"][..]),
         ("exec", &[][..]),
+        ("compute", &["exec"][..]),
         ("history", &[][..]),
         ("driver", &["syntax", "hir", "plan", "cache", "history"][..]),
-        ("engine", &["base", "hir", "plan", "cache", "exec", "history", "driver"][..]),
+        ("engine", &["base", "hir", "plan", "cache", "exec", "compute", "history", "driver"][..]),
         ("lsp", &["syntax", "hir", "plan", "ide", "driver", "cache", "history"][..]),
         (
             "runner",

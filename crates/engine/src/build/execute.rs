@@ -70,17 +70,24 @@ pub(super) async fn execute(
         );
         if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
     };
-    let prepared = match prepare_step(shared, i, &run_dir).await {
-        Ok(p) => p,
-        Err(e) => return fail(crate::error_text(&e), None, StepStatus::Failed),
-    };
-    let compute = info.step.compute.as_ref().map_or("local", |c| c.value.as_str());
+    let compute = shared.compute.as_deref().unwrap_or_else(|| {
+        info.step.compute.as_ref().map_or(hir::schema::BUILTIN_COMPUTE, |c| c.value.as_str())
+    });
     let Some((target, nodes)) = shared.targets.get(compute) else {
         return fail(format!("no compute target `{compute}`"), None, StepStatus::Failed);
     };
-    // The target's permit, then one of the build's: released when the process exits.
+    let here = target.runs_here();
+    let prepared = match prepare_step(shared, i, &run_dir, here).await {
+        Ok(p) => p,
+        Err(e) => return fail(crate::error_text(&e), None, StepStatus::Failed),
+    };
+    // The target's permit, then (for a process on this machine) one of the build's:
+    // released when the job ends.
     let node = nodes.clone().acquire_owned().await;
-    let slot = shared.slots.clone().acquire_owned().await;
+    let slot = match here {
+        true => Some(shared.slots.clone().acquire_owned().await),
+        false => None,
+    };
     if shared.cancel.is_cancelled() {
         return fail("interrupted before it started".into(), None, StepStatus::Interrupted);
     }
@@ -88,8 +95,11 @@ pub(super) async fn execute(
     let snapshot = prepared.snapshot.clone();
     prepare_ahead(shared, i);
     let job = exec::Job {
+        pipeline: shared.pipeline.clone(),
         step: info.name.clone(),
         run_id: shared.run_id,
+        program: prepared.program,
+        metrics: metrics_file(shared, &info.name),
         spec: prepared.spec,
         reads: prepared.reads,
         outputs: prepared.outputs.iter().map(|(_, dir)| dir.clone()).collect(),
@@ -286,6 +296,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
 
 struct Prepared {
     spec: ProcessSpec,
+    program: exec::Program,
     /// What the step reads on this machine: its snapshot, input copies, data references.
     reads: Vec<PathBuf>,
     outputs: Vec<(String, PathBuf)>,
@@ -368,8 +379,14 @@ async fn data_for(
     Ok(out)
 }
 
-/// Snapshot, inputs, output folders, interpreter, argv.
-async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow::Result<Prepared> {
+/// Snapshot, inputs, output folders, interpreter, argv. `here`: the step runs on this
+/// machine (its environment is made here; else the target makes it where the job runs).
+async fn prepare_step(
+    shared: &Arc<Shared>,
+    i: usize,
+    run_dir: &Path,
+    here: bool,
+) -> anyhow::Result<Prepared> {
     let info = &shared.steps[i];
     let src_rel = hir::paths::normalize(info.step.source_directory());
     let snapshot = snapshot(shared, &src_rel).await?;
@@ -396,14 +413,22 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
         })
     };
     let mut argv: Vec<OsString> = Vec::new();
+    let mut program = exec::Program::Given;
     if let Some(script) = &info.step.script {
         let script_path = snapshot.join(&script.value);
         match Path::new(&script.value).extension().and_then(|e| e.to_str()) {
-            Some("py") => argv.extend([
+            Some("py") if here => argv.extend([
                 python_for(shared, info).await?.into_os_string(),
                 script_path.into_os_string(),
             ]),
-            Some("sh") => argv.extend([shell().into_os_string(), script_path.into_os_string()]),
+            Some("py") => {
+                program = exec::Program::Python(environment_of(shared, info)?);
+                argv.extend(["python3".into(), script_path.into_os_string()]);
+            }
+            Some("sh") => {
+                program = exec::Program::Shell;
+                argv.extend([shell().into_os_string(), script_path.into_os_string()]);
+            }
             _ => argv.push(script_path.into_os_string()),
         }
     }
@@ -431,6 +456,7 @@ async fn prepare_step(shared: &Arc<Shared>, i: usize, run_dir: &Path) -> anyhow:
     reads.extend(data.into_iter().map(|(_, p)| p));
     Ok(Prepared {
         reads,
+        program,
         spec: ProcessSpec {
             argv,
             cwd: snapshot.clone(),
@@ -576,6 +602,19 @@ fn data_in_source(shared: &Shared, src_rel: &str, src: &Path) -> Vec<String> {
         .filter_map(|rel| rel.to_str().map(hir::paths::normalize))
         .filter(|rel| rel != "." && !hashed.iter().any(|h| overlaps(h, rel)))
         .collect()
+}
+
+/// Step `info`'s environment, for a target that makes it where the step runs (`None`: the
+/// bare interpreter).
+fn environment_of(shared: &Shared, info: &StepInfo) -> anyhow::Result<Option<exec::Environment>> {
+    let Some(env) = &info.step.environment else { return Ok(None) };
+    let (python, requirements) = shared
+        .envs
+        .get(&env.value)
+        .cloned()
+        .with_context(|| format!("no environment {}", env.value))?;
+    let digest = info.fields.environment.as_ref().map(|(_, d)| d.to_hex()).unwrap_or_default();
+    Ok(Some(exec::Environment { name: env.value.clone(), digest, python, requirements }))
 }
 
 /// The Python a `.py` script runs with: its environment's, built on first use.

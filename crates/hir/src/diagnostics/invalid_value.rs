@@ -23,7 +23,7 @@ mod tests {
         check(
             r#"
 [compute.cluster]
-kind = "slurm"
+kind = "kubernetes"
 max_nodes = 0
 [datastores.blob]
 kind = "ftp"
@@ -33,12 +33,43 @@ compute = "cluster"
 timeout = -5
 "#,
             expect![[r#"
-                error[E0112] 2:8-2:15: compute kind `slurm` is not supported yet
-                  help: only `local` runs today
+                error[E0112] 2:8-2:20: unknown compute kind `kubernetes`
+                  help: one of: local, ssh, slurm
                 error[E0112] 3:13-3:14: `max_nodes` must be between 1 and 4294967295
                 error[E0112] 5:8-5:13: unknown datastore kind `ftp`
                   help: only `local` runs today
                 error[E0112] 9:11-9:13: `timeout` must be between 1 and 9223372036854775807 seconds
+            "#]],
+        );
+    }
+
+    #[test]
+    fn compute_values_ssh_and_sbatch_would_misread() {
+        check(
+            r#"
+[compute.box]
+kind = "ssh"
+host = "-oProxyCommand=touch /tmp/x"
+user = "a b"
+port = 70000
+[compute.cluster]
+kind = "slurm"
+workdir = "/srv/runner"
+time_limit = "1h"
+mem = "2GB"
+cpus_per_task = 0
+"#,
+            expect![[r#"
+                error[E0112] 3:8-3:37: `host` starts with `-`, which ssh would read as an option
+                  help: e.g. `host = "gpu-box.example.org"`
+                error[E0112] 4:8-4:13: `user` holds whitespace, a control character, `@` or `:`
+                  help: e.g. `user = "runner"`
+                error[E0112] 5:8-5:13: `port` must be between 1 and 65535
+                error[E0112] 9:14-9:18: `time_limit` `1h` is not a Slurm time limit
+                  help: e.g. `time_limit = "00:30:00"`
+                error[E0112] 10:7-10:12: `mem` `2GB` is not a Slurm memory size
+                  help: e.g. `mem = "8G"`
+                error[E0112] 11:17-11:18: `cpus_per_task` must be between 1 and 4294967295
             "#]],
         );
     }

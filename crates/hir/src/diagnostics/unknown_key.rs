@@ -17,6 +17,18 @@ pub(crate) fn new(span: Span, key: &str, table: &str, known: &[&str]) -> Diagnos
     }
 }
 
+/// `key` is a key of `[compute.NAME]`, but not of a target of kind `kind`, whose own keys
+/// are `keys`.
+pub(crate) fn for_kind(span: Span, key: &str, kind: &str, keys: &[&str]) -> Diagnostic {
+    let message = format!("`{key}` is not a key of a `{kind}` compute target");
+    let d = Diagnostic::new(Code::UnknownKey, span, message);
+    if keys.is_empty() {
+        d.with_help(format!("a `{kind}` target takes only `kind`, `max_nodes` and `description`"))
+    } else {
+        d.with_help(format!("a `{kind}` target's own keys: {}", keys.join(", ")))
+    }
+}
+
 /// An unknown top-level table.
 pub(crate) fn top_level(span: Span, key: &str, known: &[&str]) -> Diagnostic {
     let d = Diagnostic::new(Code::UnknownKey, span, format!("unknown table `{}`", shown(key)));
@@ -43,6 +55,26 @@ alow_reuse = false
             expect![[r#"
                 error[E0101] 3:1-3:11: unknown key `alow_reuse` in `[steps.a]`
                   help: did you mean `allow_reuse`?
+            "#]],
+        );
+    }
+
+    #[test]
+    fn key_of_another_compute_kind() {
+        check(
+            r#"
+[compute.box]
+kind = "ssh"
+host = "127.0.0.1"
+partition = "debug"
+[compute.here]
+host = "127.0.0.1"
+"#,
+            expect![[r#"
+                error[E0101] 4:1-4:10: `partition` is not a key of a `ssh` compute target
+                  help: a `ssh` target's own keys: host, port, user, identity_file, known_hosts, python, workdir
+                error[E0101] 6:1-6:5: `host` is not a key of a `local` compute target
+                  help: a `local` target takes only `kind`, `max_nodes` and `description`
             "#]],
         );
     }

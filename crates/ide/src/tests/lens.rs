@@ -44,3 +44,32 @@ fn two_lenses_per_step() {
         train ▶ build step Some("train")"#]]
     .assert_eq(&got.join("\n"));
 }
+
+#[test]
+fn a_step_on_another_target_says_where() {
+    let fx = load(
+        r#"
+[compute.cluster]
+kind = "slurm"
+workdir = "/srv/runner"
+
+[steps.train]
+command = ["true"]
+compute = "cluster"
+
+[steps.here]
+command = ["true"]
+"#,
+    );
+    let mut plan = PlanView::new();
+    plan.insert("train".into(), StepState::NeverRun);
+    plan.insert("here".into(), StepState::NeverRun);
+    let lenses = crate::code_lenses(&fx.db, fx.file, Some(&plan));
+    let got: Vec<&str> = lenses.iter().map(|l| l.title.as_str()).collect();
+    expect![[r#"
+        never run · on cluster (slurm)
+        ▶ build step
+        never run
+        ▶ build step"#]]
+    .assert_eq(&got.join("\n"));
+}

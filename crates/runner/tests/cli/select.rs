@@ -29,3 +29,25 @@ fn unknown_step_is_a_usage_error() {
     assert!(run.stderr.contains("no step named `trian`"), "{}", run.transcript());
     assert!(run.stderr.contains("train"), "{}", run.transcript());
 }
+
+/// `--compute NAME` runs every step that must run on NAME; a name the pipeline does not
+/// declare is a usage error, also when every step would be reused (the memo's no-op does
+/// not vouch for it).
+#[test]
+fn compute_names_a_declared_target() {
+    let p = crate::chain();
+    p.write(
+        "pipeline.toml",
+        &format!("{}\n[compute.other]\nkind = \"local\"\nmax_nodes = 1\n", crate::CHAIN_TOML),
+    );
+    p.build(&["--compute", "other"]).assert_code(0);
+    p.build(&[]).assert_code(0).assert_steps(crate::ALL_REUSED);
+    let root = p.root().display().to_string();
+    let run = p.run(&["build", &root, "--compute", "othr"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("no compute target named `othr` (did you mean `other`?)"),
+        "{}",
+        run.transcript()
+    );
+}

@@ -1,0 +1,185 @@
+//! An ssh host: the example pipeline on it, reuse across targets, no connection for a
+//! no-op build, a strict host key check, a connection lost mid-step, and a large input
+//! sent once.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::services::{Service, digits_into};
+use crate::support::Project;
+
+const PORT: &str = "2232";
+const USER: &str = "runnertest";
+
+/// `[compute.box]` for the server in `service`, with `known_hosts` as given.
+fn target(service: &Service, known_hosts: &Path) -> String {
+    format!(
+        "[compute.box]\nkind = \"ssh\"\nhost = \"127.0.0.1\"\nport = {PORT}\nuser = \"{USER}\"\n\
+         identity_file = \"{}\"\nknown_hosts = \"{}\"\nworkdir = \"~/runner-work\"\nmax_nodes = 2\n",
+        service.dir.join("client_ed25519").display(),
+        known_hosts.display()
+    )
+}
+
+/// Logins the server has accepted so far.
+fn logins(service: &Service) -> usize {
+    let log = std::fs::read_to_string(service.dir.join("sshd.log")).unwrap_or_default();
+    log.lines().filter(|l| l.contains("Accepted publickey")).count()
+}
+
+const SMALL: &str = r#"
+[pipeline]
+name = "small"
+
+[parameters]
+wait = 0
+
+[steps.slow]
+command = ["sh", "-c", "sleep \"$0\"; echo done > \"$1/done.txt\"", "${params.wait}", "${outputs.o}"]
+outputs = ["o"]
+compute = "box"
+"#;
+
+#[test]
+fn steps_run_on_an_ssh_host() {
+    let Some(server) = Service::start("ssh", &[PORT, USER], &["sshd", "ssh"]) else { return };
+    let known = server.dir.join("known_hosts");
+
+    // The example, every step on the host, its environment made there.
+    let digits = Project::new();
+    digits_into(digits.root(), &target(&server, &known));
+    let first = digits.build(&["--compute", "box"]);
+    first.assert_code(0);
+    let steps = first.steps();
+    assert!(steps.len() >= 4 && steps.values().all(|s| s.status == "ran"), "{steps:?}");
+    let report = digits.output("compare", "report", "report.md");
+    assert!(report.contains("better model"), "{report}");
+    let home = format!("/home/{USER}/runner-work/envs");
+    assert!(std::fs::read_dir(&home).unwrap().count() > 0, "no environment in {home}");
+    let show = digits.run(&["show", &first.run_id().to_string()]);
+    assert!(show.stdout.contains("metric evaluate_forest.accuracy = "), "{}", show.stdout);
+
+    // Built again, on the host or here: reused, and no connection is opened.
+    let before = logins(&server);
+    let again = digits.build(&["--compute", "box"]);
+    assert!(again.steps().values().all(|s| s.status == "reused"));
+    let local = digits.build(&[]);
+    assert!(local.steps().values().all(|s| s.status == "reused"));
+    assert_eq!(logins(&server), before);
+
+    unknown_host_key_is_refused(&server);
+    lost_connection_caches_nothing(&server, &known);
+    large_input_is_sent_once(&server, &known);
+}
+
+/// A host whose key is not in known_hosts: the step fails, naming the host and the key.
+fn unknown_host_key_is_refused(server: &Service) {
+    let empty = server.dir.join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let p = Project::with(&[("pipeline.toml", &format!("{SMALL}\n{}", target(server, &empty)))]);
+    let b = p.build(&[]);
+    b.assert_code(1);
+    let reason = b.reason("slow");
+    assert!(reason.contains("127.0.0.1") && reason.contains("host key"), "{reason}");
+}
+
+/// The server's session dies while the step runs: the step fails saying so, nothing is
+/// cached, and the next build runs it again and succeeds.
+fn lost_connection_caches_nothing(server: &Service, known: &Path) {
+    let p = Project::with(&[("pipeline.toml", &format!("{SMALL}\n{}", target(server, known)))]);
+    let root = p.root().display().to_string();
+    let child = p
+        .cmd()
+        .args(["build", &root, "--param", "wait=3", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the step's process on the host, then end the sessions serving it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !host_runs("sleep 3") {
+        assert!(Instant::now() < deadline, "the step never started on the host");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let listener = std::fs::read_to_string(server.dir.join("sshd.pid")).unwrap();
+    let sessions = Command::new("ps").args(["-o", "pid=", "--ppid", listener.trim()]).output();
+    let sessions = String::from_utf8(sessions.unwrap().stdout).unwrap();
+    for pid in sessions.split_whitespace() {
+        let _ = Command::new("kill").arg(pid).status();
+    }
+    let out = child.wait_with_output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "failed", "{doc}");
+    let reason = doc["steps"][0]["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("connection") && reason.contains("lost"), "{reason}");
+    assert!(!p.path(".runner/outputs/slow.o").exists());
+
+    let next = p.build(&["--param", "wait=3"]);
+    next.assert_code(0);
+    next.assert_steps(&[("slow", "ran")]);
+}
+
+/// Whether a process of the test user's has `needle` in its command line.
+fn host_runs(needle: &str) -> bool {
+    let out = Command::new("ps").args(["-u", USER, "-o", "args="]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().any(|l| l.contains(needle))
+}
+
+/// A 100 MB input goes to the host once: a second job reading it sends its script only.
+fn large_input_is_sent_once(server: &Service, known: &Path) {
+    let p = Project::new();
+    let mut data = Vec::with_capacity(100 << 20);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while data.len() < 100 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(p.path("big.bin"), &data).unwrap();
+    let pipeline = format!(
+        "[parameters]\nn = 1\n\n[data.big]\npath = \"big.bin\"\n\n\
+         [steps.size]\ncommand = [\"sh\", \"-c\", \"wc -c < \\\"$0\\\" > \\\"$1/size.txt\\\"; echo $2 >> \\\"$1/size.txt\\\"\", \"${{inputs.big}}\", \"${{outputs.o}}\", \"${{params.n}}\"]\n\
+         inputs = {{ big = \"data.big\" }}\noutputs = [\"o\"]\ncompute = \"box\"\n\n{}",
+        target(server, known)
+    );
+    p.write("pipeline.toml", &pipeline);
+    let ssh = Arc::new(compute::Ssh::new(
+        "box",
+        compute::SshConfig {
+            host: "127.0.0.1".to_owned(),
+            port: PORT.parse().ok(),
+            user: Some(USER.to_owned()),
+            identity_file: Some(server.dir.join("client_ed25519")),
+            known_hosts: Some(known.to_path_buf()),
+            python: "python3".to_owned(),
+            workdir: "runner-work".to_owned(),
+        },
+    ));
+    let sent = |n: &str| -> u64 {
+        let before = ssh.bytes_sent();
+        let mut project =
+            driver::Project::load(p.root(), vec![("n".to_owned(), n.to_owned())]).unwrap();
+        project.refresh_fs().unwrap();
+        assert!(project.problems().is_empty(), "{:?}", project.problems());
+        let opts = engine::BuildOptions {
+            supervise: false,
+            targets: engine::Targets::default().with("box", ssh.clone()),
+            ..engine::BuildOptions::default()
+        };
+        let rt = engine::runtime().unwrap();
+        let cache = engine::open_cache(&project).unwrap();
+        let sink = Arc::new(engine::Recorder::default());
+        let cancel = exec::CancelToken::new();
+        let summary = engine::run_build(&project, &cache, None, &opts, &rt, &cancel, sink).unwrap();
+        assert_eq!(summary.status, history::RunStatus::Succeeded);
+        ssh.bytes_sent() - before
+    };
+    let first = sent("1");
+    let second = sent("2");
+    eprintln!("100 MB input over ssh: first job sent {first} bytes, second {second}");
+    assert!(first > 100 << 20, "{first}");
+    assert!(second < 1 << 20, "{second}");
+    assert_eq!(p.output("size", "o", "size.txt"), format!("{}\n2\n", 100 << 20));
+}
