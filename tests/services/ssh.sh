@@ -3,7 +3,7 @@
 # key, and a known_hosts file that holds the host key (the client checks it strictly).
 # Started and stopped by PID. Needs root and Debian's openssh-server.
 #   ssh.sh start DIR [PORT] [USER]   DIR/client_ed25519 logs in as USER (created if missing)
-#   ssh.sh stop DIR
+#   ssh.sh stop DIR                  removes USER again if start created it
 # From ../shared/backends/ssh.sh: /run/sshd must exist (systemd makes it elsewhere); a new
 # account is locked ('!'), which sshd refuses even for keys unless UsePAM is off or the
 # password field is '*'.
@@ -16,7 +16,9 @@ start() {
   ssh-keygen -q -t ed25519 -N '' -f "$W/client_ed25519"
   cp "$W/client_ed25519.pub" "$W/authorized_keys"; chmod 644 "$W/authorized_keys"
   echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$W/host_ed25519.pub")" > "$W/known_hosts"
-  id "$TUSER" >/dev/null 2>&1 || useradd -m -s /bin/sh "$TUSER"
+  if ! id "$TUSER" >/dev/null 2>&1; then
+    useradd -m -s /bin/sh "$TUSER"; echo "$TUSER" > "$W/created-user"
+  fi
   usermod -p '*' "$TUSER"
   cat >"$W/sshd_config" <<CONF
 Port $PORT
@@ -50,6 +52,8 @@ stop() {
   kill "$p" 2>/dev/null || true
   for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$p" 2>/dev/null || true; rm -f "$f"
+  # A user this script created goes with its home (and what the tests left there).
+  if [ -s "$W/created-user" ]; then userdel -r "$(cat "$W/created-user")" 2>/dev/null || true; fi
 }
 
 "$cmd"

@@ -13,13 +13,21 @@ use crate::support::Project;
 const PORT: &str = "2232";
 const USER: &str = "runnertest";
 
+/// The host's workdir for this run of the suite (relative to the login's home): its own,
+/// so that no blob or environment of an earlier run is found there.
+fn workdir(service: &Service) -> String {
+    let run = service.dir.parent().unwrap().file_name().unwrap().to_string_lossy();
+    format!("runner-work-{run}")
+}
+
 /// `[compute.box]` for the server in `service`, with `known_hosts` as given.
 fn target(service: &Service, known_hosts: &Path) -> String {
     format!(
         "[compute.box]\nkind = \"ssh\"\nhost = \"127.0.0.1\"\nport = {PORT}\nuser = \"{USER}\"\n\
-         identity_file = \"{}\"\nknown_hosts = \"{}\"\nworkdir = \"~/runner-work\"\nmax_nodes = 2\n",
+         identity_file = \"{}\"\nknown_hosts = \"{}\"\nworkdir = \"~/{}\"\nmax_nodes = 2\n",
         service.dir.join("client_ed25519").display(),
-        known_hosts.display()
+        known_hosts.display(),
+        workdir(service)
     )
 }
 
@@ -56,7 +64,7 @@ fn steps_run_on_an_ssh_host() {
     assert!(steps.len() >= 4 && steps.values().all(|s| s.status == "ran"), "{steps:?}");
     let report = digits.output("compare", "report", "report.md");
     assert!(report.contains("better model"), "{report}");
-    let home = format!("/home/{USER}/runner-work/envs");
+    let home = format!("/home/{USER}/{}/envs", workdir(&server));
     assert!(std::fs::read_dir(&home).unwrap().count() > 0, "no environment in {home}");
     let show = digits.run(&["show", &first.run_id().to_string()]);
     assert!(show.stdout.contains("metric evaluate_forest.accuracy = "), "{}", show.stdout);
@@ -154,7 +162,7 @@ fn large_input_is_sent_once(server: &Service, known: &Path) {
             identity_file: Some(server.dir.join("client_ed25519")),
             known_hosts: Some(known.to_path_buf()),
             python: "python3".to_owned(),
-            workdir: "runner-work".to_owned(),
+            workdir: workdir(server),
         },
     ));
     let sent = |n: &str| -> u64 {
