@@ -83,16 +83,23 @@ for i in $(seq 1 "$RUNS"); do
     --slurm-no-account --default-resources slurm_partition=debug mem_mb=100 runtime=10 --quiet) "
 done
 
-# Slurm's own latency: submit to start and run time of runner's jobs (jobcomp file, 1 s
-# resolution), for the overhead per step beyond them.
-python3 - "$W/slurm/jobcomp.txt" <<'PY'
-import sys, datetime as dt
+# Slurm's own latency, from its job-completion file (1 s resolution; mean over runner's
+# jobs): submit to start, and start to end. What is left of runner's wall time per wave of
+# JOBS jobs is runner's overhead per step (staging, polling, fetching, storing).
+python3 - "$W/slurm/jobcomp.txt" "$N" "$JOBS" "${T[runner_slurm]}" <<'PY'
+import sys, datetime as dt, statistics
 rows = [dict(w.split("=", 1) for w in l.split() if "=" in w) for l in open(sys.argv[1])]
 ours = [r for r in rows if r.get("Name", "").startswith("runner:")]
+n, jobs = int(sys.argv[2]), int(sys.argv[3])
+wall = statistics.median(float(x) for x in sys.argv[4].split())
 def t(s): return dt.datetime.fromisoformat(s)
 if ours:
-    run = [(t(r["EndTime"]) - t(r["StartTime"])).total_seconds() for r in ours]
-    print(f"slurm: {len(ours)} runner jobs, mean run time {sum(run)/len(run):.2f} s (1 s resolution)")
+    wait = statistics.mean((t(r["StartTime"]) - t(r["SubmitTime"])).total_seconds() for r in ours)
+    run = statistics.mean((t(r["EndTime"]) - t(r["StartTime"])).total_seconds() for r in ours)
+    per_wave = wall * jobs / n
+    print(f"slurm: {len(ours)} runner jobs; Slurm's submit->start {wait:.2f} s, start->end {run:.2f} s; "
+          f"runner's wall per wave of {jobs} {per_wave:.2f} s, so runner's overhead per step "
+          f"{per_wave - wait - run:.2f} s")
 PY
 echo "N=$N wide, JOBS=$JOBS, RUNS=$RUNS, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for k in runner_slurm snakemake_slurm runner_ssh runner_local; do

@@ -91,6 +91,16 @@ pub struct Related {
     pub message: String,
 }
 
+/// An edit that fixes a diagnostic: `span`'s text becomes `replacement` (the language
+/// server offers it as a quick fix).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct Fix {
+    /// What to replace.
+    pub span: Span,
+    /// With what.
+    pub replacement: String,
+}
+
 /// One finding: a code, where, what, and optionally how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
 pub struct Diagnostic {
@@ -104,12 +114,21 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// Secondary locations.
     pub related: Vec<Related>,
+    /// The edit that fixes it, when it is certain.
+    pub fix: Option<Fix>,
 }
 
 impl Diagnostic {
     /// A diagnostic with no help and no related locations.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { code, span, message: message.into(), help: None, related: Vec::new() }
+        let message = message.into();
+        Diagnostic { code, span, message, help: None, related: Vec::new(), fix: None }
+    }
+
+    /// Adds the edit that fixes it: `span`'s text becomes `replacement`.
+    pub fn with_fix(mut self, span: Span, replacement: impl Into<String>) -> Diagnostic {
+        self.fix = Some(Fix { span, replacement: replacement.into() });
+        self
     }
 
     /// Adds a help line.
@@ -135,6 +154,9 @@ impl Diagnostic {
         d.span = d.span.shift(base);
         for r in &mut d.related {
             r.span = r.span.shift(base);
+        }
+        if let Some(f) = &mut d.fix {
+            f.span = f.span.shift(base);
         }
         d
     }

@@ -27,6 +27,7 @@
 //!
 //! Every query returns plain values; nothing is accumulated. Parsing and checking never fail.
 
+pub mod azure_ml;
 pub mod compute;
 mod db;
 pub mod diagnostics;
@@ -47,7 +48,7 @@ mod structure;
 pub mod template;
 
 pub use db::{Db, Digest, FsEntry, FsState, ParamName, RootDatabase, SourceFile};
-pub use diagnostics::{Code, Diagnostic, Related, Severity, diagnostics as file_diagnostics};
+pub use diagnostics::{Code, Diagnostic, Fix, Related, Severity, diagnostics as file_diagnostics};
 pub use graph::{StepGraph, step_graph};
 pub use item::{
     BLOCK_MAX_BYTES, BLOCK_MAX_CHUNKS, BLOCK_SPLIT, Block, BlockParse, Group, Header, Item,

@@ -109,7 +109,8 @@ impl Cx<'_> {
         for e in &table.entries {
             if spec.key(&e.key).is_none() {
                 let known: Vec<&str> = spec.keys.iter().map(|k| k.name).collect();
-                self.diags.push(unknown_key::new(e.key_span, &e.key, &self.path(), &known));
+                let d = unknown_key::new(e.key_span, &e.key, &self.path(), spec.name, &known);
+                self.diags.push(d);
             }
         }
     }
@@ -118,6 +119,8 @@ impl Cx<'_> {
         let mut d = wrong_type::new(node.span, key, ty.describe(), node.value.type_name());
         if let (Ty::StringArray, Value::String(s)) = (ty, &node.value) {
             d = d.with_help(format!("write `{key} = [\"{s}\"]`"));
+        } else if let Some(k) = schema::table(self.kind.table()).and_then(|t| t.key(key)) {
+            d = d.with_help(format!("for example `{}`", k.example));
         }
         self.diags.push(d);
     }
@@ -288,7 +291,8 @@ fn lower_parameter(cx: &mut Cx<'_>, name: &str, node: &Node) -> Parameter {
             cx.check_keys(t, spec);
             let description = cx.string(t, "description").map(|s| s.value);
             let default = t.get("default").map(|e| &e.node);
-            if default.is_none() {
+            // `default_value` (Azure ML's spelling) already has its own diagnostic and fix.
+            if default.is_none() && t.get("default_value").is_none() {
                 cx.diags.push(missing_key::new(
                     cx.name_span,
                     &cx.path(),
@@ -437,7 +441,12 @@ fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {
     let argv: Vec<&Spanned<String>> = command.iter().flatten().chain(&arguments).collect();
     shell_interpolation::check(&argv, &mut cx.diags);
     match (&script, &command) {
-        (None, None) if table.get("script").is_none() && table.get("command").is_none() => {
+        // `script_name` (Azure ML's spelling) already has its own diagnostic and fix.
+        (None, None)
+            if table.get("script").is_none()
+                && table.get("command").is_none()
+                && table.get("script_name").is_none() =>
+        {
             cx.diags.push(missing_script::new(cx.name_span, name));
         }
         (Some(s), Some(_)) => {

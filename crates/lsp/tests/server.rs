@@ -325,3 +325,41 @@ async fn ten_megabyte_document() {
     assert!(d.iter().any(|d| d["code"] == json!("E0101")));
     c.shutdown().await;
 }
+
+/// An Azure ML SDK key: a quick fix renames it to runner's, and applying it clears the
+/// diagnostic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_fix_for_an_azure_ml_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[steps.train]\nscript_name = \"train.py\"\n";
+    std::fs::write(dir.path().join("train.py"), "print(1)\n").unwrap();
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    let uri = uri_of(&dir.path().join("pipeline.toml"));
+    let mut c = started(json!({})).await;
+    c.open(&uri, text).await;
+    let diags = c.diagnostics(&uri, 1).await;
+    assert_eq!(summary(&diags), ["E0101 1:0 unknown key `script_name` in `[steps.train]`"]);
+    let p = json!({
+        "textDocument": {"uri": uri},
+        "range": {"start": {"line": 1, "character": 3}, "end": {"line": 1, "character": 3}},
+        "context": {"diagnostics": diags},
+    });
+    let r = c.request("textDocument/codeAction", p).await;
+    let actions = r.as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{r}");
+    assert_eq!(actions[0]["kind"], json!("quickfix"));
+    let edits = actions[0]["edit"]["changes"][&uri].as_array().unwrap();
+    assert_eq!(edits[0]["newText"], json!("script"));
+    assert_eq!(edits[0]["range"]["start"], json!({"line": 1, "character": 0}));
+    assert_eq!(edits[0]["range"]["end"], json!({"line": 1, "character": 11}));
+    // Applied, the file is clean; elsewhere in the file, nothing is offered.
+    c.change(&uri, 2, "[steps.train]\nscript = \"train.py\"\n").await;
+    assert!(c.diagnostics(&uri, 2).await.is_empty());
+    let p = json!({
+        "textDocument": {"uri": uri},
+        "range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 5}},
+        "context": {"diagnostics": []},
+    });
+    assert_eq!(c.request("textDocument/codeAction", p).await, json!([]));
+    c.shutdown().await;
+}

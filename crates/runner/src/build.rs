@@ -51,21 +51,40 @@ pub(crate) struct BuildArgs {
     /// wherever they were computed (the target is not in the step key).
     #[arg(long, value_name = "NAME")]
     compute: Option<String>,
-    /// Output: `human` lines on stderr, or one JSON document on stdout at the end.
-    #[arg(long, value_enum, default_value_t = crate::Format::Human)]
-    format: crate::Format,
+    /// Output: `human` lines on stderr; `json`, one JSON document on stdout at the end;
+    /// `github`, the human lines plus GitHub Actions annotations on stdout (diagnostics, a
+    /// failed step at its header with its log's tail, why a step ran) and a table of the
+    /// steps appended to `$GITHUB_STEP_SUMMARY` when it is set.
+    #[arg(long, value_enum, default_value_t = BuildFormat::Human)]
+    format: BuildFormat,
+}
+
+/// `runner build --format`.
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub(crate) enum BuildFormat {
+    /// Lines for people, on stderr.
+    Human,
+    /// One JSON document on stdout (see docs/cli.md).
+    Json,
+    /// The human lines, and GitHub Actions workflow commands on stdout.
+    Github,
 }
 
 /// Loads, checks and prepares a project, hashing through the stat cache; prints
-/// diagnostics. `Err(code)` to stop.
+/// diagnostics (also as GitHub workflow commands on stdout with `github`). `Err(code)` to
+/// stop.
 fn prepare(
     path: &Path,
     raw_params: &[String],
+    github: bool,
 ) -> anyhow::Result<Result<(Project, StatCache), ExitCode>> {
     let params = crate::parse_params(raw_params)?;
     let mut project = Project::load(path, params)?;
     let mut stats = project.load_stat_cache();
     project.refresh_fs_with(&mut stats)?;
+    if github {
+        out!("{}", crate::render::github(&project.display, project.text(), &project.problems()));
+    }
     let ready = ready_to_build(&project);
     if ready.is_err() {
         stats.settle(Duration::ZERO);
@@ -127,11 +146,12 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             &path,
             &args.params,
             &wanted,
-            args.format == crate::Format::Json,
+            args.format == BuildFormat::Json,
             Policy { regenerate: args.regenerate },
         );
     }
-    let json = args.format == crate::Format::Json;
+    let json = args.format == BuildFormat::Json;
+    let github = args.format == BuildFormat::Github;
     let overrides = crate::parse_params(&args.params)?;
     let asked = memo::Asked {
         overrides: &overrides,
@@ -148,9 +168,14 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             print_reused(&summary);
         }
         print_summary(&summary, json, hashed);
+        if github {
+            let state = driver::folder_of(&driver::locate(&path)?).join(".runner");
+            crate::github::write_step_summary(&summary, &state)
+                .context("writing $GITHUB_STEP_SUMMARY")?;
+        }
         return Ok(exit_code(&summary));
     }
-    let (project, stats) = match prepare(&path, &args.params)? {
+    let (project, stats) = match prepare(&path, &args.params, github)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -193,6 +218,11 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let summary = summary?;
     memo::write_memo(&project, &summary, &asked);
     print_summary(&summary, json, hashed);
+    if github {
+        out!("{}", crate::github::annotations(&summary, Some(&project)));
+        crate::github::write_step_summary(&summary, &project.state_dir())
+            .context("writing $GITHUB_STEP_SUMMARY")?;
+    }
     project.forget(); // the process exits next; freeing the database would only cost time
     Ok(exit_code(&summary))
 }
@@ -259,7 +289,7 @@ fn plan_only(
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let (project, mut stats) = match prepare(path, params)? {
+    let (project, mut stats) = match prepare(path, params, false)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };

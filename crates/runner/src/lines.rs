@@ -77,7 +77,8 @@ fn finished(end: &StepEnd) {
             line(format!("{:>9} {step}  (from run {}{why})", "reused", reused_from.unwrap_or(0)));
         }
         StepStatus::Ran => {
-            let m: Vec<String> = metrics.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let m: Vec<String> =
+                metrics.iter().map(|(n, v)| format!("{n}={}", metric_value(*v))).collect();
             let m = if m.is_empty() { String::new() } else { format!("  {}", m.join(" ")) };
             line(format!("{:>9} {step}  in {:.2}s{m}", "ran", seconds.unwrap_or(0.0)));
         }
@@ -95,7 +96,42 @@ fn finished(end: &StepEnd) {
     }
 }
 
+/// A metric's value for people: 4 significant digits (`0.9722`, `12.35`), trailing zeros
+/// dropped; values of 10,000 and more, zero and non-finite values as they are. The JSON
+/// documents and `runner show --format json` keep every digit.
+pub(crate) fn metric_value(v: f64) -> String {
+    if !v.is_finite() || v == 0.0 || v.abs() >= 1e4 {
+        return format!("{v}");
+    }
+    let decimals = (3 - v.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+}
+
 /// Prints `text` as one write (see `progress::line`).
 pub(crate) fn line(text: String) {
     crate::progress::line(text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_value;
+
+    #[test]
+    fn metrics_with_four_significant_digits() {
+        let cases = [
+            (0.972_222_2, "0.9722"),
+            (0.5, "0.5"),
+            (12.345_6, "12.35"),
+            (0.000_123_456, "0.0001235"),
+            (1234.56, "1235"),
+            (-4.567_89, "-4.568"),
+            (123_456.0, "123456"),
+            (0.0, "0"),
+            (f64::NAN, "NaN"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(metric_value(v), want, "{v}");
+        }
+    }
 }

@@ -26,6 +26,7 @@ macro_rules! outln {
 }
 
 mod build;
+mod github;
 mod history_cmd;
 mod lines;
 mod progress;

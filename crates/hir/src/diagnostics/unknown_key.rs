@@ -6,11 +6,24 @@
 use syntax::Span;
 
 use super::{Code, Diagnostic, did_you_mean, shown};
+use crate::azure_ml::AzureMl;
 
-/// `key` is not one of `known` in table `table` (`steps.train`).
-pub(crate) fn new(span: Span, key: &str, table: &str, known: &[&str]) -> Diagnostic {
+/// `key` is not one of `known` in table `table` (`steps.train`), a table of kind `kind`
+/// (`steps`). An Azure ML SDK name says what it maps to ([`crate::azure_ml`]), with a fix
+/// when it is the same thing under another key.
+pub(crate) fn new(span: Span, key: &str, table: &str, kind: &str, known: &[&str]) -> Diagnostic {
     let message = format!("unknown key `{}` in `[{table}]`", shown(key));
     let d = Diagnostic::new(Code::UnknownKey, span, message);
+    match crate::azure_ml::lookup(kind, key) {
+        Some(AzureMl::Rename(to)) => {
+            let help = format!("`{key}` is the Azure ML SDK's name; here it is `{to}`");
+            return d.with_help(help).with_fix(span, to);
+        }
+        Some(AzureMl::NotNeeded(why)) => {
+            return d.with_help(format!("`{key}` (Azure ML SDK) is not needed here: {why}"));
+        }
+        None => {}
+    }
     match did_you_mean(key, known.iter().copied()) {
         Some(help) => d.with_help(help),
         None => d.with_help(format!("expected one of: {}", known.join(", "))),
@@ -75,6 +88,33 @@ host = "127.0.0.1"
                   help: a `ssh` target's own keys: host, port, user, identity_file, known_hosts, python, workdir
                 error[E0101] 6:1-6:5: `host` is not a key of a `local` compute target
                   help: a `local` target takes only `kind`, `max_nodes` and `description`
+            "#]],
+        );
+    }
+
+    #[test]
+    fn azure_ml_names_say_what_they_are_here() {
+        check(
+            r#"
+[parameters]
+lr = { default_value = 0.1 }
+[compute.cluster]
+min_nodes = 0
+[steps.train]
+script_name = "train.py"
+compute_target = "cluster"
+"#,
+            expect![[r#"
+                warning[W0201] 2:1-2:3: parameter `lr` is never used
+                  help: pass it to a step as `${params.lr}`, or remove it
+                error[E0101] 2:8-2:21: unknown key `default_value` in `[parameters.lr]`
+                  help: `default_value` is the Azure ML SDK's name; here it is `default`
+                error[E0101] 4:1-4:10: unknown key `min_nodes` in `[compute.cluster]`
+                  help: `min_nodes` (Azure ML SDK) is not needed here: runner starts steps when they are ready and keeps no nodes idle; `max_nodes` caps how many run at once
+                error[E0101] 6:1-6:12: unknown key `script_name` in `[steps.train]`
+                  help: `script_name` is the Azure ML SDK's name; here it is `script`
+                error[E0101] 7:1-7:15: unknown key `compute_target` in `[steps.train]`
+                  help: `compute_target` is the Azure ML SDK's name; here it is `compute`
             "#]],
         );
     }

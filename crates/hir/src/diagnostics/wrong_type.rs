@@ -42,6 +42,7 @@ allow_reuse = "no"
                 error[E0103] 3:11-3:18: `outputs` must be an array of strings, found a string
                   help: write `outputs = ["model"]`
                 error[E0103] 4:15-4:19: `allow_reuse` must be a boolean, found a string
+                  help: for example `allow_reuse = false`
             "#]],
         );
     }

@@ -1,6 +1,7 @@
 //! One file per request. Each handler runs on a [`Snapshot`](crate::state::Snapshot) in a
 //! blocking task, under `salsa::Cancelled::catch` (see `crate::backend`).
 
+pub mod code_action;
 pub mod code_lens;
 pub mod completion;
 pub mod definition;

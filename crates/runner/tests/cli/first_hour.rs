@@ -60,3 +60,50 @@ fn completions_for_each_shell() {
     let r = p.run(&["completions", "tcsh"]);
     r.assert_code(2);
 }
+
+/// `runner build --format github`: a failed step is an `::error` at its header with its
+/// log's tail, a step that ran a `::notice` saying why, a warning of the checker a
+/// `::warning`; the job summary gets a table of the steps with their metrics.
+#[test]
+fn build_for_github_actions_annotates_steps_and_writes_the_job_summary() {
+    let p = chain();
+    let text = format!(
+        "{}\n[parameters.unused]\ndefault = 1\n\n[steps.broken]\n\
+         command = [\"sh\", \"-c\", \"echo bad input >&2; exit 3\"]\n\n[steps.scored]\n\
+         command = [\"sh\", \"-c\", \"echo 'accuracy 0.97222' >> \\\"$RUNNER_METRICS\\\"\"]\n",
+        crate::CHAIN_TOML
+    );
+    p.write("pipeline.toml", &text);
+    let summary_file = p.root().join("summary.md");
+    let root = p.root().display().to_string();
+    let out = p
+        .cmd()
+        .env("GITHUB_STEP_SUMMARY", &summary_file)
+        .args(["build", &root, "--format", "github"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().position(|l| l == "[steps.broken]").unwrap() + 1;
+    let error =
+        stdout.lines().find(|l| l.starts_with("::error ")).unwrap_or_else(|| panic!("{stdout}"));
+    let at = format!("pipeline.toml,line={line},title=step broken failed::exited with code 3");
+    assert!(error.starts_with("::error file=") && error.contains(&at), "{error}");
+    assert!(error.contains("%0Abad input"), "{error}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("::notice ")
+                && l.contains("title=step prepare ran::no previous run")),
+        "{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("::warning ") && l.contains("W0201")), "{stdout}");
+    let summary = std::fs::read_to_string(&summary_file).unwrap();
+    assert!(summary.contains("| step | status | time | why | metrics |"), "{summary}");
+    assert!(summary.contains("| broken | failed |"), "{summary}");
+    assert!(
+        summary.contains("| scored | ran |") && summary.contains("accuracy=0.9722"),
+        "{summary}"
+    );
+    assert!(summary.contains("| prepare | ran |"), "{summary}");
+}
