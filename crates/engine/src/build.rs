@@ -42,6 +42,7 @@ use driver::{Project, previous};
 use crate::events::{Event, Sink, StepEnd};
 
 mod ahead;
+mod announce;
 mod execute;
 mod inputs;
 mod integrity;
@@ -236,6 +237,12 @@ struct Shared {
     targets: HashMap<String, (Arc<dyn exec::ComputeTarget>, Arc<tokio::sync::Semaphore>)>,
     /// The compute target every step runs on, whatever its own (`BuildOptions::compute`).
     compute: Option<String>,
+    /// Per step (position in `steps`), the steps it depends on.
+    deps: Vec<Vec<usize>>,
+    /// Step name → position in `steps`.
+    positions: HashMap<String, usize>,
+    /// Holds a step's `Running` until its upstream reported `Finished` (`build/announce.rs`).
+    announcer: announce::Announcer,
     policy: Policy,
     cancel: CancelToken,
     /// The tag every step process of this run carries (`exec::supervise`).
@@ -488,6 +495,8 @@ fn build_once(
         .iter()
         .map(|s| s.upstream.iter().filter_map(|u| position.get(u.as_str()).copied()).collect())
         .collect();
+    let positions: HashMap<String, usize> =
+        position.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
     let mut readers = vec![Vec::new(); steps.len()];
     for (j, s) in steps.iter().enumerate() {
         for (k, (_, target)) in s.inputs.iter().enumerate() {
@@ -534,6 +543,9 @@ fn build_once(
         slots: Arc::new(tokio::sync::Semaphore::new(jobs)),
         targets,
         compute: opts.compute.clone(),
+        announcer: announce::Announcer::new(deps.len()),
+        positions,
+        deps: deps.clone(),
         policy: Policy { regenerate: opts.regenerate },
         cancel: cancel.clone(),
         tag: exec::supervise::RunTag::new(&state, run_id),
@@ -565,6 +577,7 @@ fn build_once(
             let _ = t.await;
         }
         ledger::flush(&shared);
+        shared.announcer.flush(|e| shared.emit(e));
         // Folders made ahead for steps that did not run (reused, skipped) go again.
         let ahead = std::mem::take(&mut *shared.ahead.lock().unwrap_or_else(|e| e.into_inner()));
         for dir in ahead {
@@ -748,8 +761,12 @@ fn finished(
         metrics,
         log_tail,
     };
+    let i = shared.positions.get(&o.step).copied();
     shared.outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(o);
     shared.emit(Event::Finished(end));
+    if let Some(i) = i {
+        shared.announcer.finished(i, &shared.deps, |e| shared.emit(e));
+    }
 }
 
 /// Step `i`'s key record, its key, and what the lookup of its key found (taken from

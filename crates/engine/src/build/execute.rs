@@ -91,7 +91,8 @@ pub(super) async fn execute(
     if shared.cancel.is_cancelled() {
         return fail("interrupted before it started".into(), None, StepStatus::Interrupted);
     }
-    shared.emit(Event::Running { step: info.name.clone(), reason: reason.clone() });
+    let running = Event::Running { step: info.name.clone(), reason: reason.clone() };
+    shared.announcer.running(i, &shared.deps[i], running, |e| shared.emit(e));
     let snapshot = prepared.snapshot.clone();
     prepare_ahead(shared, i);
     let job = exec::Job {

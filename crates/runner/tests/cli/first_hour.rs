@@ -107,3 +107,21 @@ fn build_for_github_actions_annotates_steps_and_writes_the_job_summary() {
     );
     assert!(summary.contains("| prepare | ran |"), "{summary}");
 }
+
+/// A step's lines come after those of the steps it depends on: "running train" never
+/// before "ran prepare" (the upstream's line waits for checks made after its process
+/// ended, while the downstream's process already starts).
+#[test]
+fn progress_lines_follow_the_graph() {
+    for _ in 0..5 {
+        let p = chain();
+        let root = p.root().display().to_string();
+        let r = p.run(&["build", &root]);
+        r.assert_code(0);
+        let at = |needle: &str| {
+            r.stderr.find(needle).unwrap_or_else(|| panic!("no `{needle}` in\n{}", r.stderr))
+        };
+        assert!(at("ran prepare") < at("running train"), "{}", r.stderr);
+        assert!(at("ran train") < at("running report"), "{}", r.stderr);
+    }
+}
