@@ -42,12 +42,29 @@ pub enum Event {
     },
     /// A step's outcome: ran, reused, failed, skipped, interrupted.
     Finished(StepEnd),
-    /// An environment is being created (once per requirements digest); it takes a while.
+    /// An environment is being created (once per requirements digest, for every project
+    /// of the user); it takes a while.
     Environment {
         /// The environment's name in the pipeline.
         name: String,
         /// Its requirements file, if any.
         requirements: Option<PathBuf>,
+        /// Where it is made (in the user's cache, see `crate::envs_root`).
+        dir: PathBuf,
+    },
+    /// A line the installer (pip or uv) printed while making an environment.
+    EnvironmentOutput {
+        /// The environment's name in the pipeline.
+        name: String,
+        /// The line, without its end.
+        line: String,
+    },
+    /// An environment is ready, made in `seconds` (wall time).
+    EnvironmentReady {
+        /// The environment's name in the pipeline.
+        name: String,
+        /// How long making it took, in seconds.
+        seconds: f64,
     },
     /// Something worth saying that is not a step's outcome: a result not cached, a metrics
     /// line that does not parse, history that could not be written. `step`: which step it

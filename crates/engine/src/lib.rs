@@ -18,6 +18,7 @@
 
 mod build;
 mod envs;
+pub use envs::envs_root;
 mod error;
 mod events;
 mod git;

@@ -171,7 +171,7 @@ pub static TABLES: &[TableSpec] = &[
     TableSpec {
         name: "environments",
         named: true,
-        doc: "An environment a step's Python scripts run in: a virtual environment built once per content digest of its requirements file (with `uv` when present, else `pip`), under `.runner/envs/`. Its digest is part of the key of every step that uses it.",
+        doc: "An environment a step's Python scripts run in: a virtual environment built once per content digest of its requirements file (with `uv` when present, else `pip`), in the user's cache (`$RUNNER_CACHE_DIR/envs`, else `$XDG_CACHE_HOME/runner/envs`, else `~/.cache/runner/envs`), shared by every project with the same environment. Its digest is part of the key of every step that uses it.",
         keys: &[
             key!(
                 "requirements",

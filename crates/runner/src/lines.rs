@@ -51,9 +51,18 @@ impl engine::Sink for Lines {
                     finished(&end);
                 }
             }
-            Event::Environment { name, requirements } if running => {
+            Event::Environment { name, requirements, dir } if running => {
                 let what = requirements.map_or(String::new(), |r| format!(" from {}", r.display()));
-                line(format!("    build environment {name}{what} (once per requirements digest)"));
+                line(format!(
+                    "    build environment {name}{what} in {} (once per requirements digest, for every project)",
+                    dir.display()
+                ));
+            }
+            Event::EnvironmentOutput { line: l, .. } if running => {
+                line(format!("          | {l}"));
+            }
+            Event::EnvironmentReady { name, seconds } if running => {
+                line(format!("    environment {name} ready in {seconds:.1}s"));
             }
             Event::Warning { step: Some(step), message } => {
                 line(format!("  warning {step}: {message}"));

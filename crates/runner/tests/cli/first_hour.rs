@@ -125,3 +125,33 @@ fn progress_lines_follow_the_graph() {
         assert!(at("ran train") < at("running report"), "{}", r.stderr);
     }
 }
+
+/// Environments live in the user's cache (`RUNNER_CACHE_DIR` here): a second project with
+/// the same environment uses the first's, without making it again; the first build says
+/// where it made it and how long it took.
+#[test]
+fn environments_are_shared_between_projects() {
+    let cache = tempfile::tempdir().unwrap();
+    let pipeline = "[environments.py]\n\n[steps.where]\nscript = \"where.py\"\nenvironment = \"py\"\n\
+                    arguments = [\"${outputs.o}\"]\noutputs = [\"o\"]\n";
+    let script =
+        "import sys, os\nopen(os.path.join(sys.argv[1], 'prefix.txt'), 'w').write(sys.prefix)\n";
+    let mut prefixes = Vec::new();
+    for first in [true, false] {
+        let p = crate::support::Project::with(&[("pipeline.toml", pipeline), ("where.py", script)]);
+        let root = p.root().display().to_string();
+        let out = p.cmd().env("RUNNER_CACHE_DIR", cache.path()).args(["build", &root]).output();
+        let out = out.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(stderr.contains("build environment py"), first, "{stderr}");
+        assert_eq!(stderr.contains("environment py ready in "), first, "{stderr}");
+        prefixes.push(p.output("where", "o", "prefix.txt"));
+        assert!(!p.state().join("envs").exists());
+    }
+    assert_eq!(prefixes[0], prefixes[1]);
+    assert!(
+        prefixes[0].starts_with(&cache.path().join("envs").display().to_string()),
+        "{prefixes:?}"
+    );
+}
