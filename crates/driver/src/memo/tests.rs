@@ -160,9 +160,25 @@ fn changes_make_the_memo_stale() {
     };
     assert!(!stale(&memo, &mut stats));
 
-    // An input's bytes.
+    // An input's bytes: the memo says which path changed, and to what.
     std::fs::write(root.join("train.py"), "print(2)").unwrap();
+    let two = FsState::File(Digest(cache::Digest::of_bytes(b"print(2)").0));
+    assert_eq!(
+        memo.clone().check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Changed { paths: vec![(0, two)], restamped: false }
+    );
+    std::fs::write(root.join("train.py"), "print(1)").unwrap();
+    assert!(!stale(&memo, &mut stats));
+    assert_eq!(
+        memo.clone().check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Valid { restamped: false }
+    );
+    // Its kind: the checker may say something else, so the memo is stale.
+    std::fs::remove_file(root.join("train.py")).unwrap();
     assert!(stale(&memo, &mut stats));
+    std::fs::create_dir(root.join("train.py")).unwrap();
+    assert!(stale(&memo, &mut stats));
+    std::fs::remove_dir(root.join("train.py")).unwrap();
     std::fs::write(root.join("train.py"), "print(1)").unwrap();
     assert!(!stale(&memo, &mut stats));
 
