@@ -20,9 +20,12 @@
 //!    (see [`FileStamp::racy`]). A blob edited in place changes its ctime; an action cache
 //!    entry written or removed changes the database's or its log's mtime; a manifest added,
 //!    removed or replaced (they are published by rename) changes its folder's mtime. A step
-//!    whose stamps moved is looked up and verified for real
-//!    ([`crate::lookup`]) and must give the same result; the memo is then written again with
-//!    the new stamps;
+//!    whose blobs still have their settled stamps and whose only moved witnesses are the
+//!    action cache's files (any build that stored a result writes them) has its entry read
+//!    and compared: it must name the same run and outputs, and its blobs vouch for
+//!    themselves. Any other step whose stamps moved is looked up and verified for real
+//!    ([`crate::lookup`]) and must give the same result. The memo is then written again
+//!    with the new stamps;
 //! 3. the output views folder must be unchanged (else the normal path restores the views).
 //!
 //! When all hold, the database would compute the same keys and find the same verified
@@ -428,23 +431,11 @@ impl BuildMemo {
         if let Some(f) = self.folders.iter().zip(&folders_ok).find(views_moved) {
             return Ok(Verdict::Stale(format!("{} changed", f.0.path)));
         }
-        let mut restamped = false;
-        for (step, blobs_ok) in self.steps.iter_mut().zip(blobs_ok) {
-            if blobs_ok && step.folders.iter().all(|&i| folders_ok[i as usize]) {
-                continue;
-            }
-            match lookup(cache, &step.key) {
-                plan::Lookup::Hit { run_id, outputs }
-                    if run_id == step.run_id && outputs == step.outputs => {}
-                _ => return Ok(Verdict::Stale(format!("step {}: cache entry changed", step.name))),
-            }
-            let files = step.blobs.iter().map(|(rel, _)| state.join(rel)).collect();
-            let Some(fresh) = stamp_all(state, files) else {
-                return Ok(Verdict::Stale(format!("step {}: cache entry changed", step.name)));
+        let mut restamped =
+            match cache.snapshot_reads(|| self.verify_moved(state, cache, &folders_ok, blobs_ok)) {
+                Ok(restamped) => restamped,
+                Err(stale) => return Ok(Verdict::Stale(stale)),
             };
-            step.blobs = fresh;
-            restamped = true;
-        }
         for (f, ok) in self.folders.iter_mut().zip(folders_ok) {
             if !ok {
                 let Ok(Some(stamp)) = FileStamp::read(&state.join(&f.path)) else {
@@ -462,6 +453,44 @@ impl BuildMemo {
         } else {
             Ok(Verdict::Changed { paths: changed, restamped })
         }
+    }
+
+    /// Verifies the steps some of whose witnesses moved (`folders_ok`, `blobs_ok`: which
+    /// held). A step whose own blobs still have their settled stamps, and whose only moved
+    /// witnesses are the action cache's files (written by any build that stored a result),
+    /// has its entry read and compared: its blobs vouch for themselves, as in a no-op. Any
+    /// other is looked up and verified in full, and its blobs stamped anew. Whether a stamp
+    /// changed; `Err(why)` when a result is not the memo's.
+    fn verify_moved(
+        &mut self,
+        state: &Path,
+        cache: &Cache,
+        folders_ok: &[bool],
+        blobs_ok: Vec<bool>,
+    ) -> Result<bool, String> {
+        let mut restamped = false;
+        for (step, blobs_ok) in self.steps.iter_mut().zip(blobs_ok) {
+            let moved = || step.folders.iter().filter(|&&i| !folders_ok[i as usize]);
+            if blobs_ok && moved().next().is_none() {
+                continue;
+            }
+            let stale = || format!("step {}: cache entry changed", step.name);
+            if blobs_ok && moved().all(|&i| self.folders[i as usize].kind == StampKind::Written) {
+                match cache.get_action(&step.key) {
+                    Ok(Some(a)) if a.run_id == step.run_id && a.outputs == step.outputs => continue,
+                    _ => return Err(stale()),
+                }
+            }
+            match lookup(cache, &step.key) {
+                plan::Lookup::Hit { run_id, outputs }
+                    if run_id == step.run_id && outputs == step.outputs => {}
+                _ => return Err(stale()),
+            }
+            let files = step.blobs.iter().map(|(rel, _)| state.join(rel)).collect();
+            step.blobs = stamp_all(state, files).ok_or_else(stale)?;
+            restamped = true;
+        }
+        Ok(restamped)
     }
 
     /// Step `i` now reuses `run_id`'s result `outputs` under `key`, verified in `cache`
