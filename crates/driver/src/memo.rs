@@ -20,16 +20,38 @@
 //!    (see [`FileStamp::racy`]). A blob edited in place changes its ctime; an action cache
 //!    entry written or removed changes the database's or its log's mtime; a manifest added,
 //!    removed or replaced (they are published by rename) changes its folder's mtime. A step
-//!    whose stamps moved is looked up and verified for real
-//!    ([`crate::lookup`]) and must give the same result; the memo is then written again with
-//!    the new stamps;
+//!    whose blobs still have their settled stamps and whose only moved witnesses are the
+//!    action cache's files (any build that stored a result writes them) has its entry read
+//!    and compared: it must name the same run and outputs, and its blobs vouch for
+//!    themselves. Any other step whose stamps moved is looked up and verified for real
+//!    ([`crate::lookup`]) and must give the same result. The memo is then written again
+//!    with the new stamps;
 //! 3. the output views folder must be unchanged (else the normal path restores the views).
 //!
 //! When all hold, the database would compute the same keys and find the same verified
-//! results, so every step is reused from the recorded run. Any difference (an edited byte in
-//! the file, a changed input, a deleted blob or action cache entry, another runner version)
-//! sends the build down the normal path, which plans from the database. The memo is an
-//! optimisation only: deleting it costs one normal build. What it does not see: a manifest
+//! results, so every step is reused from the recorded run. Any other difference (an edited
+//! byte in the file, a deleted blob or action cache entry, another runner version) sends the
+//! build down the normal path, which plans from the database. The memo is an optimisation
+//! only: deleting it costs one normal build.
+//!
+//! **An edit under the memo.** When 2 and 3 hold but some named paths changed content only
+//! (a file still a file, a folder still a folder: [`content_only`]), the check says which
+//! ([`Verdict::Changed`]) instead of giving up. The checker's diagnostics depend on a path's
+//! kind, never on its digest, and a step key reads a path only through its digest, at the
+//! places [`hir::step_key_paths`] names; everything else a build derives from the file is
+//! the same, since the invocation (the file's bytes) is. So the only keys that can differ
+//! are those of the steps that read a changed path and, through early cutoff, of the steps
+//! downstream of one whose outputs changed; every other step keeps its key and its result,
+//! which 2 vouched for. The memo's key records ([`keys`]: each step's complete key record,
+//! trusted only when it hashes to the memo's key for that step, and the paths its key reads)
+//! give those steps' new keys by putting the new digests in; each new key is looked up in
+//! the action cache for real, every blob verified as [`crate::lookup`] verifies. When every
+//! one is a hit, the build reuses them all (laying out the views that change under the
+//! views lock, with the views folder still as stamped), and the memo is written again with
+//! the new states, keys, results and blob stamps. A miss, a changed environment's
+//! requirements, a record that does not verify, or any other doubt sends the build down
+//! the normal path, which runs what must run and reports why, field by field: the memo
+//! never runs a step. What it does not see: a manifest
 //! rewritten in place, keeping its folder's stamp (manifests are only ever published by
 //! rename; the blobs, which carry the outputs, are checked one by one), or an action cache
 //! database replaced by one with the same inode, size and mtime.
@@ -121,7 +143,7 @@ pub enum StampKind {
 
 impl StampKind {
     /// `stamp` as this kind compares it.
-    fn relevant(self, stamp: FileStamp) -> FileStamp {
+    pub fn relevant(self, stamp: FileStamp) -> FileStamp {
         match self {
             StampKind::Written => FileStamp { ctime_ns: stamp.mtime_ns, ..stamp },
             StampKind::Folder | StampKind::Views => stamp,
@@ -193,6 +215,16 @@ pub enum Verdict {
     /// verified, and the memo's stamps were updated (save it again).
     Valid {
         /// Whether the memo changed and should be saved.
+        restamped: bool,
+    },
+    /// Only the content of some named paths changed (a file still a file, a folder still a
+    /// folder: [`content_only`]); everything else holds as for `Valid`. Each changed path's
+    /// index in [`BuildMemo::paths`] and its state now: the steps whose keys read them, and
+    /// their downstream steps, must be keyed again (see "An edit under the memo").
+    Changed {
+        /// The changed paths.
+        paths: Vec<(usize, FsState)>,
+        /// As for `Valid`.
         restamped: bool,
     },
     /// The memo does not hold; why (for tracing: the normal path explains reruns itself).
@@ -385,34 +417,25 @@ impl BuildMemo {
         cache: &Cache,
     ) -> anyhow::Result<Verdict> {
         let now = cache::now_ns();
-        let mut changed_path = Ok(None);
+        let mut changed_paths = Ok(Vec::new());
         let (folders_ok, blobs_ok) = holding(state, self, || {
-            changed_path = self.changed_path(root, stats);
+            changed_paths = self.changed_paths(root, stats);
         });
-        if let Some(p) = changed_path? {
-            return Ok(Verdict::Stale(format!("{p} changed")));
+        let changed = changed_paths?;
+        if let Some(&(i, _)) =
+            changed.iter().find(|(i, new)| !content_only(&self.paths[*i].state, new))
+        {
+            return Ok(Verdict::Stale(format!("{} changed", self.paths[i].path)));
         }
         let views_moved = |(f, ok): &(&MemoFolder, &bool)| f.kind == StampKind::Views && !**ok;
         if let Some(f) = self.folders.iter().zip(&folders_ok).find(views_moved) {
             return Ok(Verdict::Stale(format!("{} changed", f.0.path)));
         }
-        let mut restamped = false;
-        for (step, blobs_ok) in self.steps.iter_mut().zip(blobs_ok) {
-            if blobs_ok && step.folders.iter().all(|&i| folders_ok[i as usize]) {
-                continue;
-            }
-            match lookup(cache, &step.key) {
-                plan::Lookup::Hit { run_id, outputs }
-                    if run_id == step.run_id && outputs == step.outputs => {}
-                _ => return Ok(Verdict::Stale(format!("step {}: cache entry changed", step.name))),
-            }
-            let files = step.blobs.iter().map(|(rel, _)| state.join(rel)).collect();
-            let Some(fresh) = stamp_all(state, files) else {
-                return Ok(Verdict::Stale(format!("step {}: cache entry changed", step.name)));
+        let mut restamped =
+            match cache.snapshot_reads(|| self.verify_moved(state, cache, &folders_ok, blobs_ok)) {
+                Ok(restamped) => restamped,
+                Err(stale) => return Ok(Verdict::Stale(stale)),
             };
-            step.blobs = fresh;
-            restamped = true;
-        }
         for (f, ok) in self.folders.iter_mut().zip(folders_ok) {
             if !ok {
                 let Ok(Some(stamp)) = FileStamp::read(&state.join(&f.path)) else {
@@ -425,19 +448,116 @@ impl BuildMemo {
         if restamped {
             self.written_ns = now;
         }
-        Ok(Verdict::Valid { restamped })
+        if changed.is_empty() {
+            Ok(Verdict::Valid { restamped })
+        } else {
+            Ok(Verdict::Changed { paths: changed, restamped })
+        }
     }
 
-    /// The first named path whose state is not the recorded one.
-    fn changed_path(&self, root: &Path, stats: &mut StatCache) -> anyhow::Result<Option<&str>> {
-        for p in &self.paths {
+    /// Verifies the steps some of whose witnesses moved (`folders_ok`, `blobs_ok`: which
+    /// held). A step whose own blobs still have their settled stamps, and whose only moved
+    /// witnesses are the action cache's files (written by any build that stored a result),
+    /// has its entry read and compared: its blobs vouch for themselves, as in a no-op. Any
+    /// other is looked up and verified in full, and its blobs stamped anew. Whether a stamp
+    /// changed; `Err(why)` when a result is not the memo's.
+    fn verify_moved(
+        &mut self,
+        state: &Path,
+        cache: &Cache,
+        folders_ok: &[bool],
+        blobs_ok: Vec<bool>,
+    ) -> Result<bool, String> {
+        let mut restamped = false;
+        for (step, blobs_ok) in self.steps.iter_mut().zip(blobs_ok) {
+            let moved = || step.folders.iter().filter(|&&i| !folders_ok[i as usize]);
+            if blobs_ok && moved().next().is_none() {
+                continue;
+            }
+            let stale = || format!("step {}: cache entry changed", step.name);
+            if blobs_ok && moved().all(|&i| self.folders[i as usize].kind == StampKind::Written) {
+                match cache.get_action(&step.key) {
+                    Ok(Some(a)) if a.run_id == step.run_id && a.outputs == step.outputs => continue,
+                    _ => return Err(stale()),
+                }
+            }
+            match lookup(cache, &step.key) {
+                plan::Lookup::Hit { run_id, outputs }
+                    if run_id == step.run_id && outputs == step.outputs => {}
+                _ => return Err(stale()),
+            }
+            let files = step.blobs.iter().map(|(rel, _)| state.join(rel)).collect();
+            step.blobs = stamp_all(state, files).ok_or_else(stale)?;
+            restamped = true;
+        }
+        Ok(restamped)
+    }
+
+    /// Step `i` now reuses `run_id`'s result `outputs` under `key`, verified in `cache`
+    /// (whose files the memo's stamps already vouch for) with its outputs' `manifests`: its
+    /// blobs are stamped now. `None` when a blob cannot be stamped (the memo is then not to
+    /// be written).
+    pub fn rekey(
+        &mut self,
+        i: usize,
+        result: (Digest, i64, BTreeMap<String, Digest>),
+        manifests: &[cache::Manifest],
+        cache: &Cache,
+        state: &Path,
+    ) -> Option<()> {
+        let entries: Vec<u32> = (0..self.folders.len())
+            .filter(|&f| self.folders[f].kind == StampKind::Written)
+            .map(|f| u32::try_from(f).ok())
+            .collect::<Option<_>>()?;
+        let files = manifests
+            .iter()
+            .flat_map(|m| m.entries.iter().map(|e| cache.blob_path(&e.digest)))
+            .collect();
+        let step = self.steps.get_mut(i)?;
+        let (key, run_id, outputs) = result;
+        *step = MemoStep {
+            name: std::mem::take(&mut step.name),
+            key,
+            run_id,
+            outputs,
+            blobs: stamp_all(state, files)?,
+            folders: entries,
+        };
+        Some(())
+    }
+
+    /// Every named path whose state is not the recorded one: its index in `paths`, and its
+    /// state now.
+    fn changed_paths(
+        &self,
+        root: &Path,
+        stats: &mut StatCache,
+    ) -> anyhow::Result<Vec<(usize, FsState)>> {
+        let mut changed = Vec::new();
+        for (i, p) in self.paths.iter().enumerate() {
             let abs = if p.path == "." { root.to_path_buf() } else { root.join(&p.path) };
-            if probe_with(&abs, p.digest, stats)? != p.state {
-                return Ok(Some(&p.path));
+            let now = probe_with(&abs, p.digest, stats)?;
+            if now != p.state {
+                // A change of kind changes what the checker says: the normal path reports it.
+                if !content_only(&p.state, &now) {
+                    return Ok(vec![(i, now)]);
+                }
+                changed.push((i, now));
             }
         }
-        Ok(None)
+        Ok(changed)
     }
+}
+
+/// Whether going from `was` to `now` changes only a digest: a file still a file, a folder
+/// still a folder, both hashed. The checker's diagnostics depend on a path's kind only, never
+/// on its digest, so such a change changes nothing but the key fields that read the digest
+/// (`hir::step_key_paths`).
+pub fn content_only(was: &FsState, now: &FsState) -> bool {
+    matches!(
+        (was, now),
+        (FsState::File(_), FsState::File(_)) | (FsState::Dir(Some(_)), FsState::Dir(Some(_)))
+    )
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -604,6 +724,8 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
         steps,
     })
 }
+
+pub mod keys;
 
 #[cfg(test)]
 mod tests;

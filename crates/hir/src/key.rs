@@ -159,3 +159,47 @@ pub(crate) fn step_key_fields<'db>(
         env_vars: step.env.iter().map(|(k, v)| (k.value.clone(), subst(&v.value))).collect(),
     })
 }
+
+/// Where a named path's digest enters a step's key fields ([`crate::step_key_paths`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KeySlot {
+    /// `script`'s digest.
+    Script,
+    /// The digest of `hash_paths[i]`.
+    HashPath(u32),
+    /// The digest of data input `NAME` (the input's name).
+    Data(String),
+    /// Mixed into the environment's digest (its requirements file): not a digest of its own.
+    Environment,
+}
+
+/// Every named path whose state a step's key fields read ([`step_key_fields`]), and where
+/// its digest goes: the same paths that query reads, in the same way, so that a caller that
+/// knows a step's complete key record and which paths changed (content only) can tell
+/// which fields change. `None` when the fields cannot be computed from the syntax (an
+/// invalid step).
+pub(crate) fn step_key_paths(db: &dyn Db, item: Item<'_>) -> Option<Vec<(KeySlot, String)>> {
+    let Some(ItemData::Step(step)) = &lower_item(db, item).data else { return None };
+    let file = item.file(db);
+    let resolved = resolve_step(db, item);
+    let ix = index(db, file);
+    let src = normalize(step.source_directory());
+    let mut out = Vec::new();
+    if let Some(s) = &step.script {
+        out.push((KeySlot::Script, join(&src, &s.value)));
+    }
+    for (i, h) in step.hash_paths.iter().enumerate() {
+        out.push((KeySlot::HashPath(u32::try_from(i).ok()?), join(&src, &h.value)));
+    }
+    for (input, target) in &resolved.inputs {
+        if let Target::Data(name) = target {
+            out.push((KeySlot::Data(input.clone()), ix.data.get(name).cloned().flatten()?));
+        }
+    }
+    if let Some(e) = &step.environment
+        && let Some((_, Some(r))) = ix.environments.get(&e.value)
+    {
+        out.push((KeySlot::Environment, r.clone()));
+    }
+    Some(out)
+}

@@ -54,7 +54,7 @@ pub use item::{
     BLOCK_MAX_BYTES, BLOCK_MAX_CHUNKS, BLOCK_SPLIT, Block, BlockParse, Group, Header, Item,
     ItemKind, Items, MAX_SYNTAX_ERRORS, Part, blocks, items, parse, parse_block,
 };
-pub use key::{KEY_SCHEMA_VERSION, KeyError, StepKeyFields, UpstreamInput};
+pub use key::{KEY_SCHEMA_VERSION, KeyError, KeySlot, StepKeyFields, UpstreamInput};
 pub use lower::{ItemData, Lowered, lower_item};
 pub use model::{
     Compute, DataRef, Datastore, Environment, InputBinding, ParamValue, Parameter, PipelineMeta,
@@ -156,6 +156,17 @@ pub fn step_key_fields<'db>(
 ) -> &'db Result<StepKeyFields, KeyError> {
     debug_assert!(item.file(db) == file, "the item belongs to another file");
     key::step_key_fields(db, item)
+}
+
+/// Every named path a step's key fields read, and where its digest goes (see
+/// `KeySlot`); `file` is the item's file. `None` for an invalid step.
+pub fn step_key_paths(
+    db: &dyn Db,
+    file: SourceFile,
+    item: Item<'_>,
+) -> Option<Vec<(KeySlot, String)>> {
+    debug_assert!(item.file(db) == file, "the item belongs to another file");
+    key::step_key_paths(db, item)
 }
 
 /// Finds the step named `name`, if the file defines it.

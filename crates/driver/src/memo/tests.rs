@@ -160,9 +160,25 @@ fn changes_make_the_memo_stale() {
     };
     assert!(!stale(&memo, &mut stats));
 
-    // An input's bytes.
+    // An input's bytes: the memo says which path changed, and to what.
     std::fs::write(root.join("train.py"), "print(2)").unwrap();
+    let two = FsState::File(Digest(cache::Digest::of_bytes(b"print(2)").0));
+    assert_eq!(
+        memo.clone().check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Changed { paths: vec![(0, two)], restamped: false }
+    );
+    std::fs::write(root.join("train.py"), "print(1)").unwrap();
+    assert!(!stale(&memo, &mut stats));
+    assert_eq!(
+        memo.clone().check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Valid { restamped: false }
+    );
+    // Its kind: the checker may say something else, so the memo is stale.
+    std::fs::remove_file(root.join("train.py")).unwrap();
     assert!(stale(&memo, &mut stats));
+    std::fs::create_dir(root.join("train.py")).unwrap();
+    assert!(stale(&memo, &mut stats));
+    std::fs::remove_dir(root.join("train.py")).unwrap();
     std::fs::write(root.join("train.py"), "print(1)").unwrap();
     assert!(!stale(&memo, &mut stats));
 
@@ -202,6 +218,30 @@ fn a_removed_action_cache_entry_is_seen_through_the_database_files() {
     // Through another handle, as another process would.
     let other = Cache::open(&state.join("cache")).unwrap();
     other.remove_action(&cache::Digest([5; 32])).unwrap();
+    let v = memo.check(root, &state, &mut stats, &cache).unwrap();
+    assert_eq!(v, Verdict::Stale("step train: cache entry changed".into()));
+}
+
+/// Another build stores a result: the action cache's files move, the memo's entry is read
+/// and compared (its blobs' settled stamps vouch for them), and the memo holds, restamped.
+/// The entry replaced by another result does not hold.
+#[test]
+fn an_action_cache_written_by_another_build_is_compared_entry_by_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let state = root.join(".runner");
+    let (cache, mut memo) = cached_step(root);
+    settle(&mut memo);
+    let mut stats = StatCache::new(root);
+    let other = Cache::open(&state.join("cache")).unwrap();
+    let key = cache::Digest([5; 32]);
+    let mut entry = other.get_action(&key).unwrap().unwrap();
+    other.put_action(&cache::Digest([6; 32]), &entry).unwrap();
+    let v = memo.clone().check(root, &state, &mut stats, &cache).unwrap();
+    assert_eq!(v, Verdict::Valid { restamped: true });
+
+    entry.run_id = 7;
+    other.put_action(&key, &entry).unwrap();
     let v = memo.check(root, &state, &mut stats, &cache).unwrap();
     assert_eq!(v, Verdict::Stale("step train: cache entry changed".into()));
 }

@@ -4,7 +4,11 @@
 //! was asked, it records a run that reuses every step from the recorded runs and prints it,
 //! as a normal build would (same lines, same JSON document, `"planner": "memo"`), having
 //! read the pipeline's bytes, the memo, the stat cache and a few stats per step. Otherwise
-//! the build goes the normal way, and [`write_memo`] records the memo when it ends well.
+//! the build goes the normal way, and [`write_memo`] records the memo (and its key records,
+//! `driver::memo::keys`) when it ends well. When only some inputs' content changed and the
+//! action cache holds a verified result for every step's new key, [`try_noop`] reuses them
+//! as well (`edit`: see `driver::memo`, "An edit under the memo"); a step that would run
+//! leaves the build to the normal path.
 //! [`plan_from_memo`] is the same check for `runner status` and `runner build --dry-run`:
 //! when the memo holds, their plan (every step reused) is read from it.
 
@@ -15,10 +19,13 @@ use std::time::Instant;
 use anyhow::Context as _;
 use cache::{Cache, StatCache};
 use driver::Project;
+use driver::memo::keys::{MemoKeys, StepKeys};
 use driver::memo::{BuildMemo, MemoPath, StepResult, Verdict, invocation};
 use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
 
 use super::{BuildSummary, Outcome, SETTLE_WAIT, empty_record, now_ms};
+
+mod edit;
 
 /// What a build was asked, as far as the memo is concerned.
 pub struct Asked<'a> {
@@ -47,6 +54,9 @@ struct Checked {
     stats: StatCache,
     stats_path: PathBuf,
     restamped: bool,
+    /// Named paths whose content changed (see `Verdict::Changed`): empty for a no-op.
+    changed: Vec<(usize, hir::FsState)>,
+    cache: Cache,
 }
 
 /// The memo of the pipeline at `path` when it holds for `asked` (see `driver::memo`);
@@ -66,13 +76,22 @@ fn valid_memo(path: &Path, asked: &Asked<'_>) -> Option<Checked> {
     let stats_path = state.join("statcache");
     let mut stats = StatCache::load(&stats_path, &root);
     let cache = Cache::open(&state.join("cache")).ok()?;
-    let Ok(Verdict::Valid { restamped }) = memo.check(&root, &state, &mut stats, &cache) else {
-        // What was hashed stays known: the normal path loads the stat cache again.
-        stats.settle(std::time::Duration::ZERO);
-        let _ = stats.save(&stats_path);
-        return None;
+    let (restamped, changed) = match memo.check(&root, &state, &mut stats, &cache) {
+        Ok(Verdict::Valid { restamped }) => (restamped, Vec::new()),
+        Ok(Verdict::Changed { paths, restamped }) => (restamped, paths),
+        _ => {
+            give_up(stats, &stats_path);
+            return None;
+        }
     };
-    Some(Checked { memo, root, state, stats, stats_path, restamped })
+    Some(Checked { memo, root, state, stats, stats_path, restamped, changed, cache })
+}
+
+/// Saves what checking a memo that does not hold hashed: the normal path loads the stat
+/// cache again.
+fn give_up(mut stats: StatCache, stats_path: &Path) {
+    stats.settle(std::time::Duration::ZERO);
+    let _ = stats.save(stats_path);
 }
 
 /// What a plan finds when the memo holds: every step reused.
@@ -93,6 +112,11 @@ pub struct MemoPlan {
 /// Errors: none today (a memo that cannot be read or checked is `None`); typed for a host.
 pub fn plan_from_memo(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<MemoPlan>> {
     let Some(mut c) = valid_memo(path, asked) else { return Ok(None) };
+    if !c.changed.is_empty() {
+        // What a change would reuse needs lookups: the database plans it, with its reasons.
+        give_up(c.stats, &c.stats_path);
+        return Ok(None);
+    }
     c.stats.settle(std::time::Duration::ZERO);
     let _ = c.stats.save(&c.stats_path);
     let steps = c.memo.steps.iter().map(|s| (s.name.clone(), s.run_id)).collect();
@@ -102,10 +126,21 @@ pub fn plan_from_memo(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<Me
 /// [`try_noop`], with its errors untyped.
 fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, u64)>> {
     let started = Instant::now();
-    let Some(Checked { memo, root, state, mut stats, stats_path, restamped }) =
+    let Some(Checked { mut memo, root, state, mut stats, stats_path, restamped, changed, cache }) =
         valid_memo(path, asked)
     else {
         return Ok(None);
+    };
+    let edit = if changed.is_empty() {
+        None
+    } else {
+        match edit::apply(&mut memo, &changed, &state, &cache) {
+            Some(e) => Some(e),
+            None => {
+                give_up(stats, &stats_path);
+                return Ok(None);
+            }
+        }
     };
     let git = crate::git::GitProbe::start(&root);
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
@@ -134,7 +169,12 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
     let hashed = stats.hashed_bytes();
     stats.settle(SETTLE_WAIT);
     let _ = stats.save(&stats_path);
-    if restamped {
+    if let Some(e) = edit {
+        // The keys first: with the new memo, the old records would not hash to its keys.
+        let _ = e.keys.save(&state);
+        let _ = memo.save(&state);
+        drop(e.views);
+    } else if restamped {
         let _ = memo.save(&state);
     }
     if let Some(t) = emptying {
@@ -249,8 +289,42 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
         })
     })();
     if let Some(m) = memo {
+        // The keys first (see `noop`); without them an edit under the memo builds normally.
+        match memo_keys(project, summary, &m) {
+            Some(keys) => {
+                let _ = keys.save(&state);
+            }
+            None => MemoKeys::forget(&state),
+        }
         let _ = m.save(&state);
     }
+}
+
+/// The key records of `memo`'s steps, from the database of the build that wrote it: each
+/// step's complete record (its key fields and the upstream outputs of this build's results),
+/// which must hash to the memo's key, and where the named paths its key reads go. `None`
+/// when one cannot be made.
+fn memo_keys(project: &Project, summary: &BuildSummary, memo: &BuildMemo) -> Option<MemoKeys> {
+    let items = driver::steps_by_name(&project.db, project.file);
+    let mut steps = Vec::with_capacity(memo.steps.len());
+    for s in &memo.steps {
+        let item = *items.get(s.name.as_str())?;
+        let fields = hir::step_key_fields(&project.db, project.file, item).as_ref().ok()?;
+        let record = plan::KeyRecord::new(fields, |step, output| {
+            summary.results.get(step).and_then(|o| o.get(output)).copied()
+        })
+        .ok()?;
+        if record.digest() != s.key {
+            return None;
+        }
+        steps.push(StepKeys {
+            name: s.name.clone(),
+            record: record.to_json(),
+            paths: hir::step_key_paths(&project.db, project.file, item)?,
+            upstream: fields.upstream_inputs.clone(),
+        });
+    }
+    Some(MemoKeys { invocation: memo.invocation, steps })
 }
 
 /// Whether every step a build of `wanted` covers may be reused (`allow_reuse`): a memo

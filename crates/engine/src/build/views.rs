@@ -66,12 +66,39 @@ fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest:
         return true;
     }
     let Ok(Some(manifest)) = manifest_of(shared, digest) else { return false };
+    replace(&shared.cache, guard, &view, digest, &manifest)
+}
+
+/// Lays out the view of `step`'s output `name` in state folder `state` from `manifest`
+/// (digest `digest`) unless it holds it already; the caller holds the views lock (`guard`).
+/// For a caller without a build's shared state (the memo's edit path). Whether the view now
+/// holds `digest`.
+pub(super) fn lay_out_known(
+    cache: &cache::Cache,
+    guard: &FolderGuard,
+    state: &Path,
+    (step, name): (&str, &str),
+    digest: Digest,
+    manifest: &cache::Manifest,
+) -> bool {
+    let view = view_dir(state, step, name);
+    cache::view_digest(&view) == Some(digest) || replace(cache, guard, &view, digest, manifest)
+}
+
+/// Replaces the view at `view` with `manifest`'s files (digest `digest`), under the lock.
+fn replace(
+    cache: &cache::Cache,
+    guard: &FolderGuard,
+    view: &Path,
+    digest: Digest,
+    manifest: &cache::Manifest,
+) -> bool {
     guard.changed();
-    cache::clear_view_digest(&view);
-    let _ = std::fs::remove_dir_all(&view);
-    let laid = shared.cache.materialize(&manifest, &view, true).is_ok();
+    cache::clear_view_digest(view);
+    let _ = std::fs::remove_dir_all(view);
+    let laid = cache.materialize(manifest, view, true).is_ok();
     if laid {
-        cache::set_view_digest(&view, &digest);
+        cache::set_view_digest(view, &digest);
     }
     laid
 }

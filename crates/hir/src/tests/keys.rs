@@ -3,7 +3,7 @@
 use expect_test::expect;
 
 use crate::tests::load;
-use crate::{SourceFile, find_step, step_key_fields};
+use crate::{KeySlot, SourceFile, StepKeyFields, find_step, step_key_fields};
 
 #[test]
 fn key_fields_of_a_step() {
@@ -119,4 +119,64 @@ fn overrides_change_the_key_and_bad_ones_are_reported() {
         vec!["--param lr=abc: expected a float, found `abc`"]
     );
     let _: SourceFile = file;
+}
+
+/// `step_key_paths` names exactly the paths whose digests `step_key_fields` reads, slot by
+/// slot: a caller substitutes a changed path's digest where it says, and must get the fields
+/// the query would compute.
+#[test]
+fn key_paths_name_where_each_digest_comes_from() {
+    let (mut db, file, _) = load(
+        r#"
+//- /pipeline.toml
+[environments.py]
+requirements = "req.txt"
+[data.raw]
+path = "raw.csv"
+[steps.train]
+script = "train.py"
+source_directory = "src"
+environment = "py"
+arguments = ["${inputs.d}", "${outputs.m}"]
+inputs = { d = "data.raw" }
+outputs = ["m"]
+hash_paths = ["./lib/", "more.py"]
+//- /req.txt
+numpy
+//- /raw.csv
+1
+//- /src/train.py
+print(1)
+//- /src/more.py
+//- /src/lib/u.py
+"#,
+    );
+    let item = find_step(&db, file, "train").unwrap();
+    let paths = crate::step_key_paths(&db, file, item).unwrap();
+    let fields = step_key_fields(&db, file, item).clone().unwrap();
+    let state = |p: &str| match crate::Db::fs_entry(&db, p).state(&db) {
+        crate::FsState::File(d) | crate::FsState::Dir(Some(d)) => d,
+        other => panic!("{p}: {other:?}"),
+    };
+    let mut seen = 0;
+    for (slot, path) in &paths {
+        match slot {
+            KeySlot::Script => assert_eq!(fields.script.as_ref().unwrap().1, state(path)),
+            KeySlot::HashPath(i) => assert_eq!(fields.hash_paths[*i as usize].1, state(path)),
+            KeySlot::Data(input) => {
+                let d = fields.data_inputs.iter().find(|(n, _, _)| n == input).unwrap().2;
+                assert_eq!(d, state(path));
+            }
+            KeySlot::Environment => assert_eq!(path, "req.txt"),
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 1 + 2 + 1 + 1, "{paths:?}");
+    // Every digest the fields hold changes with the path named for it, and with no other.
+    let before = fields;
+    db.set_fs_state("src/more.py", crate::FsState::File(crate::Digest::of_bytes(b"x")));
+    let item = find_step(&db, file, "train").unwrap();
+    let after = step_key_fields(&db, file, item).clone().unwrap();
+    assert_eq!(after.hash_paths[1].1, crate::Digest::of_bytes(b"x"));
+    assert_eq!(StepKeyFields { hash_paths: before.hash_paths.clone(), ..after }, before);
 }

@@ -14,6 +14,7 @@ mod first_hour;
 mod injection;
 mod kill;
 mod memo;
+mod memo_edit;
 mod planted;
 mod reuse;
 mod select;
