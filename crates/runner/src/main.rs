@@ -27,6 +27,7 @@ macro_rules! outln {
 
 mod build;
 mod github;
+mod graph_cmd;
 mod history_cmd;
 mod lines;
 mod progress;
@@ -82,15 +83,6 @@ enum Format {
     Json,
 }
 
-/// Graph output format.
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum GraphFormat {
-    /// Graphviz dot.
-    Dot,
-    /// Mermaid flowchart.
-    Mermaid,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Check a pipeline and print its diagnostics (exit 1 on errors).
@@ -127,8 +119,12 @@ enum Command {
         #[arg(default_value = ".")]
         path: PathBuf,
         /// dot (Graphviz) or mermaid.
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-        format: GraphFormat,
+        #[arg(long, value_enum, default_value_t = graph_cmd::GraphFormat::Dot)]
+        format: graph_cmd::GraphFormat,
+        /// Also draw the data references steps read, and label each edge with the output
+        /// it carries and the input it feeds (`split → data`).
+        #[arg(long)]
+        data: bool,
     },
     /// Print the JSON Schema (draft-07) of pipeline.toml.
     Schema,
@@ -191,7 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { path, params, format } => {
             build::status(&path, &params, format == Format::Json)
         }
-        Command::Graph { path, format } => graph(&path, format),
+        Command::Graph { path, format, data } => graph_cmd::graph(&path, format, data),
         Command::Schema => {
             outln!("{}", serde_json::to_string_pretty(&schema_json::json_schema())?);
             Ok(ExitCode::SUCCESS)
@@ -282,38 +278,6 @@ fn check(path: &Path, format: CheckFormat) -> anyhow::Result<ExitCode> {
     // check of a 100,000-step file, and the OS reclaims it at once (rustc does the same).
     std::mem::forget(project);
     Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-fn graph(path: &Path, format: GraphFormat) -> anyhow::Result<ExitCode> {
-    let project = Project::load(path, Vec::new())?;
-    let g = hir::step_graph(&project.db, project.file);
-    let mut out = String::new();
-    match format {
-        GraphFormat::Dot => {
-            out.push_str(&format!(
-                "digraph \"{}\" {{\n  rankdir=LR;\n",
-                project.name().replace('"', "\\\"")
-            ));
-            for (i, name) in g.order.iter().enumerate() {
-                out.push_str(&format!("  \"{name}\";\n"));
-                for &d in &g.deps[i] {
-                    out.push_str(&format!("  \"{}\" -> \"{name}\";\n", g.order[d]));
-                }
-            }
-            out.push_str("}\n");
-        }
-        GraphFormat::Mermaid => {
-            out.push_str("flowchart LR\n");
-            for (i, name) in g.order.iter().enumerate() {
-                out.push_str(&format!("  {name}\n"));
-                for &d in &g.deps[i] {
-                    out.push_str(&format!("  {} --> {name}\n", g.order[d]));
-                }
-            }
-        }
-    }
-    out!("{out}");
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The most steps `-j` lets run at once.

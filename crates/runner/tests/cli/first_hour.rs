@@ -155,3 +155,27 @@ fn environments_are_shared_between_projects() {
         "{prefixes:?}"
     );
 }
+
+/// `runner graph --data` draws what the example's diagram shows: data references, and the
+/// output and input each edge carries.
+#[test]
+fn graph_with_data_references_and_edge_labels() {
+    let p = chain();
+    let root = p.root().display().to_string();
+    let r = p.run(&["graph", &root, "--data"]);
+    r.assert_code(0);
+    for line in [
+        "  \"data.raw\" [shape=cylinder];",
+        "  \"data.raw\" -> \"prepare\" [label=\"raw\"];",
+        "  \"prepare\" -> \"train\" [label=\"split → data\"];",
+        "  \"train\" -> \"report\" [label=\"model → model\"];",
+    ] {
+        assert!(r.stdout.lines().any(|l| l == line), "no `{line}` in\n{}", r.stdout);
+    }
+    let r = p.run(&["graph", &root, "--data", "--format", "mermaid"]);
+    assert!(r.stdout.contains("  data__raw[(data.raw)]\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("  prepare -->|\"split → data\"| train\n"), "{}", r.stdout);
+    // Without `--data`, steps only, as before.
+    let r = p.run(&["graph", &root]);
+    assert!(r.stdout.contains("  \"prepare\" -> \"train\";\n") && !r.stdout.contains("data.raw"));
+}
