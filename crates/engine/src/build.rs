@@ -342,6 +342,27 @@ fn step_infos(project: &Project, wanted: &[String]) -> anyhow::Result<Vec<StepIn
     Ok(out)
 }
 
+/// Refuses to build `project` in a state folder whose last run was of another pipeline
+/// file in the same folder ([`crate::Error::SharedState`]). File names are compared, not
+/// paths: a project folder that moved keeps its state.
+fn refuse_shared_state(history: &History, project: &Project, state: &Path) -> anyhow::Result<()> {
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let Some(last) = history.runs(None, 1).context("reading run history")?.into_iter().next()
+    else {
+        return Ok(());
+    };
+    let (other, this) = (name(Path::new(&last.pipeline_path)), name(&project.path));
+    match (other, this) {
+        (Some(other), Some(this)) if other != this => Err(crate::Error::SharedState {
+            state: state.display().to_string(),
+            other,
+            this,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Which steps a build of `wanted` covers (all when empty): one flag per step, in
 /// `hir::step_graph` order.
 ///
@@ -441,6 +462,7 @@ fn build_once(
     let prefetch = prefetch.unwrap_or_default();
     let cache = cache.clone();
     let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
+    refuse_shared_state(&history, project, &state)?;
     let emptying = reap_and_tidy(&history, &state)?;
     // Off the critical path: a cold build writes it while its first steps run.
     let reserving = {

@@ -3,7 +3,8 @@
 //! disk with 507; the CLI exits 2 for all of them). A step that fails is not an error: it is
 //! a `StepStatus::Failed` in the `BuildSummary`.
 
-/// Why the engine could not build. Every variant but [`Error::UnknownStep`] and [`Error::UnknownCompute`] keeps the
+/// Why the engine could not build. Every variant but [`Error::UnknownStep`], [`Error::UnknownCompute`] and
+/// [`Error::SharedState`] keeps the
 /// whole chain of causes of what failed (`anyhow`'s context: which file, which operation),
 /// and displays as that chain's first message; walk `source()` (or use
 /// [`crate::error_text`]) for the rest.
@@ -25,6 +26,20 @@ pub enum Error {
         name: String,
         /// The closest declared compute target, if one is close.
         closest: Option<String>,
+    },
+    /// The state folder holds the runs of another pipeline file of the same folder
+    /// (`pipeline.toml` and `train.pipeline.toml` side by side would share one cache and
+    /// one history, and each build would take the other's views for stale).
+    #[error(
+        "{state} holds the runs of `{other}`; `{this}` beside it would share its cache and history: put each pipeline in a folder of its own"
+    )]
+    SharedState {
+        /// The state folder.
+        state: String,
+        /// The file name of the pipeline whose runs it holds.
+        other: String,
+        /// The file name of the pipeline asked to build.
+        this: String,
     },
     /// The disk holding the state folder is full (ENOSPC or EDQUOT), after the build freed
     /// what it could: nothing of the run's results was lost, and a build on a disk with

@@ -179,3 +179,22 @@ fn graph_with_data_references_and_edge_labels() {
     let r = p.run(&["graph", &root]);
     assert!(r.stdout.contains("  \"prepare\" -> \"train\";\n") && !r.stdout.contains("data.raw"));
 }
+
+/// Two pipeline files in one folder would share `.runner/` (one cache, one history, one
+/// set of views): the second to build is refused, saying why and what to do; the first
+/// goes on building.
+#[test]
+fn two_pipelines_in_one_folder_do_not_share_state() {
+    let p = chain();
+    p.write("other.pipeline.toml", "[steps.x]\ncommand = [\"true\"]\n");
+    p.build(&[]).assert_code(0);
+    let other = p.root().join("other.pipeline.toml").display().to_string();
+    let r = p.run(&["build", &other]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("holds the runs of `pipeline.toml`; `other.pipeline.toml` beside it would share its cache and history: put each pipeline in a folder of its own"),
+        "{}",
+        r.transcript()
+    );
+    p.build(&["--regenerate"]).assert_code(0);
+}
