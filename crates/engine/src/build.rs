@@ -353,12 +353,10 @@ fn refuse_shared_state(history: &History, project: &Project, state: &Path) -> an
     };
     let (other, this) = (name(Path::new(&last.pipeline_path)), name(&project.path));
     match (other, this) {
-        (Some(other), Some(this)) if other != this => Err(crate::Error::SharedState {
-            state: state.display().to_string(),
-            other,
-            this,
+        (Some(other), Some(this)) if other != this => {
+            Err(crate::Error::SharedState { state: state.display().to_string(), other, this }
+                .into())
         }
-        .into()),
         _ => Ok(()),
     }
 }

@@ -30,6 +30,10 @@ pub(crate) struct BuildArgs {
     /// `[PATH] [STEP]...`: a pipeline file or folder (default `.`), then steps to build (with
     /// what they need). The first argument is a path when it exists on disk.
     args: Vec<String>,
+    /// The pipeline file or folder, as an option (every command takes `-p`): then every
+    /// argument is a step.
+    #[arg(short = 'p', long = "path", value_name = "PATH")]
+    path: Option<PathBuf>,
     /// Override a parameter for this run: NAME=VALUE (repeatable). The value is one
     /// argument to the step, never a shell word.
     #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -140,7 +144,10 @@ pub(crate) fn exit_code(summary: &BuildSummary) -> ExitCode {
 
 /// `runner build`.
 pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let (path, wanted) = split_args(&args.args);
+    let (path, wanted) = match &args.path {
+        Some(p) => (p.clone(), args.args.clone()),
+        None => split_args(&args.args),
+    };
     if args.dry_run {
         return plan_only(
             &path,

@@ -11,9 +11,8 @@ use driver::Project;
 /// `runner runs` arguments.
 #[derive(clap::Args)]
 pub(crate) struct RunsArgs {
-    /// pipeline.toml, or a folder holding one.
-    #[arg(default_value = ".")]
-    path: PathBuf,
+    #[command(flatten)]
+    path: crate::PathArg,
     /// Only runs of this experiment.
     #[arg(long)]
     experiment: Option<String>,
@@ -83,7 +82,7 @@ fn when(ms: u64) -> String {
 
 /// `runner runs`.
 pub(crate) fn runs(a: RunsArgs) -> anyhow::Result<ExitCode> {
-    let (_, history) = open_history(&a.path)?;
+    let (_, history) = open_history(a.path.get())?;
     let runs = history.runs(a.experiment.as_deref(), a.limit)?;
     if a.format == crate::Format::Json {
         outln!("{}", serde_json::to_string(&runs)?);

@@ -83,13 +83,31 @@ enum Format {
     Json,
 }
 
+/// The pipeline a command reads: positional, or `-p PATH` as `show`, `logs` and `upload`
+/// take it, so that `-p` works with every command.
+#[derive(clap::Args)]
+pub(crate) struct PathArg {
+    /// pipeline.toml, or a folder holding one.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// The same, as an option (as `show`, `logs` and `upload` take it).
+    #[arg(short = 'p', long = "path", value_name = "PATH", conflicts_with = "path")]
+    path_opt: Option<PathBuf>,
+}
+
+impl PathArg {
+    /// The path given, either way.
+    pub(crate) fn get(&self) -> &Path {
+        self.path_opt.as_deref().unwrap_or(&self.path)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check a pipeline and print its diagnostics (exit 1 on errors).
     Check {
-        /// pipeline.toml, or a folder holding one.
-        #[arg(default_value = ".")]
-        path: PathBuf,
+        #[command(flatten)]
+        path: PathArg,
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
         format: CheckFormat,
@@ -103,9 +121,8 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Show what a build would do now, and why (same as `build --dry-run`).
     Status {
-        /// pipeline.toml, or a folder holding one.
-        #[arg(default_value = ".")]
-        path: PathBuf,
+        #[command(flatten)]
+        path: PathArg,
         /// Override a parameter for this plan: NAME=VALUE (repeatable).
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
@@ -115,9 +132,8 @@ enum Command {
     },
     /// Print the step graph.
     Graph {
-        /// pipeline.toml, or a folder holding one.
-        #[arg(default_value = ".")]
-        path: PathBuf,
+        #[command(flatten)]
+        path: PathArg,
         /// dot (Graphviz) or mermaid.
         #[arg(long, value_enum, default_value_t = graph_cmd::GraphFormat::Dot)]
         format: graph_cmd::GraphFormat,
@@ -181,13 +197,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { path, format } => check(&path, format),
+        Command::Check { path, format } => check(path.get(), format),
         Command::Build(args) => build::build(args),
         Command::Watch(args) => watch::watch(args),
         Command::Status { path, params, format } => {
-            build::status(&path, &params, format == Format::Json)
+            build::status(path.get(), &params, format == Format::Json)
         }
-        Command::Graph { path, format, data } => graph_cmd::graph(&path, format, data),
+        Command::Graph { path, format, data } => graph_cmd::graph(path.get(), format, data),
         Command::Schema => {
             outln!("{}", serde_json::to_string_pretty(&schema_json::json_schema())?);
             Ok(ExitCode::SUCCESS)

@@ -52,9 +52,8 @@ use engine::{BuildOptions, BuildSummary, Cycle};
 /// `runner watch` arguments.
 #[derive(clap::Args)]
 pub(crate) struct WatchArgs {
-    /// pipeline.toml, or a folder holding one.
-    #[arg(default_value = ".")]
-    path: PathBuf,
+    #[command(flatten)]
+    path: crate::PathArg,
     /// Override a parameter for every build: NAME=VALUE (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -150,7 +149,7 @@ struct Session {
 /// `runner watch`.
 pub(crate) fn watch(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let params = crate::parse_params(&args.params)?;
-    let project = Project::load(&args.path, params)?;
+    let project = Project::load(args.path.get(), params)?;
     let root = lexical(&std::path::absolute(&project.root)?);
     let file = lexical(&std::path::absolute(&project.path)?);
     let json = args.format == crate::Format::Json;

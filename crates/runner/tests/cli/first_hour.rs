@@ -198,3 +198,21 @@ fn two_pipelines_in_one_folder_do_not_share_state() {
     );
     p.build(&["--regenerate"]).assert_code(0);
 }
+
+/// Every command takes the pipeline as `-p PATH` (as `show`, `logs` and `upload` do); those
+/// that take it positionally still do, and both at once is a usage error.
+#[test]
+fn every_command_takes_dash_p() {
+    let p = built_chain();
+    let root = p.root().display().to_string();
+    p.run(&["check", "-p", &root]).assert_code(0);
+    p.run(&["status", "-p", &root]).assert_code(0);
+    let g = p.run(&["graph", "-p", &root]);
+    assert!(g.stdout.contains("\"prepare\" -> \"train\""), "{}", g.stdout);
+    let runs = p.run(&["runs", "-p", &root]);
+    assert!(runs.stdout.contains("chain"), "{}", runs.stdout);
+    let b = p.run(&["build", "-p", &root, "lint", "--format", "json"]);
+    b.assert_code(0);
+    assert!(b.stdout.contains("\"step\":\"lint\"") && !b.stdout.contains("\"step\":\"train\""));
+    p.run(&["check", &root, "-p", &root]).assert_code(2);
+}
