@@ -185,6 +185,7 @@ command = ["true"]
 "#,
             expect![[r#"
                 error[E0103] 1:9-1:11: `steps` must be a table, found an array
+                  help: write a table here
                 error[E0001] 2:2-2:7: invalid TOML: cannot extend value of type array with a dotted key
             "#]],
         );
