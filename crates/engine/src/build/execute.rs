@@ -620,22 +620,17 @@ fn environment_of(shared: &Shared, info: &StepInfo) -> anyhow::Result<Option<exe
 
 /// The Python a `.py` script runs with: its environment's, built on first use.
 async fn python_for(shared: &Arc<Shared>, info: &StepInfo) -> anyhow::Result<PathBuf> {
-    let Some(env) = &info.step.environment else { return Ok(PathBuf::from("python3")) };
+    let Some(env) = environment_of(shared, info)? else { return Ok(PathBuf::from("python3")) };
     let mut built = shared.built_envs.lock().await;
-    if let Some(p) = built.get(&env.value) {
+    if let Some(p) = built.get(&env.name) {
         return Ok(p.clone());
     }
-    let (python, requirements) = shared
-        .envs
-        .get(&env.value)
-        .cloned()
-        .with_context(|| format!("no environment {}", env.value))?;
-    let digest = info.fields.environment.as_ref().map(|(_, d)| d.to_hex()).unwrap_or_default();
-    let (state, name, sink) = (shared.state.clone(), env.value.clone(), shared.sink.clone());
+    let (state, sink, name) = (shared.state.clone(), shared.sink.clone(), env.name.clone());
     let p = tokio::task::spawn_blocking(move || {
-        crate::envs::ensure(&state, &name, &python, requirements.as_deref(), &digest, &*sink)
+        let req = env.requirements.as_deref();
+        crate::envs::ensure(&state, &env.name, &env.python, req, &env.digest, &*sink)
     })
     .await??;
-    built.insert(env.value.clone(), p.clone());
+    built.insert(name, p.clone());
     Ok(p)
 }
