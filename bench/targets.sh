@@ -6,6 +6,7 @@
 # builds, RUNS times each, medians.
 #
 #   N=100 JOBS=4 RUNS=3 bash bench/targets.sh
+#   WHAT="runner_ssh runner_local" RUNS=5 bash bench/targets.sh    # a subset
 #
 # Needs root, Debian's slurm-wlm, munge and openssh-server (tests/services/ starts and
 # stops them, by PID), and a release build of runner (RUNNER=…). Snakemake and its plugin
@@ -21,6 +22,8 @@ ROOT=$(cd "$HERE/.." && pwd)
 SHARED=${PEER_BENCH:-$ROOT/../shared/bench}
 RUNNER=${RUNNER:-$ROOT/target/release/runner}
 N=${N:-100}; JOBS=${JOBS:-4}; RUNS=${RUNS:-3}
+WHAT=${WHAT:-runner_slurm snakemake_slurm runner_ssh runner_local}
+wanted() { [[ " $WHAT " == *" $1 "* ]]; }
 SMK=${SMK_VENV:-/tmp/backends-cache/smk-slurm}
 W=$(mktemp -d /tmp/runner-bench-targets.XXXXXX); chmod 755 "$W"
 LINKED=""
@@ -73,20 +76,28 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 declare -A T
 for i in $(seq 1 "$RUNS"); do
   d="$W/run$i"; gen "$d"
-  T[runner_slurm]+="$(seconds "$RUNNER" build "$d/runner" --compute cluster -j "$JOBS") "
-  rm -rf "$d/runner/.runner"
-  T[runner_ssh]+="$(seconds "$RUNNER" build "$d/runner" --compute box -j "$JOBS") "
-  rm -rf "$d/runner/.runner"
-  T[runner_local]+="$(seconds "$RUNNER" build "$d/runner" -j "$JOBS") "
-  T[snakemake_slurm]+="$(cd "$d/snakemake" && seconds "$SMK/bin/snakemake" --executor slurm \
-    --jobs "$JOBS" --slurm-status-command squeue --slurm-init-seconds-before-status-checks 1 \
-    --slurm-no-account --default-resources slurm_partition=debug mem_mb=100 runtime=10 --quiet) "
+  if wanted runner_slurm; then
+    T[runner_slurm]+="$(seconds "$RUNNER" build "$d/runner" --compute cluster -j "$JOBS") "
+    rm -rf "$d/runner/.runner"
+  fi
+  if wanted runner_ssh; then
+    T[runner_ssh]+="$(seconds "$RUNNER" build "$d/runner" --compute box -j "$JOBS") "
+    rm -rf "$d/runner/.runner"
+  fi
+  if wanted runner_local; then
+    T[runner_local]+="$(seconds "$RUNNER" build "$d/runner" -j "$JOBS") "
+  fi
+  if wanted snakemake_slurm; then
+    T[snakemake_slurm]+="$(cd "$d/snakemake" && seconds "$SMK/bin/snakemake" --executor slurm \
+      --jobs "$JOBS" --slurm-status-command squeue --slurm-init-seconds-before-status-checks 1 \
+      --slurm-no-account --default-resources slurm_partition=debug mem_mb=100 runtime=10 --quiet) "
+  fi
 done
 
 # Slurm's own latency, from its job-completion file (1 s resolution; mean over runner's
 # jobs): submit to start, and start to end. What is left of runner's wall time per wave of
 # JOBS jobs is runner's overhead per step (staging, polling, fetching, storing).
-python3 - "$W/slurm/jobcomp.txt" "$N" "$JOBS" "${T[runner_slurm]}" <<'PY'
+wanted runner_slurm && python3 - "$W/slurm/jobcomp.txt" "$N" "$JOBS" "${T[runner_slurm]}" <<'PY'
 import sys, datetime as dt, statistics
 rows = [dict(w.split("=", 1) for w in l.split() if "=" in w) for l in open(sys.argv[1])]
 ours = [r for r in rows if r.get("Name", "").startswith("runner:")]
@@ -102,6 +113,6 @@ if ours:
           f"{per_wave - wait - run:.2f} s")
 PY
 echo "N=$N wide, JOBS=$JOBS, RUNS=$RUNS, load $(cut -d' ' -f1-3 /proc/loadavg)"
-for k in runner_slurm snakemake_slurm runner_ssh runner_local; do
+for k in $WHAT; do
   printf '%-16s median %6.2f s   runs: %s\n' "$k" "$(echo "${T[$k]}" | tr ' ' '\n' | grep . | median)" "${T[$k]}"
 done

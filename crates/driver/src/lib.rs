@@ -22,7 +22,7 @@ mod state;
 mod status;
 
 pub use cache::StatCache;
-pub use project::{Project, folder_of, locate, probe, probe_with};
+pub use project::{DataSource, Project, folder_of, locate, probe, probe_with};
 pub use state::{checked_state_dir, make_state_dir, new_run_dir};
 pub use status::{
     Found, Plan, Planned, Prefetch, Recorded, StepDecision, StepPlan, decide_step, lookup,

@@ -29,12 +29,15 @@ pub struct Project {
     encoding_error: Option<usize>,
 }
 
-/// Where a named path's state comes from.
-enum Source<'a> {
-    /// A path on this machine.
+/// Where a data reference's (or any named path's) bytes are: the one rule for the
+/// driver's probing and the engine's fetching ([`Project::data_source`]).
+#[derive(Clone)]
+pub enum DataSource {
+    /// On this machine, read in place (absolute when the project's folder is).
     Here(PathBuf),
-    /// A path in a datastore that is not a folder here.
-    Store(&'a Arc<dyn Datastore>, &'a str),
+    /// In a datastore the host registered that is not a folder here: identified there,
+    /// fetched for a step that runs. The path is inside the store.
+    Store(Arc<dyn Datastore>, String),
 }
 
 impl Project {
@@ -121,9 +124,10 @@ impl Project {
         hir::prime(&self.db, self.file);
         let needs = hir::needed_paths(&self.db, self.file).clone();
         for need in needs {
-            let state = match self.source(&need) {
-                Source::Here(path) => probe(&path, need.digest)?,
-                Source::Store(store, path) => store.identify(path, need.digest)?,
+            let at = need.datastore.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
+            let state = match self.data_source(at, &need.path) {
+                DataSource::Here(path) => probe(&path, need.digest)?,
+                DataSource::Store(store, path) => store.identify(&path, need.digest)?,
             };
             self.db.set_fs_state(&need.path, state);
         }
@@ -167,13 +171,14 @@ impl Project {
         let mut here = Vec::with_capacity(needs.len());
         let mut paths = Vec::with_capacity(needs.len());
         for need in needs {
-            match self.source(need) {
-                Source::Here(path) => {
+            let at = need.datastore.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
+            match self.data_source(at, &need.path) {
+                DataSource::Here(path) => {
                     here.push(need);
                     paths.push(path);
                 }
-                Source::Store(store, path) => {
-                    let state = store.identify(path, need.digest)?;
+                DataSource::Store(store, path) => {
+                    let state = store.identify(&path, need.digest)?;
                     if self.db.set_fs_state(&need.path, state) {
                         changed.push(need.path.clone());
                     }
@@ -197,18 +202,19 @@ impl Project {
         Ok(changed)
     }
 
-    /// Where `need`'s state comes from: a datastore the host registered for its data
-    /// reference's datastore, else the path on this machine.
-    fn source<'a>(&'a self, need: &'a hir::PathNeed) -> Source<'a> {
-        if let Some((name, inner)) = &need.datastore
+    /// Where the bytes of a path the pipeline names are: in the datastore the host
+    /// registered for `at`'s store (`(datastore, path inside it)`), unless that store is a
+    /// folder here; else `path` (relative to the pipeline's folder) on this machine.
+    pub fn data_source(&self, at: Option<(&str, &str)>, path: &str) -> DataSource {
+        if let Some((name, inner)) = at
             && let Some(store) = self.datastores.get(name)
         {
             return match store.local(inner) {
-                Some(path) => Source::Here(path),
-                None => Source::Store(store, inner),
+                Some(path) => DataSource::Here(path),
+                None => DataSource::Store(store.clone(), inner.to_owned()),
             };
         }
-        Source::Here(self.abs(&need.path))
+        DataSource::Here(self.abs(path))
     }
 
     /// Where the stat cache lives: `.runner/statcache`.

@@ -37,7 +37,7 @@ use hir::{Digest, Target};
 use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
 use plan::{Decision, KeyRecord, Policy};
 
-use driver::{Project, previous};
+use driver::{DataSource, Project, previous};
 
 use crate::events::{Event, Sink, StepEnd};
 
@@ -941,30 +941,17 @@ async fn claim(shared: &Shared, i: usize, key: Digest) -> Claim {
     }
 }
 
-/// Where a data reference's bytes are.
-pub(crate) enum DataSource {
-    /// On this machine, read in place (absolute).
-    Here(PathBuf),
-    /// In a datastore the host registered: fetched for a step that runs.
-    Store(Arc<dyn driver::datastore::Datastore>, String),
-}
-
-/// Every data reference with a path, by where its bytes are (see `driver::datastore`).
+/// Every data reference with a path, by where its bytes are (`Project::data_source`: the
+/// rule the driver probed them by), paths here made absolute.
 fn data_sources(project: &Project, ix: &hir::Index) -> BTreeMap<String, DataSource> {
-    let here = |p: PathBuf| DataSource::Here(std::path::absolute(&p).unwrap_or(p));
     ix.data
         .iter()
         .filter_map(|(name, path)| {
             let path = path.as_ref()?;
-            let source = match ix.data_locations.get(name) {
-                Some((store, inner)) => match project.datastores.get(store) {
-                    Some(s) => match s.local(inner) {
-                        Some(p) => here(p),
-                        None => DataSource::Store(s.clone(), inner.clone()),
-                    },
-                    None => here(project.abs(path)),
-                },
-                None => here(project.abs(path)),
+            let at = ix.data_locations.get(name).map(|(s, p)| (s.as_str(), p.as_str()));
+            let source = match project.data_source(at, path) {
+                DataSource::Here(p) => DataSource::Here(std::path::absolute(&p).unwrap_or(p)),
+                store => store,
             };
             Some((name.clone(), source))
         })

@@ -133,3 +133,60 @@ fn an_object_missing_from_the_store_is_the_checkers_missing_data() {
         "{problems:?}"
     );
 }
+
+/// A store whose `fetch` answers with a path outside the staging folder it was given.
+struct Liar {
+    inner: Bucket,
+    elsewhere: PathBuf,
+}
+
+impl Datastore for Liar {
+    fn kind(&self) -> &str {
+        "liar"
+    }
+
+    fn local(&self, _path: &str) -> Option<PathBuf> {
+        None
+    }
+
+    fn identify(&self, path: &str, digest: bool) -> Result<FsState, DatastoreError> {
+        self.inner.identify(path, digest)
+    }
+
+    fn fetch(&self, _path: &str, _staging: &Path) -> Result<PathBuf, DatastoreError> {
+        Ok(self.elsewhere.clone())
+    }
+}
+
+/// The engine refuses a fetched path outside the step's staging folder: the step would
+/// read (and its key vouch for) bytes nobody identified. The step fails saying so, and
+/// nothing is cached: an honest store's build runs it.
+#[test]
+fn a_fetch_that_answers_outside_its_staging_folder_fails_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline.toml"), PIPELINE).unwrap();
+    let elsewhere = dir.path().join("planted.csv");
+    std::fs::write(&elsewhere, "not what was identified\n").unwrap();
+    let liar = Liar { inner: Bucket::default(), elsewhere };
+    liar.inner.put("sets/raw.csv", "etag-1", b"a,b\n1,2\n");
+
+    let mut project = driver::Project::load(dir.path(), Vec::new()).unwrap();
+    project.datastores = Datastores::default().with("bucket", Arc::new(liar));
+    project.refresh_fs().unwrap();
+    let opts = BuildOptions { supervise: false, ..BuildOptions::default() };
+    let rt = engine::runtime().unwrap();
+    let cache = engine::open_cache(&project).unwrap();
+    let sink = Arc::new(Recorder::default());
+    let summary =
+        engine::run_build(&project, &cache, None, &opts, &rt, &CancelToken::new(), sink).unwrap();
+    let count = summary.outcomes.iter().find(|o| o.step == "count").unwrap();
+    assert_eq!(count.status, StepStatus::Failed);
+    let reason = count.reason.clone().unwrap_or_default();
+    assert!(reason.contains("the datastore answered") && reason.contains("outside"), "{reason}");
+    drop(summary);
+
+    let bucket = Arc::new(Bucket::default());
+    bucket.put("sets/raw.csv", "etag-1", b"a,b\n1,2\n");
+    assert_eq!(build(dir.path(), &bucket), StepStatus::Ran);
+    assert_eq!(counted(dir.path()), "8\n");
+}
