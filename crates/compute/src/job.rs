@@ -201,6 +201,44 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// Copies the logs and metrics the job left in `from` (its folder, or where its folder
+    /// was fetched to) to where the run keeps them: its log files (one when stdout and
+    /// stderr share one), and its metrics appended to the run's metrics file.
+    pub fn bring_back_logs(&self, from: &Path, job: &Job) {
+        let logs: &[(&str, &Path)] = if self.shared_log {
+            &[("out.log", &job.spec.stdout_path)]
+        } else {
+            &[("stdout.log", &job.spec.stdout_path), ("stderr.log", &job.spec.stderr_path)]
+        };
+        for (name, to) in logs {
+            let log = from.join(name);
+            if std::fs::metadata(&log).is_ok_and(|m| m.len() > 0) {
+                if let Some(parent) = to.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let _ = std::fs::copy(&log, to);
+            }
+        }
+        append_metrics(&from.join("metrics.txt"), &job.metrics);
+    }
+}
+
+/// Appends the metrics a job wrote (`from`) to the run's metrics file `to`.
+fn append_metrics(from: &Path, to: &Path) {
+    use std::io::Write as _;
+    let Ok(text) = std::fs::read(from) else { return };
+    if text.is_empty() {
+        return;
+    }
+    if let Some(parent) = to.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(to) {
+        let _ = f.write_all(&text);
+    }
+}
+
 /// The digests a job's script recorded for its outputs (`sha256sum` lines: `HEX  PATH`),
 /// by path relative to the job folder (`o0/model.pkl`). Lines `sha256sum` escapes (names
 /// with a newline or a backslash) are unescaped.
@@ -232,6 +270,63 @@ mod tests {
                 .output()
                 .unwrap();
             assert_eq!(String::from_utf8(out.stdout).unwrap(), s);
+        }
+    }
+
+    /// A job whose argument, environment value and paths hold shell syntax, run by its
+    /// script through a real `sh`: each value arrives as written, nothing is executed, and
+    /// the local paths are replaced by their staged places.
+    #[test]
+    fn the_script_runs_hostile_values_as_data() {
+        let t = tempfile::tempdir().unwrap();
+        let local = t.path().join("local");
+        let (snapshot, out) = (local.join("snap $(touch S)"), local.join("out"));
+        let hostile = "hello; touch PWNED `touch P2` $(touch P3) 'q\" \\ ${HOME}";
+        let job = Job {
+            pipeline: "p".into(),
+            step: "s".into(),
+            run_id: 1,
+            program: Program::Given,
+            metrics: local.join("metrics.txt"),
+            spec: exec::ProcessSpec {
+                argv: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "printf '%s|%s|%s' \"$0\" \"$X\" \"$1\" > \"$1/got.txt\"".into(),
+                    hostile.into(),
+                    out.clone().into_os_string(),
+                ],
+                cwd: snapshot.clone(),
+                env: vec![("X".into(), format!("{hostile} {}", snapshot.display()).into())],
+                stdout_path: local.join("stdout.log"),
+                stderr_path: local.join("stderr.log"),
+                timeout: None,
+                grace: std::time::Duration::from_secs(1),
+            },
+            reads: vec![snapshot.clone()],
+            outputs: vec![out],
+        };
+        let workdir = t.path().join("work").display().to_string();
+        let layout = Layout::new(&workdir, &job, 7);
+        for (_, staged) in layout.reads.iter().chain(&layout.outputs) {
+            std::fs::create_dir_all(staged).unwrap();
+        }
+        let script = layout.script(&job, "python3").unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(t.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+        let got = std::fs::read_to_string(format!("{}/o0/got.txt", layout.dir)).unwrap();
+        let staged_snapshot = &layout.reads[0].1;
+        assert_eq!(got, format!("{hostile}|{hostile} {staged_snapshot}|{}/o0", layout.dir));
+        assert_eq!(std::fs::read_to_string(format!("{}/rc", layout.dir)).unwrap(), "0\n");
+        for planted in ["PWNED", "P2", "P3", "S"] {
+            for dir in [t.path().to_path_buf(), staged_snapshot.into()] {
+                assert!(!dir.join(planted).exists(), "{planted} was created in {}", dir.display());
+            }
         }
     }
 

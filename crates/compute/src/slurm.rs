@@ -124,10 +124,10 @@ impl Slurm {
         };
         let Some(state) = ended else {
             self.cancel_job(&id).await;
-            bring_back_logs(&layout, &job);
+            layout.bring_back_logs(Path::new(&layout.dir), &job);
             return finished(Outcome::Cancelled, started, clock);
         };
-        bring_back_logs(&layout, &job);
+        layout.bring_back_logs(Path::new(&layout.dir), &job);
         let outcome = self.outcome(&layout, &job, &id, &state);
         let outcome = match outcome {
             Outcome::Exited(0) => match fetch_outputs(&layout, &job) {
@@ -337,47 +337,12 @@ fn stage(layout: &Layout, job: &Job) -> Result<(), Error> {
     std::fs::write(&path, script).map_err(|e| Error::Io(path, e))
 }
 
-/// Copies the job's logs and metrics back to where the run keeps them.
-fn bring_back_logs(layout: &Layout, job: &Job) {
-    let dir = Path::new(&layout.dir);
-    let logs: &[(&str, &Path)] = if layout.shared_log {
-        &[("out.log", &job.spec.stdout_path)]
-    } else {
-        &[("stdout.log", &job.spec.stdout_path), ("stderr.log", &job.spec.stderr_path)]
-    };
-    for (name, to) in logs {
-        let from = dir.join(name);
-        if std::fs::metadata(&from).is_ok_and(|m| m.len() > 0) {
-            if let Some(parent) = to.parent() {
-                let _ = std::fs::create_dir_all(parent);
-            }
-            let _ = std::fs::copy(&from, to);
-        }
-    }
-    append_metrics(&dir.join("metrics.txt"), &job.metrics);
-}
-
-/// Appends the metrics a job wrote (`from`) to the run's metrics file `to`.
-pub(crate) fn append_metrics(from: &Path, to: &Path) {
-    use std::io::Write as _;
-    let Ok(text) = std::fs::read(from) else { return };
-    if text.is_empty() {
-        return;
-    }
-    if let Some(parent) = to.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(to) {
-        let _ = f.write_all(&text);
-    }
-}
-
 /// Copies the job's outputs into its output folders and checks them against the digests
 /// its script recorded.
 fn fetch_outputs(layout: &Layout, job: &Job) -> Result<(), Error> {
     let dir = Path::new(&layout.dir);
     let sums = std::fs::read_to_string(dir.join("outputs.sha256")).unwrap_or_default();
-    for ((local, remote), _) in layout.outputs.iter().zip(&job.outputs) {
+    for (local, remote) in &layout.outputs {
         for entry in std::fs::read_dir(remote).map_err(|e| Error::Io(remote.into(), e))? {
             let entry = entry.map_err(|e| Error::Io(remote.into(), e))?;
             tree::copy_tree(&entry.path(), &local.join(entry.file_name()))?;

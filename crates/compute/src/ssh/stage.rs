@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use exec::Job;
 
 use crate::job::{Layout, parse_sums};
-use crate::slurm::append_metrics;
 use crate::{Error, nonce, tree};
 
 /// One entry of a job's tree, relative to the job's staging folder.
@@ -190,18 +189,7 @@ fn place(
     tar::Archive::new(archive)
         .unpack(scratch)
         .map_err(|e| Error::Stage(format!("unpacking what the host sent: {e}")))?;
-    let logs: &[(&str, &Path)] = if layout.shared_log {
-        &[("out.log", &job.spec.stdout_path)]
-    } else {
-        &[("stdout.log", &job.spec.stdout_path), ("stderr.log", &job.spec.stderr_path)]
-    };
-    for (name, to) in logs {
-        let from = scratch.join(name);
-        if std::fs::metadata(&from).is_ok_and(|m| m.len() > 0) {
-            std::fs::rename(&from, to).map_err(|e| Error::Io(to.to_path_buf(), e))?;
-        }
-    }
-    append_metrics(&scratch.join("metrics.txt"), &job.metrics);
+    layout.bring_back_logs(scratch, job);
     let read = |name: &str| std::fs::read_to_string(scratch.join(name)).ok();
     let fetched = Fetched {
         rc: read("rc").and_then(|s| s.trim().parse().ok()),
