@@ -74,6 +74,11 @@ pub struct ActionResult {
     /// [`ActionResult::manifest`], which checks each against its digest in `outputs`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub manifests: BTreeMap<String, crate::Manifest>,
+    /// The byte digests (hex) of the files keyed by their tokens when this result was made
+    /// (`plan::KeyRecord::sources`): (path, digest). Not part of the key; a reuse compares
+    /// them to say that a file changed only in comments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<(String, String)>,
 }
 
 impl ActionResult {
@@ -354,6 +359,7 @@ mod tests {
             run_id: 7,
             created_ms: 1_700_000_000_000,
             manifests: BTreeMap::new(),
+            sources: Vec::new(),
         }
     }
 

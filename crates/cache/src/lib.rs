@@ -69,3 +69,9 @@ pub use tree::{Manifest, TreeEntry, hash_tree};
 pub use verify::VerifyError;
 pub use view::{clear_view_digest, set_view_digest, view_digest};
 pub use walk::{IgnoreRules, is_ignored, list_dirs};
+
+/// Whether an IO error says that nothing is at the path: not found, or a parent is not a
+/// folder (`ENOTDIR`: `a.py/__init__.py` when `a.py` is a file).
+pub fn absent(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
+}

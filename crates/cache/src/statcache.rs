@@ -235,7 +235,9 @@ impl StatCache {
             let mut found = || {
                 let meta = match fs::metadata(path) {
                     Ok(m) => m,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    // A path through a file (`helper.py/__init__.py`) is as missing as one
+                    // through nothing.
+                    Err(e) if crate::absent(&e) => {
                         return Ok(Found::Done(Probed::Missing));
                     }
                     Err(e) => return Err(Error::Read { path: path.clone(), source: e }),

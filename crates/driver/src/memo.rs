@@ -482,7 +482,7 @@ impl BuildMemo {
                 }
             }
             match lookup(cache, &step.key) {
-                plan::Lookup::Hit { run_id, outputs }
+                plan::Lookup::Hit { run_id, outputs, .. }
                     if run_id == step.run_id && outputs == step.outputs => {}
                 _ => return Err(stale()),
             }

@@ -1,5 +1,6 @@
 //! Loading a pipeline: find the file, read it, fill the database, hash the paths it names.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,6 +28,10 @@ pub struct Project {
     pub datastores: Datastores,
     /// Byte offset of the first invalid UTF-8 sequence, if any.
     encoding_error: Option<usize>,
+    /// What each Python file read so far holds, by the digest of its bytes: a file is
+    /// parsed once per content for the life of the project (watch mode, the language
+    /// server), and not at all by a build the memo answers.
+    python: HashMap<hir::Digest, Arc<python::Analysis>>,
 }
 
 /// Where a data reference's (or any named path's) bytes are: the one rule for the
@@ -103,7 +108,16 @@ impl Project {
         let db = RootDatabase::default();
         let file = SourceFile::new(&db, display.clone(), text, overrides);
         let datastores = Datastores::default();
-        Ok(Project { root, display, path: file_path, db, file, datastores, encoding_error })
+        Ok(Project {
+            root,
+            display,
+            path: file_path,
+            db,
+            file,
+            datastores,
+            encoding_error,
+            python: HashMap::new(),
+        })
     }
 
     /// Reads the pipeline file again and, if its text changed, sets the new text on the
@@ -119,19 +133,11 @@ impl Project {
         Ok(true)
     }
 
-    /// Looks at every path the pipeline names and sets what is there on the database.
+    /// Looks at every path the pipeline names and sets what is there on the database
+    /// (without a saved stat cache: every file is read).
     pub fn refresh_fs(&mut self) -> anyhow::Result<()> {
-        hir::prime(&self.db, self.file);
-        let needs = hir::needed_paths(&self.db, self.file).clone();
-        for need in needs {
-            let at = need.datastore.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
-            let state = match self.data_source(at, &need.path) {
-                DataSource::Here(path) => probe(&path, need.digest)?,
-                DataSource::Store(store, path) => store.identify(&path, need.digest)?,
-            };
-            self.db.set_fs_state(&need.path, state);
-        }
-        Ok(())
+        let mut stats = StatCache::new(&self.root);
+        self.refresh_fs_with(&mut stats).map(drop)
     }
 
     /// [`Self::refresh_fs`] through a stat cache: a file whose stat is unchanged since it was
@@ -140,11 +146,41 @@ impl Project {
     pub fn refresh_fs_with(&mut self, stats: &mut StatCache) -> anyhow::Result<Vec<String>> {
         hir::prime(&self.db, self.file);
         let needs = hir::needed_paths(&self.db, self.file).clone();
-        self.refresh_needs(&needs, stats)
+        let mut changed = self.refresh_needs(&needs, stats)?;
+        changed.extend(self.settle(stats)?);
+        Ok(changed)
+    }
+
+    /// Probes what the paths found so far name in turn (the modules a script imports,
+    /// then theirs) until every path [`hir::needed_paths`] lists has been looked at.
+    /// Returns the paths whose state changed.
+    fn settle(&mut self, stats: &mut StatCache) -> anyhow::Result<Vec<String>> {
+        let mut changed = Vec::new();
+        let mut asked: HashSet<String> = HashSet::new();
+        loop {
+            let db = &self.db;
+            let needs: Vec<hir::PathNeed> = hir::needed_paths(db, self.file)
+                .iter()
+                .filter(|n| {
+                    let entry = hir::Db::fs_entry(db, &n.path);
+                    let unread = n.python
+                        && matches!(entry.state(db), FsState::File(_))
+                        && entry.python(db).is_none();
+                    (entry.state(db) == FsState::Unknown || unread) && !asked.contains(&n.path)
+                })
+                .cloned()
+                .collect();
+            if needs.is_empty() {
+                return Ok(changed);
+            }
+            asked.extend(needs.iter().map(|n| n.path.clone()));
+            changed.extend(self.refresh_needs(&needs, stats)?);
+        }
     }
 
     /// [`Self::refresh_fs_with`] for the paths in `paths` only (relative, normalised, as
-    /// [`hir::needed_paths`] names them; others are ignored): what a file watcher calls
+    /// [`hir::needed_paths`] names them; others are ignored), and for the paths what they
+    /// hold names anew (a module a changed script now imports): what a file watcher calls
     /// for the paths an event touched. Returns the paths whose state changed.
     pub fn refresh_paths_with(
         &mut self,
@@ -156,7 +192,9 @@ impl Project {
             .filter(|n| paths.contains(&n.path))
             .cloned()
             .collect();
-        self.refresh_needs(&needs, stats)
+        let mut changed = self.refresh_needs(&needs, stats)?;
+        changed.extend(self.settle(stats)?);
+        Ok(changed)
     }
 
     fn refresh_needs(
@@ -198,7 +236,47 @@ impl Project {
             if self.db.set_fs_state(&need.path, state) {
                 changed.push(need.path.clone());
             }
+            if need.python && self.read_python(&need.path, path, state)? {
+                changed.push(need.path.clone());
+            }
         }
+        Ok(changed)
+    }
+
+    /// Sets what the Python file `rel` (at `path`, found in `state`) holds, parsing it
+    /// unless a file with the same bytes was parsed before. Returns whether it changed.
+    ///
+    /// The analysis must be of the bytes `state` names: a file rewritten between its hashing
+    /// and this read has the digest of what was read set too, so a key never pairs one
+    /// content's digest with another's imports.
+    fn read_python(&mut self, rel: &str, path: &Path, state: FsState) -> anyhow::Result<bool> {
+        let FsState::File(digest) = state else {
+            return Ok(self.db.set_python(rel, None));
+        };
+        if let Some(known) = self.python.get(&digest) {
+            let known = known.clone();
+            return Ok(self.db.set_python(rel, Some(known)));
+        }
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if cache::absent(&e) => {
+                self.db.set_fs_state(rel, FsState::Missing);
+                return Ok(self.db.set_python(rel, None));
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let read = hir::Digest::of_bytes(&bytes);
+        // Not UTF-8: not Python source Python would run; its bytes stay its identity.
+        let analysis = Arc::new(match std::str::from_utf8(&bytes) {
+            Ok(text) => python::analyze(text),
+            Err(_) => python::Analysis::default(),
+        });
+        self.python.insert(read, analysis.clone());
+        let mut changed = false;
+        if read != digest {
+            changed |= self.db.set_fs_state(rel, FsState::File(read));
+        }
+        changed |= self.db.set_python(rel, Some(analysis));
         Ok(changed)
     }
 
@@ -327,7 +405,7 @@ pub fn probe_with(path: &Path, digest: bool, stats: &mut StatCache) -> anyhow::R
     }
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FsState::Missing),
+        Err(e) if cache::absent(&e) => return Ok(FsState::Missing),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     if meta.is_dir() {
@@ -351,7 +429,7 @@ pub fn probe(path: &Path, digest: bool) -> anyhow::Result<FsState> {
     }
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FsState::Missing),
+        Err(e) if cache::absent(&e) => return Ok(FsState::Missing),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     if meta.is_dir() {

@@ -44,7 +44,7 @@ pub fn lookup_with(
     for (d, m) in kept {
         keep(d, m);
     }
-    Lookup::Hit { run_id: result.run_id, outputs }
+    Lookup::Hit { run_id: result.run_id, outputs, sources: result.sources }
 }
 
 /// The key record of a step's last success, from history.
@@ -65,6 +65,8 @@ pub enum Planned {
     Reuse {
         /// The run the result came from.
         run_id: i64,
+        /// Files that changed only in comments since (`plan::cosmetic_changes`).
+        cosmetic: Vec<String>,
     },
     /// Runs, for these reasons.
     Run(Vec<String>),
@@ -214,9 +216,9 @@ fn plan_steps(
                         let last =
                             || recorded.history.and_then(|h| previous(h, recorded.pipeline, name));
                         match decide_step(&step, &record, found, last) {
-                            Decision::Reuse { run_id, outputs } => {
+                            Decision::Reuse { run_id, outputs, cosmetic } => {
                                 results.insert(name.clone(), outputs);
-                                Planned::Reuse { run_id }
+                                Planned::Reuse { run_id, cosmetic }
                             }
                             Decision::Run(reasons) => {
                                 Planned::Run(reasons.iter().map(ToString::to_string).collect())

@@ -860,8 +860,11 @@ fn reuse_ahead(shared: &Shared, deps: &[Vec<usize>]) -> Vec<bool> {
                 shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).insert(name, kept);
                 continue;
             }
-            if let Decision::Reuse { run_id, outputs } = decide(shared, i, &record, found) {
-                done[i] = reuse(shared, i, key, run_id, outputs, None) == NodeState::Succeeded;
+            if let Decision::Reuse { run_id, outputs, cosmetic } = decide(shared, i, &record, found)
+            {
+                let note = plan::cosmetic_note(&cosmetic);
+                let reused = reuse(shared, i, key, run_id, outputs, note.as_deref());
+                done[i] = reused == NodeState::Succeeded;
             }
         }
     });
@@ -873,7 +876,10 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
         return NodeState::Skipped;
     };
     match decide(shared, i, &record, found) {
-        Decision::Reuse { run_id, outputs } => reuse(shared, i, key, run_id, outputs, None),
+        Decision::Reuse { run_id, outputs, cosmetic } => {
+            let note = plan::cosmetic_note(&cosmetic);
+            reuse(shared, i, key, run_id, outputs, note.as_deref())
+        }
         Decision::Run(reasons) => {
             let reason = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             match claim(shared, i, key).await {
@@ -932,7 +938,7 @@ async fn claim(shared: &Shared, i: usize, key: Digest) -> Claim {
         }
         let mut kept = Vec::new();
         return match driver::lookup_with(&shared.cache, &key, &mut |d, m| kept.push((d, m))) {
-            plan::Lookup::Hit { run_id, outputs } => {
+            plan::Lookup::Hit { run_id, outputs, .. } => {
                 shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).extend(kept);
                 Claim::Reuse { run_id, outputs }
             }

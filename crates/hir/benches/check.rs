@@ -116,6 +116,8 @@ fn edit_param(text: &str, value: &str) -> String {
 fn fs_state(path: &str, usage: PathUse) -> FsState {
     match usage {
         PathUse::SourceDirectory => FsState::Dir(None),
+        // The bench's scripts are shell scripts: nothing is imported.
+        PathUse::Module => FsState::Missing,
         PathUse::HashPath => {
             FsState::Dir(Some(Digest::of_bytes(format!("tree:{path}").as_bytes())))
         }

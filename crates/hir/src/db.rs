@@ -64,6 +64,10 @@ pub struct FsEntry {
     /// What is there.
     #[returns(copy)]
     pub state: FsState,
+    /// For a Python file the driver was asked to read as one ([`crate::PathNeed::python`]):
+    /// what [`python::analyze`] found in it. `None` until then.
+    #[returns(ref)]
+    pub python: Option<Arc<python::Analysis>>,
 }
 
 /// The database trait every query takes as `db: &dyn Db`.
@@ -125,6 +129,17 @@ impl RootDatabase {
         true
     }
 
+    /// Sets what [`python::analyze`] found in the Python file at `path` (`None`: nothing
+    /// known, e.g. the file is gone). Returns whether it changed.
+    pub fn set_python(&mut self, path: &str, analysis: Option<Arc<python::Analysis>>) -> bool {
+        let entry = self.fs_entry(path);
+        if *entry.python(self) == analysis {
+            return false;
+        }
+        entry.set_python(self).to(analysis);
+        true
+    }
+
     /// Every path an [`FsEntry`] exists for, with its state.
     pub fn fs_states(&self) -> Vec<(String, FsState)> {
         let entries: Vec<FsEntry> =
@@ -142,7 +157,7 @@ impl Db for RootDatabase {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         *entries
             .entry(path.to_owned())
-            .or_insert_with(|| FsEntry::new(self, path.to_owned(), FsState::Unknown))
+            .or_insert_with(|| FsEntry::new(self, path.to_owned(), FsState::Unknown, None))
     }
 
     fn fork(&self) -> Option<Box<dyn Db>> {

@@ -47,10 +47,28 @@ pub fn fixture(text: &str) -> Fixture {
 
 /// Sets every needed path's state from the fixture's files.
 pub fn sync_files(db: &mut RootDatabase, file: SourceFile, files: &BTreeMap<String, String>) {
-    let needs = needed_paths(db, file).clone();
-    for need in needs {
-        let state = state_of(&need.path, files);
-        db.set_fs_state(&need.path, state);
+    // As the driver does: what was found may name more paths (a script's imports), so look
+    // again until nothing new is named.
+    let mut done = std::collections::HashSet::new();
+    loop {
+        let needs = needed_paths(db, file).clone();
+        let mut new = false;
+        for need in needs {
+            if !done.insert(need.path.clone()) {
+                continue;
+            }
+            new = true;
+            let state = state_of(&need.path, files);
+            db.set_fs_state(&need.path, state);
+            if need.python
+                && let Some(text) = files.get(&need.path)
+            {
+                db.set_python(&need.path, Some(std::sync::Arc::new(python::analyze(text))));
+            }
+        }
+        if !new {
+            break;
+        }
     }
 }
 

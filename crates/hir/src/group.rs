@@ -44,6 +44,9 @@ pub(crate) enum Named {
 pub(crate) enum NamedPath {
     /// A normalised path and its use.
     Path(String, PathUse),
+    /// A step's script, with the step's own `track_imports` (the pipeline's default applies
+    /// when `None`).
+    Script(String, Option<bool>),
     /// A step's source directory when it is the pipeline's folder (most steps).
     Here,
     /// The path of the data reference with this name (known once the index is).
@@ -83,7 +86,7 @@ pub(crate) fn group_names<'db>(db: &'db dyn Db, group: Group<'db>) -> GroupNames
                 };
                 if let Some(script) = &s.script {
                     let path = crate::paths::join(&src, &script.value);
-                    out.paths.push(NamedPath::Path(path, PathUse::Script));
+                    out.paths.push(NamedPath::Script(path, s.reuse.track_imports));
                 }
                 for h in &s.hash_paths {
                     let path = crate::paths::join(&src, &h.value);

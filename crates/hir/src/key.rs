@@ -7,7 +7,8 @@
 //! | field | what goes in |
 //! |---|---|
 //! | `schema` | [`KEY_SCHEMA_VERSION`]; bumps when this table changes |
-//! | `script` | the script's path relative to `source_directory`, and the sha256 of its bytes |
+//! | `script` | the script's path relative to `source_directory`, and the sha256 of its bytes; for a `.py` script (unless `normalize_script = false`), of its tokens without comments and layout (`python::analyze`) |
+//! | `modules` | for a `.py` script (unless `track_imports = false`), each local module it imports, transitively (`crate::modules`): its path relative to `source_directory` and its digest, normalised like the script's |
 //! | `command` | the argv template, parameters substituted |
 //! | `hash_paths` | each entry as written and the digest of the file or folder tree (ignore files honoured) |
 //! | `arguments` | the template, parameters substituted; `${inputs.X}`/`${outputs.X}` stay as written (paths are not keyed, contents are) |
@@ -18,8 +19,10 @@
 //! | `env_vars` | names and values (parameters substituted) of the step's `env` |
 //!
 //! Not in the key: the compute target, `timeout`, `allow_reuse`, descriptions, absolute
-//! paths, timestamps, run ids, and files of `source_directory` not listed in `script` or
-//! `hash_paths` (Azure ML's rule; list helper modules in `hash_paths`).
+//! paths, timestamps, run ids, and files of `source_directory` that are neither the script,
+//! a module it imports, nor listed in `hash_paths`. Beside the key, not in it:
+//! [`StepKeyFields::sources`], the byte digests of the files keyed by their tokens, so a
+//! reuse can say that a file changed only in comments.
 
 use crate::ParamName;
 use crate::lower::ItemData;
@@ -30,7 +33,7 @@ use crate::template::{self, Kind};
 use crate::{Db, Digest, FsState, Item, Target, index, lower_item};
 
 /// Bumps whenever the fields or their encoding change, so old results stop matching.
-pub const KEY_SCHEMA_VERSION: u32 = 1;
+pub const KEY_SCHEMA_VERSION: u32 = 2;
 
 /// An input bound to another step's output.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
@@ -50,6 +53,10 @@ pub struct UpstreamInput {
 pub struct StepKeyFields {
     pub schema: u32,
     pub script: Option<(String, Digest)>,
+    pub modules: Vec<(String, Digest)>,
+    /// Not keyed: (path as in `script`/`modules`, sha256 of its bytes) of each file keyed by
+    /// its tokens.
+    pub sources: Vec<(String, Digest)>,
     pub command: Option<Vec<String>>,
     pub hash_paths: Vec<(String, Digest)>,
     pub arguments: Vec<String>,
@@ -102,10 +109,39 @@ pub(crate) fn step_key_fields<'db>(
         template::expand(t, |k, n| (k == Kind::Params).then(|| values.get(n).cloned()).flatten())
     };
     let src = normalize(step.source_directory());
-    let script = match &step.script {
-        Some(s) => Some((normalize(&s.value), digest(&join(&src, &s.value))?)),
-        None => None,
+    let switches = step.reuse.or(ix.meta.reuse);
+    let mut sources = Vec::new();
+    // A `.py` file's digest in the key: of its tokens when normalised and it parses.
+    let mut keyed = |path: &str, shown: &str| -> Result<Digest, KeyError> {
+        let raw = digest(path)?;
+        if !(switches.normalizes() && path.ends_with(".py")) {
+            return Ok(raw);
+        }
+        let analysis = db.fs_entry(path).python(db).clone();
+        match analysis.ok_or_else(|| KeyError::NoDigest(path.to_owned()))?.normalized {
+            Some(tokens) => {
+                sources.push((shown.to_owned(), raw));
+                Ok(tokens)
+            }
+            None => Ok(raw),
+        }
     };
+    let mut script = None;
+    let mut modules = Vec::new();
+    if let Some(s) = &step.script {
+        let (path, shown) = (join(&src, &s.value), normalize(&s.value));
+        script = Some((shown.clone(), keyed(&path, &shown)?));
+        if path.ends_with(".py") && switches.tracks_imports() {
+            let scan = crate::modules::script_modules(db, db.fs_entry(&path));
+            if let Some(p) = &scan.pending {
+                return Err(KeyError::NoDigest(p.clone()));
+            }
+            for m in &scan.modules {
+                let shown = relative_to(&src, m);
+                modules.push((shown.clone(), keyed(m, &shown)?));
+            }
+        }
+    }
     let mut hash_paths = Vec::new();
     for h in &step.hash_paths {
         hash_paths.push((normalize(&h.value), digest(&join(&src, &h.value))?));
@@ -149,6 +185,8 @@ pub(crate) fn step_key_fields<'db>(
     Ok(StepKeyFields {
         schema: KEY_SCHEMA_VERSION,
         script,
+        modules,
+        sources,
         command: step.command.as_ref().map(|c| c.iter().map(|a| subst(&a.value)).collect()),
         hash_paths,
         arguments: step.arguments.iter().map(|a| subst(&a.value)).collect(),
@@ -160,11 +198,24 @@ pub(crate) fn step_key_fields<'db>(
     })
 }
 
+/// `path` (normalised, relative to the pipeline's folder) relative to `src`, as the key
+/// writes paths; unchanged when it is not below `src`.
+fn relative_to(src: &str, path: &str) -> String {
+    if src == "." {
+        return path.to_owned();
+    }
+    path.strip_prefix(src).and_then(|r| r.strip_prefix('/')).unwrap_or(path).to_owned()
+}
+
 /// Where a named path's digest enters a step's key fields ([`crate::step_key_paths`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KeySlot {
     /// `script`'s digest.
     Script,
+    /// A Python file keyed by what was read from it (a normalised script, a helper module):
+    /// its digest in the key is not the digest of its bytes, and a change to it may change
+    /// which modules are keyed, so only a new load can key it.
+    Python,
     /// The digest of `hash_paths[i]`.
     HashPath(u32),
     /// The digest of data input `NAME` (the input's name).
@@ -184,9 +235,17 @@ pub(crate) fn step_key_paths(db: &dyn Db, item: Item<'_>) -> Option<Vec<(KeySlot
     let resolved = resolve_step(db, item);
     let ix = index(db, file);
     let src = normalize(step.source_directory());
+    let switches = step.reuse.or(ix.meta.reuse);
     let mut out = Vec::new();
     if let Some(s) = &step.script {
-        out.push((KeySlot::Script, join(&src, &s.value)));
+        let path = join(&src, &s.value);
+        let python = path.ends_with(".py");
+        if python && switches.tracks_imports() {
+            let scan = crate::modules::script_modules(db, db.fs_entry(&path));
+            out.extend(scan.modules.iter().map(|m| (KeySlot::Python, m.clone())));
+        }
+        let slot = if python && switches.normalizes() { KeySlot::Python } else { KeySlot::Script };
+        out.insert(0, (slot, path));
     }
     for (i, h) in step.hash_paths.iter().enumerate() {
         out.push((KeySlot::HashPath(u32::try_from(i).ok()?), join(&src, &h.value)));

@@ -40,6 +40,7 @@ mod item;
 mod key;
 mod lower;
 mod model;
+mod modules;
 mod name_index;
 pub mod paths;
 mod resolve;
@@ -58,8 +59,9 @@ pub use key::{KEY_SCHEMA_VERSION, KeyError, KeySlot, StepKeyFields, UpstreamInpu
 pub use lower::{ItemData, Lowered, lower_item};
 pub use model::{
     Compute, DataRef, Datastore, Environment, InputBinding, ParamValue, Parameter, PipelineMeta,
-    Spanned, Step,
+    ReuseSwitches, Spanned, Step,
 };
+pub use modules::ModuleScan;
 pub use name_index::Names;
 pub use paths::{PathNeed, PathUse, needed_paths};
 pub use resolve::{
@@ -167,6 +169,13 @@ pub fn step_key_paths(
 ) -> Option<Vec<(KeySlot, String)>> {
     debug_assert!(item.file(db) == file, "the item belongs to another file");
     key::step_key_paths(db, item)
+}
+
+/// The helper modules of the `.py` script at `path` (normalised, relative to the pipeline's
+/// folder), as far as the file states set on the database let the scan go (see
+/// `ModuleScan::pending`).
+pub fn script_modules<'db>(db: &'db dyn Db, path: &str) -> &'db ModuleScan {
+    modules::script_modules(db, db.fs_entry(path))
 }
 
 /// Finds the step named `name`, if the file defines it.

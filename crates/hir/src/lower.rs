@@ -67,6 +67,8 @@ pub fn lower_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Lowered {
                 name: cx.string(table, "name").map(|s| s.value),
                 description: cx.string(table, "description").map(|s| s.value),
                 experiment: cx.string(table, "experiment").map(|s| s.value),
+                reuse: lower_switches(&mut cx, table),
+                strict_reads: cx.bool(table, "strict_reads"),
             }),
             ItemKind::Environment => {
                 let (requirements, python) =
@@ -511,8 +513,18 @@ fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {
         environment: cx.string(table, "environment"),
         compute: cx.string(table, "compute"),
         allow_reuse: cx.bool(table, "allow_reuse").unwrap_or(true),
+        reuse: lower_switches(cx, table),
         timeout,
         env,
         name_span: cx.name_span,
+    }
+}
+
+/// `track_imports`, `normalize_script` and `trace_reads` of a step or `[pipeline]` table.
+fn lower_switches(cx: &mut Cx<'_>, table: &Table) -> ReuseSwitches {
+    ReuseSwitches {
+        track_imports: cx.bool(table, "track_imports"),
+        normalize_script: cx.bool(table, "normalize_script"),
+        trace_reads: cx.bool(table, "trace_reads"),
     }
 }

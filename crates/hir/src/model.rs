@@ -31,6 +31,50 @@ pub struct PipelineMeta {
     pub description: Option<String>,
     /// `experiment`: the experiment runs are recorded under (default: the pipeline's name).
     pub experiment: Option<String>,
+    /// The pipeline-wide defaults of the steps' reuse switches.
+    pub reuse: ReuseSwitches,
+    /// `strict_reads`: a step that reads a file outside its key fails (implies tracing).
+    pub strict_reads: Option<bool>,
+}
+
+/// The switches of how a Python step is keyed and watched, as written on a step or in
+/// `[pipeline]` (the step's own value wins; see [`ReuseSwitches::or`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct ReuseSwitches {
+    /// `track_imports` (default `true`): the local modules a `.py` script imports feed its key.
+    pub track_imports: Option<bool>,
+    /// `normalize_script` (default `true`): a `.py` script and its modules are keyed by their
+    /// tokens, without comments and layout.
+    pub normalize_script: Option<bool>,
+    /// `trace_reads` (default `false`): the files the step opens are traced, and a read
+    /// outside its key is reported.
+    pub trace_reads: Option<bool>,
+}
+
+impl ReuseSwitches {
+    /// Each switch as set here, else as set in `defaults`.
+    pub fn or(self, defaults: ReuseSwitches) -> ReuseSwitches {
+        ReuseSwitches {
+            track_imports: self.track_imports.or(defaults.track_imports),
+            normalize_script: self.normalize_script.or(defaults.normalize_script),
+            trace_reads: self.trace_reads.or(defaults.trace_reads),
+        }
+    }
+
+    /// `track_imports`, defaulted.
+    pub fn tracks_imports(self) -> bool {
+        self.track_imports.unwrap_or(true)
+    }
+
+    /// `normalize_script`, defaulted.
+    pub fn normalizes(self) -> bool {
+        self.normalize_script.unwrap_or(true)
+    }
+
+    /// `trace_reads`, defaulted.
+    pub fn traces_reads(self) -> bool {
+        self.trace_reads.unwrap_or(false)
+    }
 }
 
 /// A parameter's value: TOML's scalar types (Azure ML's `PipelineParameter` takes the same).
@@ -183,6 +227,9 @@ pub struct Step {
     pub compute: Option<Spanned<String>>,
     /// `allow_reuse` (default `true`).
     pub allow_reuse: bool,
+    /// `track_imports`, `normalize_script`, `trace_reads` as set on the step (the
+    /// pipeline's defaults are in [`PipelineMeta::reuse`]).
+    pub reuse: ReuseSwitches,
     /// `timeout` in seconds.
     pub timeout: Option<u64>,
     /// `env`: environment variables the step sets (they feed the key).

@@ -49,6 +49,9 @@ pub enum PathUse {
     Data,
     /// An environment's requirements file (hashed).
     Requirements,
+    /// A place a Python script's import may be found (a helper module when it is a file;
+    /// see `hir::modules`): a file is hashed and read as Python, a folder is not hashed.
+    Module,
 }
 
 /// One path to look at.
@@ -64,29 +67,48 @@ pub struct PathNeed {
     /// [`crate::Index::data_locations`]), so that a datastore that is not a local folder
     /// can be asked about it.
     pub datastore: Option<(String, String)>,
+    /// Whether the driver is to read it as Python when it is a file, and set what
+    /// [`python::analyze`] finds with [`crate::RootDatabase::set_python`]: a `.py` script,
+    /// or a place one of its imports may be.
+    pub python: bool,
 }
 
 /// Every path the pipeline names, each once, in file order; none holding a NUL character.
 #[salsa::tracked(returns(ref))]
 pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
     let index = index(db, file);
-    // Path, its first use, and for a data reference its datastore and path inside it.
-    type Named<'a> = (&'a str, PathUse, Option<&'a (String, String)>);
+    // Path, its first use, for a data reference its datastore and path inside it, and
+    // whether it is read as Python.
+    type Named<'a> = (&'a str, PathUse, Option<&'a (String, String)>, bool);
     let mut named: Vec<Named<'_>> = Vec::new();
     let mut here_seen = false;
+    let mut scanned: FxHashMap<&str, ()> = FxHashMap::default();
+    let default_tracking = index.meta.reuse.track_imports;
     for &group in &items(db, file).groups {
         for path in &group_names(db, group).paths {
             match path {
-                NamedPath::Path(p, usage) => named.push((p, *usage, None)),
+                NamedPath::Path(p, usage) => named.push((p, *usage, None, false)),
+                NamedPath::Script(p, track) => {
+                    let python = p.ends_with(".py");
+                    named.push((p, PathUse::Script, None, python));
+                    let tracked = track.or(default_tracking).unwrap_or(true);
+                    if python && tracked && scanned.insert(p, ()).is_none() {
+                        let scan = crate::modules::script_modules(db, db.fs_entry(p));
+                        for (m, python) in &scan.looked_at {
+                            named.push((m, PathUse::Module, None, *python));
+                        }
+                    }
+                }
                 // Most steps work in the pipeline's folder: one entry for all of them.
                 NamedPath::Here if !here_seen => {
                     here_seen = true;
-                    named.push((".", PathUse::SourceDirectory, None));
+                    named.push((".", PathUse::SourceDirectory, None, false));
                 }
                 NamedPath::Here => {}
                 NamedPath::Data(name) => {
                     if let Some(Some(path)) = index.data.get(name) {
-                        named.push((path, PathUse::Data, index.data_locations.get(name)));
+                        let at = index.data_locations.get(name);
+                        named.push((path, PathUse::Data, at, false));
                     }
                 }
             }
@@ -94,15 +116,18 @@ pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
     }
     let mut out: Vec<PathNeed> = Vec::new();
     let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
-    for (path, usage, datastore) in named {
+    for (path, usage, datastore, python) in named {
         // Lowering reports it; no file system can hold such a path, so none is probed.
         if path.contains('\0') {
             continue;
         }
-        let digest = usage != PathUse::SourceDirectory;
+        // A module's place may be a folder (a package), whose tree is not keyed; a file
+        // there is hashed when found either way (see `Probed`).
+        let digest = !matches!(usage, PathUse::SourceDirectory | PathUse::Module);
         match seen.get(path) {
             Some(&i) => {
                 out[i].digest |= digest;
+                out[i].python |= python;
                 if out[i].datastore.is_none() {
                     out[i].datastore = datastore.cloned();
                 }
@@ -110,7 +135,7 @@ pub fn needed_paths(db: &dyn Db, file: SourceFile) -> Vec<PathNeed> {
             None => {
                 seen.insert(path, out.len());
                 let datastore = datastore.cloned();
-                out.push(PathNeed { path: path.to_owned(), digest, usage, datastore });
+                out.push(PathNeed { path: path.to_owned(), digest, usage, datastore, python });
             }
         }
     }

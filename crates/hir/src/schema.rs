@@ -143,6 +143,34 @@ pub static TABLES: &[TableSpec] = &[
                 "The experiment runs are recorded under (Azure ML `Experiment`); `runner build --experiment NAME` overrides it.",
                 r#"experiment = "nightly""#
             ),
+            key!(
+                "track_imports",
+                Bool,
+                Some("true"),
+                "The default of every step's `track_imports`: whether the local modules a `.py` script imports (transitively: `import x`, `from . import y`, a package's `__init__.py`), found the way Python finds them from the script's folder, feed the step key. Azure ML hashes only the main script; `false` gives exactly that (list helper modules in `hash_paths` then). Installed and standard-library modules never feed it (the environment covers them).",
+                "track_imports = false"
+            ),
+            key!(
+                "normalize_script",
+                Bool,
+                Some("true"),
+                "The default of every step's `normalize_script`: whether a `.py` script and its modules are keyed by their Python tokens: comments, blank lines and spacing inside a line do not change the key (a comment-only edit reuses the result and says so); every token, string, docstring and indentation does. `false` keys the bytes.",
+                "normalize_script = false"
+            ),
+            key!(
+                "trace_reads",
+                Bool,
+                Some("false"),
+                "The default of every step's `trace_reads`: whether the files a step opens are traced (with `strace`), so that a read of a file under the project that is not part of the step key is reported (`step train read config.yaml, which is not part of its key`). Off by default: tracing stops the step at every file it opens, which slows a Python step's start (figures in docs/pipeline-format.md). `runner build --trace-reads` turns it on for one build.",
+                "trace_reads = true"
+            ),
+            key!(
+                "strict_reads",
+                Bool,
+                Some("false"),
+                "Whether a step that reads a file outside its key fails (its result is not cached), rather than warns. Implies `trace_reads`. `runner build --strict-reads` turns it on for one build.",
+                "strict_reads = true"
+            ),
         ],
         example: "[pipeline]\nname = \"digits\"\ndescription = \"Train two classifiers on the digits data set and compare them\"\n",
     },
@@ -435,6 +463,27 @@ pub static TABLES: &[TableSpec] = &[
                 Some("true"),
                 "Whether a recorded result with the same step key may be reused (Azure ML `allow_reuse`). `false` runs the step on every build.",
                 "allow_reuse = false"
+            ),
+            key!(
+                "track_imports",
+                Bool,
+                Some("true"),
+                "Whether the local modules a `.py` script imports (transitively: `import x`, `from . import y`, a package's `__init__.py`), found the way Python finds them from the script's folder, feed the step key. Azure ML hashes only the main script; `false` gives exactly that (list helper modules in `hash_paths` then). Installed and standard-library modules never feed it (the environment covers them).",
+                "track_imports = false"
+            ),
+            key!(
+                "normalize_script",
+                Bool,
+                Some("true"),
+                "Whether a `.py` script and its modules are keyed by their Python tokens: comments, blank lines and spacing inside a line do not change the key (a comment-only edit reuses the result and says so); every token, string, docstring and indentation does. `false` keys the bytes.",
+                "normalize_script = false"
+            ),
+            key!(
+                "trace_reads",
+                Bool,
+                Some("false"),
+                "Whether the files the step opens are traced (with `strace`), so that a read of a file under the project that is not part of the step key is reported (`step train read config.yaml, which is not part of its key`). Off by default: tracing stops the step at every file it opens, which slows a Python step's start (figures in docs/pipeline-format.md). `runner build --trace-reads` turns it on for one build.",
+                "trace_reads = true"
             ),
             key!(
                 "timeout",

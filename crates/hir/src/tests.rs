@@ -13,6 +13,7 @@ use crate::{RootDatabase, SourceFile, file_diagnostics as diagnostics};
 mod docs;
 mod incremental;
 mod keys;
+mod modules;
 
 /// A database holding the fixture, with files synced.
 pub(crate) fn load(text: &str) -> (RootDatabase, SourceFile, Option<BTreeMap<String, String>>) {

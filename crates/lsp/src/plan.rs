@@ -64,7 +64,7 @@ pub fn plan(shared: &Shared, snap: &Snapshot) -> Option<Arc<PlanView>> {
     let mut run_times: std::collections::HashMap<i64, Option<u64>> = Default::default();
     for s in steps {
         let state = match s.planned {
-            driver::Planned::Reuse { run_id } => {
+            driver::Planned::Reuse { run_id, .. } => {
                 let at = *run_times.entry(run_id).or_insert_with(|| {
                     history
                         .as_ref()

@@ -39,6 +39,9 @@ pub struct InputRecord {
 pub struct KeyRecord {
     pub schema: u32,
     pub script: Option<(String, String)>,
+    /// Helper modules: (path relative to `source_directory`, digest).
+    #[serde(default)]
+    pub modules: Vec<(String, String)>,
     pub command: Option<Vec<String>>,
     pub hash_paths: Vec<(String, String)>,
     pub arguments: Vec<String>,
@@ -46,6 +49,11 @@ pub struct KeyRecord {
     pub inputs: Vec<InputRecord>,
     pub environment: Option<(String, String)>,
     pub env_vars: Vec<(String, String)>,
+    /// Not part of the key: the byte digests of the files keyed by their tokens
+    /// ([`hir::StepKeyFields::sources`]), to tell a reuse whose files changed only in
+    /// comments ([`cosmetic_changes`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<(String, String)>,
 }
 
 impl KeyRecord {
@@ -76,6 +84,7 @@ impl KeyRecord {
         Ok(KeyRecord {
             schema: fields.schema,
             script: fields.script.as_ref().map(|(p, d)| (p.clone(), d.to_hex())),
+            modules: fields.modules.iter().map(|(p, d)| (p.clone(), d.to_hex())).collect(),
             command: fields.command.clone(),
             hash_paths: fields.hash_paths.iter().map(|(p, d)| (p.clone(), d.to_hex())).collect(),
             arguments: fields.arguments.clone(),
@@ -83,10 +92,12 @@ impl KeyRecord {
             inputs,
             environment: fields.environment.as_ref().map(|(n, d)| (n.clone(), d.to_hex())),
             env_vars: fields.env_vars.clone(),
+            sources: fields.sources.iter().map(|(p, d)| (p.clone(), d.to_hex())).collect(),
         })
     }
 
-    /// The canonical JSON text (what is hashed and stored).
+    /// The canonical JSON text (what is stored; [`Self::digest`] hashes it without
+    /// `sources`).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a key record always serializes")
     }
@@ -96,9 +107,14 @@ impl KeyRecord {
         serde_json::from_str(text).ok()
     }
 
-    /// The step key.
+    /// The step key: over every field but `sources`.
     pub fn digest(&self) -> Digest {
-        Digest::of_bytes(format!("runner-step-key\n{}", self.to_json()).as_bytes())
+        let json = if self.sources.is_empty() {
+            self.to_json()
+        } else {
+            KeyRecord { sources: Vec::new(), ..self.clone() }.to_json()
+        };
+        Digest::of_bytes(format!("runner-step-key\n{json}").as_bytes())
     }
 }
 
@@ -113,6 +129,8 @@ pub enum Lookup {
         run_id: i64,
         /// Output name → manifest digest.
         outputs: BTreeMap<String, Digest>,
+        /// The entry's `sources` (see [`KeyRecord::sources`]): (path, hex digest).
+        sources: Vec<(String, String)>,
     },
     /// An entry whose outputs failed verification: which output, and what is wrong.
     Broken {
@@ -139,6 +157,9 @@ pub enum Decision {
         run_id: i64,
         /// Its outputs.
         outputs: BTreeMap<String, Digest>,
+        /// Files whose bytes differ from those the result was made from, in comments and
+        /// layout only ([`cosmetic_changes`]): said with the reuse.
+        cosmetic: Vec<String>,
     },
     /// Run it, for these reasons (never empty).
     Run(Vec<DirtyReason>),
@@ -160,7 +181,10 @@ pub fn decide(
         return Decision::Run(vec![DirtyReason::ReuseDisabled]);
     }
     match lookup {
-        Lookup::Hit { run_id, outputs } => Decision::Reuse { run_id, outputs },
+        Lookup::Hit { run_id, outputs, sources } => {
+            let cosmetic = cosmetic_changes(&sources, current);
+            Decision::Reuse { run_id, outputs, cosmetic }
+        }
         Lookup::Broken { output, detail } => {
             Decision::Run(vec![DirtyReason::CachedOutputUnusable { output, detail }])
         }
@@ -175,6 +199,40 @@ pub fn decide(
             Decision::Run(reasons)
         }
     }
+}
+
+/// The files of `current`'s `sources` whose bytes differ from those of `recorded` (a
+/// result's `sources`): with equal keys, they changed only in comments and layout. Each is
+/// said as `script` or `helper module PATH`. Files not in `recorded` (a result from before
+/// sources were kept) are not reported.
+pub fn cosmetic_changes(recorded: &[(String, String)], current: &KeyRecord) -> Vec<String> {
+    let old: BTreeMap<&str, &str> =
+        recorded.iter().map(|(p, d)| (p.as_str(), d.as_str())).collect();
+    let script = current.script.as_ref().map(|(p, _)| p.as_str());
+    current
+        .sources
+        .iter()
+        .filter(|(p, d)| old.get(p.as_str()).is_some_and(|o| o != d))
+        .map(|(p, _)| {
+            if Some(p.as_str()) == script {
+                "script".to_owned()
+            } else {
+                format!("helper module {p}")
+            }
+        })
+        .collect()
+}
+
+/// How a reuse says [`cosmetic_changes`]: `script changed only in comments; helper module
+/// common/util.py changed only in comments`. `None` when there are none.
+pub fn cosmetic_note(cosmetic: &[String]) -> Option<String> {
+    (!cosmetic.is_empty()).then(|| {
+        cosmetic
+            .iter()
+            .map(|c| format!("{c} changed only in comments"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }
 
 #[cfg(test)]

@@ -24,6 +24,14 @@ pub enum DirtyReason {
         /// Previous path when it differs.
         renamed_from: Option<String>,
     },
+    /// A helper module the script imports changed, or the script started or stopped
+    /// importing it (`track_imports`).
+    ModuleChanged {
+        /// The module's path, relative to `source_directory`.
+        path: String,
+        /// "changed", "added" or "removed".
+        how: &'static str,
+    },
     /// The step switched between `script` and `command`, or the command changed.
     CommandChanged,
     /// A `hash_paths` entry's content changed, or it was added or removed.
@@ -86,6 +94,13 @@ impl fmt::Display for DirtyReason {
             DirtyReason::ScriptChanged { path, renamed_from: Some(old) } => {
                 write!(f, "script changed: {old} → {path}")
             }
+            DirtyReason::ModuleChanged { path, how: "changed" } => {
+                write!(f, "helper module {path} changed")
+            }
+            DirtyReason::ModuleChanged { path, how: "added" } => {
+                write!(f, "helper module {path} is now imported")
+            }
+            DirtyReason::ModuleChanged { path, how } => write!(f, "helper module {path} {how}"),
             DirtyReason::CommandChanged => write!(f, "command changed"),
             DirtyReason::HashPathChanged { path, how } => write!(f, "hash_paths {path} {how}"),
             DirtyReason::ArgumentsChanged => write!(f, "arguments changed"),
@@ -113,7 +128,7 @@ impl fmt::Display for DirtyReason {
 }
 
 /// Every difference between `old` and `new`, in a fixed order: schema, script/command,
-/// hash_paths, parameters, arguments, inputs, environment, env vars. Empty when equal.
+/// helper modules, hash_paths, parameters, arguments, inputs, environment, env vars. Empty when equal.
 pub fn dirty_reasons(old: &KeyRecord, new: &KeyRecord) -> Vec<DirtyReason> {
     let mut out = Vec::new();
     if old.schema != new.schema {
@@ -132,6 +147,14 @@ pub fn dirty_reasons(old: &KeyRecord, new: &KeyRecord) -> Vec<DirtyReason> {
         }
         _ => {}
     }
+    diff_maps(&old.modules, &new.modules, |path, o, n| {
+        let how = match (o, n) {
+            (None, _) => "added",
+            (_, None) => "no longer imported",
+            _ => "changed",
+        };
+        out.push(DirtyReason::ModuleChanged { path: path.to_owned(), how });
+    });
     diff_maps(&old.hash_paths, &new.hash_paths, |path, o, n| {
         let how = match (o, n) {
             (None, _) => "added",

@@ -15,6 +15,8 @@ fn fields() -> StepKeyFields {
     StepKeyFields {
         schema: 1,
         script: Some(("train.py".into(), d("script"))),
+        modules: vec![("common/features.py".into(), d("features"))],
+        sources: vec![("train.py".into(), d("script bytes"))],
         command: None,
         hash_paths: vec![("common".into(), d("common"))],
         arguments: vec!["--c".into(), "1.0".into(), "${inputs.data}".into()],
@@ -84,10 +86,10 @@ fn key_depends_on_upstream_content_not_on_who_ran() {
 #[test]
 fn decisions() {
     let cur = record(&fields(), "x");
-    let hit = Lookup::Hit { run_id: 3, outputs: BTreeMap::new() };
+    let hit = Lookup::Hit { run_id: 3, outputs: BTreeMap::new(), sources: cur.sources.clone() };
     assert_eq!(
         decide(true, Policy::default(), &cur, hit.clone(), None),
-        Decision::Reuse { run_id: 3, outputs: BTreeMap::new() }
+        Decision::Reuse { run_id: 3, outputs: BTreeMap::new(), cosmetic: vec![] }
     );
     assert_eq!(
         decide(false, Policy::default(), &cur, hit.clone(), None),
@@ -113,4 +115,45 @@ fn decisions() {
             detail: "blob 1234 is missing".into()
         }])
     );
+}
+
+#[test]
+fn helper_modules_have_their_reasons() {
+    let base = record(&fields(), "x");
+    let mut f = fields();
+    f.modules[0].1 = d("features v2");
+    f.modules.push(("common/new.py".into(), d("new")));
+    expect![[r#"
+        [
+            "helper module common/features.py changed",
+            "helper module common/new.py is now imported",
+        ]
+    "#]]
+    .assert_debug_eq(&reasons(&base, &record(&f, "x")));
+    let mut f = fields();
+    f.modules.clear();
+    expect![[r#"
+        [
+            "helper module common/features.py no longer imported",
+        ]
+    "#]]
+    .assert_debug_eq(&reasons(&base, &record(&f, "x")));
+}
+
+#[test]
+fn sources_are_kept_beside_the_key_not_in_it() {
+    let base = record(&fields(), "x");
+    let mut f = fields();
+    f.sources = vec![("train.py".into(), d("script bytes with a comment"))];
+    let commented = record(&f, "x");
+    assert_eq!(base.digest(), commented.digest());
+    assert_eq!(KeyRecord::from_json(&commented.to_json()), Some(commented.clone()));
+    let hit = Lookup::Hit { run_id: 3, outputs: BTreeMap::new(), sources: base.sources.clone() };
+    let Decision::Reuse { cosmetic, .. } = decide(true, Policy::default(), &commented, hit, None)
+    else {
+        panic!("a hit is reused")
+    };
+    assert_eq!(crate::cosmetic_note(&cosmetic).unwrap(), "script changed only in comments");
+    // A result from before sources were kept says nothing.
+    assert!(crate::cosmetic_changes(&[], &commented).is_empty());
 }

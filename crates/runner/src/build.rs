@@ -312,7 +312,10 @@ fn plan_only(
         .filter(|p| selected.contains(p.step.as_str()))
         .map(|p| {
             let (action, detail) = match p.planned {
-                driver::Planned::Reuse { run_id } => ("reuse", format!("from run {run_id}")),
+                driver::Planned::Reuse { run_id, cosmetic } => {
+                    let note = plan::cosmetic_note(&cosmetic).map(|n| format!(", {n}"));
+                    ("reuse", format!("from run {run_id}{}", note.unwrap_or_default()))
+                }
                 driver::Planned::Run(reasons) => ("will run", reasons.join("; ")),
                 driver::Planned::AfterUpstream(u) => {
                     ("will run", format!("after upstream {u}, unless it reproduces its outputs"))

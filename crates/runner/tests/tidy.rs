@@ -13,14 +13,15 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("base", &[][..]),
         ("syntax", &[][..]),
-        ("hir", &["base", "syntax"][..]),
+        ("python", &["base"][..]),
+        ("hir", &["base", "syntax", "python"][..]),
         ("plan", &["hir"][..]),
         ("ide", &["syntax", "hir"][..]),
         ("cache", &["base"][..]),
         ("exec", &[][..]),
         ("compute", &["exec"][..]),
         ("history", &[][..]),
-        ("driver", &["syntax", "hir", "plan", "cache", "history"][..]),
+        ("driver", &["syntax", "python", "hir", "plan", "cache", "history"][..]),
         ("engine", &["base", "hir", "plan", "cache", "exec", "compute", "history", "driver"][..]),
         ("lsp", &["syntax", "hir", "plan", "ide", "driver", "cache", "history"][..]),
         (

@@ -15,7 +15,7 @@
 //! ```text
 //! "RUNKEYS1", [u8; 32] invocation,
 //! u32 n × (str step, str record /* plan::KeyRecord JSON */,
-//!          u32 n × (u8 slot /* 0 script, 1 hash path, 2 data, 3 environment */,
+//!          u32 n × (u8 slot /* 0 script, 1 hash path, 2 data, 3 environment, 4 python */,
 //!                   u32 hash path index | str data input | nothing, str path),
 //!          u32 n × (str input, str upstream step, str output)),
 //! [u8; 32] sha256 of everything above
@@ -98,6 +98,7 @@ fn encode(k: &MemoKeys) -> Vec<u8> {
                     put_bytes(&mut out, input.as_bytes());
                 }
                 KeySlot::Environment => out.push(3),
+                KeySlot::Python => out.push(4),
             }
             put_bytes(&mut out, path.as_bytes());
         }
@@ -136,6 +137,7 @@ fn decode(bytes: &[u8]) -> Option<MemoKeys> {
                 1 => KeySlot::HashPath(r.u32()?),
                 2 => KeySlot::Data(string(&mut r)?),
                 3 => KeySlot::Environment,
+                4 => KeySlot::Python,
                 _ => return None,
             };
             paths.push((slot, string(&mut r)?));

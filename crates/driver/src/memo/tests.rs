@@ -85,6 +85,7 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
         run_id: 1,
         created_ms: 0,
         manifests: BTreeMap::new(),
+        sources: Vec::new(),
     };
     cache.put_action(&key, &result).unwrap();
     std::fs::create_dir_all(state.join("outputs/train")).unwrap();

@@ -239,6 +239,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
                         .filter_map(|(k, v)| Some((k.clone(), known.get(v)?.clone())))
                         .collect()
                 },
+                sources: record.sources.clone(),
             },
         )),
     };
@@ -315,10 +316,19 @@ fn changed_while_running(shared: &Shared, i: usize, snapshot: &Path) -> Option<S
         Ok(hir::FsState::File(d) | hir::FsState::Dir(Some(d))) => d == *want,
         _ => false,
     };
+    // A file keyed by its tokens is compared by its bytes, recorded beside the key.
+    let bytes = |path: &str, keyed: &Digest| {
+        fields.sources.iter().find(|(p, _)| p == path).map_or(*keyed, |(_, d)| *d)
+    };
     if let Some((script, d)) = &fields.script
-        && !same(&snapshot.join(script), d)
+        && !same(&snapshot.join(script), &bytes(script, d))
     {
         return Some(format!("script {script}"));
+    }
+    for (module, d) in &fields.modules {
+        if !same(&snapshot.join(module), &bytes(module, d)) {
+            return Some(format!("helper module {module}"));
+        }
     }
     for (path, d) in &fields.hash_paths {
         if !same(&snapshot.join(path), d) {

@@ -44,13 +44,20 @@ print(1)
     let key = step_key_fields(&db, file, find_step(&db, file, "train").unwrap()).clone().unwrap();
     expect![[r#"
         StepKeyFields {
-            schema: 1,
+            schema: 2,
             script: Some(
+                (
+                    "train.py",
+                    75c9e7fd353e74255efd61f2c2f784d4f835dd5877a0e5d5ccdb91a83f477d69,
+                ),
+            ),
+            modules: [],
+            sources: [
                 (
                     "train.py",
                     cc42155088fca5730758db72b2a5bca33112a941dfaa2d43098ec422ce4ea213,
                 ),
-            ),
+            ],
             command: None,
             hash_paths: [
                 (
@@ -168,6 +175,11 @@ print(1)
                 assert_eq!(d, state(path));
             }
             KeySlot::Environment => assert_eq!(path, "req.txt"),
+            // Keyed by its tokens: not the digest of its bytes.
+            KeySlot::Python => {
+                assert_eq!(path, "src/train.py");
+                assert_ne!(fields.script.as_ref().unwrap().1, state(path));
+            }
         }
         seen += 1;
     }

@@ -131,7 +131,7 @@ fn rekey(
             KeySlot::Data(input) => {
                 &mut record.inputs.iter_mut().find(|r| &r.name == input)?.digest
             }
-            KeySlot::Environment => return None,
+            KeySlot::Environment | KeySlot::Python => return None,
         };
         if field != was {
             return None;
