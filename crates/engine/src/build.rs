@@ -48,6 +48,7 @@ mod inputs;
 mod integrity;
 mod ledger;
 pub mod memo;
+pub mod reads;
 mod trash;
 mod views;
 
@@ -55,6 +56,14 @@ use trash::discard_inputs;
 pub(crate) use trash::reap_and_tidy;
 
 /// Everything about one step the executor needs, copied out of the database.
+/// The build's read tracing: every step (`BuildOptions::trace_reads`), strict or not, and
+/// the pipeline's defaults of the steps' `trace_reads`.
+struct ReadsPolicy {
+    trace: bool,
+    strict: bool,
+    defaults: hir::ReuseSwitches,
+}
+
 struct StepInfo {
     name: String,
     fields: hir::StepKeyFields,
@@ -109,6 +118,13 @@ pub struct BuildOptions {
     /// (`runner build --compute NAME`). The target is not in the step key: results are
     /// reused wherever they were computed.
     pub compute: Option<String>,
+    /// Trace the files every step that runs here opens, and warn of reads outside its key
+    /// (`runner build --trace-reads`; a step's or the pipeline's `trace_reads` does it
+    /// for some). See `build::reads`.
+    pub trace_reads: bool,
+    /// As `trace_reads`, and a read outside its key fails the step, whose result is not
+    /// cached (`--strict-reads`; `[pipeline] strict_reads`).
+    pub strict_reads: bool,
 }
 
 impl Default for BuildOptions {
@@ -121,6 +137,8 @@ impl Default for BuildOptions {
             supervise: true,
             targets: crate::Targets::default(),
             compute: None,
+            trace_reads: false,
+            strict_reads: false,
         }
     }
 }
@@ -237,6 +255,10 @@ struct Shared {
     targets: HashMap<String, (Arc<dyn exec::ComputeTarget>, Arc<tokio::sync::Semaphore>)>,
     /// The compute target every step runs on, whatever its own (`BuildOptions::compute`).
     compute: Option<String>,
+    /// Which steps are traced, and whether an undeclared read fails one (`reads`).
+    reads: ReadsPolicy,
+    /// Whether `strace` runs here, asked once, when a step is first traced.
+    strace: std::sync::OnceLock<bool>,
     /// Per step (position in `steps`), the steps it depends on.
     deps: Vec<Vec<usize>>,
     /// Step name → position in `steps`.
@@ -563,6 +585,12 @@ fn build_once(
         slots: Arc::new(tokio::sync::Semaphore::new(jobs)),
         targets,
         compute: opts.compute.clone(),
+        reads: ReadsPolicy {
+            trace: opts.trace_reads,
+            strict: opts.strict_reads || ix.meta.strict_reads.unwrap_or(false),
+            defaults: ix.meta.reuse,
+        },
+        strace: std::sync::OnceLock::new(),
         announcer: announce::Announcer::new(deps.len()),
         positions,
         deps: deps.clone(),

@@ -26,6 +26,7 @@ mod scheduler;
 pub mod supervise;
 mod tail;
 mod target;
+pub mod trace;
 
 pub use cancel::CancelToken;
 pub use process::{Outcome, ProcessSpec, run_process};

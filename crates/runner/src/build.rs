@@ -55,6 +55,15 @@ pub(crate) struct BuildArgs {
     /// wherever they were computed (the target is not in the step key).
     #[arg(long, value_name = "NAME")]
     compute: Option<String>,
+    /// Trace the files each step that runs here opens (with strace) and warn of every file
+    /// under the project it read that is not part of its key (`trace_reads = true` does it
+    /// for a step, or in `[pipeline]` for all). Costs a stop per file opened.
+    #[arg(long)]
+    trace_reads: bool,
+    /// As --trace-reads, and such a read fails the step; its result is not cached
+    /// (`[pipeline] strict_reads = true`).
+    #[arg(long)]
+    strict_reads: bool,
     /// Output: `human` lines on stderr; `json`, one JSON document on stdout at the end;
     /// `github`, the human lines plus GitHub Actions annotations on stdout (diagnostics, a
     /// failed step at its header with its log's tail, why a step ran) and a table of the
@@ -214,6 +223,8 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         supervise: true,
         targets: engine::Targets::default(),
         compute: args.compute.clone(),
+        trace_reads: args.trace_reads,
+        strict_reads: args.strict_reads,
     };
     let sink = Arc::new(Lines(if json { Level::Quiet } else { Level::Full }));
     let summary = engine::open_cache(&project)

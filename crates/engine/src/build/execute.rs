@@ -94,6 +94,24 @@ pub(super) async fn execute(
     let running = Event::Running { step: info.name.clone(), reason: reason.clone() };
     shared.announcer.running(i, &shared.deps[i], running, |e| shared.emit(e));
     let snapshot = prepared.snapshot.clone();
+    let (traced, strict) = super::reads::policy(shared, info);
+    let trace_log = run_dir.join(super::reads::TRACE_LOG);
+    let mut spec = prepared.spec;
+    if traced && !here {
+        traced_elsewhere(shared, info, compute);
+    } else if traced {
+        if !*shared.strace.get_or_init(exec::trace::available) {
+            let msg =
+                "trace_reads needs strace, which cannot run here (Debian: apt install strace)";
+            return fail(msg.to_owned(), None, StepStatus::Failed);
+        }
+        // strace opens its log before the step's own log files make the folder.
+        if let Err(e) = std::fs::create_dir_all(&run_dir) {
+            return fail(format!("creating {}: {e}", run_dir.display()), None, StepStatus::Failed);
+        }
+        exec::trace::wrap(&mut spec, &trace_log);
+    }
+    let given: Vec<PathBuf> = prepared.reads.iter().skip(1).cloned().collect();
     prepare_ahead(shared, i);
     let job = exec::Job {
         pipeline: shared.pipeline.clone(),
@@ -101,7 +119,7 @@ pub(super) async fn execute(
         run_id: shared.run_id,
         program: prepared.program,
         metrics: metrics_file(shared, &info.name),
-        spec: prepared.spec,
+        spec,
         reads: prepared.reads,
         outputs: prepared.outputs.iter().map(|(_, dir)| dir.clone()).collect(),
     };
@@ -119,6 +137,33 @@ pub(super) async fn execute(
             return fail(format!("exited with code {code}"), Some(code), StepStatus::Failed);
         }
         other => return fail(other.to_string(), None, StepStatus::Failed),
+    }
+    if traced && here {
+        let log = std::fs::read_to_string(&trace_log).unwrap_or_default();
+        let _ = std::fs::remove_file(&trace_log);
+        let mut allowed = given;
+        allowed.extend(prepared.outputs.iter().map(|(_, dir)| dir.clone()));
+        let found = super::reads::undeclared(shared, info, &snapshot, &allowed, &log);
+        if !found.is_empty() {
+            let list: String = found.iter().map(|p| format!("{p}\n")).collect();
+            let _ = std::fs::write(run_dir.join(super::reads::UNDECLARED_FILE), list);
+            for path in &found {
+                let message = super::reads::message(&info.name, path);
+                shared.emit(Event::Warning { step: Some(info.name.clone()), message });
+            }
+            if strict {
+                let msg = format!(
+                    "read {} outside its key (strict_reads): {}",
+                    if found.len() == 1 {
+                        "a file".to_owned()
+                    } else {
+                        format!("{} files", found.len())
+                    },
+                    found.join(", ")
+                );
+                return fail(msg, Some(0), StepStatus::Failed);
+            }
+        }
     }
     // Outputs: each must hold something; store them, then the cache entry, then history.
     // The step is over (its process group is gone), so its files are handed to the CAS as
@@ -643,4 +688,10 @@ async fn python_for(shared: &Arc<Shared>, info: &StepInfo) -> anyhow::Result<Pat
     .await??;
     built.insert(name, p.clone());
     Ok(p)
+}
+
+/// Says once per step that its reads are not traced on a target elsewhere.
+fn traced_elsewhere(shared: &Shared, info: &super::StepInfo, compute: &str) {
+    let message = format!("reads are traced on this machine only, not on compute target {compute}");
+    shared.emit(Event::Warning { step: Some(info.name.clone()), message });
 }

@@ -1,0 +1,116 @@
+//! Undeclared reads: files a traced step opened that are not part of its key.
+//!
+//! A step runs from a snapshot of its `source_directory`, so a file it reads there without
+//! naming it (`config.txt` beside the script) is invisible to the key: edit it and the
+//! step is reused with a stale result. With `trace_reads` (or `--trace-reads`,
+//! `--strict-reads`, `strict_reads`), the step runs under `exec::trace` and every file it
+//! opened for reading is checked here once it is over:
+//!
+//! * in its snapshot: fine when it is the script, a helper module, or under a `hash_paths`
+//!   entry; reported otherwise, as the project path it was copied from
+//!   (`src/config.txt`);
+//! * elsewhere under the project's folder: fine under a data reference, an input copy or
+//!   the step's own outputs, or in the state folder `.runner/`; reported otherwise;
+//! * anywhere else (the environment, the standard library, `/proc`, `/dev`, `/tmp`): never
+//!   reported. Nor is anything under `__pycache__`, `site-packages`, `dist-packages`,
+//!   `.git`, `.venv` or `venv` (bytecode caches, installed packages, a project's own
+//!   virtual environment).
+//!
+//! A report is a warning, or with `strict_reads` a failure whose result is not cached.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::{Shared, StepInfo};
+
+/// Folder names whose contents are never reported.
+const NEVER: &[&str] = &["__pycache__", "site-packages", "dist-packages", ".git", ".venv", "venv"];
+
+/// The file a traced step's log of opened files goes to, in its run folder.
+pub(super) const TRACE_LOG: &str = "reads.trace";
+
+/// The file a step's undeclared reads are kept in, in its run folder (one project path a
+/// line), for `runner show` and the language server.
+pub const UNDECLARED_FILE: &str = "undeclared-reads.txt";
+
+/// Whether step `info` runs traced in this build, and whether an undeclared read fails it.
+pub(super) fn policy(shared: &Shared, info: &StepInfo) -> (bool, bool) {
+    let strict = shared.reads.strict;
+    let switches = info.step.reuse.or(shared.reads.defaults);
+    (strict || shared.reads.trace || switches.traces_reads(), strict)
+}
+
+/// The reads in `log` (strace's text) that are not part of step `info`'s key, as paths
+/// relative to the project's folder, sorted. `snapshot`: the folder the step ran from;
+/// `allowed`: the folders it was given (input copies, data references, outputs).
+pub(super) fn undeclared(
+    shared: &Shared,
+    info: &StepInfo,
+    snapshot: &Path,
+    allowed: &[PathBuf],
+    log: &str,
+) -> Vec<String> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let snapshot = canon(snapshot);
+    let root = canon(&shared.project_root);
+    let state = canon(&shared.state);
+    let allowed: Vec<PathBuf> = allowed.iter().map(|p| canon(p)).collect();
+    let src = hir::paths::normalize(info.step.source_directory());
+    let fields = &info.fields;
+    let keyed = |rel: &str| {
+        fields.script.as_ref().is_some_and(|(s, _)| s == rel)
+            || fields.modules.iter().any(|(m, _)| m == rel)
+            || fields.hash_paths.iter().any(|(h, _)| under(rel, h))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for path in exec::trace::opened_for_reading(log) {
+        if path
+            .components()
+            .any(|c| matches!(c, Component::Normal(n) if NEVER.iter().any(|x| n == *x)))
+        {
+            continue;
+        }
+        let shown = if let Ok(rel) = path.strip_prefix(&snapshot) {
+            let rel = rel.to_string_lossy();
+            if keyed(&rel) {
+                continue;
+            }
+            hir::paths::join(&src, &rel)
+        } else if let Ok(rel) = path.strip_prefix(&root) {
+            if path.starts_with(&state) || allowed.iter().any(|a| path.starts_with(a)) {
+                continue;
+            }
+            rel.to_string_lossy().into_owned()
+        } else {
+            continue;
+        };
+        out.push(shown);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether `rel` is `entry` or below it (both `/`-separated, relative).
+fn under(rel: &str, entry: &str) -> bool {
+    let entry = entry.trim_end_matches('/');
+    entry == "." || rel == entry || rel.strip_prefix(entry).is_some_and(|r| r.starts_with('/'))
+}
+
+/// The warning for one undeclared read.
+pub(super) fn message(step: &str, path: &str) -> String {
+    format!("step {step} read {path}, which is not part of its key; add it to hash_paths or inputs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under;
+
+    #[test]
+    fn entries_cover_their_trees() {
+        assert!(under("lib/u.py", "lib"));
+        assert!(under("lib/u.py", "lib/"));
+        assert!(under("lib", "lib"));
+        assert!(!under("library/u.py", "lib"));
+        assert!(under("anything", "."));
+    }
+}
