@@ -11,6 +11,7 @@ mod check;
 mod failures;
 mod fan_in;
 mod first_hour;
+mod imports;
 mod injection;
 mod kill;
 mod memo;
