@@ -8,6 +8,7 @@ use crate::{Db, SourceFile, graph, items};
 
 pub mod cycle;
 pub mod duplicate_output;
+pub mod dynamic_import;
 pub mod invalid_name;
 pub mod invalid_reference;
 pub mod invalid_value;
@@ -79,6 +80,7 @@ codes! {
     UnusedInput = "W0204" "unused-input" Warning,
     ShellInterpolation = "W0205" "shell-interpolation" Warning,
     PathOutsideProject = "N0301" "path-outside-project" Note,
+    DynamicImport = "N0302" "dynamic-import" Note,
 }
 
 /// A secondary location that explains a diagnostic (the other end of a duplicate, another

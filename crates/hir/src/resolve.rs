@@ -14,7 +14,7 @@ use syntax::Span;
 
 use crate::db::ParamName;
 use crate::diagnostics::{
-    Diagnostic, invalid_reference, path_not_found, path_outside_project, suggest,
+    Diagnostic, dynamic_import, invalid_reference, path_not_found, path_outside_project, suggest,
     unknown_placeholder, unresolved_reference, unused,
 };
 use crate::group::{Named, group_names};
@@ -551,6 +551,33 @@ fn check_step_paths(db: &dyn Db, step: &Step, diags: &mut Vec<Diagnostic>) {
     }
     for (p, what, want, resolved) in &files {
         diags.extend(check_path(db, p.span, what, &p.value, resolved, *want));
+    }
+    if let Some(script) = &step.script
+        && script.value.ends_with(".py")
+        && step.reuse.track_imports != Some(false)
+    {
+        check_dynamic_imports(db, script, &src, diags);
+    }
+}
+
+/// `N0302` for each import by a computed name in `script` and the modules it imports.
+fn check_dynamic_imports(
+    db: &dyn Db,
+    script: &Spanned<String>,
+    src: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let path = join(src, &script.value);
+    let modules = &crate::modules::script_modules(db, db.fs_entry(&path)).modules;
+    for file in std::iter::once(&path).chain(modules) {
+        let Some(analysis) = db.fs_entry(file).python(db).clone() else { continue };
+        let shown = match src {
+            "." => file.as_str(),
+            _ => file.strip_prefix(src).and_then(|r| r.strip_prefix('/')).unwrap_or(file),
+        };
+        for d in &analysis.dynamic {
+            diags.push(dynamic_import::new(script.span, shown, d.line, &d.call));
+        }
     }
 }
 
