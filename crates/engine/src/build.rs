@@ -94,6 +94,10 @@ pub struct Outcome {
     /// When the process of a step that ran started and ended (not in the JSON document).
     #[serde(skip)]
     ran: Option<(SystemTime, SystemTime)>,
+    /// For a traced step that ran: the files under the project it read that are not part
+    /// of its key, relative to the project's folder (see `reads`). Omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undeclared_reads: Vec<String>,
 }
 
 /// What to build, and how, in an already-loaded project.
@@ -722,6 +726,7 @@ fn record_end(
                 key: None,
                 stderr_log: None,
                 ran: None,
+                undeclared_reads: Vec::new(),
             },
             Vec::new(),
             None,
@@ -1021,6 +1026,7 @@ fn reuse(
             key: Some(key.to_hex()),
             stderr_log: None,
             ran: None,
+            undeclared_reads: Vec::new(),
         },
         Vec::new(),
         None,

@@ -26,6 +26,7 @@ mod session;
 mod targets;
 
 pub use build::memo;
+pub use build::reads;
 pub use build::{
     BuildOptions, BuildSummary, Outcome, SETTLE_WAIT, open_cache, run_build, runtime, selection,
 };

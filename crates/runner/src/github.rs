@@ -1,7 +1,8 @@
 //! `runner build --format github`: a build as GitHub Actions sees it. Besides the human
 //! lines on stderr, stdout gets workflow commands: the pipeline's diagnostics (as `runner
 //! check --format github`), `::error` for a step that failed (at its `[steps.NAME]` header,
-//! with its log's last lines), `::notice` for a step that ran (with why); and when
+//! with its log's last lines), `::notice` for a step that ran (with why), `::warning` for
+//! each file a traced step read outside its key (at its header); and when
 //! `GITHUB_STEP_SUMMARY` names a file, a Markdown table of the steps (status, time, why,
 //! metrics) is appended to it. Source: GitHub's "Workflow commands for GitHub Actions"
 //! (`::error file=…,line=…,title=…::message`, `%`, CR and LF escaped in messages, also `:`
@@ -37,6 +38,18 @@ pub(crate) fn annotations(summary: &BuildSummary, project: Option<&Project>) -> 
     let file = project.map(|p| p.display.clone()).unwrap_or_default();
     let mut out = String::new();
     for o in &summary.outcomes {
+        for path in &o.undeclared_reads {
+            let mut props =
+                vec![format!("title={}", prop(&format!("step {} read outside its key", o.step)))];
+            if let Some(line) = line_of(&o.step) {
+                props.insert(0, format!("file={},line={line}", prop(&file)));
+            }
+            let msg = format!(
+                "step {} read {path}, which is not part of its key; add it to hash_paths or inputs",
+                o.step
+            );
+            let _ = writeln!(out, "::warning {}::{}", props.join(","), esc(&msg));
+        }
         let (level, title) = match o.status {
             StepStatus::Failed => ("error", format!("step {} failed", o.step)),
             StepStatus::Ran => ("notice", format!("step {} ran", o.step)),

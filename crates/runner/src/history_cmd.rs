@@ -157,7 +157,24 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(f) = &s.key_fields {
             let v: serde_json::Value = serde_json::from_str(f).unwrap_or_default();
+            let modules: Vec<&str> = v["modules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m[0].as_str())
+                .collect();
+            if !modules.is_empty() {
+                outln!("  helper modules in the key: {}", modules.join(", "));
+            }
             outln!("  key fields: {}", serde_json::to_string_pretty(&v)?.replace('\n', "\n  "));
+        }
+        if let Some(l) = &s.log_dir
+            && let Ok(list) =
+                std::fs::read_to_string(Path::new(l).join(engine::reads::UNDECLARED_FILE))
+        {
+            for path in list.lines() {
+                outln!("  read outside its key: {path} (add it to hash_paths or inputs)");
+            }
         }
         if let Some(o) = &s.outputs {
             outln!("  outputs: {o}");

@@ -64,6 +64,7 @@ pub(super) async fn execute(
                 key: Some(key.to_hex()),
                 stderr_log: Some(log.clone()).filter(|l| l.exists()),
                 ran: None,
+                undeclared_reads: Vec::new(),
             },
             Vec::new(),
             (!tail.is_empty()).then_some((tail, log)),
@@ -95,6 +96,7 @@ pub(super) async fn execute(
     shared.announcer.running(i, &shared.deps[i], running, |e| shared.emit(e));
     let snapshot = prepared.snapshot.clone();
     let (traced, strict) = super::reads::policy(shared, info);
+    let mut undeclared = Vec::new();
     let trace_log = run_dir.join(super::reads::TRACE_LOG);
     let mut spec = prepared.spec;
     if traced && !here {
@@ -144,6 +146,7 @@ pub(super) async fn execute(
         let mut allowed = given;
         allowed.extend(prepared.outputs.iter().map(|(_, dir)| dir.clone()));
         let found = super::reads::undeclared(shared, info, &snapshot, &allowed, &log);
+        undeclared.clone_from(&found);
         if !found.is_empty() {
             let list: String = found.iter().map(|p| format!("{p}\n")).collect();
             let _ = std::fs::write(run_dir.join(super::reads::UNDECLARED_FILE), list);
@@ -217,6 +220,7 @@ pub(super) async fn execute(
         started_ms,
         elapsed,
         window,
+        undeclared,
     };
     let sh = shared.clone();
     let task = tokio::task::spawn_blocking(move || record_ran(&sh, ran));
@@ -243,6 +247,8 @@ struct Ran {
     elapsed: Duration,
     /// When its process started and ended.
     window: (SystemTime, SystemTime),
+    /// The files it read outside its key (when traced).
+    undeclared: Vec<String>,
 }
 
 /// Records a step that ran: checks nothing it read changed while it ran, queues its action
@@ -264,6 +270,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         started_ms,
         elapsed,
         window,
+        undeclared,
     } = ran;
     let info = &shared.steps[i];
     let drift = changed_while_running(shared, i, &snapshot)
@@ -315,6 +322,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             key: Some(key.to_hex()),
             stderr_log: None,
             ran: Some(window),
+            undeclared_reads: undeclared,
         },
         shown,
         None,

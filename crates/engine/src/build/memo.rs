@@ -192,6 +192,7 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
             key: Some(s.key.to_hex()),
             stderr_log: None,
             ran: None,
+            undeclared_reads: Vec::new(),
         })
         .collect();
     let summary = BuildSummary {

@@ -99,6 +99,23 @@ fn an_undeclared_read_is_reported_and_fails_the_step_under_strict_reads() {
     assert!(traced.stderr.contains(warning), "{}", traced.transcript());
     assert!(!traced.stderr.contains("read src/train.py"), "the script is in the key");
     assert!(!traced.stderr.contains("features.py"), "a helper module is in the key");
+    // As an annotation at the step's header, and in `runner show`.
+    p.write("src/config.txt", "lr=2\n");
+    let github = p.run(&["build", &root, "--trace-reads", "--regenerate", "--format", "github"]);
+    let line = PIPELINE.lines().position(|l| l == "[steps.train]").unwrap() + 1;
+    let annotation = format!(
+        "::warning file={root}/pipeline.toml,line={line},title=step train read outside its key::{warning}"
+    );
+    assert!(github.stdout.contains(&annotation), "{}\nwant {annotation}", github.transcript());
+    let run =
+        github.stderr.split("run ").nth(1).and_then(|r| r.split(' ').next()).unwrap().to_owned();
+    let show = p.run(&["show", &run, "train", "-p", &root]);
+    assert!(show.stdout.contains("read outside its key: src/config.txt"), "{}", show.transcript());
+    assert!(
+        show.stdout.contains("helper modules in the key: common/__init__.py, common/features.py"),
+        "{}",
+        show.transcript()
+    );
     p.write("src/train.py", &format!("{TRAIN}cfg = open('config.txt').read()  # strict\n"));
     p.write("src/common/features.py", "def scale(s):\n    return len(s) * 5\n");
     let b = p.build(&["--strict-reads"]);
