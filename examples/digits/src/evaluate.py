@@ -8,12 +8,11 @@ import argparse
 import os
 import sys
 
-sys.dont_write_bytecode = True  # keep __pycache__ out of src/ (it is in hash_paths)
+sys.dont_write_bytecode = True  # keep __pycache__ out of src/ (the snapshot would carry it)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score  # noqa: E402
-
 from common import io as cio  # noqa: E402
+from common import scores  # noqa: E402
 
 
 def main():
@@ -27,19 +26,15 @@ def main():
     model = cio.load_model(args.model)
     X, y, _ = cio.load_split(args.data, "test")
     predicted = model.predict(X)
-    accuracy = float(accuracy_score(y, predicted))
-    macro_f1 = float(f1_score(y, predicted, average="macro"))
-    labels = sorted(int(v) for v in set(y.tolist()))
+    result = scores.classification(y, predicted)
+    accuracy, macro_f1 = result["accuracy"], result["macro_f1"]
     estimator = model.steps[-1][1] if hasattr(model, "steps") else model  # unwrap a sklearn Pipeline
 
     cio.write_json(os.path.join(args.metrics, "metrics.json"), {
         "model": args.label,
         "estimator": type(estimator).__name__,
         "test_rows": int(len(y)),
-        "accuracy": accuracy,
-        "macro_f1": macro_f1,
-        "labels": labels,
-        "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
+        **result,
     })
     cio.log_metric("accuracy", accuracy)
     cio.log_metric("macro_f1", macro_f1)

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-sys.dont_write_bytecode = True  # keep __pycache__ out of src/ (it is in hash_paths)
+sys.dont_write_bytecode = True  # keep __pycache__ out of src/ (the snapshot would carry it)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sklearn.ensemble import RandomForestClassifier  # noqa: E402

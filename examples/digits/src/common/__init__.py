@@ -1,1 +1,1 @@
-"""Helpers shared by the digits pipeline's steps (listed in every step's hash_paths)."""
+"""Helpers shared by the digits pipeline's steps (each step's key covers the ones its script imports)."""
