@@ -22,8 +22,8 @@ mod state;
 mod status;
 
 pub use cache::StatCache;
-pub use project::{DataSource, Project, folder_of, locate, probe, probe_with};
-pub use state::{checked_state_dir, make_state_dir, new_run_dir};
+pub use project::{DataSource, Project, analyze_python, folder_of, locate, probe, probe_with};
+pub use state::{UNDECLARED_READS_FILE, checked_state_dir, make_state_dir, new_run_dir};
 pub use status::{
     Found, Plan, Planned, Prefetch, Recorded, StepDecision, StepPlan, decide_step, lookup,
     lookup_with, open_cache_read_only, open_history, plan, plan_with, previous, steps_by_name,

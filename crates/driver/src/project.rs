@@ -391,6 +391,16 @@ fn read_text(path: &Path) -> anyhow::Result<(String, Option<usize>)> {
     })
 }
 
+/// What the Python file at `path` holds ([`python::analyze`]; a file that is not UTF-8 has
+/// no imports and no normalised digest). `None` when it cannot be read.
+pub fn analyze_python(path: &Path) -> Option<Arc<python::Analysis>> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(Arc::new(match std::str::from_utf8(&bytes) {
+        Ok(text) => python::analyze(text),
+        Err(_) => python::Analysis::default(),
+    }))
+}
+
 /// Whether `path` holds a NUL byte, which no file system path can: such a path is
 /// [`FsState::Unknown`], never an IO error.
 fn unprobeable(path: &Path) -> bool {

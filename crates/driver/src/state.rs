@@ -47,6 +47,11 @@ pub fn checked_state_dir(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(state)
 }
 
+/// The file in a step's run folder that lists the files a traced run of it read outside its
+/// key, one path (relative to the pipeline's folder) a line: written by the engine, read by
+/// `runner show` and the language server.
+pub const UNDECLARED_READS_FILE: &str = "undeclared-reads.txt";
+
 /// `runs/<run_id>/` in the state folder `state`, for a run about to start: it must lead
 /// nowhere outside `state` and must not exist yet, so that every folder below it (logs,
 /// metrics, input copies, snapshots) is made by this run. Creates nothing.

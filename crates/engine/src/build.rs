@@ -48,7 +48,7 @@ mod inputs;
 mod integrity;
 mod ledger;
 pub mod memo;
-pub mod reads;
+mod reads;
 mod trash;
 mod views;
 

@@ -26,7 +26,6 @@ mod session;
 mod targets;
 
 pub use build::memo;
-pub use build::reads;
 pub use build::{
     BuildOptions, BuildSummary, Outcome, SETTLE_WAIT, open_cache, run_build, runtime, selection,
 };

@@ -19,6 +19,7 @@ pub mod path_outside_project;
 pub mod script_and_command;
 pub mod shell_interpolation;
 pub mod syntax_error;
+pub mod undeclared_read;
 pub mod unknown_key;
 pub mod unknown_placeholder;
 pub mod unresolved_reference;
@@ -79,6 +80,7 @@ codes! {
     UnusedOutput = "W0203" "unused-output" Warning,
     UnusedInput = "W0204" "unused-input" Warning,
     ShellInterpolation = "W0205" "shell-interpolation" Warning,
+    UndeclaredRead = "W0206" "undeclared-read" Warning,
     PathOutsideProject = "N0301" "path-outside-project" Note,
     DynamicImport = "N0302" "dynamic-import" Note,
 }

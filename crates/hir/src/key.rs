@@ -212,9 +212,10 @@ fn relative_to(src: &str, path: &str) -> String {
 pub enum KeySlot {
     /// `script`'s digest.
     Script,
-    /// A Python file keyed by what was read from it (a normalised script, a helper module):
-    /// its digest in the key is not the digest of its bytes, and a change to it may change
-    /// which modules are keyed, so only a new load can key it.
+    /// A Python file keyed by what was read from it (a script keyed by its tokens or whose
+    /// imports are followed, a helper module): its digest in the key may not be the digest
+    /// of its bytes, and a change to it may change which modules are keyed, so only a new
+    /// load can key it.
     Python,
     /// The digest of `hash_paths[i]`.
     HashPath(u32),
@@ -244,7 +245,9 @@ pub(crate) fn step_key_paths(db: &dyn Db, item: Item<'_>) -> Option<Vec<(KeySlot
             let scan = crate::modules::script_modules(db, db.fs_entry(&path));
             out.extend(scan.modules.iter().map(|m| (KeySlot::Python, m.clone())));
         }
-        let slot = if python && switches.normalizes() { KeySlot::Python } else { KeySlot::Script };
+        // Read for its tokens or its imports: a change to it may change more than a digest.
+        let read = python && (switches.normalizes() || switches.tracks_imports());
+        let slot = if read { KeySlot::Python } else { KeySlot::Script };
         out.insert(0, (slot, path));
     }
     for (i, h) in step.hash_paths.iter().enumerate() {

@@ -347,6 +347,10 @@ fn step(db: &dyn Db, file: SourceFile, name: &str, plan: Option<&PlanView>) -> S
             if let Some((p, d)) = &k.script {
                 row("script".into(), format!("`{p}` `{}`", short(d)), "script".into());
             }
+            for (p, d) in &k.modules {
+                let prefix = format!("helper module {p}");
+                row("helper module".into(), format!("`{p}` `{}`", short(d)), prefix);
+            }
             if let Some(c) = &k.command {
                 row("command".into(), format!("`{}`", c.join(" ")), "command".into());
             }

@@ -15,7 +15,7 @@ use crate::state::{PlanEntry, Shared, Snapshot};
 const MAX_AGE: Duration = Duration::from_secs(10);
 
 /// Changes whenever a build records something under `state`.
-fn stamp(state: &std::path::Path) -> u64 {
+pub(crate) fn stamp(state: &std::path::Path) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let files = ["history.sqlite", "history.sqlite-wal", "cache/ac.sqlite", "cache/ac.sqlite-wal"];

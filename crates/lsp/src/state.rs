@@ -97,6 +97,9 @@ pub struct Shared {
     /// One cache per `.runner/` folder planned against, kept between plans (its action cache
     /// entries and verified blobs stay in memory) while it is current.
     pub caches: Mutex<HashMap<PathBuf, cache::Cache>>,
+    /// Per `.runner/` folder, the stamp of the recorded state and the undeclared reads of
+    /// each step's last success (`handlers::diagnostics`).
+    pub reads: Mutex<HashMap<PathBuf, (u64, Arc<crate::handlers::diagnostics::Reads>)>>,
 }
 
 /// A cached plan.
@@ -122,6 +125,7 @@ impl Shared {
             runner_generation: AtomicU64::new(0),
             plans: Mutex::new(HashMap::new()),
             caches: Mutex::new(HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
         }
     }
 
@@ -331,15 +335,7 @@ impl Main {
         let Some(doc) = self.docs.get_mut(uri) else { return };
         let mut changed = files_changed;
         if let Some(root) = doc.root.clone() {
-            hir::prime(&doc.db, doc.file);
-            let needs = hir::needed_paths(&doc.db, doc.file).clone();
-            let fresh: Vec<hir::PathNeed> =
-                needs.into_iter().filter(|n| !doc.probed.contains(&n.path)).collect();
-            for need in fresh {
-                let state = probe(&root, &need, doc.stats.as_mut());
-                changed |= doc.db.set_fs_state(&need.path, state);
-                doc.probed.insert(need.path);
-            }
+            changed |= probe_fresh(doc, &root);
         }
         doc.generation += 1;
         let snap = self.snapshot(self.docs.get(uri).expect("doc exists"));
@@ -351,11 +347,12 @@ impl Main {
 
     fn start_diagnostics(&self, snap: Snapshot) {
         let tx = self.publish.clone();
+        let shared = self.shared.clone();
         self.rt.spawn_blocking(move || {
             let snap = snap;
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 salsa::Cancelled::catch(std::panic::AssertUnwindSafe(|| {
-                    crate::handlers::diagnostics::compute(&snap)
+                    crate::handlers::diagnostics::compute(&shared, &snap)
                 }))
             }));
             match r {
@@ -442,17 +439,24 @@ impl Main {
                         || need.path.starts_with(&format!("{r}/"))
                 });
                 if hit {
-                    let state = probe(&root, &need, doc.stats.as_mut());
-                    changed |= doc.db.set_fs_state(&need.path, state);
+                    changed |= probe_into(doc, &root, &need);
                     doc.probed.insert(need.path);
                 }
             }
+            // What changed may name more paths (a module a script now imports).
+            changed |= probe_fresh(doc, &root);
             if changed {
                 touched.push(doc.uri.clone());
             }
         }
         if runner_state {
             self.shared.runner_generation.fetch_add(1, Ordering::SeqCst);
+            // A build recorded something: the undeclared reads (W0206) may have changed.
+            for uri in self.docs.keys() {
+                if !touched.contains(uri) {
+                    touched.push(uri.clone());
+                }
+            }
         }
         for uri in &touched {
             if let Some(doc) = self.docs.get_mut(uri) {
@@ -465,6 +469,39 @@ impl Main {
             self.refresh_lenses();
         }
     }
+}
+
+/// Probes every needed path not probed yet, then what those name in turn (the modules a
+/// script imports), until nothing new is named. Returns whether a state changed.
+fn probe_fresh(doc: &mut Doc, root: &Path) -> bool {
+    let mut changed = false;
+    loop {
+        hir::prime(&doc.db, doc.file);
+        let needs = hir::needed_paths(&doc.db, doc.file).clone();
+        let fresh: Vec<hir::PathNeed> =
+            needs.into_iter().filter(|n| !doc.probed.contains(&n.path)).collect();
+        if fresh.is_empty() {
+            return changed;
+        }
+        for need in fresh {
+            changed |= probe_into(doc, root, &need);
+            doc.probed.insert(need.path);
+        }
+    }
+}
+
+/// Sets what is at `need` on the document's database, and for a Python file what it
+/// holds. Returns whether that changed.
+fn probe_into(doc: &mut Doc, root: &Path, need: &hir::PathNeed) -> bool {
+    let state = probe(root, need, doc.stats.as_mut());
+    let mut changed = doc.db.set_fs_state(&need.path, state);
+    if need.python {
+        let abs = root.join(&need.path);
+        let analysis =
+            matches!(state, FsState::File(_)).then(|| driver::analyze_python(&abs)).flatten();
+        changed |= doc.db.set_python(&need.path, analysis);
+    }
+    changed
 }
 
 /// What is at a needed path (missing when it cannot be read).

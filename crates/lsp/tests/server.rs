@@ -363,3 +363,55 @@ async fn quick_fix_for_an_azure_ml_name() {
     assert_eq!(c.request("textDocument/codeAction", p).await, json!([]));
     c.shutdown().await;
 }
+
+/// A traced build recorded that step `train` read a file outside its key: the editor shows
+/// `W0206` at the step's header, from the step's last successful run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeclared_reads_of_the_last_run_at_the_step_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[pipeline]\nname = \"p\"\n\n[steps.train]\nscript = \"train.py\"\n";
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    std::fs::write(dir.path().join("train.py"), "open('config.txt').read()\n").unwrap();
+    let state = dir.path().join(".runner");
+    let log_dir = state.join("runs/1/train");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    std::fs::write(log_dir.join(driver::UNDECLARED_READS_FILE), "config.txt\n").unwrap();
+    let h = history::History::open(&state.join("history.sqlite")).unwrap();
+    let run = h
+        .start_run(&history::NewRun {
+            experiment: "p".into(),
+            pipeline: "p".into(),
+            pipeline_path: "pipeline.toml".into(),
+            params: Vec::new(),
+            git: None,
+            started_ms: 1,
+            pid: std::process::id(),
+        })
+        .unwrap();
+    h.record_step(&history::StepRecord {
+        run_id: run,
+        step: "train".into(),
+        status: history::StepStatus::Ran,
+        key: None,
+        key_fields: None,
+        reused_from: None,
+        dirty_reason: None,
+        exit_code: Some(0),
+        started_ms: Some(1),
+        duration_ms: Some(1),
+        outputs: None,
+        log_dir: Some(log_dir.display().to_string()),
+    })
+    .unwrap();
+    drop(h);
+    let uri = uri_of(&dir.path().join("pipeline.toml"));
+    let mut c = started(json!({})).await;
+    c.open(&uri, text).await;
+    let diags = c.diagnostics(&uri, 1).await;
+    assert_eq!(
+        summary(&diags),
+        ["W0206 3:7 step train read config.txt, which is not part of its key"],
+        "{diags:?}"
+    );
+    c.shutdown().await;
+}

@@ -170,7 +170,7 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(l) = &s.log_dir
             && let Ok(list) =
-                std::fs::read_to_string(Path::new(l).join(engine::reads::UNDECLARED_FILE))
+                std::fs::read_to_string(Path::new(l).join(driver::UNDECLARED_READS_FILE))
         {
             for path in list.lines() {
                 outln!("  read outside its key: {path} (add it to hash_paths or inputs)");

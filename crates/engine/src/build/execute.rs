@@ -149,7 +149,7 @@ pub(super) async fn execute(
         undeclared.clone_from(&found);
         if !found.is_empty() {
             let list: String = found.iter().map(|p| format!("{p}\n")).collect();
-            let _ = std::fs::write(run_dir.join(super::reads::UNDECLARED_FILE), list);
+            let _ = std::fs::write(run_dir.join(driver::UNDECLARED_READS_FILE), list);
             for path in &found {
                 let message = super::reads::message(&info.name, path);
                 shared.emit(Event::Warning { step: Some(info.name.clone()), message });

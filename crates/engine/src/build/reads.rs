@@ -28,10 +28,6 @@ const NEVER: &[&str] = &["__pycache__", "site-packages", "dist-packages", ".git"
 /// The file a traced step's log of opened files goes to, in its run folder.
 pub(super) const TRACE_LOG: &str = "reads.trace";
 
-/// The file a step's undeclared reads are kept in, in its run folder (one project path a
-/// line), for `runner show` and the language server.
-pub const UNDECLARED_FILE: &str = "undeclared-reads.txt";
-
 /// Whether step `info` runs traced in this build, and whether an undeclared read fails it.
 pub(super) fn policy(shared: &Shared, info: &StepInfo) -> (bool, bool) {
     let strict = shared.reads.strict;

@@ -29,18 +29,21 @@ fn keys_not_yet_present() {
     check(
         "[steps.a]\nscript = \"a.py\"\nou$0\n",
         expect![[r#"
-        Key command [ou] → "command = "  (array of strings, numbers or booleans)
-        Key source_directory [ou] → "source_directory = "  (string)
-        Key arguments [ou] → "arguments = "  (array of strings, numbers or booleans)
-        Key inputs [ou] → "inputs = "  (table of strings)
-        Key outputs [ou] → "outputs = "  (array of strings)
-        Key hash_paths [ou] → "hash_paths = "  (array of strings)
-        Key environment [ou] → "environment = "  (string)
-        Key compute [ou] → "compute = "  (string)
-        Key allow_reuse [ou] → "allow_reuse = "  (boolean)
-        Key timeout [ou] → "timeout = "  (integer)
-        Key env [ou] → "env = "  (table of strings)
-        Key description [ou] → "description = "  (string)"#]],
+            Key command [ou] → "command = "  (array of strings, numbers or booleans)
+            Key source_directory [ou] → "source_directory = "  (string)
+            Key arguments [ou] → "arguments = "  (array of strings, numbers or booleans)
+            Key inputs [ou] → "inputs = "  (table of strings)
+            Key outputs [ou] → "outputs = "  (array of strings)
+            Key hash_paths [ou] → "hash_paths = "  (array of strings)
+            Key environment [ou] → "environment = "  (string)
+            Key compute [ou] → "compute = "  (string)
+            Key allow_reuse [ou] → "allow_reuse = "  (boolean)
+            Key track_imports [ou] → "track_imports = "  (boolean)
+            Key normalize_script [ou] → "normalize_script = "  (boolean)
+            Key trace_reads [ou] → "trace_reads = "  (boolean)
+            Key timeout [ou] → "timeout = "  (integer)
+            Key env [ou] → "env = "  (table of strings)
+            Key description [ou] → "description = "  (string)"#]],
     );
 }
 
@@ -49,8 +52,12 @@ fn keys_of_pipeline_table() {
     check(
         "[pipeline]\nname = \"x\"\n$0\n",
         expect![[r#"
-        Key description [] → "description = "  (string)
-        Key experiment [] → "experiment = "  (string)"#]],
+            Key description [] → "description = "  (string)
+            Key experiment [] → "experiment = "  (string)
+            Key track_imports [] → "track_imports = "  (boolean)
+            Key normalize_script [] → "normalize_script = "  (boolean)
+            Key trace_reads [] → "trace_reads = "  (boolean)
+            Key strict_reads [] → "strict_reads = "  (boolean)"#]],
     );
 }
 

@@ -204,7 +204,7 @@ fn step_header_with_plan_shows_key_fields_and_state() {
 
             | key field | value | state |
             |---|---|---|
-            | script | `train.py` `e3b0c44298fc` | same |
+            | script | `train.py` `6ec83ac77f8e` | same |
             | hash_paths `common` | `993b170c7c8c` | same |
             | params.lr | `0.5` | **changed** |
             | input `data` | steps.prepare.outputs.split | same |
@@ -231,4 +231,30 @@ fn step_header_with_missing_script() {
 #[test]
 fn nothing_on_whitespace() {
     check("[steps.a]\n\n$0\nscript = \"a.py\"\n", expect!["(none)"]);
+}
+
+#[test]
+fn step_header_lists_the_helper_modules_in_its_key() {
+    let mut plan = PlanView::new();
+    plan.insert("t".into(), StepState::Run(vec!["helper module lib/util.py changed".into()]));
+    check_with_plan(
+        "//- /pipeline.toml\n[steps.t$0]\nscript = \"t.py\"\n\
+         //- /t.py\nfrom lib import util\nimport os\n//- /lib/__init__.py\n//- /lib/util.py\nX = 1\n",
+        Some(&plan),
+        expect![[r#"
+            t
+            ---
+            **step** `t`
+
+            **will run: helper module lib/util.py changed**
+
+            script `t.py` in `.`
+
+            | key field | value | state |
+            |---|---|---|
+            | script | `t.py` `88034b06b7d7` | same |
+            | helper module | `lib/__init__.py` `6ec83ac77f8e` | same |
+            | helper module | `lib/util.py` `a6fc9182d2c1` | **changed** |
+        "#]],
+    );
 }

@@ -130,3 +130,25 @@ fn an_undeclared_read_is_reported_and_fails_the_step_under_strict_reads() {
     let b = p.build(&["--strict-reads"]);
     b.assert_code(0).assert_steps(&[("prep", "reused"), ("train", "ran")]);
 }
+
+/// The build memo vouches for a no-op by stat alone: the helper modules are among the paths
+/// it checks, and a change to a Python file it cannot key again goes through the database.
+#[test]
+fn the_build_memo_misses_no_module_edit() {
+    let p = project();
+    p.write("pipeline.toml", &format!("[pipeline]\nnormalize_script = false\n{PIPELINE}"));
+    p.build(&[]).assert_code(0);
+    let b = p.build(&[]);
+    assert_eq!(b.doc["planner"], "memo", "{}", b.run.transcript());
+    // A new import of a new module: the script changes by bytes; the module joins the key.
+    p.write("src/extra.py", "K = 1\n");
+    p.write("src/train.py", &format!("import extra\n{TRAIN}"));
+    let b = p.build(&[]);
+    b.assert_steps(&[("prep", "reused"), ("train", "ran")]);
+    b.assert_reason("train", "helper module extra.py is now imported");
+    assert_eq!(p.build(&[]).doc["planner"], "memo");
+    p.write("src/extra.py", "K = 2\n");
+    let b = p.build(&[]);
+    b.assert_steps(&[("prep", "reused"), ("train", "ran")]);
+    b.assert_reason("train", "helper module extra.py changed");
+}
