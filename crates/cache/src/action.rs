@@ -79,6 +79,12 @@ pub struct ActionResult {
     /// them to say that a file changed only in comments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<(String, String)>,
+    /// The files a traced run of the step read outside its key, relative to the project's
+    /// folder, with the digest each had when the step ended: the key does not cover them,
+    /// so a lookup checks them (`driver::lookup_with`) and a result whose reads changed is
+    /// not reused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<(String, Digest)>,
 }
 
 impl ActionResult {
@@ -360,6 +366,7 @@ mod tests {
             created_ms: 1_700_000_000_000,
             manifests: BTreeMap::new(),
             sources: Vec::new(),
+            reads: Vec::new(),
         }
     }
 

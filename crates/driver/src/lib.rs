@@ -26,5 +26,6 @@ pub use project::{DataSource, Project, analyze_python, folder_of, locate, probe,
 pub use state::{UNDECLARED_READS_FILE, checked_state_dir, make_state_dir, new_run_dir};
 pub use status::{
     Found, Plan, Planned, Prefetch, Recorded, StepDecision, StepPlan, decide_step, lookup,
-    lookup_with, open_cache_read_only, open_history, plan, plan_with, previous, steps_by_name,
+    lookup_with, open_cache_read_only, open_history, plan, plan_with, previous, recorded_reads,
+    steps_by_name,
 };

@@ -1,24 +1,29 @@
 //! Planning against recorded state, without running anything.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use cache::Cache;
-use hir::Digest;
+use hir::{Digest, FsState};
 use history::History;
 use plan::{Decision, KeyRecord, Lookup, Policy};
 
 use crate::Project;
 
-/// Looks `key` up in the action cache and verifies every output it records.
+/// Looks `key` up in the action cache and verifies every output it records (not the
+/// files its run read outside the key: see [`lookup_with`]).
 pub fn lookup(cache: &Cache, key: &Digest) -> Lookup {
-    lookup_with(cache, key, &mut |_, _| {})
+    lookup_with(cache, key, None, &mut |_, _| {})
 }
 
 /// [`lookup`] that hands each verified output's manifest to `keep` (its digest, the
-/// manifest), for a caller that lays the outputs out next.
+/// manifest), for a caller that lays the outputs out next; with the project's folder
+/// `root`, it also hashes each file the entry's run read outside its key (`reads`, known
+/// when the step was traced) and answers [`Lookup::ReadChanged`] when one is not as it was.
 pub fn lookup_with(
     cache: &Cache,
     key: &Digest,
+    root: Option<&Path>,
     keep: &mut dyn FnMut(Digest, cache::Manifest),
 ) -> Lookup {
     let Ok(Some(result)) = cache.get_action(key) else { return Lookup::Miss };
@@ -41,10 +46,25 @@ pub fn lookup_with(
         outputs.insert(name.clone(), *mdigest);
         kept.push((*mdigest, manifest));
     }
+    if let Some(root) = root
+        && let Some(path) = changed_read(root, &result.reads)
+    {
+        return Lookup::ReadChanged { path };
+    }
     for (d, m) in kept {
         keep(d, m);
     }
-    Lookup::Hit { run_id: result.run_id, outputs, sources: result.sources }
+    let reads = result.reads.into_iter().map(|(p, _)| p).collect();
+    Lookup::Hit { run_id: result.run_id, outputs, sources: result.sources, reads }
+}
+
+/// The first of `reads` (path relative to `root`, digest then) whose content is not the
+/// recorded one now (changed, gone, or a folder).
+fn changed_read(root: &Path, reads: &[(String, Digest)]) -> Option<String> {
+    reads.iter().find_map(|(rel, was)| match crate::probe(&root.join(rel), false) {
+        Ok(FsState::File(now)) if now == *was => None,
+        _ => Some(rel.clone()),
+    })
 }
 
 /// The key record of a step's last success, from history.
@@ -58,6 +78,24 @@ pub fn previous(history: &History, pipeline: &str, step: &str) -> Option<KeyReco
         .and_then(KeyRecord::from_json)
 }
 
+/// The files the run that made step `step`'s last successful result read outside its key
+/// (a traced run: [`crate::UNDECLARED_READS_FILE`] in its run folder), followed through a
+/// reuse to the run that produced it. Empty when none, or nothing is recorded.
+pub fn recorded_reads(history: &History, pipeline: &str, step: &str) -> Vec<String> {
+    let Ok(Some(mut rec)) = history.last_success(pipeline, step) else { return Vec::new() };
+    if let Some(from) = rec.reused_from {
+        match history.step(from, step) {
+            Ok(Some(made)) => rec = made,
+            _ => return Vec::new(),
+        }
+    }
+    let Some(dir) = rec.log_dir else { return Vec::new() };
+    let list = Path::new(&dir).join(crate::UNDECLARED_READS_FILE);
+    std::fs::read_to_string(list)
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 /// What a build would do with one step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Planned {
@@ -67,6 +105,8 @@ pub enum Planned {
         run_id: i64,
         /// Files that changed only in comments since (`plan::cosmetic_changes`).
         cosmetic: Vec<String>,
+        /// Files its run read outside its key (unchanged since).
+        reads: Vec<String>,
     },
     /// Runs, for these reasons.
     Run(Vec<String>),
@@ -100,6 +140,9 @@ pub struct Recorded<'a> {
     /// Keep what each lookup found, manifests included ([`Plan::lookups`]), for a build
     /// about to start.
     pub keep_lookups: bool,
+    /// The project's folder, to check the files a result's run read outside its key (see
+    /// [`lookup_with`]); `None` skips that check.
+    pub root: Option<&'a Path>,
 }
 
 /// What a build would do with every step, and what the plan's lookups found.
@@ -131,6 +174,7 @@ pub fn plan(project: &Project, policy: Policy) -> Plan {
         history: history.as_ref(),
         pipeline: &project.name(),
         keep_lookups: false,
+        root: Some(&project.root),
     };
     plan_with(&project.db, project.file, &recorded, policy)
 }
@@ -201,7 +245,7 @@ fn plan_steps(
                         let key = record.digest();
                         let mut kept = Vec::new();
                         let found = recorded.cache.map_or(Lookup::Miss, |c| {
-                            lookup_with(c, &key, &mut |d, m| {
+                            lookup_with(c, &key, recorded.root, &mut |d, m| {
                                 if recorded.keep_lookups {
                                     kept.push((d, m));
                                 }
@@ -216,9 +260,9 @@ fn plan_steps(
                         let last =
                             || recorded.history.and_then(|h| previous(h, recorded.pipeline, name));
                         match decide_step(&step, &record, found, last) {
-                            Decision::Reuse { run_id, outputs, cosmetic } => {
+                            Decision::Reuse { run_id, outputs, cosmetic, reads } => {
                                 results.insert(name.clone(), outputs);
-                                Planned::Reuse { run_id, cosmetic }
+                                Planned::Reuse { run_id, cosmetic, reads }
                             }
                             Decision::Run(reasons) => {
                                 Planned::Run(reasons.iter().map(ToString::to_string).collect())

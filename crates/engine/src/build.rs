@@ -838,7 +838,9 @@ fn key_and_lookup(shared: &Shared, i: usize) -> Option<(KeyRecord, Digest, plan:
         Some(f) if f.key == key => (f.lookup, f.manifests),
         _ => {
             let mut kept = Vec::new();
-            let found = driver::lookup_with(&shared.cache, &key, &mut |d, m| kept.push((d, m)));
+            let root = Some(shared.project_root.as_path());
+            let found =
+                driver::lookup_with(&shared.cache, &key, root, &mut |d, m| kept.push((d, m)));
             (found, kept)
         }
     };
@@ -893,10 +895,11 @@ fn reuse_ahead(shared: &Shared, deps: &[Vec<usize>]) -> Vec<bool> {
                 shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).insert(name, kept);
                 continue;
             }
-            if let Decision::Reuse { run_id, outputs, cosmetic } = decide(shared, i, &record, found)
+            if let Decision::Reuse { run_id, outputs, cosmetic, reads } =
+                decide(shared, i, &record, found)
             {
-                let note = plan::cosmetic_note(&cosmetic);
-                let reused = reuse(shared, i, key, run_id, outputs, note.as_deref());
+                let note = plan::reuse_note(&cosmetic, &reads);
+                let reused = reuse(shared, i, key, (run_id, outputs), note.as_deref(), reads);
                 done[i] = reused == NodeState::Succeeded;
             }
         }
@@ -909,16 +912,17 @@ async fn run_step(shared: &Arc<Shared>, i: usize) -> NodeState {
         return NodeState::Skipped;
     };
     match decide(shared, i, &record, found) {
-        Decision::Reuse { run_id, outputs, cosmetic } => {
-            let note = plan::cosmetic_note(&cosmetic);
-            reuse(shared, i, key, run_id, outputs, note.as_deref())
+        Decision::Reuse { run_id, outputs, cosmetic, reads } => {
+            let note = plan::reuse_note(&cosmetic, &reads);
+            reuse(shared, i, key, (run_id, outputs), note.as_deref(), reads)
         }
         Decision::Run(reasons) => {
             let reason = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             match claim(shared, i, key).await {
                 Claim::Run(lock) => execute::execute(shared, i, key, record, reason, lock).await,
-                Claim::Reuse { run_id, outputs } => {
-                    reuse(shared, i, key, run_id, outputs, Some("computed by a concurrent build"))
+                Claim::Reuse { run_id, outputs, reads } => {
+                    let why = Some("computed by a concurrent build");
+                    reuse(shared, i, key, (run_id, outputs), why, reads)
                 }
                 // Recorded as interrupted before it started, with the steps never started.
                 Claim::Cancelled => NodeState::Cancelled,
@@ -932,7 +936,7 @@ enum Claim {
     /// Run the step, holding its key's lock (`None`: no lock is needed or to be had).
     Run(Option<cache::KeyLock>),
     /// A concurrent build computed the key meanwhile: reuse its result.
-    Reuse { run_id: i64, outputs: BTreeMap<String, Digest> },
+    Reuse { run_id: i64, outputs: BTreeMap<String, Digest>, reads: Vec<String> },
     /// The build was cancelled while waiting.
     Cancelled,
 }
@@ -970,10 +974,11 @@ async fn claim(shared: &Shared, i: usize, key: Digest) -> Claim {
             return Claim::Run(Some(lock));
         }
         let mut kept = Vec::new();
-        return match driver::lookup_with(&shared.cache, &key, &mut |d, m| kept.push((d, m))) {
-            plan::Lookup::Hit { run_id, outputs, .. } => {
+        let root = Some(shared.project_root.as_path());
+        return match driver::lookup_with(&shared.cache, &key, root, &mut |d, m| kept.push((d, m))) {
+            plan::Lookup::Hit { run_id, outputs, reads, .. } => {
                 shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).extend(kept);
-                Claim::Reuse { run_id, outputs }
+                Claim::Reuse { run_id, outputs, reads }
             }
             _ => Claim::Run(Some(lock)),
         };
@@ -998,14 +1003,15 @@ fn data_sources(project: &Project, ix: &hir::Index) -> BTreeMap<String, DataSour
 }
 
 /// Step `i` (key `key`) reuses the result of run `run_id`: its views, its record, its
-/// outcome. `why`: how the result came to be reused, when not simply found.
+/// outcome. `why`: how the result came to be reused, or what to say with it; `reads`: the
+/// files its run read outside its key (unchanged since).
 fn reuse(
     shared: &Shared,
     i: usize,
     key: Digest,
-    run_id: i64,
-    outputs: BTreeMap<String, Digest>,
+    (run_id, outputs): (i64, BTreeMap<String, Digest>),
     why: Option<&str>,
+    reads: Vec<String>,
 ) -> NodeState {
     let info = &shared.steps[i];
     views::update(shared, &info.name, &outputs);
@@ -1026,7 +1032,7 @@ fn reuse(
             key: Some(key.to_hex()),
             stderr_log: None,
             ran: None,
-            undeclared_reads: Vec::new(),
+            undeclared_reads: reads,
         },
         Vec::new(),
         None,

@@ -146,6 +146,7 @@ impl Session {
                     history: None,
                     pipeline: "",
                     keep_lookups: true,
+                    root: Some(&p.root),
                 };
                 let plan = driver::plan_with(&p.db, p.file, &recorded, Policy::default());
                 (plan.all_reused(), Some(plan.lookups))

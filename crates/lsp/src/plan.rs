@@ -56,6 +56,7 @@ pub fn plan(shared: &Shared, snap: &Snapshot) -> Option<Arc<PlanView>> {
         history: history.as_ref(),
         pipeline: &name,
         keep_lookups: false,
+        root: Some(root),
     };
     let steps = driver::plan_with(&snap.db, snap.file, &recorded, plan::Policy::default()).steps;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);

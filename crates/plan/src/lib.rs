@@ -131,6 +131,14 @@ pub enum Lookup {
         outputs: BTreeMap<String, Digest>,
         /// The entry's `sources` (see [`KeyRecord::sources`]): (path, hex digest).
         sources: Vec<(String, String)>,
+        /// Files the run that made it read outside its key (unchanged since: checked).
+        reads: Vec<String>,
+    },
+    /// An entry made by a run that read `path` outside the step's key, and `path` changed
+    /// since: its result may not be what the step gives now.
+    ReadChanged {
+        /// The file, relative to the project's folder.
+        path: String,
     },
     /// An entry whose outputs failed verification: which output, and what is wrong.
     Broken {
@@ -160,6 +168,8 @@ pub enum Decision {
         /// Files whose bytes differ from those the result was made from, in comments and
         /// layout only ([`cosmetic_changes`]): said with the reuse.
         cosmetic: Vec<String>,
+        /// Files the run that made it read outside its key: said with the reuse.
+        reads: Vec<String>,
     },
     /// Run it, for these reasons (never empty).
     Run(Vec<DirtyReason>),
@@ -181,9 +191,12 @@ pub fn decide(
         return Decision::Run(vec![DirtyReason::ReuseDisabled]);
     }
     match lookup {
-        Lookup::Hit { run_id, outputs, sources } => {
+        Lookup::Hit { run_id, outputs, sources, reads } => {
             let cosmetic = cosmetic_changes(&sources, current);
-            Decision::Reuse { run_id, outputs, cosmetic }
+            Decision::Reuse { run_id, outputs, cosmetic, reads }
+        }
+        Lookup::ReadChanged { path } => {
+            Decision::Run(vec![DirtyReason::UndeclaredReadChanged { path }])
         }
         Lookup::Broken { output, detail } => {
             Decision::Run(vec![DirtyReason::CachedOutputUnusable { output, detail }])
@@ -223,16 +236,16 @@ pub fn cosmetic_changes(recorded: &[(String, String)], current: &KeyRecord) -> V
         .collect()
 }
 
-/// How a reuse says [`cosmetic_changes`]: `script changed only in comments; helper module
-/// common/util.py changed only in comments`. `None` when there are none.
-pub fn cosmetic_note(cosmetic: &[String]) -> Option<String> {
-    (!cosmetic.is_empty()).then(|| {
-        cosmetic
-            .iter()
-            .map(|c| format!("{c} changed only in comments"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    })
+/// How a reuse says [`cosmetic_changes`] and the files its result was made reading outside
+/// the key: `script changed only in comments; read config.txt outside its key when it ran`.
+/// `None` when there is nothing to say.
+pub fn reuse_note(cosmetic: &[String], reads: &[String]) -> Option<String> {
+    let notes: Vec<String> = cosmetic
+        .iter()
+        .map(|c| format!("{c} changed only in comments"))
+        .chain(reads.iter().map(|r| format!("read {r} outside its key when it ran")))
+        .collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 #[cfg(test)]

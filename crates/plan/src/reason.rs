@@ -78,6 +78,12 @@ pub enum DirtyReason {
     /// The key equals the last successful one, but the action cache has no entry (it was
     /// cleared or garbage-collected).
     NotInCache,
+    /// The result for this key was made by a run that read a file outside the key (traced:
+    /// `trace_reads`), and that file changed since.
+    UndeclaredReadChanged {
+        /// The file, relative to the project's folder.
+        path: String,
+    },
 }
 
 impl fmt::Display for DirtyReason {
@@ -122,6 +128,9 @@ impl fmt::Display for DirtyReason {
             }
             DirtyReason::NotInCache => {
                 write!(f, "no cached result for this key (cache was cleared)")
+            }
+            DirtyReason::UndeclaredReadChanged { path } => {
+                write!(f, "{path} changed, which the step read outside its key")
             }
         }
     }

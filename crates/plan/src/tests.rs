@@ -86,10 +86,15 @@ fn key_depends_on_upstream_content_not_on_who_ran() {
 #[test]
 fn decisions() {
     let cur = record(&fields(), "x");
-    let hit = Lookup::Hit { run_id: 3, outputs: BTreeMap::new(), sources: cur.sources.clone() };
+    let hit = Lookup::Hit {
+        run_id: 3,
+        outputs: BTreeMap::new(),
+        sources: cur.sources.clone(),
+        reads: vec![],
+    };
     assert_eq!(
         decide(true, Policy::default(), &cur, hit.clone(), None),
-        Decision::Reuse { run_id: 3, outputs: BTreeMap::new(), cosmetic: vec![] }
+        Decision::Reuse { run_id: 3, outputs: BTreeMap::new(), cosmetic: vec![], reads: vec![] }
     );
     assert_eq!(
         decide(false, Policy::default(), &cur, hit.clone(), None),
@@ -148,12 +153,48 @@ fn sources_are_kept_beside_the_key_not_in_it() {
     let commented = record(&f, "x");
     assert_eq!(base.digest(), commented.digest());
     assert_eq!(KeyRecord::from_json(&commented.to_json()), Some(commented.clone()));
-    let hit = Lookup::Hit { run_id: 3, outputs: BTreeMap::new(), sources: base.sources.clone() };
+    let hit = Lookup::Hit {
+        run_id: 3,
+        outputs: BTreeMap::new(),
+        sources: base.sources.clone(),
+        reads: vec![],
+    };
     let Decision::Reuse { cosmetic, .. } = decide(true, Policy::default(), &commented, hit, None)
     else {
         panic!("a hit is reused")
     };
-    assert_eq!(crate::cosmetic_note(&cosmetic).unwrap(), "script changed only in comments");
+    assert_eq!(crate::reuse_note(&cosmetic, &[]).unwrap(), "script changed only in comments");
     // A result from before sources were kept says nothing.
     assert!(crate::cosmetic_changes(&[], &commented).is_empty());
+}
+
+#[test]
+fn a_result_whose_undeclared_read_changed_reruns_and_one_that_did_not_says_so() {
+    let cur = record(&fields(), "x");
+    let changed = Lookup::ReadChanged { path: "src/config.txt".into() };
+    assert_eq!(
+        reasons_of(decide(true, Policy::default(), &cur, changed, Some(&cur))),
+        ["src/config.txt changed, which the step read outside its key"]
+    );
+    let hit = Lookup::Hit {
+        run_id: 3,
+        outputs: BTreeMap::new(),
+        sources: vec![],
+        reads: vec!["src/config.txt".into()],
+    };
+    let Decision::Reuse { cosmetic, reads, .. } = decide(true, Policy::default(), &cur, hit, None)
+    else {
+        panic!("an unchanged read is reused")
+    };
+    assert_eq!(
+        crate::reuse_note(&cosmetic, &reads).unwrap(),
+        "read src/config.txt outside its key when it ran"
+    );
+}
+
+fn reasons_of(d: Decision) -> Vec<String> {
+    match d {
+        Decision::Run(r) => r.iter().map(ToString::to_string).collect(),
+        Decision::Reuse { .. } => panic!("reused"),
+    }
 }

@@ -323,8 +323,8 @@ fn plan_only(
         .filter(|p| selected.contains(p.step.as_str()))
         .map(|p| {
             let (action, detail) = match p.planned {
-                driver::Planned::Reuse { run_id, cosmetic } => {
-                    let note = plan::cosmetic_note(&cosmetic).map(|n| format!(", {n}"));
+                driver::Planned::Reuse { run_id, cosmetic, reads } => {
+                    let note = plan::reuse_note(&cosmetic, &reads).map(|n| format!(", {n}"));
                     ("reuse", format!("from run {run_id}{}", note.unwrap_or_default()))
                 }
                 driver::Planned::Run(reasons) => ("will run", reasons.join("; ")),

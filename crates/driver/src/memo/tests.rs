@@ -86,6 +86,7 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
         created_ms: 0,
         manifests: BTreeMap::new(),
         sources: Vec::new(),
+        reads: Vec::new(),
     };
     cache.put_action(&key, &result).unwrap();
     std::fs::create_dir_all(state.join("outputs/train")).unwrap();

@@ -146,7 +146,7 @@ pub(super) async fn execute(
         let mut allowed = given;
         allowed.extend(prepared.outputs.iter().map(|(_, dir)| dir.clone()));
         let found = super::reads::undeclared(shared, info, &snapshot, &allowed, &log);
-        undeclared.clone_from(&found);
+        undeclared = super::reads::digests(shared, &found);
         if !found.is_empty() {
             let list: String = found.iter().map(|p| format!("{p}\n")).collect();
             let _ = std::fs::write(run_dir.join(driver::UNDECLARED_READS_FILE), list);
@@ -247,8 +247,8 @@ struct Ran {
     elapsed: Duration,
     /// When its process started and ended.
     window: (SystemTime, SystemTime),
-    /// The files it read outside its key (when traced).
-    undeclared: Vec<String>,
+    /// The files it read outside its key (when traced), with their digests when it ended.
+    undeclared: Vec<(String, Digest)>,
 }
 
 /// Records a step that ran: checks nothing it read changed while it ran, queues its action
@@ -292,6 +292,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
                         .collect()
                 },
                 sources: record.sources.clone(),
+                reads: undeclared.clone(),
             },
         )),
     };
@@ -322,7 +323,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
             key: Some(key.to_hex()),
             stderr_log: None,
             ran: Some(window),
-            undeclared_reads: undeclared,
+            undeclared_reads: undeclared.into_iter().map(|(p, _)| p).collect(),
         },
         shown,
         None,

@@ -232,6 +232,9 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
                 .outcomes
                 .iter()
                 .all(|o| matches!(o.status, StepStatus::Ran | StepStatus::Reused))
+            // A result made reading files outside its key is checked by every lookup;
+            // the memo, which checks only named paths, cannot vouch for it.
+            && summary.outcomes.iter().all(|o| o.undeclared_reads.is_empty())
             && project.problems().is_empty();
         if !clean {
             return None;

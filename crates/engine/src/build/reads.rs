@@ -3,8 +3,9 @@
 //! A step runs from a snapshot of its `source_directory`, so a file it reads there without
 //! naming it (`config.txt` beside the script) is invisible to the key: edit it and the
 //! step is reused with a stale result. With `trace_reads` (or `--trace-reads`,
-//! `--strict-reads`, `strict_reads`), the step runs under `exec::trace` and every file it
-//! opened for reading is checked here once it is over:
+//! `--strict-reads`, `strict_reads`), and once a run of it did read outside its key, the
+//! step runs under `exec::trace` and every file it opened for reading is checked here once
+//! it is over:
 //!
 //! * in its snapshot: fine when it is the script, a helper module, or under a `hash_paths`
 //!   entry; reported otherwise, as the project path it was copied from
@@ -16,7 +17,12 @@
 //!   `.git`, `.venv` or `venv` (bytecode caches, installed packages, a project's own
 //!   virtual environment).
 //!
-//! A report is a warning, or with `strict_reads` a failure whose result is not cached.
+//! A report is a warning, or with `strict_reads` a failure whose result is not cached. A
+//! result that is cached keeps the digests of the files read outside its key
+//! (`cache::ActionResult::reads`): a lookup that finds one of them changed does not reuse it
+//! (the step runs, `config.txt changed, which the step read outside its key`), and a reuse
+//! of it says what it read. So an undeclared read is a dependency found by running, as a
+//! depfile is to ninja, from the first traced run on.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -29,10 +35,20 @@ const NEVER: &[&str] = &["__pycache__", "site-packages", "dist-packages", ".git"
 pub(super) const TRACE_LOG: &str = "reads.trace";
 
 /// Whether step `info` runs traced in this build, and whether an undeclared read fails it.
+/// Traced: when asked (`--trace-reads`, `--strict-reads`, `trace_reads`), and when its last
+/// successful run read outside its key (so a dependency found by running is not forgotten
+/// by the next run).
 pub(super) fn policy(shared: &Shared, info: &StepInfo) -> (bool, bool) {
     let strict = shared.reads.strict;
     let switches = info.step.reuse.or(shared.reads.defaults);
-    (strict || shared.reads.trace || switches.traces_reads(), strict)
+    let asked = strict || shared.reads.trace || switches.traces_reads();
+    (asked || read_outside_before(shared, info), strict)
+}
+
+/// Whether the step's last successful result was made reading outside its key.
+fn read_outside_before(shared: &Shared, info: &StepInfo) -> bool {
+    let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
+    !driver::recorded_reads(&history, &shared.pipeline, &info.name).is_empty()
 }
 
 /// The reads in `log` (strace's text) that are not part of step `info`'s key, as paths
@@ -84,6 +100,19 @@ pub(super) fn undeclared(
     out.sort();
     out.dedup();
     out
+}
+
+/// Each of `found` (relative to the project's folder) with the digest of its content now,
+/// to be checked by the lookups that would reuse the result (`driver::lookup_with`). A file
+/// gone already (the step's own temporary file) is left out.
+pub(super) fn digests(shared: &Shared, found: &[String]) -> Vec<(String, hir::Digest)> {
+    found
+        .iter()
+        .filter_map(|rel| match driver::probe(&shared.project_root.join(rel), false) {
+            Ok(hir::FsState::File(d)) => Some((rel.clone(), d)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether `rel` is `entry` or below it (both `/`-separated, relative).

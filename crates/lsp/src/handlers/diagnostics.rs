@@ -72,11 +72,9 @@ fn read_recorded(snap: &Snapshot, state: &std::path::Path) -> Reads {
     let mut out = Reads::new();
     for item in hir::items(db, file).of_kind(hir::ItemKind::Step) {
         let step = item.name(db);
-        let Ok(Some(rec)) = history.last_success(&pipeline, step) else { continue };
-        let Some(dir) = rec.log_dir else { continue };
-        let list = std::path::Path::new(&dir).join(driver::UNDECLARED_READS_FILE);
-        if let Ok(text) = std::fs::read_to_string(list) {
-            out.insert(step.clone(), text.lines().map(str::to_owned).collect());
+        let reads = driver::recorded_reads(&history, &pipeline, step);
+        if !reads.is_empty() {
+            out.insert(step.clone(), reads);
         }
     }
     out

@@ -152,3 +152,42 @@ fn the_build_memo_misses_no_module_edit() {
     b.assert_steps(&[("prep", "reused"), ("train", "ran")]);
     b.assert_reason("train", "helper module extra.py changed");
 }
+
+/// A read found by a traced run becomes a dependency of the result: an edit to the file
+/// reruns the step (traced again, so the dependency stays known), and a reuse says what the
+/// result was made reading.
+#[test]
+fn a_file_read_outside_the_key_reruns_the_step_when_it_changes() {
+    if !exec::trace::available() {
+        assert!(std::env::var_os("CI").is_none(), "strace must run in CI");
+        return;
+    }
+    let p = project();
+    p.write("src/config.txt", "lr=1\n");
+    p.write("src/train.py", &format!("{TRAIN}cfg = open('config.txt').read()\n"));
+    p.build(&["--trace-reads"])
+        .assert_code(0)
+        .assert_steps(&[("prep", "reused"), ("train", "ran")]);
+    let root = p.root().display().to_string();
+    let again = p.run(&["build", &root]);
+    assert!(
+        again.stderr.contains(
+            "reused train  (from run 2, read src/config.txt outside its key when it ran)"
+        ),
+        "{}",
+        again.transcript()
+    );
+    for (n, value) in ["lr=2\n", "lr=3\n"].iter().enumerate() {
+        p.write("src/config.txt", value);
+        let b = p.build(&[]);
+        b.assert_steps(&[("prep", "reused"), ("train", "ran")]);
+        b.assert_reason("train", "src/config.txt changed, which the step read outside its key");
+        assert_eq!(b.doc["planner"], "database", "edit {n}: no memo vouches for such a result");
+    }
+    let status = p.run(&["status", &root]);
+    assert!(
+        status.stdout.contains("read src/config.txt outside its key"),
+        "{}",
+        status.transcript()
+    );
+}

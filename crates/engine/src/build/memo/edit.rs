@@ -155,6 +155,10 @@ fn verified_hit(
     key: &Digest,
 ) -> Option<(i64, BTreeMap<String, Digest>, Vec<cache::Manifest>)> {
     let action = cache.get_action(key).ok()??;
+    // Made reading files outside its key: only a lookup that checks them may reuse it.
+    if !action.reads.is_empty() {
+        return None;
+    }
     let mut manifests = Vec::with_capacity(action.outputs.len());
     for name in action.outputs.keys() {
         // An entry without its manifests would need the manifests folder's stamp too.
