@@ -233,8 +233,19 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// A `sleep` carrying `tag`, returned once its environment is readable: `spawn` returns
+    /// when the child has called `execve`, but the kernel sets the new image's environment
+    /// bounds (what `/proc/PID/environ` reads) a moment later, and a loaded machine shows
+    /// that moment.
     fn sleeper(tag: &RunTag) -> Child {
-        Command::new("sleep").arg("30").env(TAG_VAR, tag.as_str()).spawn().unwrap()
+        let child = Command::new("sleep").arg("30").env(TAG_VAR, tag.as_str()).spawn().unwrap();
+        let environ = format!("/proc/{}/environ", child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read(&environ).is_ok_and(|e| contains(&e, &tag.needle())) {
+            assert!(Instant::now() < deadline, "the sleeper's environment never showed its tag");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child
     }
 
     #[test]

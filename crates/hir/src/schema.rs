@@ -440,8 +440,8 @@ pub static TABLES: &[TableSpec] = &[
                 "hash_paths",
                 StringArray,
                 Some("[]"),
-                "More files or folders, relative to `source_directory`, whose content feeds the step key (helper modules, configs). Folders honour `.amlignore`/`.gitignore`.",
-                r#"hash_paths = ["common/"]"#
+                "More files or folders, relative to `source_directory`, whose content feeds the step key: configs and other files the script reads (the local modules a `.py` script imports are found without it: `track_imports`). Folders honour `.amlignore`/`.gitignore`.",
+                r#"hash_paths = ["config/"]"#
             ),
             key!(
                 "environment",
@@ -507,7 +507,7 @@ pub static TABLES: &[TableSpec] = &[
                 r#"description = "fit a random forest""#
             ),
         ],
-        example: "[steps.train]\nscript = \"train.py\"\nsource_directory = \"src\"\nenvironment = \"sklearn\"\narguments = [\"--data\", \"${inputs.data}\", \"--model\", \"${outputs.model}\", \"--n\", \"${params.n_estimators}\"]\ninputs = { data = \"steps.prepare.outputs.split\" }\noutputs = [\"model\"]\nhash_paths = [\"common/\"]\n",
+        example: "[steps.train]\nscript = \"train.py\"\nsource_directory = \"src\"\nenvironment = \"sklearn\"\narguments = [\"--data\", \"${inputs.data}\", \"--model\", \"${outputs.model}\", \"--n\", \"${params.n_estimators}\"]\ninputs = { data = \"steps.prepare.outputs.split\" }\noutputs = [\"model\"]\nhash_paths = [\"config/\"]\n",
     },
 ];
 
@@ -524,6 +524,15 @@ pub fn markdown() -> String {
          pipeline's folder, and a data reference's `path` to its datastore.\n\n\
          References: an input is `data.NAME` or `steps.STEP.outputs.OUTPUT`. Placeholders in `arguments`, \
          `command` and `env`: `${inputs.NAME}`, `${outputs.NAME}`, `${params.NAME}`; `$${` writes a literal `${`.\n\n\
+         Reuse: a step's key covers its script, the local modules a `.py` script imports \
+         (`track_imports`), its `hash_paths`, the content of its inputs, the parameters and \
+         arguments it uses, its environment and its `env`. A `.py` script and its modules are keyed \
+         by their Python tokens, so a comment or a blank line reruns nothing (`normalize_script`). \
+         Azure ML keys the main script's bytes alone (\"only the main script file is hashed\"): \
+         `track_imports = false` and `normalize_script = false` give that rule back. A file a step \
+         reads without naming it is found by tracing the step (`trace_reads`, `runner build \
+         --trace-reads`): a warning names it, `strict_reads` fails the step, and a result made \
+         reading it is not reused once it changes. See `docs/reuse.md`.\n\n\
          Editors: `runner schema` prints a JSON Schema of this format (also in `docs/pipeline.schema.json`) \
          for TOML extensions such as Even Better TOML; `runner check` checks what a schema cannot \
          (references, paths, placeholders, cycles).\n\n",
