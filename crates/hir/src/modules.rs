@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 use crate::paths::join;
 use crate::{Db, FsEntry, FsState};
 
-/// What `script_modules` (`crate::script_modules`) found for one script.
+/// What [`crate::script_modules`] found for one script.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, salsa::SalsaValue)]
 pub struct ModuleScan {
     /// Every local module file the script imports, transitively, without the script:
