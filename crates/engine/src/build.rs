@@ -62,6 +62,9 @@ struct ReadsPolicy {
     trace: bool,
     strict: bool,
     defaults: hir::ReuseSwitches,
+    /// The folders of the `local` datastores, besides the project's: reads there are
+    /// checked too.
+    stores: Vec<PathBuf>,
 }
 
 struct StepInfo {
@@ -593,6 +596,7 @@ fn build_once(
             trace: opts.trace_reads,
             strict: opts.strict_reads || ix.meta.strict_reads.unwrap_or(false),
             defaults: ix.meta.reuse,
+            stores: ix.datastores.values().map(|d| project.abs(d)).collect(),
         },
         strace: std::sync::OnceLock::new(),
         announcer: announce::Announcer::new(deps.len()),

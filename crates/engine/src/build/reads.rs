@@ -10,8 +10,9 @@
 //! * in its snapshot: fine when it is the script, a helper module, or under a `hash_paths`
 //!   entry; reported otherwise, as the project path it was copied from
 //!   (`src/config.txt`);
-//! * elsewhere under the project's folder: fine under a data reference, an input copy or
-//!   the step's own outputs, or in the state folder `.runner/`; reported otherwise;
+//! * elsewhere under the project's folder or a `local` datastore's: fine under a data
+//!   reference, an input copy or the step's own outputs, or in the state folder `.runner/`;
+//!   reported otherwise (a datastore's file outside the project by its absolute path);
 //! * anywhere else (the environment, the standard library, `/proc`, `/dev`, `/tmp`): never
 //!   reported. Nor is anything under `__pycache__`, `site-packages`, `dist-packages`,
 //!   `.git`, `.venv` or `venv` (bytecode caches, installed packages, a project's own
@@ -66,6 +67,7 @@ pub(super) fn undeclared(
     let root = canon(&shared.project_root);
     let state = canon(&shared.state);
     let allowed: Vec<PathBuf> = allowed.iter().map(|p| canon(p)).collect();
+    let stores: Vec<PathBuf> = shared.reads.stores.iter().map(|p| canon(p)).collect();
     let src = hir::paths::normalize(info.step.source_directory());
     let fields = &info.fields;
     let keyed = |rel: &str| {
@@ -87,11 +89,14 @@ pub(super) fn undeclared(
                 continue;
             }
             hir::paths::join(&src, &rel)
-        } else if let Ok(rel) = path.strip_prefix(&root) {
+        } else if path.starts_with(&root) || stores.iter().any(|s| path.starts_with(s)) {
             if path.starts_with(&state) || allowed.iter().any(|a| path.starts_with(a)) {
                 continue;
             }
-            rel.to_string_lossy().into_owned()
+            match path.strip_prefix(&root) {
+                Ok(rel) => rel.to_string_lossy().into_owned(),
+                Err(_) => path.to_string_lossy().into_owned(),
+            }
         } else {
             continue;
         };

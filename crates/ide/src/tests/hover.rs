@@ -29,9 +29,9 @@ fn key_shows_schema_docs() {
             ---
             **`hash_paths`**: array of strings, default `[]`
 
-            More files or folders, relative to `source_directory`, whose content feeds the step key (helper modules, configs). Folders honour `.amlignore`/`.gitignore`.
+            More files or folders, relative to `source_directory`, whose content feeds the step key: configs and other files the script reads (the local modules a `.py` script imports are found without it: `track_imports`). Folders honour `.amlignore`/`.gitignore`.
 
-            Example: `hash_paths = ["common/"]`"#]],
+            Example: `hash_paths = ["config/"]`"#]],
     );
 }
 
@@ -40,22 +40,22 @@ fn table_in_header_shows_table_docs() {
     check(
         "[st$0eps.a]\nscript = \"a.py\"\n",
         expect![[r#"
-        steps
-        ---
-        **`[steps.NAME]`**
+            steps
+            ---
+            **`[steps.NAME]`**
 
-        A step (Azure ML `PythonScriptStep`): a script or command with inputs, outputs and parameters. Steps are connected by their inputs: an input naming `steps.S.outputs.O` makes this step run after `S` and read that output. The graph must be acyclic.
+            A step (Azure ML `PythonScriptStep`): a script or command with inputs, outputs and parameters. Steps are connected by their inputs: an input naming `steps.S.outputs.O` makes this step run after `S` and read that output. The graph must be acyclic.
 
-        ```toml
-        [steps.train]
-        script = "train.py"
-        source_directory = "src"
-        environment = "sklearn"
-        arguments = ["--data", "${inputs.data}", "--model", "${outputs.model}", "--n", "${params.n_estimators}"]
-        inputs = { data = "steps.prepare.outputs.split" }
-        outputs = ["model"]
-        hash_paths = ["common/"]
-        ```"#]],
+            ```toml
+            [steps.train]
+            script = "train.py"
+            source_directory = "src"
+            environment = "sklearn"
+            arguments = ["--data", "${inputs.data}", "--model", "${outputs.model}", "--n", "${params.n_estimators}"]
+            inputs = { data = "steps.prepare.outputs.split" }
+            outputs = ["model"]
+            hash_paths = ["config/"]
+            ```"#]],
     );
 }
 
