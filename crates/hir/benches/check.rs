@@ -136,12 +136,32 @@ fn fs_states(text: &str) -> HashMap<String, FsState> {
 
 // ---------------------------------------------------------------- checking
 
-/// Asks for the needed paths and sets their states, as the driver does.
+/// Asks for the needed paths and sets their states, as the driver does: a Python script
+/// gets its analysis (every script imports `os` and `sys`, so each is looked for beside it
+/// and not found, as the standard library is), and what that names is set in turn.
 fn sync(db: &mut RootDatabase, file: SourceFile, states: &HashMap<String, FsState>) {
-    let paths: Vec<String> = needed_paths(db, file).iter().map(|n| n.path.clone()).collect();
-    for path in paths {
-        let state = states.get(&path).copied().unwrap_or(FsState::Missing);
-        db.set_fs_state(&path, state);
+    static ANALYSIS: std::sync::OnceLock<std::sync::Arc<python::Analysis>> =
+        std::sync::OnceLock::new();
+    let analysis =
+        ANALYSIS.get_or_init(|| std::sync::Arc::new(python::analyze("import os, sys\n")));
+    let mut done = std::collections::HashSet::new();
+    loop {
+        let needs: Vec<(String, bool)> = needed_paths(db, file)
+            .iter()
+            .filter(|n| !done.contains(&n.path))
+            .map(|n| (n.path.clone(), n.python))
+            .collect();
+        if needs.is_empty() {
+            return;
+        }
+        for (path, py) in needs {
+            let state = states.get(&path).copied().unwrap_or(FsState::Missing);
+            db.set_fs_state(&path, state);
+            if py && matches!(state, FsState::File(_)) {
+                db.set_python(&path, Some(analysis.clone()));
+            }
+            done.insert(path);
+        }
     }
 }
 
