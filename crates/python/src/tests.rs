@@ -1,3 +1,6 @@
+//! Unit tests of `analyze`: every import form, computed imports, and what the normalised
+//! digest keeps and drops.
+
 use super::*;
 
 fn imports(text: &str) -> Vec<String> {
