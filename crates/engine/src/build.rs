@@ -25,7 +25,7 @@
 //! steps are in flight, so the next ones are looked up and prepared while processes run
 //! and start the moment one exits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -65,6 +65,8 @@ struct ReadsPolicy {
     /// The folders of the `local` datastores, besides the project's: reads there are
     /// checked too.
     stores: Vec<PathBuf>,
+    /// The steps whose last traced run read outside their key (`reads::marked`).
+    marked: HashSet<String>,
 }
 
 struct StepInfo {
@@ -597,6 +599,7 @@ fn build_once(
             strict: opts.strict_reads || ix.meta.strict_reads.unwrap_or(false),
             defaults: ix.meta.reuse,
             stores: ix.datastores.values().map(|d| project.abs(d)).collect(),
+            marked: reads::marked(&state),
         },
         strace: std::sync::OnceLock::new(),
         announcer: announce::Announcer::new(deps.len()),

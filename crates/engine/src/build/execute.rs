@@ -146,6 +146,7 @@ pub(super) async fn execute(
         let mut allowed = given;
         allowed.extend(prepared.outputs.iter().map(|(_, dir)| dir.clone()));
         let found = super::reads::undeclared(shared, info, &snapshot, &allowed, &log);
+        super::reads::mark(shared, &info.name, !found.is_empty());
         undeclared = super::reads::digests(shared, &found);
         if !found.is_empty() {
             let list: String = found.iter().map(|p| format!("{p}\n")).collect();

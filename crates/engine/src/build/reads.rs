@@ -46,10 +46,35 @@ pub(super) fn policy(shared: &Shared, info: &StepInfo) -> (bool, bool) {
     (asked || read_outside_before(shared, info), strict)
 }
 
-/// Whether the step's last successful result was made reading outside its key.
+/// Whether the step's last traced run read outside its key: it has a marker in
+/// [`MARKERS`] (listed once per build, so a step that runs costs nothing to ask).
 fn read_outside_before(shared: &Shared, info: &StepInfo) -> bool {
-    let history = shared.history.lock().unwrap_or_else(|e| e.into_inner());
-    !driver::recorded_reads(&history, &shared.pipeline, &info.name).is_empty()
+    shared.reads.marked.contains(&info.name)
+}
+
+/// The folder in the state folder holding one empty file per step whose last traced run
+/// read outside its key (named as the step: step names are letters, digits, `_` and `-`).
+pub(super) const MARKERS: &str = "traced";
+
+/// The steps marked in state folder `state` ([`MARKERS`]).
+pub(super) fn marked(state: &Path) -> std::collections::HashSet<String> {
+    std::fs::read_dir(state.join(MARKERS))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect()
+}
+
+/// Marks step `step` as read outside its key (`found` not empty) or not, best effort: a
+/// marker that cannot be written leaves the step traced only when asked.
+pub(super) fn mark(shared: &Shared, step: &str, found: bool) {
+    let dir = shared.state.join(MARKERS);
+    let marker = dir.join(step);
+    if found {
+        let _ = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&marker, b""));
+    } else if shared.reads.marked.contains(step) {
+        let _ = std::fs::remove_file(&marker);
+    }
 }
 
 /// The reads in `log` (strace's text) that are not part of step `info`'s key, as paths
