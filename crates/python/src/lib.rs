@@ -124,6 +124,18 @@ impl LineStarts {
     }
 }
 
+/// Whether `s` is a module name as `importlib.import_module` takes it: leading dots (a
+/// relative name), then identifiers joined by single dots.
+fn dotted_name(s: &str) -> bool {
+    let body = s.trim_start_matches('.');
+    let identifier = |part: &str| {
+        let mut chars = part.chars();
+        chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+            && chars.all(|c| c == '_' || c.is_alphanumeric())
+    };
+    !body.is_empty() && body.split('.').all(identifier)
+}
+
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -164,6 +176,9 @@ impl Finder<'_> {
             return;
         }
         let literal = call.arguments.args.first().and_then(|a| a.as_string_literal_expr());
+        // A literal that is not a dotted name (`"/etc/passwd"`, `"../x"`) names no module
+        // Python's import system would find: followed, it could name any file.
+        let literal = literal.filter(|s| dotted_name(s.value.to_str()));
         match literal {
             Some(s) if name != "exec" => {
                 let dotted = s.value.to_str();

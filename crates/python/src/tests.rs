@@ -72,6 +72,18 @@ exec(open('x.py').read())
 }
 
 #[test]
+fn a_literal_that_is_not_a_module_name_is_not_followed() {
+    let text = "import importlib\n\
+                importlib.import_module('/etc/passwd')\n\
+                importlib.import_module('../../secrets')\n\
+                __import__('a..b')\n\
+                importlib.import_module('..pkg.mod')\n";
+    assert_eq!(imports(text), ["importlib [] @1", "..pkg.mod [] @5"]);
+    let calls: Vec<u32> = analyze(text).dynamic.iter().map(|d| d.line).collect();
+    assert_eq!(calls, [2, 3, 4]);
+}
+
+#[test]
 fn comments_blank_lines_and_spacing_do_not_change_the_digest() {
     let base = "def f(a, b):\n    return a + b\n\nprint(f(1, 2))\n";
     let cosmetic = "# a header\n\ndef f(a,b):   # adds\n\n    return a+b    \n\n\n\nprint( f(1,\n  2) )  # done\n";
