@@ -210,7 +210,16 @@ impl Cache {
     /// Errors: [`Error::Read`] / [`Error::Write`] with the failing path, [`Error::Changed`] if a
     /// file's bytes changed while it was being stored, [`Error::NonUtf8Path`].
     pub fn ingest_tree(&self, dir: &Path) -> Result<Manifest> {
-        self.ingest(dir, false)
+        self.ingest(dir, false, IgnoreRules::None)
+    }
+
+    /// [`Cache::ingest_tree`] under `rules`: [`IgnoreRules::Snapshot`] stores a folder as a
+    /// step's snapshot holds it (`.amlignore`/`.gitignore` honoured, no `.git` or `.runner`),
+    /// which is what a published pipeline keeps of its sources.
+    ///
+    /// Errors: as [`Cache::ingest_tree`].
+    pub fn ingest_tree_with(&self, dir: &Path, rules: IgnoreRules) -> Result<Manifest> {
+        self.ingest(dir, false, rules)
     }
 
     /// [`Cache::ingest_tree`] that hands the files over instead of copying them: a regular,
@@ -236,11 +245,11 @@ impl Cache {
     ///
     /// Errors: as [`Cache::ingest_tree`].
     pub fn adopt_tree(&self, dir: &Path) -> Result<Manifest> {
-        self.ingest(dir, true)
+        self.ingest(dir, true, IgnoreRules::None)
     }
 
-    fn ingest(&self, dir: &Path, adopt: bool) -> Result<Manifest> {
-        let items = walk::walk(dir, IgnoreRules::None)?;
+    fn ingest(&self, dir: &Path, adopt: bool, rules: IgnoreRules) -> Result<Manifest> {
+        let items = walk::walk(dir, rules)?;
         // Files are handed over only from a real folder (or file), never through a symlink.
         let root = if adopt { crate::adopt::adoption_root(dir) } else { None };
         let stored = par::try_map(&items, |item, buf| {

@@ -34,6 +34,12 @@ pub use events::{Event, Quiet, Recorder, Sink, StepEnd};
 pub use session::{Cycle, Session};
 pub use targets::Targets;
 
+/// The git state of the repository holding `root` (commit, branch, dirty), as a run
+/// records it; `None` outside a repository or before its first commit.
+pub fn git_state(root: &std::path::Path) -> Option<history::GitInfo> {
+    git::GitProbe::start(root).finish()
+}
+
 /// The hidden argument a build gives the copy of its binary it starts as its supervisor.
 pub const SUPERVISE_ARG: &str = "__supervise";
 

@@ -26,6 +26,7 @@
 //! run deletes its step runs and metrics (`ON DELETE CASCADE`).
 
 mod metrics;
+mod published;
 mod runs;
 pub mod schema;
 mod steps;
@@ -38,6 +39,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 pub use metrics::parse_metrics;
+pub use published::{NewPublished, Published, TokenInfo};
 
 /// Everything that can go wrong reading or writing the history database.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,21 @@ pub enum Error {
     /// A stored value could not be decoded (bad JSON, negative time, …).
     #[error("corrupt history row: {0}")]
     Corrupt(String),
+    /// A pipeline of this name and version is published already.
+    #[error(
+        "pipeline {name} version {version} is published already (id {id}); publish a new version"
+    )]
+    AlreadyPublished {
+        /// The name.
+        name: String,
+        /// The version.
+        version: String,
+        /// The id it has.
+        id: String,
+    },
+    /// A live token of this name exists.
+    #[error("a token named {0} exists; revoke it first, or choose another name")]
+    TokenExists(String),
 }
 
 impl Error {

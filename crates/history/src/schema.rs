@@ -20,6 +20,16 @@
 //!      value /* REAL, NULL = NaN */, idx)
 //! ```
 //!
+//! Version 3 adds:
+//!
+//! ```sql
+//! published(id TEXT PRIMARY KEY /* UUID */, name, version, description, pipeline /* text */,
+//!      snapshot /* manifest digest, hex */, params /* JSON [[k,v],…] defaults */, git_commit,
+//!      created_ms, enabled /* 0|1 */, UNIQUE(name, version))
+//! tokens(name TEXT PRIMARY KEY, hash TEXT UNIQUE /* sha256 of the token, hex */, created_ms,
+//!      revoked_ms)
+//! ```
+//!
 //! `step_runs.reused_from` is deliberately not a foreign key: the run a cached result came from
 //! may have been deleted, or recorded in another database.
 
@@ -95,6 +105,28 @@ const MIGRATIONS: &[&str] = &[
     // `last_success` walks runs newest first instead.
     r#"
     DROP INDEX step_runs_last_success;
+    "#,
+    // 3: published pipelines and the tokens that start them over REST.
+    r#"
+    CREATE TABLE published (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        description  TEXT,
+        pipeline     TEXT NOT NULL,
+        snapshot     TEXT NOT NULL,
+        params       TEXT NOT NULL DEFAULT '[]',
+        git_commit   TEXT,
+        created_ms   INTEGER NOT NULL,
+        enabled      INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (name, version)
+    );
+    CREATE TABLE tokens (
+        name        TEXT PRIMARY KEY,
+        hash        TEXT NOT NULL UNIQUE,
+        created_ms  INTEGER NOT NULL,
+        revoked_ms  INTEGER
+    );
     "#,
 ];
 

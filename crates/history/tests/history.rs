@@ -404,3 +404,36 @@ fn a_finished_run_is_recorded_at_once_and_reused_records_are_filled_in() {
     assert_eq!(got[1], StepRecord { run_id: r4, ..full[1].clone() });
     assert_eq!(h.run(r4).unwrap().unwrap().status, RunStatus::Failed);
 }
+
+#[test]
+fn published_pipelines_and_tokens() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    let p = history::NewPublished {
+        id: "id-1".into(),
+        name: "train".into(),
+        version: "1.0".into(),
+        description: Some("trains".into()),
+        pipeline: "[steps.a]\n".into(),
+        snapshot: "ab".repeat(32),
+        params: vec![("C".into(), "1.0".into())],
+        git_commit: None,
+        created_ms: 5,
+    };
+    h.publish(&p).unwrap();
+    let again = h.publish(&history::NewPublished { id: "id-2".into(), ..p.clone() });
+    assert!(matches!(again, Err(history::Error::AlreadyPublished { id, .. }) if id == "id-1"));
+    assert!(h.set_published_enabled("id-1", false).unwrap());
+    assert!(h.published(false).unwrap().is_empty());
+    let all = h.published(true).unwrap();
+    assert_eq!((all.len(), all[0].enabled, all[0].params.clone()), (1, false, p.params.clone()));
+    assert!(!h.set_published_enabled("nope", true).unwrap());
+    h.create_token("ci", "hash-1", 1).unwrap();
+    assert!(matches!(h.create_token("ci", "hash-2", 2), Err(history::Error::TokenExists(_))));
+    assert_eq!(h.token_by_hash("hash-1").unwrap().as_deref(), Some("ci"));
+    assert!(h.revoke_token("ci", 3).unwrap());
+    assert_eq!(h.token_by_hash("hash-1").unwrap(), None, "a revoked token is refused");
+    assert!(!h.revoke_token("ci", 4).unwrap());
+    h.create_token("ci", "hash-2", 5).unwrap();
+    assert_eq!(h.token_by_hash("hash-2").unwrap().as_deref(), Some("ci"));
+}

@@ -31,6 +31,7 @@ mod graph_cmd;
 mod history_cmd;
 mod lines;
 mod progress;
+mod publish;
 mod render;
 mod schema_json;
 mod signals;
@@ -152,6 +153,15 @@ enum Command {
     Logs(history_cmd::LogsArgs),
     /// Copy files into a local datastore (Azure ML `Datastore.upload_files`).
     Upload(upload::UploadArgs),
+    /// Publish the pipeline: an immutable snapshot with a name, a version and an endpoint
+    /// (Azure ML `publish_pipeline`).
+    Publish(publish::PublishArgs),
+    /// List, show, disable or enable published pipelines.
+    #[command(subcommand)]
+    Published(publish::PublishedCommand),
+    /// Create, list or revoke the bearer tokens that start published pipelines.
+    #[command(subcommand)]
+    Token(publish::TokenCommand),
     /// Print a shell completion script: `runner completions bash > ~/.local/share/bash-completion/completions/runner`,
     /// `runner completions zsh > "${fpath[1]}/_runner"`, `runner completions fish >
     /// ~/.config/fish/completions/runner.fish`, `runner completions powershell >> $PROFILE`.
@@ -212,6 +222,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(a) => history_cmd::show(a),
         Command::Logs(a) => history_cmd::logs(a),
         Command::Upload(a) => upload::upload(a),
+        Command::Publish(a) => publish::publish(a),
+        Command::Published(c) => publish::published(c),
+        Command::Token(c) => publish::token(c),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(

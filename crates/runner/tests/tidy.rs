@@ -27,8 +27,8 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         (
             "runner",
             &[
-                "syntax", "hir", "plan", "cache", "exec", "history", "driver", "engine", "ide",
-                "lsp",
+                "base", "syntax", "hir", "plan", "cache", "exec", "history", "driver", "engine",
+                "ide", "lsp",
             ][..],
         ),
     ])

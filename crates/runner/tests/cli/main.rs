@@ -17,6 +17,7 @@ mod kill;
 mod memo;
 mod memo_edit;
 mod planted;
+mod publish;
 mod reuse;
 mod select;
 mod statcache;
