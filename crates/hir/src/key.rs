@@ -110,38 +110,10 @@ pub(crate) fn step_key_fields<'db>(
     };
     let src = normalize(step.source_directory());
     let switches = step.reuse.or(ix.meta.reuse);
-    let mut sources = Vec::new();
-    // A `.py` file's digest in the key: of its tokens when normalised and it parses.
-    let mut keyed = |path: &str, shown: &str| -> Result<Digest, KeyError> {
-        let raw = digest(path)?;
-        if !(switches.normalizes() && path.ends_with(".py")) {
-            return Ok(raw);
-        }
-        let analysis = db.fs_entry(path).python(db).clone();
-        match analysis.ok_or_else(|| KeyError::NoDigest(path.to_owned()))?.normalized {
-            Some(tokens) => {
-                sources.push((shown.to_owned(), raw));
-                Ok(tokens)
-            }
-            None => Ok(raw),
-        }
+    let (script, modules, sources) = match &step.script {
+        Some(s) => script_fields(db, &src, &s.value, switches)?,
+        None => (None, Vec::new(), Vec::new()),
     };
-    let mut script = None;
-    let mut modules = Vec::new();
-    if let Some(s) = &step.script {
-        let (path, shown) = (join(&src, &s.value), normalize(&s.value));
-        script = Some((shown.clone(), keyed(&path, &shown)?));
-        if path.ends_with(".py") && switches.tracks_imports() {
-            let scan = crate::modules::script_modules(db, db.fs_entry(&path));
-            if let Some(p) = &scan.pending {
-                return Err(KeyError::NoDigest(p.clone()));
-            }
-            for m in &scan.modules {
-                let shown = relative_to(&src, m);
-                modules.push((shown.clone(), keyed(m, &shown)?));
-            }
-        }
-    }
     let mut hash_paths = Vec::new();
     for h in &step.hash_paths {
         hash_paths.push((normalize(&h.value), digest(&join(&src, &h.value))?));
@@ -196,6 +168,52 @@ pub(crate) fn step_key_fields<'db>(
         environment,
         env_vars: step.env.iter().map(|(k, v)| (k.value.clone(), subst(&v.value))).collect(),
     })
+}
+
+/// A script's key fields: the script (path as written, digest), its helper modules and the
+/// byte digests of the files keyed by their tokens (`sources`). See the module docs.
+type ScriptFields = (Option<(String, Digest)>, Vec<(String, Digest)>, Vec<(String, Digest)>);
+
+/// [`ScriptFields`] of script `written` in source directory `src`.
+fn script_fields(
+    db: &dyn Db,
+    src: &str,
+    written: &str,
+    switches: crate::ReuseSwitches,
+) -> Result<ScriptFields, KeyError> {
+    let mut sources = Vec::new();
+    // A `.py` file's digest in the key: of its tokens when normalised and it parses.
+    let mut keyed = |path: &str, shown: &str| -> Result<Digest, KeyError> {
+        let raw = match db.fs_entry(path).state(db) {
+            FsState::File(d) | FsState::Dir(Some(d)) => d,
+            _ => return Err(KeyError::NoDigest(path.to_owned())),
+        };
+        if !(switches.normalizes() && path.ends_with(".py")) {
+            return Ok(raw);
+        }
+        let analysis = db.fs_entry(path).python(db).clone();
+        match analysis.ok_or_else(|| KeyError::NoDigest(path.to_owned()))?.normalized {
+            Some(tokens) => {
+                sources.push((shown.to_owned(), raw));
+                Ok(tokens)
+            }
+            None => Ok(raw),
+        }
+    };
+    let (path, shown) = (join(src, written), normalize(written));
+    let script = Some((shown.clone(), keyed(&path, &shown)?));
+    let mut modules = Vec::new();
+    if path.ends_with(".py") && switches.tracks_imports() {
+        let scan = crate::modules::script_modules(db, db.fs_entry(&path));
+        if let Some(p) = &scan.pending {
+            return Err(KeyError::NoDigest(p.clone()));
+        }
+        for m in &scan.modules {
+            let shown = relative_to(src, m);
+            modules.push((shown.clone(), keyed(m, &shown)?));
+        }
+    }
+    Ok((script, modules, sources))
 }
 
 /// `path` (normalised, relative to the pipeline's folder) relative to `src`, as the key

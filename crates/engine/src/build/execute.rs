@@ -96,22 +96,10 @@ pub(super) async fn execute(
     shared.announcer.running(i, &shared.deps[i], running, |e| shared.emit(e));
     let snapshot = prepared.snapshot.clone();
     let (traced, strict) = super::reads::policy(shared, info);
-    let mut undeclared = Vec::new();
-    let trace_log = run_dir.join(super::reads::TRACE_LOG);
+    let traced = traced && (here || super::reads::not_here(shared, info, compute));
     let mut spec = prepared.spec;
-    if traced && !here {
-        traced_elsewhere(shared, info, compute);
-    } else if traced {
-        if !*shared.strace.get_or_init(exec::trace::available) {
-            let msg =
-                "trace_reads needs strace, which cannot run here (Debian: apt install strace)";
-            return fail(msg.to_owned(), None, StepStatus::Failed);
-        }
-        // strace opens its log before the step's own log files make the folder.
-        if let Err(e) = std::fs::create_dir_all(&run_dir) {
-            return fail(format!("creating {}: {e}", run_dir.display()), None, StepStatus::Failed);
-        }
-        exec::trace::wrap(&mut spec, &trace_log);
+    if traced && let Err(msg) = super::reads::trace(shared, &mut spec, &run_dir) {
+        return fail(msg, None, StepStatus::Failed);
     }
     let given: Vec<PathBuf> = prepared.reads.iter().skip(1).cloned().collect();
     prepare_ahead(shared, i);
@@ -140,33 +128,13 @@ pub(super) async fn execute(
         }
         other => return fail(other.to_string(), None, StepStatus::Failed),
     }
-    if traced && here {
-        let log = std::fs::read_to_string(&trace_log).unwrap_or_default();
-        let _ = std::fs::remove_file(&trace_log);
+    let mut undeclared = Vec::new();
+    if traced {
         let mut allowed = given;
         allowed.extend(prepared.outputs.iter().map(|(_, dir)| dir.clone()));
-        let found = super::reads::undeclared(shared, info, &snapshot, &allowed, &log);
-        super::reads::mark(shared, &info.name, !found.is_empty());
-        undeclared = super::reads::digests(shared, &found);
-        if !found.is_empty() {
-            let list: String = found.iter().map(|p| format!("{p}\n")).collect();
-            let _ = std::fs::write(run_dir.join(driver::UNDECLARED_READS_FILE), list);
-            for path in &found {
-                let message = super::reads::message(&info.name, path);
-                shared.emit(Event::Warning { step: Some(info.name.clone()), message });
-            }
-            if strict {
-                let msg = format!(
-                    "read {} outside its key (strict_reads): {}",
-                    if found.len() == 1 {
-                        "a file".to_owned()
-                    } else {
-                        format!("{} files", found.len())
-                    },
-                    found.join(", ")
-                );
-                return fail(msg, Some(0), StepStatus::Failed);
-            }
+        match super::reads::check(shared, info, &run_dir, &snapshot, &allowed, strict) {
+            Ok(found) => undeclared = found,
+            Err(msg) => return fail(msg, Some(0), StepStatus::Failed),
         }
     }
     // Outputs: each must hold something; store them, then the cache entry, then history.
@@ -698,10 +666,4 @@ async fn python_for(shared: &Arc<Shared>, info: &StepInfo) -> anyhow::Result<Pat
     .await??;
     built.insert(name, p.clone());
     Ok(p)
-}
-
-/// Says once per step that its reads are not traced on a target elsewhere.
-fn traced_elsewhere(shared: &Shared, info: &super::StepInfo, compute: &str) {
-    let message = format!("reads are traced on this machine only, not on compute target {compute}");
-    shared.emit(Event::Warning { step: Some(info.name.clone()), message });
 }

@@ -28,12 +28,13 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{Shared, StepInfo};
+use crate::events::Event;
 
 /// Folder names whose contents are never reported.
 const NEVER: &[&str] = &["__pycache__", "site-packages", "dist-packages", ".git", ".venv", "venv"];
 
 /// The file a traced step's log of opened files goes to, in its run folder.
-pub(super) const TRACE_LOG: &str = "reads.trace";
+const TRACE_LOG: &str = "reads.trace";
 
 /// Whether step `info` runs traced in this build, and whether an undeclared read fails it.
 /// Traced: when asked (`--trace-reads`, `--strict-reads`, `trace_reads`), and when its last
@@ -67,7 +68,7 @@ pub(super) fn marked(state: &Path) -> std::collections::HashSet<String> {
 
 /// Marks step `step` as read outside its key (`found` not empty) or not, best effort: a
 /// marker that cannot be written leaves the step traced only when asked.
-pub(super) fn mark(shared: &Shared, step: &str, found: bool) {
+fn mark(shared: &Shared, step: &str, found: bool) {
     let dir = shared.state.join(MARKERS);
     let marker = dir.join(step);
     if found {
@@ -77,10 +78,71 @@ pub(super) fn mark(shared: &Shared, step: &str, found: bool) {
     }
 }
 
+/// Says once per step that its reads are not traced on compute target `compute`, which is
+/// elsewhere. Returns `false`: the step runs untraced.
+pub(super) fn not_here(shared: &Shared, info: &StepInfo, compute: &str) -> bool {
+    let message = format!("reads are traced on this machine only, not on compute target {compute}");
+    shared.emit(Event::Warning { step: Some(info.name.clone()), message });
+    false
+}
+
+/// `spec` run under strace, its log in the step's run folder `run_dir` ([`TRACE_LOG`]).
+///
+/// Errors (a message for the step's failure): strace cannot run here; the run folder cannot
+/// be made (strace opens its log before the step's own logs would make it).
+pub(super) fn trace(
+    shared: &Shared,
+    spec: &mut exec::ProcessSpec,
+    run_dir: &Path,
+) -> Result<(), String> {
+    if !*shared.strace.get_or_init(exec::trace::available) {
+        return Err("trace_reads needs strace, which cannot run here (Debian: apt install strace)"
+            .to_owned());
+    }
+    std::fs::create_dir_all(run_dir).map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
+    exec::trace::wrap(spec, &run_dir.join(TRACE_LOG));
+    Ok(())
+}
+
+/// After a traced step ran: its reads outside its key ([`undeclared`]), warned of, kept in
+/// its run folder ([`driver::UNDECLARED_READS_FILE`]) and in its marker, with the digest each
+/// has now ([`digests`]), for its cache entry.
+///
+/// Errors (the step's failure message): under `strict`, any such read.
+pub(super) fn check(
+    shared: &Shared,
+    info: &StepInfo,
+    run_dir: &Path,
+    snapshot: &Path,
+    allowed: &[PathBuf],
+    strict: bool,
+) -> Result<Vec<(String, hir::Digest)>, String> {
+    let log_file = run_dir.join(TRACE_LOG);
+    let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&log_file);
+    let found = undeclared(shared, info, snapshot, allowed, &log);
+    mark(shared, &info.name, !found.is_empty());
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: String = found.iter().map(|p| format!("{p}\n")).collect();
+    let _ = std::fs::write(run_dir.join(driver::UNDECLARED_READS_FILE), list);
+    for path in &found {
+        let message = message(&info.name, path);
+        shared.emit(Event::Warning { step: Some(info.name.clone()), message });
+    }
+    if strict {
+        let count =
+            if found.len() == 1 { "a file".to_owned() } else { format!("{} files", found.len()) };
+        return Err(format!("read {count} outside its key (strict_reads): {}", found.join(", ")));
+    }
+    Ok(digests(shared, &found))
+}
+
 /// The reads in `log` (strace's text) that are not part of step `info`'s key, as paths
 /// relative to the project's folder, sorted. `snapshot`: the folder the step ran from;
 /// `allowed`: the folders it was given (input copies, data references, outputs).
-pub(super) fn undeclared(
+fn undeclared(
     shared: &Shared,
     info: &StepInfo,
     snapshot: &Path,
@@ -135,7 +197,7 @@ pub(super) fn undeclared(
 /// Each of `found` (relative to the project's folder) with the digest of its content now,
 /// to be checked by the lookups that would reuse the result (`driver::lookup_with`). A file
 /// gone already (the step's own temporary file) is left out.
-pub(super) fn digests(shared: &Shared, found: &[String]) -> Vec<(String, hir::Digest)> {
+fn digests(shared: &Shared, found: &[String]) -> Vec<(String, hir::Digest)> {
     found
         .iter()
         .filter_map(|rel| match driver::probe(&shared.project_root.join(rel), false) {
@@ -152,7 +214,7 @@ fn under(rel: &str, entry: &str) -> bool {
 }
 
 /// The warning for one undeclared read.
-pub(super) fn message(step: &str, path: &str) -> String {
+fn message(step: &str, path: &str) -> String {
     format!("step {step} read {path}, which is not part of its key; add it to hash_paths or inputs")
 }
 
