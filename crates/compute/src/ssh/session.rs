@@ -3,8 +3,9 @@
 //! 1. runner sends the digests of the blobs the job needs, then `--`; the host answers
 //!    those it lacks, then `--`;
 //! 2. runner sends one tar stream (the missing blobs, the job's tree as hard links to them,
-//!    its script and requirements) and closes its side; the host unpacks it and copies the
-//!    tree out of the links into the job's folder;
+//!    its script and requirements) and closes its side; the host unpacks it, moves the new
+//!    blobs into `blobs/` (by rename, so a blob there is always whole; see
+//!    `stage::build_tar`) and copies the tree out of the links into the job's folder;
 //! 3. the host runs the job's script in a session of its own (`setsid -w`), then sends the
 //!    job's folder back as a tar stream (logs, metrics, exit code, and on success its
 //!    outputs with their digests) and removes it when the job succeeded.
@@ -54,7 +55,9 @@ impl Ssh {
              cd \"$W/blobs\" || exit 120\n\
              while read -r d; do [ \"$d\" = -- ] && break; [ -e \"$d\" ] || echo \"$d\"; done\n\
              echo --\n\
-             cd \"$W\" && tar -xf - && cd \"$R\" && cp -R stage/. . && rm -rf stage || exit 120\n\
+             cd \"$W\" && tar -xf - || exit 120\n\
+             if [ -d \"$R/new\" ]; then for f in \"$R\"/new/*; do mv -n \"$f\" blobs/ 2> /dev/null; done; rm -rf \"$R/new\"; fi\n\
+             cd \"$R\" && cp -R stage/. . && rm -rf stage || exit 120\n\
              setsid -w sh run.sh < /dev/null > /dev/null 2>&1\n\
              cd \"$W/$R\" || exit 120\n\
              if [ \"$(cat rc 2> /dev/null)\" = 0 ] && [ ! -e why ]; then ok=1; set -- {outs}; else ok=; set --; fi\n\

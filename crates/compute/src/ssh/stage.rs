@@ -77,9 +77,16 @@ fn walk(path: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The tar stream that stages a job: the `missing` blobs (`blobs/…`), the tree as
-/// `<rel>/stage/…` (hard links to the blobs), and `<rel>/run.sh` and
+/// The tar stream that stages a job: the `missing` blobs (`<rel>/new/…`, moved into the
+/// shared `blobs/` by the host once unpacked), the tree as `<rel>/stage/…` (hard links to
+/// those, or to `blobs/…` for a blob the host has), and `<rel>/run.sh` and
 /// `<rel>/requirements.txt`.
+///
+/// Sent blobs go to the job's own folder first because two jobs unpacking the same blob
+/// into `blobs/` at once would race: tar replaces a file it extracts over by unlinking it,
+/// which pulled a blob from under the other job's hard links (seen in CI: `Cannot hard
+/// link to 'blobs/…': No such file or directory`). Moved in by rename, a blob in `blobs/`
+/// is always whole, so a job that finds it there may link to it.
 pub(super) fn build_tar(
     rel: &str,
     entries: &[Entry],
@@ -102,7 +109,7 @@ pub(super) fn build_tar(
         h.set_size(data.len() as u64);
         h.set_mode(if *exec { 0o755 } else { 0o644 });
         h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, format!("blobs/{blob}"), data.as_slice()).map_err(io)?;
+        b.append_data(&mut h, format!("{rel}/new/{blob}"), data.as_slice()).map_err(io)?;
     }
     for e in entries {
         let mut h = tar::Header::new_gnu();
@@ -116,8 +123,13 @@ pub(super) fn build_tar(
             Entry::File { rel: p, .. } => {
                 h.set_entry_type(tar::EntryType::Link);
                 h.set_mode(0o644);
-                let blob = format!("blobs/{}", e.blob().unwrap_or_default());
-                b.append_link(&mut h, format!("{rel}/stage/{p}"), blob).map_err(io)?;
+                let blob = e.blob().unwrap_or_default();
+                let target = if missing.contains(&blob) {
+                    format!("{rel}/new/{blob}")
+                } else {
+                    format!("blobs/{blob}")
+                };
+                b.append_link(&mut h, format!("{rel}/stage/{p}"), target).map_err(io)?;
             }
             Entry::Symlink { rel: p, target } => {
                 h.set_entry_type(tar::EntryType::Symlink);

@@ -80,6 +80,36 @@ fn steps_run_on_an_ssh_host() {
     unknown_host_key_is_refused(&server);
     lost_connection_caches_nothing(&server, &known);
     large_input_is_sent_once(&server, &known);
+    one_new_input_for_many_jobs_at_once(&server, &known);
+}
+
+/// Six jobs at once, each sent the same 400 new blobs: each unpacks them in its own folder
+/// and moves them into the host's `blobs/` by rename, so none pulls a blob from under
+/// another's links (tar replacing a file it extracts over did, once, on a loaded CI host:
+/// `Cannot hard link to 'blobs/…'`) or copies one still being written. A stress test: the
+/// race needs a loaded host, and two runs here without the fix did not hit it.
+fn one_new_input_for_many_jobs_at_once(server: &Service, known: &Path) {
+    let p = Project::new();
+    // Many blobs, so that the jobs' unpacking overlaps blob by blob.
+    for i in 0..400 {
+        p.write(&format!("shared/f{i:03}.txt"), &format!("{i}\n").repeat(200));
+    }
+    let mut pipeline = String::from("[data.shared]\npath = \"shared\"\n");
+    for i in 0..6 {
+        pipeline.push_str(&format!(
+            "\n[steps.s{i}]\ncommand = [\"sh\", \"-c\", \"cat \\\"$0\\\"/* | wc -c > \\\"$1/n.txt\\\"\", \
+             \"${{inputs.d}}\", \"${{outputs.o}}\"]\ninputs = {{ d = \"data.shared\" }}\n\
+             outputs = [\"o\"]\ncompute = \"box\"\n"
+        ));
+    }
+    pipeline.push_str(&target(server, known).replace("max_nodes = 2", "max_nodes = 6"));
+    p.write("pipeline.toml", &pipeline);
+    let b = p.build(&[]);
+    b.assert_code(0);
+    let bytes: usize = (0..400).map(|i: usize| (i.to_string().len() + 1) * 200).sum();
+    for i in 0..6 {
+        assert_eq!(p.output(&format!("s{i}"), "o", "n.txt").trim(), bytes.to_string());
+    }
 }
 
 /// A host whose key is not in known_hosts: the step fails, naming the host and the key.
