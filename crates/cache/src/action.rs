@@ -85,6 +85,11 @@ pub struct ActionResult {
     /// not reused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reads: Vec<(String, Digest)>,
+    /// Where a result taken from the shared cache was made (`run 3 of digits in
+    /// /home/ana/digits on ana-laptop`); then `run_id` is 0, as no run of this project's
+    /// history made it. `None` for a result made here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl ActionResult {
@@ -236,20 +241,28 @@ impl Cache {
         self.with_slot(|slot, path| {
             let db = |source| Error::Db { path: path.to_path_buf(), source };
             let conn = slot.conn(path, self.durable())?;
-            let tx = rusqlite::Transaction::new_unchecked(
-                conn,
-                rusqlite::TransactionBehavior::Immediate,
-            )
-            .map_err(db)?;
-            {
-                let mut st = tx
-                    .prepare_cached("INSERT OR REPLACE INTO action (key, result) VALUES (?1, ?2)")
-                    .map_err(db)?;
+            let insert = |c: &Connection| -> rusqlite::Result<()> {
+                let mut st = c.prepare_cached(
+                    "INSERT OR REPLACE INTO action (key, result) VALUES (?1, ?2)",
+                )?;
                 for ((key, _), json) in entries.iter().zip(&json) {
-                    st.execute((&key.0[..], &json[..])).map_err(db)?;
+                    st.execute((&key.0[..], &json[..]))?;
                 }
+                Ok(())
+            };
+            if conn.is_autocommit() {
+                let tx = rusqlite::Transaction::new_unchecked(
+                    conn,
+                    rusqlite::TransactionBehavior::Immediate,
+                )
+                .map_err(db)?;
+                insert(&tx).map_err(db)?;
+                tx.commit().map_err(db)?;
+            } else {
+                // Inside `snapshot_reads` (an entry taken from the shared cache while a
+                // build plans): the writes join its transaction, committed at its end.
+                insert(conn).map_err(db)?;
             }
-            tx.commit().map_err(db)?;
             if self.keeps_entries() {
                 for (key, result) in entries {
                     slot.keep(key, result);
@@ -367,6 +380,7 @@ mod tests {
             manifests: BTreeMap::new(),
             sources: Vec::new(),
             reads: Vec::new(),
+            origin: None,
         }
     }
 

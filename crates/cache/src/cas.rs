@@ -289,6 +289,17 @@ impl Cache {
         Ok(m)
     }
 
+    /// Stores the file at `src` as blob `expected` (a copy; `src` is left as it is) if its
+    /// bytes hash to `expected`: how bytes from elsewhere (the shared cache) enter the CAS,
+    /// never trusted before they are hashed. A blob already there is kept.
+    ///
+    /// Errors: [`Error::Changed`] when the bytes do not hash to `expected` (nothing is
+    /// stored); [`Error::Read`] / [`Error::Write`].
+    pub fn put_blob_file(&self, src: &Path, expected: &Digest) -> Result<()> {
+        let mut buf = vec![0u8; 1 << 16];
+        self.store_file(src, expected, false, &mut buf)
+    }
+
     pub(crate) fn store_file(
         &self,
         src: &Path,

@@ -53,6 +53,12 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The digests of its blobs, each once, in entry order.
+    pub fn blobs(&self) -> Vec<Digest> {
+        let mut seen = std::collections::HashSet::new();
+        self.entries.iter().map(|e| e.digest).filter(|d| seen.insert(*d)).collect()
+    }
+
     /// sha256 over the canonical, versioned encoding described in the module docs
     /// (`"runner-tree-v1\n"`, then per entry `path NUL hex NUL size NUL x-bit "\n"`).
     /// Stable across machines; depends on entry order, so entries must be sorted.

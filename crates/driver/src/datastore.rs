@@ -10,9 +10,11 @@
 //! names, and steps read it in place.
 //!
 //! [`Datastores`] maps a pipeline's datastore names to stores: one the host registered for
-//! a name ([`Datastores::with`]: a test store, and next Azure Blob and S3), else the
-//! `[datastores.NAME]` table's own kind. [`crate::Project`] holds one and probes every data
-//! reference through it; the engine fetches through it.
+//! a name ([`Datastores::with`]: a test store), else the `[datastores.NAME]` table's own
+//! kind: a folder here, or an Azure Blob container or S3 bucket ([`stores::open`], opened by
+//! [`crate::Project`] when it first looks at the pipeline's paths). [`crate::Project`] holds
+//! one and probes every data reference through it; the engine fetches through it. The
+//! trait itself lives in the `stores` crate, beside the object-store kinds.
 //!
 //! Identity rule: two states of a path in a store have the same identity only if they hold
 //! the same bytes (an ETag changes when an object's bytes change; a folder's tree digest
@@ -26,45 +28,7 @@ use std::sync::Arc;
 
 use hir::FsState;
 
-/// A datastore failed to answer.
-#[derive(Debug, thiserror::Error)]
-#[error("datastore `{store}`: {path}: {message}")]
-pub struct DatastoreError {
-    /// The datastore's name in the pipeline.
-    pub store: String,
-    /// The path inside it.
-    pub path: String,
-    /// What went wrong, for a person (never a secret: no key, token or signed URL).
-    pub message: String,
-}
-
-/// Where data lives. See the module docs.
-pub trait Datastore: Send + Sync {
-    /// Its kind, as `[datastores.NAME] kind` names it (`local`, `azure_blob`, `s3`).
-    fn kind(&self) -> &str;
-
-    /// Where `path` (normalised, relative to the store's root) is on this machine, when the
-    /// store is a folder here: then it is hashed through the stat cache and read in place,
-    /// and [`Self::identify`] and [`Self::fetch`] are not called for it.
-    fn local(&self, path: &str) -> Option<PathBuf>;
-
-    /// The content identity of `path`: [`FsState::File`] with a digest that changes
-    /// whenever the object's bytes do (for an object store, the sha256 of its ETag or
-    /// checksum), [`FsState::Dir`] for a prefix holding objects (with a digest over their
-    /// names and identities when `digest`), [`FsState::Missing`] when nothing is there.
-    /// Must not download the bytes.
-    ///
-    /// Errors: the store cannot be reached or refuses (the message says which).
-    fn identify(&self, path: &str, digest: bool) -> Result<FsState, DatastoreError>;
-
-    /// Makes the bytes of `path` available on this machine, below `staging` (an empty
-    /// folder the caller owns and removes), and returns where: the file or folder a step
-    /// reads. Called only for a step about to run.
-    ///
-    /// Errors: the store cannot be reached, refuses, or `path` is gone; writing below
-    /// `staging` fails. Never writes outside `staging`.
-    fn fetch(&self, path: &str, staging: &Path) -> Result<PathBuf, DatastoreError>;
-}
+pub use stores::{Datastore, DatastoreError};
 
 /// The `local` kind: a folder on this machine, read in place.
 #[derive(Debug, Clone)]
@@ -114,6 +78,13 @@ impl Datastores {
     /// used, which the driver reads directly).
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Datastore>> {
         self.0.get(name)
+    }
+
+    /// Has every registered store forget what it learnt ([`Datastore::forget`]).
+    pub fn forget(&self) {
+        for store in self.0.values() {
+            store.forget();
+        }
     }
 
     /// Whether every registered store is a local folder: only then may a build memo vouch

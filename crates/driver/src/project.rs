@@ -32,6 +32,8 @@ pub struct Project {
     /// parsed once per content for the life of the project (watch mode, the language
     /// server), and not at all by a build the memo answers.
     python: HashMap<hir::Digest, Arc<python::Analysis>>,
+    /// The remote datastores this project opened itself, as declared when opened.
+    opened: HashMap<String, hir::DatastoreInfo>,
 }
 
 /// Where a data reference's (or any named path's) bytes are: the one rule for the
@@ -117,6 +119,7 @@ impl Project {
             datastores,
             encoding_error,
             python: HashMap::new(),
+            opened: HashMap::new(),
         })
     }
 
@@ -145,6 +148,7 @@ impl Project {
     /// changed on the database.
     pub fn refresh_fs_with(&mut self, stats: &mut StatCache) -> anyhow::Result<Vec<String>> {
         hir::prime(&self.db, self.file);
+        self.open_datastores()?;
         let needs = hir::needed_paths(&self.db, self.file).clone();
         let mut changed = self.refresh_needs(&needs, stats)?;
         changed.extend(self.settle(stats)?);
@@ -195,6 +199,28 @@ impl Project {
         let mut changed = self.refresh_needs(&needs, stats)?;
         changed.extend(self.settle(stats)?);
         Ok(changed)
+    }
+
+    /// Opens each `azure_blob` or `s3` datastore the pipeline declares that the host did not
+    /// register (once per declaration: a changed table opens it anew), and has every store
+    /// forget what it listed before, so this look sees every change made before it.
+    ///
+    /// Errors: a store without credentials (the message says which variables to set).
+    fn open_datastores(&mut self) -> anyhow::Result<()> {
+        let ix = hir::index(&self.db, self.file);
+        for (name, info) in &ix.remote_datastores {
+            if self.datastores.get(name).is_some()
+                && !self.opened.get(name).is_some_and(|i| i != info)
+            {
+                continue;
+            }
+            let downloads = self.state_dir().join("datastores").join(name);
+            let store = stores::open(name, info, downloads)?;
+            self.datastores = std::mem::take(&mut self.datastores).with(name, store);
+            self.opened.insert(name.clone(), info.clone());
+        }
+        self.datastores.forget();
+        Ok(())
     }
 
     fn refresh_needs(

@@ -49,6 +49,7 @@ mod integrity;
 mod ledger;
 pub mod memo;
 mod reads;
+mod remote;
 mod trash;
 mod views;
 
@@ -179,6 +180,9 @@ pub struct BuildSummary {
     /// build of the same project, in this process or another, waits while it is held: drop
     /// the summary (or take this field) once the memo is written.
     pub views: Option<cache::FolderGuard>,
+    /// The shared cache's traffic in this build, when the pipeline has one: requests made,
+    /// bytes downloaded, bytes uploaded.
+    pub shared_cache: Option<(u64, u64, u64)>,
 }
 
 impl BuildSummary {
@@ -191,11 +195,17 @@ impl BuildSummary {
     /// cover, 0 when the stat cache vouched for every one; `planner`: `memo` when the build
     /// memo vouched for every step, else `database`).
     pub fn json(&self, hashed_bytes: u64) -> serde_json::Value {
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "run": self.run_id, "status": self.status.as_str(), "pipeline": self.pipeline,
             "seconds": self.seconds, "hashed_bytes": hashed_bytes,
             "planner": if self.memo { "memo" } else { "database" }, "steps": self.outcomes,
-        })
+        });
+        if let Some((requests, down, up)) = self.shared_cache {
+            doc["shared_cache"] = serde_json::json!({
+                "requests": requests, "downloaded_bytes": down, "uploaded_bytes": up,
+            });
+        }
+        doc
     }
 }
 
@@ -285,6 +295,10 @@ struct Shared {
     supervisor: Mutex<Option<Option<exec::supervise::Supervisor>>>,
     /// Where this build's events go.
     sink: Arc<dyn Sink>,
+    /// The shared cache (`[cache] remote`), if the pipeline has one.
+    remote: Option<remote::Remote>,
+    /// Per step (position in `steps`), the names of its outputs some step reads.
+    read_outputs: Vec<Vec<String>>,
     /// Whether to start a supervisor ([`BuildOptions::supervise`]).
     supervised: bool,
 }
@@ -548,6 +562,8 @@ fn build_once(
         .collect();
     let positions: HashMap<String, usize> =
         position.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+    let root = std::path::absolute(&project.root)?;
+    let remote = remote::Remote::open(ix, &root, &state, run_id, &pipeline)?;
     let mut readers = vec![Vec::new(); steps.len()];
     for (j, s) in steps.iter().enumerate() {
         for (k, (_, target)) in s.inputs.iter().enumerate() {
@@ -558,7 +574,24 @@ fn build_once(
             }
         }
     }
+    let read_outputs = readers
+        .iter()
+        .map(|rs: &Vec<(usize, usize)>| {
+            let mut names: Vec<String> = rs
+                .iter()
+                .filter_map(|&(j, k)| match &steps[j].inputs[k].1 {
+                    Target::Output { output, .. } => Some(output.clone()),
+                    Target::Data(_) => None,
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        })
+        .collect();
     let shared = Arc::new(Shared {
+        remote,
+        read_outputs,
         project_root: std::path::absolute(&project.root)?,
         state: state.clone(),
         pipeline,
@@ -770,6 +803,7 @@ fn record_end(
         manifests,
         uncached: shared.uncached.load(std::sync::atomic::Ordering::Relaxed),
         views: None,
+        shared_cache: shared.remote.as_ref().map(remote::Remote::traffic),
     })
 }
 
@@ -841,16 +875,23 @@ fn key_and_lookup(shared: &Shared, i: usize) -> Option<(KeyRecord, Digest, plan:
     let record = record.ok()?;
     let key = record.digest();
     let planned = shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).remove(&info.name);
-    let (found, kept) = match planned {
+    let root = Some(shared.project_root.as_path());
+    let (mut found, mut kept) = match planned {
         Some(f) if f.key == key => (f.lookup, f.manifests),
         _ => {
             let mut kept = Vec::new();
-            let root = Some(shared.project_root.as_path());
             let found =
                 driver::lookup_with(&shared.cache, &key, root, &mut |d, m| kept.push((d, m)));
             (found, kept)
         }
     };
+    if matches!(found, plan::Lookup::Miss)
+        && let Some(remote) = &shared.remote
+        && remote.import(shared, &key, &shared.read_outputs[i])
+    {
+        kept.clear();
+        found = driver::lookup_with(&shared.cache, &key, root, &mut |d, m| kept.push((d, m)));
+    }
     if !kept.is_empty() {
         shared.manifests.lock().unwrap_or_else(|e| e.into_inner()).extend(kept);
     }
@@ -1022,8 +1063,25 @@ fn reuse(
 ) -> NodeState {
     let info = &shared.steps[i];
     views::update(shared, &info.name, &outputs);
+    // Run 0: a result from the shared cache, made by no run of this history; its origin
+    // is said instead, and the producing run's logs are where the import kept them.
+    let shared_origin = (run_id == 0)
+        .then(|| shared.cache.get_action(&key).ok().flatten().and_then(|r| r.origin))
+        .flatten();
+    let why = match (&shared_origin, why) {
+        (Some(origin), Some(w)) => Some(format!("from the shared cache: {origin}; {w}")),
+        (Some(origin), None) => Some(format!("from the shared cache: {origin}")),
+        (None, w) => w.map(str::to_owned),
+    };
+    let reused_from = shared_origin.is_none().then_some(run_id);
+    let log_dir = match (&shared.remote, &shared_origin) {
+        (Some(r), Some(_)) => Some(r.logs_of(&key)).filter(|d| d.is_dir()),
+        _ => None,
+    };
     let rec = StepRecord {
-        reused_from: Some(run_id),
+        reused_from,
+        dirty_reason: why.clone().filter(|_| shared_origin.is_some()),
+        log_dir: log_dir.map(|d| d.display().to_string()),
         ..empty_record(shared.run_id, &info.name, StepStatus::Reused)
     };
     shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
@@ -1033,8 +1091,8 @@ fn reuse(
         Outcome {
             step: info.name.clone(),
             status: StepStatus::Reused,
-            reason: why.map(str::to_owned),
-            reused_from: Some(run_id),
+            reason: why,
+            reused_from,
             duration_ms: None,
             key: Some(key.to_hex()),
             stderr_log: None,

@@ -34,9 +34,11 @@ pub(crate) enum Named {
     /// A compute target, its kind and its `max_nodes`.
     Compute(String, crate::ComputeInfo),
     /// A datastore and its folder (normalised).
-    Datastore(String, String),
+    Datastore(String, String, Option<crate::DatastoreInfo>),
     /// A data reference: its datastore and path (resolved against the datastores later).
     Data(String, String, Option<String>),
+    /// `[cache]`.
+    Cache(crate::CacheInfo),
 }
 
 /// A path one item names, as [`crate::needed_paths`] lists it.
@@ -69,6 +71,19 @@ pub(crate) fn group_names<'db>(db: &'db dyn Db, group: Group<'db>) -> GroupNames
         let name = || item.name(db).clone();
         match &lower_item(db, item).data {
             Some(ItemData::Pipeline(meta)) => out.names.push(Named::Meta(meta.clone())),
+            Some(ItemData::Cache(c)) => {
+                if let Some(remote) = &c.remote {
+                    out.names.push(Named::Cache(crate::CacheInfo {
+                        remote: remote.value.clone(),
+                        upload: c.upload.unwrap_or(true),
+                        download: c
+                            .download
+                            .as_ref()
+                            .map_or("final", |d| d.value.as_str())
+                            .to_owned(),
+                    }));
+                }
+            }
             Some(ItemData::Parameter(_)) => out.names.push(Named::Param(name())),
             Some(ItemData::Step(s)) => {
                 let outputs = s.outputs.iter().map(|o| o.value.clone()).collect();
@@ -109,9 +124,18 @@ pub(crate) fn group_names<'db>(db: &'db dyn Db, group: Group<'db>) -> GroupNames
                 };
                 out.names.push(Named::Compute(name(), info));
             }
+            Some(ItemData::Datastore(d)) if d.kind.value != "local" => {
+                let info = crate::DatastoreInfo {
+                    kind: d.kind.value.clone(),
+                    options: d.options.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+                };
+                let name = name();
+                let folder = crate::resolve::remote_folder(&name);
+                out.names.push(Named::Datastore(name, folder, Some(info)));
+            }
             Some(ItemData::Datastore(d)) => {
                 let path = normalize(d.path.as_ref().map_or(".", |p| p.value.as_str()));
-                out.names.push(Named::Datastore(name(), path));
+                out.names.push(Named::Datastore(name(), path, None));
             }
             Some(ItemData::Data(d)) => {
                 let path = d.path.as_ref().map(|p| p.value.clone());

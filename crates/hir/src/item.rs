@@ -46,6 +46,8 @@ pub enum ItemKind {
     Compute,
     /// `[steps.NAME]`.
     Step,
+    /// `[cache]` (one, unnamed): the shared cache.
+    Cache,
 }
 
 impl ItemKind {
@@ -59,22 +61,30 @@ impl ItemKind {
             ItemKind::Data => "data",
             ItemKind::Compute => "compute",
             ItemKind::Step => "steps",
+            ItemKind::Cache => "cache",
         }
     }
 
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [ItemKind; 8] = [
+        ItemKind::Pipeline,
+        ItemKind::Parameter,
+        ItemKind::Environment,
+        ItemKind::Datastore,
+        ItemKind::Data,
+        ItemKind::Compute,
+        ItemKind::Step,
+        ItemKind::Cache,
+    ];
+
     /// The kind whose table is `name`.
     pub fn from_table(name: &str) -> Option<ItemKind> {
-        [
-            ItemKind::Pipeline,
-            ItemKind::Parameter,
-            ItemKind::Environment,
-            ItemKind::Datastore,
-            ItemKind::Data,
-            ItemKind::Compute,
-            ItemKind::Step,
-        ]
-        .into_iter()
-        .find(|k| k.table() == name)
+        ItemKind::ALL.into_iter().find(|k| k.table() == name)
+    }
+
+    /// Whether the kind is one table without a name (`[pipeline]`, `[cache]`).
+    pub fn is_unnamed(self) -> bool {
+        matches!(self, ItemKind::Pipeline | ItemKind::Cache)
     }
 
     /// How messages name one of these: `step`, `data reference`, …
@@ -87,6 +97,7 @@ impl ItemKind {
             ItemKind::Data => "data reference",
             ItemKind::Compute => "compute target",
             ItemKind::Step => "step",
+            ItemKind::Cache => "cache",
         }
     }
 }
@@ -118,7 +129,7 @@ impl<'db> Item<'db> {
     /// `steps.train`, `data.raw`, `parameters.seed`, `pipeline`.
     pub fn path(self, db: &'db dyn Db) -> String {
         match self.kind(db) {
-            ItemKind::Pipeline => "pipeline".to_owned(),
+            k if k.is_unnamed() => k.table().to_owned(),
             k => format!("{}.{}", k.table(), self.name(db)),
         }
     }
@@ -390,7 +401,7 @@ pub fn parse_block<'db>(db: &'db dyn Db, block: Block<'db>) -> BlockParse {
 fn is_own_header(chunk: &str, part: &Part) -> bool {
     let table = part.kind.table();
     let expected = match part.kind {
-        ItemKind::Pipeline => ["[", table, "]", "", ""],
+        k if k.is_unnamed() => ["[", table, "]", "", ""],
         _ => ["[", table, ".", part.name.as_str(), "]"],
     };
     let mut written = header_line(chunk).chars().filter(|c| !c.is_whitespace());
@@ -441,7 +452,7 @@ fn parse_chunk(text: &str, (at, end): (u32, u32), out: &mut BlockParse) -> bool 
             );
             continue;
         };
-        if kind == ItemKind::Pipeline {
+        if kind.is_unnamed() {
             if !matches!(entry.node.value, Value::Table(_)) {
                 out.diagnostics.push(wrong_top_level(&entry).shifted(at));
                 continue;
@@ -637,7 +648,7 @@ fn repeated_parts(
 /// `[steps.a]` (`[pipeline]`): the header of a part with [`Part::header`].
 fn header_of(part: &Part) -> String {
     match part.kind {
-        ItemKind::Pipeline => "[pipeline]".to_owned(),
+        k if k.is_unnamed() => format!("[{}]", k.table()),
         k => format!("[{}.{}]", k.table(), part.name),
     }
 }

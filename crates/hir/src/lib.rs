@@ -58,15 +58,15 @@ pub use item::{
 pub use key::{KEY_SCHEMA_VERSION, KeyError, KeySlot, StepKeyFields, UpstreamInput};
 pub use lower::{ItemData, Lowered, lower_item};
 pub use model::{
-    Compute, DataRef, Datastore, Environment, InputBinding, ParamValue, Parameter, PipelineMeta,
-    ReuseSwitches, Spanned, Step,
+    CacheSettings, Compute, DataRef, Datastore, Environment, InputBinding, ParamValue, Parameter,
+    PipelineMeta, ReuseSwitches, Spanned, Step,
 };
 pub use modules::ModuleScan;
 pub use name_index::Names;
 pub use paths::{PathNeed, PathUse, needed_paths};
 pub use resolve::{
-    ComputeInfo, Index, NameKind, ParamValues, ResolvedStep, Target, check_item, index, names,
-    param_value, param_values,
+    CacheInfo, ComputeInfo, DatastoreInfo, Index, NameKind, ParamValues, ResolvedStep, Target,
+    check_item, index, names, param_value, param_values, remote_folder,
 };
 
 /// Computes the whole-file queries top-down, each at the top of the query stack, and for

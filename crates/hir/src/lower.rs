@@ -31,6 +31,8 @@ pub enum ItemData {
     Parameter(Parameter),
     Environment(Environment),
     Datastore(Datastore),
+    /// `[cache]`.
+    Cache(CacheSettings),
     Data(DataRef),
     Compute(Compute),
     Step(Step),
@@ -54,7 +56,7 @@ pub fn lower_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Lowered {
     let kind = item.kind(db);
     let name = item.name(db);
     let mut cx = Cx { diags: Vec::new(), kind, name, name_span: *name_span };
-    if kind != ItemKind::Pipeline && !invalid_name::is_valid(name) {
+    if !kind.is_unnamed() && !invalid_name::is_valid(name) {
         cx.diags.push(invalid_name::new(*name_span, kind.noun(), name));
     }
     let data = if kind == ItemKind::Parameter {
@@ -82,6 +84,7 @@ pub fn lower_item<'db>(db: &'db dyn Db, item: Item<'db>) -> Lowered {
             ItemKind::Data => ItemData::Data(lower_data(&mut cx, table)),
             ItemKind::Compute => ItemData::Compute(lower_compute(&mut cx, table)),
             ItemKind::Step => ItemData::Step(lower_step(&mut cx, name, table)),
+            ItemKind::Cache => ItemData::Cache(lower_cache(&mut cx, table)),
             ItemKind::Parameter => unreachable!("handled above"),
         })
     } else {
@@ -102,7 +105,7 @@ impl Cx<'_> {
     /// `steps.train`, for messages (made only when a message needs it).
     fn path(&self) -> String {
         match self.kind {
-            ItemKind::Pipeline => "pipeline".to_owned(),
+            k if k.is_unnamed() => k.table().to_owned(),
             k => format!("{}.{}", k.table(), self.name),
         }
     }
@@ -325,9 +328,90 @@ fn lower_parameter(cx: &mut Cx<'_>, name: &str, node: &Node) -> Parameter {
 fn lower_datastore(cx: &mut Cx<'_>, table: &Table) -> Datastore {
     let kind =
         cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
-    check_kind(cx, &kind, "datastore", &["azure_blob", "s3", "gcs"]);
-    let path = cx.string(table, "path");
-    Datastore { kind, path: cx.no_nul(path, "path") }
+    let kind_keys = schema::DATASTORE_KINDS.iter().find(|(k, _)| *k == kind.value).map(|(_, k)| *k);
+    if kind_keys.is_none() {
+        let kinds: Vec<&str> = schema::DATASTORE_KINDS.iter().map(|(k, _)| *k).collect();
+        let msg = if kind.value == "gcs" {
+            "datastore kind `gcs` is not supported yet".to_owned()
+        } else {
+            format!("unknown datastore kind `{}`", kind.value)
+        };
+        cx.diags.push(
+            invalid_value::new(kind.span, msg).with_help(format!("one of: {}", kinds.join(", "))),
+        );
+    }
+    let mut path = None;
+    let mut options = std::collections::BTreeMap::new();
+    let mut seen: Vec<&str> =
+        schema::DATASTORE_KINDS.iter().flat_map(|(_, keys)| keys.iter()).copied().collect();
+    seen.sort_unstable();
+    seen.dedup();
+    for key in seen {
+        let Some(entry) = table.get(key) else { continue };
+        let Some(keys) = kind_keys else { continue };
+        if !keys.contains(&key) {
+            let d = unknown_key::for_kind(entry.key_span, key, &kind.value, keys, "datastore");
+            cx.diags.push(d);
+            continue;
+        }
+        let value = cx.string(table, key);
+        let Some(value) = cx.no_nul(value, key) else { continue };
+        if key == "path" {
+            path = Some(value);
+        } else if let Some(value) = datastore_option(cx, key, value) {
+            options.insert(key.to_owned(), value);
+        }
+    }
+    for key in match kind.value.as_str() {
+        "azure_blob" => &["account", "container"][..],
+        "s3" => &["bucket"][..],
+        _ => &[],
+    } {
+        let value = options.get(*key).cloned();
+        cx.require(value, table, key);
+    }
+    Datastore { kind, path, options }
+}
+
+/// One key of a remote datastore, checked: a name the service would read as the name it
+/// is (no `/`, no whitespace), an endpoint that is an `http(s)://` URL.
+fn datastore_option(cx: &mut Cx<'_>, key: &str, value: Spanned<String>) -> Option<Spanned<String>> {
+    let v = value.value.as_str();
+    let problem = match key {
+        "endpoint" if !(v.starts_with("http://") || v.starts_with("https://")) => {
+            Some(format!("`endpoint` `{v}` is not an http:// or https:// URL"))
+        }
+        "account" | "container" | "bucket" | "region"
+            if v.is_empty() || v.contains(|c: char| c == '/' || c.is_whitespace()) =>
+        {
+            Some(format!("`{key}` `{v}` is not a name: no `/`, no spaces"))
+        }
+        _ => None,
+    };
+    match problem {
+        None => Some(value),
+        Some(msg) => {
+            let example =
+                schema::table("datastores").and_then(|t| t.key(key)).map_or("", |k| k.example);
+            cx.diags
+                .push(invalid_value::new(value.span, msg).with_help(format!("e.g. `{example}`")));
+            None
+        }
+    }
+}
+
+fn lower_cache(cx: &mut Cx<'_>, table: &Table) -> CacheSettings {
+    let remote = cx.string(table, "remote");
+    let upload = cx.bool(table, "upload");
+    let download = cx.string(table, "download").and_then(|d| {
+        if ["all", "final", "none"].contains(&d.value.as_str()) {
+            return Some(d);
+        }
+        let msg = format!("`download` `{}` is not one of `all`, `final`, `none`", d.value);
+        cx.diags.push(invalid_value::new(d.span, msg).with_help("e.g. `download = \"final\"`"));
+        None
+    });
+    CacheSettings { remote, upload, download }
 }
 
 fn lower_data(cx: &mut Cx<'_>, table: &Table) -> DataRef {
@@ -362,7 +446,7 @@ fn lower_compute(cx: &mut Cx<'_>, table: &Table) -> Compute {
         let Some(entry) = table.get(key) else { continue };
         let Some(keys) = kind_keys else { continue };
         if !keys.contains(&key) {
-            cx.diags.push(unknown_key::for_kind(entry.key_span, key, &kind.value, keys));
+            cx.diags.push(unknown_key::for_kind(entry.key_span, key, &kind.value, keys, "compute"));
             continue;
         }
         if let Some(v) = compute_option(cx, table, key) {
@@ -414,18 +498,6 @@ fn compute_option(cx: &mut Cx<'_>, table: &Table, key: &str) -> Option<Spanned<S
             None
         }
     }
-}
-
-fn check_kind(cx: &mut Cx<'_>, kind: &Spanned<String>, what: &str, later: &[&str]) {
-    if kind.value == "local" {
-        return;
-    }
-    let msg = if later.contains(&kind.value.as_str()) {
-        format!("{what} kind `{}` is not supported yet", kind.value)
-    } else {
-        format!("unknown {what} kind `{}`", kind.value)
-    };
-    cx.diags.push(invalid_value::new(kind.span, msg).with_help("only `local` runs today"));
 }
 
 fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {

@@ -168,10 +168,23 @@ pub struct Environment {
 /// `[datastores.NAME]`: where data references live.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
 pub struct Datastore {
-    /// `kind`: only `local` runs today.
+    /// `kind`: `local`, `azure_blob` or `s3` ([`crate::schema::DATASTORE_KINDS`]).
     pub kind: Spanned<String>,
     /// `path`: a local datastore's folder, relative to the pipeline's folder (default `.`).
     pub path: Option<Spanned<String>>,
+    /// The other keys of its kind that were given and are valid (`account`, `bucket`, …).
+    pub options: std::collections::BTreeMap<String, Spanned<String>>,
+}
+
+/// `[cache]`: the shared cache, kept in a datastore.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct CacheSettings {
+    /// `remote`: the datastore holding it.
+    pub remote: Option<Spanned<String>>,
+    /// `upload` (default `true`): results of steps that ran are written there.
+    pub upload: Option<bool>,
+    /// `download` (default `final`): `all`, `final` or `none`, checked.
+    pub download: Option<Spanned<String>>,
 }
 
 /// `[data.NAME]`: a data reference (Azure ML `DataReference`).

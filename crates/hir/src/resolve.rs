@@ -48,6 +48,39 @@ pub struct Index {
     /// Data reference → its datastore and its path inside it (normalised), for references
     /// that name a path: what a datastore that is not a local folder is asked about.
     pub data_locations: BTreeMap<String, (String, String)>,
+    /// The datastores that are not folders here (`azure_blob`, `s3`), by name: what a host
+    /// needs to open them. Their entry in [`Index::datastores`] is
+    /// [`remote_folder`]`(name)`, a name for the database, never read as a folder.
+    pub remote_datastores: BTreeMap<String, DatastoreInfo>,
+    /// `[cache]`, when it names a `remote`.
+    pub cache: Option<CacheInfo>,
+}
+
+/// What the engine needs of `[cache]`: where the shared cache is and how it is used.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct CacheInfo {
+    /// `remote`: the datastore holding it.
+    pub remote: String,
+    /// `upload`: write results of steps that ran here.
+    pub upload: bool,
+    /// `download`: `all`, `final` or `none`.
+    pub download: String,
+}
+
+/// What a host needs to open a `[datastores.NAME]` that is not a local folder.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct DatastoreInfo {
+    /// `kind`: `azure_blob` or `s3`.
+    pub kind: String,
+    /// The kind's own keys, checked: `account`, `container`, `bucket`, `region`, `endpoint`.
+    pub options: BTreeMap<String, String>,
+}
+
+/// The folder a remote datastore's paths are named under in the database (inside the
+/// state folder, which no pipeline path may name, so it never meets a real path): the
+/// driver asks the store about them instead of this machine.
+pub fn remote_folder(name: &str) -> String {
+    format!(".runner/remote/{name}")
 }
 
 /// What the engine needs of a `[compute.NAME]` table: where its steps run and how many at
@@ -80,17 +113,25 @@ pub fn index(db: &dyn Db, file: SourceFile) -> Index {
     };
     let mut computes = vec![(schema::BUILTIN_COMPUTE.to_owned(), builtin)];
     let mut datastores = vec![(schema::BUILTIN_DATASTORE.to_owned(), ".".to_owned())];
+    let (mut remotes, mut locals) = (Vec::new(), Vec::new());
     for &group in &items.groups {
         for named in &group_names(db, group).names {
             match named {
                 Named::Meta(meta) => ix.meta = meta.clone(),
+                Named::Cache(c) => ix.cache = Some(c.clone()),
                 Named::Param(name) => params.push(name.clone()),
                 Named::Step(name, outputs) => steps.push((name.clone(), outputs.clone())),
                 Named::Environment(name, python, requirements) => {
                     environments.push((name.clone(), (python.clone(), requirements.clone())));
                 }
                 Named::Compute(name, info) => computes.push((name.clone(), info.clone())),
-                Named::Datastore(name, path) => datastores.push((name.clone(), path.clone())),
+                Named::Datastore(name, path, remote) => {
+                    datastores.push((name.clone(), path.clone()));
+                    match remote {
+                        Some(info) => remotes.push((name.clone(), info.clone())),
+                        None => locals.push(name.clone()),
+                    }
+                }
                 Named::Data(name, store, path) => data_refs.push((name, store, path)),
             }
         }
@@ -101,6 +142,14 @@ pub fn index(db: &dyn Db, file: SourceFile) -> Index {
     ix.environments = environments.into_iter().collect();
     ix.computes = computes.into_iter().collect();
     ix.datastores = datastores.into_iter().collect();
+    // A name declared twice keeps its last table, as `datastores` does.
+    let mut remote_datastores: BTreeMap<String, DatastoreInfo> = remotes.into_iter().collect();
+    for name in locals {
+        if ix.datastores.get(&name).is_some_and(|f| *f != remote_folder(&name)) {
+            remote_datastores.remove(&name);
+        }
+    }
+    ix.remote_datastores = remote_datastores;
     let data: Vec<(String, Option<String>)> = data_refs
         .iter()
         .map(|&(name, store, path)| {
@@ -605,6 +654,16 @@ pub(crate) fn check_other<'a>(
                     let kind = NameKind::Datastore;
                     diags.push(unresolved(db, file, kind, &d.datastore, "datastore"));
                 }
+                Some(_) if ix.remote_datastores.contains_key(&d.datastore.value) => {
+                    if let Some(p) = &d.path {
+                        let resolved = join(&remote_folder(&d.datastore.value), &p.value);
+                        let found = check_path(db, p.span, "data", &p.value, &resolved, Want::Any);
+                        let store = &d.datastore.value;
+                        diags.extend(
+                            found.map(|_| path_not_found::in_datastore(p.span, &p.value, store)),
+                        );
+                    }
+                }
                 Some(root) => {
                     if let Some(p) = &d.path {
                         let resolved = join(root, &p.value);
@@ -624,6 +683,13 @@ pub(crate) fn check_other<'a>(
                         ));
                     }
                 }
+            }
+        }
+        Some(ItemData::Cache(c)) => {
+            if let Some(remote) = &c.remote
+                && !index().datastores.contains_key(&remote.value)
+            {
+                diags.push(unresolved(db, file, NameKind::Datastore, remote, "datastore"));
             }
         }
         Some(ItemData::Environment(e)) => {

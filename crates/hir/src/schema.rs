@@ -115,6 +115,15 @@ pub const COMPUTE_KINDS: &[(&str, &[&str])] = &[
     ("slurm", &["workdir", "partition", "time_limit", "cpus_per_task", "mem"]),
 ];
 
+/// The datastore kinds, and the keys of `[datastores.NAME]` each takes beside `kind` and
+/// `description`. Credentials are never keys: they come from each cloud's environment
+/// variables (`docs/datastores.md`).
+pub const DATASTORE_KINDS: &[(&str, &[&str])] = &[
+    ("local", &["path"]),
+    ("azure_blob", &["account", "container", "endpoint"]),
+    ("s3", &["bucket", "region", "endpoint"]),
+];
+
 /// Every table of format v1, in the order the docs present them.
 pub static TABLES: &[TableSpec] = &[
     TableSpec {
@@ -234,15 +243,50 @@ pub static TABLES: &[TableSpec] = &[
                 "kind",
                 String,
                 Some("\"local\""),
-                "`local` (a folder). `azure_blob`, `s3` and `gcs` are reserved for later releases and are rejected for now.",
-                r#"kind = "local""#
+                "`local` (a folder, key `path`); `azure_blob` (an Azure Blob Storage container: keys `account`, `container`, `endpoint`); `s3` (an S3 bucket, or any S3-compatible store: keys `bucket`, `region`, `endpoint`). Credentials come from the environment, never from the file (`AZURE_STORAGE_CONNECTION_STRING`, `AZURE_STORAGE_ACCOUNT_KEY` or `AZURE_STORAGE_SAS_TOKEN`; `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`).",
+                r#"kind = "azure_blob""#
             ),
             key!(
                 "path",
                 String,
                 Some("\".\""),
-                "For a `local` datastore, its folder, relative to the pipeline's folder.",
+                "(`local`) Its folder, its folder, relative to the pipeline's folder.",
                 r#"path = "datastore""#
+            ),
+            key!(
+                "account",
+                String,
+                None,
+                "(`azure_blob`, required) The storage account's name.",
+                r#"account = "mlworkspace1234""#
+            ),
+            key!(
+                "container",
+                String,
+                None,
+                "(`azure_blob`, required) The blob container holding the data.",
+                r#"container = "data""#
+            ),
+            key!(
+                "bucket",
+                String,
+                None,
+                "(`s3`, required) The bucket holding the data.",
+                r#"bucket = "ml-data""#
+            ),
+            key!(
+                "region",
+                String,
+                Some("\"us-east-1\""),
+                "(`s3`) The bucket's region (`AWS_REGION` when not given).",
+                r#"region = "eu-west-1""#
+            ),
+            key!(
+                "endpoint",
+                String,
+                None,
+                "(`azure_blob`, `s3`) The service's URL, for an emulator, a sovereign cloud or another S3-compatible store; `http://` allows plain HTTP. Azure: the account's blob endpoint (default `https://ACCOUNT.blob.core.windows.net`; for Azurite `http://127.0.0.1:10000/devstoreaccount1`), winning over a connection string's `BlobEndpoint`. S3: the service's root (path-style requests).",
+                r#"endpoint = "http://127.0.0.1:10000/devstoreaccount1""#
             ),
             key!(
                 "description",
@@ -508,6 +552,35 @@ pub static TABLES: &[TableSpec] = &[
             ),
         ],
         example: "[steps.train]\nscript = \"train.py\"\nsource_directory = \"src\"\nenvironment = \"sklearn\"\narguments = [\"--data\", \"${inputs.data}\", \"--model\", \"${outputs.model}\", \"--n\", \"${params.n_estimators}\"]\ninputs = { data = \"steps.prepare.outputs.split\" }\noutputs = [\"model\"]\nhash_paths = [\"config/\"]\n",
+    },
+    TableSpec {
+        name: "cache",
+        named: false,
+        doc: "The shared cache: step results (action cache entries and their output blobs) kept in a datastore, so that a teammate's clone or CI reuses every step someone already ran with the same key. A build looks in the local cache first, then in the shared one; what it downloads is verified (each blob hashes to its digest) before use; what it uploads is written with `If-None-Match: *`, so writers never clobber each other. A shared cache is as trustworthy as everyone who can write to it: use `upload = false` for untrusted builds (pull requests).",
+        keys: &[
+            key!(
+                "remote",
+                String,
+                req,
+                "The datastore holding the shared cache (`azure_blob`, `s3`, or a `local` folder every machine sees).",
+                r#"remote = "blob""#
+            ),
+            key!(
+                "upload",
+                Bool,
+                Some("true"),
+                "Whether results of steps that ran here are written to the shared cache (`false`: read only).",
+                "upload = false"
+            ),
+            key!(
+                "download",
+                String,
+                Some("\"final\""),
+                "Which outputs of a step reused from the shared cache are downloaded: `all`; `final` (those no step of the pipeline consumes; an output a step that runs needs is fetched then); `none`.",
+                r#"download = "all""#
+            ),
+        ],
+        example: "[cache]\nremote = \"blob\"\n",
     },
 ];
 

@@ -46,7 +46,7 @@ pub(crate) fn involved<'db>(
 ) -> Vec<Piece<'db>> {
     // (absolute start, block, start and end in the block)
     let mut chunks: Vec<(u32, usize, u32, u32)> = Vec::new();
-    let mut first_own = [false; 7];
+    let mut first_own = [false; crate::ItemKind::ALL.len()];
     let mut index = 0;
     for (b, &(_, off, bp)) in parsed.iter().enumerate() {
         chunks.extend(bp.others.iter().map(|&(s, e)| (off + s, b, s, e)));
@@ -133,13 +133,13 @@ val = 2
 "#,
             expect![[r#"
                 error[E0101] 1:3-1:6: unknown table `arr`
-                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps
+                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps, cache
                 error[E0101] 2:2-2:5: unknown table `arr`
-                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps
+                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps, cache
                 error[E0101] 4:3-4:6: unknown table `arr`
-                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps
+                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps, cache
                 error[E0101] 5:2-5:5: unknown table `arr`
-                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps
+                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps, cache
             "#]],
         );
     }
@@ -165,9 +165,9 @@ apple.color = "red"
                 error[E0001] 6:10-6:13: invalid TOML: duplicate key `env`: it is defined above
                 error[E0001] 9:1-9:2: invalid TOML: duplicate key `b`: it is defined above
                 error[E0101] 10:2-10:7: unknown table `fruit`
-                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps
+                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps, cache
                 error[E0101] 12:2-12:7: unknown table `fruit`
-                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps
+                  help: expected one of: pipeline, parameters, environments, datastores, data, compute, steps, cache
                 error[E0001] 12:8-12:13: invalid TOML: duplicate key `apple`: it is defined above
             "#]],
         );

@@ -172,7 +172,9 @@ fn symbol(db: &dyn Db, file: SourceFile, sym: &Symbol, plan: Option<&PlanView>) 
             }
             None => format!("**datastore** `{name}`: **not defined**"),
         },
-        Symbol::Item(ItemKind::Pipeline, _) => table_doc("pipeline").unwrap_or_default(),
+        Symbol::Item(k @ (ItemKind::Pipeline | ItemKind::Cache), _) => {
+            table_doc(k.table()).unwrap_or_default()
+        }
         Symbol::Output { step, output } => {
             let declared = ix.steps.get(step).is_some_and(|o| o.contains(output));
             let mut s = format!("**output** `{output}` of step `{step}`");

@@ -72,7 +72,7 @@ pub fn prepare_rename(
 
 fn check_renamable(db: &dyn Db, file: SourceFile, sym: &Symbol) -> Result<(), String> {
     let defined = occurrences(db, file, sym).iter().any(|o| o.role == Role::Definition);
-    if let Symbol::Item(ItemKind::Pipeline, _) = sym {
+    if let Symbol::Item(ItemKind::Pipeline | ItemKind::Cache, _) = sym {
         return Err("the pipeline table has no name to rename".to_owned());
     }
     if !defined {

@@ -34,7 +34,7 @@ impl Symbol {
     /// `steps.train`, `steps.train.outputs.model`, `parameters.lr`, …
     pub fn path(&self) -> String {
         match self {
-            Symbol::Item(ItemKind::Pipeline, _) => "pipeline".to_owned(),
+            Symbol::Item(k, _) if k.is_unnamed() => k.table().to_owned(),
             Symbol::Item(k, n) => format!("{}.{n}", k.table()),
             Symbol::Output { step, output } => format!("steps.{step}.outputs.{output}"),
             Symbol::Input { step, input } => format!("steps.{step}.inputs.{input}"),
@@ -246,7 +246,7 @@ pub(crate) fn item_hits(db: &dyn Db, file: SourceFile, item: Item<'_>) -> Vec<Hi
     let name = item.name(db).clone();
     let mut c = Collector { text, base: item.base(db), out: Vec::new() };
     let (node, name_span) = item.syntax(db);
-    if kind != ItemKind::Pipeline {
+    if !kind.is_unnamed() {
         c.occ(Symbol::Item(kind, name.clone()), Role::Definition, *name_span);
     }
     let table = kind.table();
@@ -333,7 +333,7 @@ fn header_hit(h: &Header, out: &mut Vec<Hit>) {
     let Some(kind) = ItemKind::from_table(first) else { return };
     let Some(spec) = hir::schema::table(first) else { return };
     out.push(Hit::Table { table: spec.name, span: *first_span });
-    if kind == ItemKind::Pipeline || kind == ItemKind::Parameter {
+    if kind.is_unnamed() || kind == ItemKind::Parameter {
         return;
     }
     if let Some((name, span)) = h.path.get(1) {

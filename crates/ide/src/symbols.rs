@@ -50,7 +50,7 @@ pub struct DocumentSymbol {
 
 fn kind_of(k: ItemKind) -> SymbolKind {
     match k {
-        ItemKind::Pipeline => SymbolKind::Pipeline,
+        ItemKind::Pipeline | ItemKind::Cache => SymbolKind::Pipeline,
         ItemKind::Parameter => SymbolKind::Parameter,
         ItemKind::Environment => SymbolKind::Environment,
         ItemKind::Datastore => SymbolKind::Datastore,
@@ -99,18 +99,14 @@ pub fn document_symbols(db: &dyn Db, file: SourceFile) -> Vec<DocumentSymbol> {
             detail = step.script.as_ref().map(|s| s.value.clone());
         }
         let sym = DocumentSymbol {
-            name: if kind == ItemKind::Pipeline {
-                "pipeline".to_owned()
-            } else {
-                item.name(db).clone()
-            },
+            name: if kind.is_unnamed() { kind.table().to_owned() } else { item.name(db).clone() },
             detail: detail.or_else(|| Some(kind.noun().to_owned())),
             kind: kind_of(kind),
             range,
             selection,
             children,
         };
-        if kind == ItemKind::Pipeline {
+        if kind.is_unnamed() {
             groups.push(sym);
             continue;
         }

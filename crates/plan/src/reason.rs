@@ -118,7 +118,7 @@ impl fmt::Display for DirtyReason {
                     let step = rest.split('.').next().unwrap_or(rest);
                     write!(f, "input {name} changed: upstream {step} produced new output")
                 }
-                None => write!(f, "input {name} changed: {source} has new content"),
+                None => write!(f, "{source} changed (input {name})"),
             },
             DirtyReason::InputsRebound => write!(f, "inputs changed"),
             DirtyReason::EnvironmentChanged => write!(f, "environment changed"),

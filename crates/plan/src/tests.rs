@@ -66,7 +66,7 @@ fn each_field_has_its_reason() {
     f.environment = Some(("sklearn".into(), d("env v2")));
     expect![[r#"
         [
-            "input raw changed: data.digits has new content",
+            "data.digits changed (input raw)",
             "environment changed",
         ]
     "#]]

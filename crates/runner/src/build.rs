@@ -275,8 +275,9 @@ fn print_reused(summary: &BuildSummary) {
         if n == 1 { "" } else { "s" }
     );
     for o in &summary.outcomes {
-        let from = o.reused_from.unwrap_or_default();
-        text.push_str(&format!("\n{:>9} {}  (from run {from})", "reused", o.step));
+        let from = crate::lines::reused_from_text(o.reused_from);
+        let from = from.unwrap_or_else(|| "from the shared cache".to_owned());
+        text.push_str(&format!("\n{:>9} {}  ({from})", "reused", o.step));
     }
     line(text);
 }
@@ -301,7 +302,14 @@ fn plan_only(
             let rows: Vec<_> = plan
                 .steps
                 .into_iter()
-                .map(|(step, run_id)| (step, "reuse".to_owned(), format!("from run {run_id}")))
+                .map(|(step, run_id)| {
+                    let from = crate::lines::reused_from_text(Some(run_id));
+                    (
+                        step,
+                        "reuse".to_owned(),
+                        from.unwrap_or_else(|| "from the shared cache".into()),
+                    )
+                })
                 .collect();
             print_plan(&plan.pipeline, &rows, json);
             return Ok(ExitCode::SUCCESS);
@@ -325,7 +333,9 @@ fn plan_only(
             let (action, detail) = match p.planned {
                 driver::Planned::Reuse { run_id, cosmetic, reads } => {
                     let note = plan::reuse_note(&cosmetic, &reads).map(|n| format!(", {n}"));
-                    ("reuse", format!("from run {run_id}{}", note.unwrap_or_default()))
+                    let from = crate::lines::reused_from_text(Some(run_id));
+                    let from = from.unwrap_or_else(|| "from the shared cache".to_owned());
+                    ("reuse", format!("{from}{}", note.unwrap_or_default()))
                 }
                 driver::Planned::Run(reasons) => ("will run", reasons.join("; ")),
                 driver::Planned::AfterUpstream(u) => {

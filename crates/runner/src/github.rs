@@ -91,7 +91,7 @@ pub(crate) fn step_summary(
         let time =
             o.duration_ms.map(|ms| format!("{:.2} s", ms as f64 / 1000.0)).unwrap_or_default();
         let why = match (o.status, o.reused_from) {
-            (StepStatus::Reused, Some(run)) => format!("reused from run {run}"),
+            (StepStatus::Reused, Some(run)) if run > 0 => format!("reused from run {run}"),
             _ => o.reason.clone().unwrap_or_default(),
         };
         let m: Vec<String> = metrics

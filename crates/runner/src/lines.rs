@@ -77,13 +77,24 @@ impl engine::Sink for Lines {
     }
 }
 
+/// `from run N` for a result made by run N of this project's history; `None` for one taken
+/// from the shared cache (run 0: no run of this history made it).
+pub(crate) fn reused_from_text(run: Option<i64>) -> Option<String> {
+    run.filter(|r| *r > 0).map(|r| format!("from run {r}"))
+}
+
 /// A step's outcome, as `runner build` prints it.
 fn finished(end: &StepEnd) {
     let StepEnd { step, status, reason, reused_from, seconds, metrics, log_tail } = end;
     match status {
         StepStatus::Reused => {
-            let why = reason.as_ref().map(|w| format!(", {w}")).unwrap_or_default();
-            line(format!("{:>9} {step}  (from run {}{why})", "reused", reused_from.unwrap_or(0)));
+            let why = match (reused_from_text(*reused_from), reason) {
+                (Some(from), Some(w)) => format!("{from}, {w}"),
+                (Some(from), None) => from,
+                (None, Some(w)) => w.clone(),
+                (None, None) => "from the shared cache".to_owned(),
+            };
+            line(format!("{:>9} {step}  ({why})", "reused"));
         }
         StepStatus::Ran => {
             let m: Vec<String> =

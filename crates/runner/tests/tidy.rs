@@ -21,14 +21,18 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("exec", &[][..]),
         ("compute", &["exec"][..]),
         ("history", &[][..]),
-        ("driver", &["syntax", "python", "hir", "plan", "cache", "history"][..]),
-        ("engine", &["base", "hir", "plan", "cache", "exec", "compute", "history", "driver"][..]),
+        ("stores", &["hir", "cache"][..]),
+        ("driver", &["syntax", "python", "hir", "plan", "cache", "history", "stores"][..]),
+        (
+            "engine",
+            &["base", "hir", "plan", "cache", "exec", "compute", "history", "stores", "driver"][..],
+        ),
         ("lsp", &["syntax", "hir", "plan", "ide", "driver", "cache", "history"][..]),
         (
             "runner",
             &[
-                "base", "syntax", "hir", "plan", "cache", "exec", "history", "driver", "engine",
-                "ide", "lsp",
+                "base", "syntax", "hir", "plan", "cache", "exec", "history", "stores", "driver",
+                "engine", "ide", "lsp",
             ][..],
         ),
     ])

@@ -87,6 +87,7 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
         manifests: BTreeMap::new(),
         sources: Vec::new(),
         reads: Vec::new(),
+        origin: None,
     };
     cache.put_action(&key, &result).unwrap();
     std::fs::create_dir_all(state.join("outputs/train")).unwrap();

@@ -262,6 +262,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
                 },
                 sources: record.sources.clone(),
                 reads: undeclared.clone(),
+                origin: None,
             },
         )),
     };

@@ -61,6 +61,19 @@ pub(super) async fn lay_out(shared: &Arc<Shared>, i: usize) -> anyhow::Result<Ve
         let stamps = CopyStamps::default();
         todo.push(InputCopy { input: name.clone(), upstream, dir, manifest, stamps });
     }
+    // An output `download = "final"` left in the shared cache is fetched now that a step
+    // that runs reads it.
+    if shared.remote.is_some() {
+        for c in &todo {
+            let sh = shared.clone();
+            let m = c.manifest.clone();
+            let (step, output) = &c.upstream;
+            let fetched = tokio::task::spawn_blocking(move || {
+                sh.remote.as_ref().map_or(Ok(()), |r| r.ensure(&sh, &m))
+            });
+            fetched.await?.with_context(|| format!("input {} ({step}.{output})", c.input))?;
+        }
+    }
     let n = todo.len();
     // Copies, not hard links: a step running as root could write through a link into the CAS
     // and poison every later result that reads the blob. Straight into place (each folder is

@@ -132,4 +132,16 @@ pub(super) fn flush(shared: &Shared) {
         })
         .collect();
     super::views::publish_all(shared, &views);
+    // Last: the build's own files come first, and a shared cache that is slow or down
+    // only delays the end of the build (and says so once).
+    if let Some(remote) = &shared.remote
+        && !shared.uncached.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        for e in &entries {
+            let Some((key, result)) = &e.action else { continue };
+            let metrics: Vec<(String, f64)> =
+                e.metrics.iter().map(|m| (m.name.clone(), m.value)).collect();
+            remote.export(shared, key, result, e.record.log_dir.as_deref(), &metrics);
+        }
+    }
 }

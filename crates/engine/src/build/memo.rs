@@ -207,6 +207,7 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
         manifests: HashMap::new(),
         uncached: false,
         views: None,
+        shared_cache: None,
     };
     Ok(Some((summary, hashed)))
 }

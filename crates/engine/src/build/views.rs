@@ -66,6 +66,11 @@ fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest:
         return true;
     }
     let Ok(Some(manifest)) = manifest_of(shared, digest) else { return false };
+    // An output whose bytes the shared cache kept (`download = "final"`) has no view; an
+    // older view is left as it is, under its own digest.
+    if manifest.blobs().iter().any(|d| !shared.cache.blob_path(d).is_file()) {
+        return false;
+    }
     replace(&shared.cache, guard, &view, digest, &manifest)
 }
 

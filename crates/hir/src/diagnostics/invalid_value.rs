@@ -37,7 +37,7 @@ timeout = -5
                   help: one of: local, ssh, slurm
                 error[E0112] 3:13-3:14: `max_nodes` must be between 1 and 4294967295
                 error[E0112] 5:8-5:13: unknown datastore kind `ftp`
-                  help: only `local` runs today
+                  help: one of: local, azure_blob, s3
                 error[E0112] 9:11-9:13: `timeout` must be between 1 and 9223372036854775807 seconds
             "#]],
         );

@@ -25,6 +25,14 @@ pub(crate) fn new(
     }
 }
 
+/// A data reference's `written` path is not in the remote datastore `store` (its
+/// identity was asked of the store: no object or prefix there).
+pub(crate) fn in_datastore(span: Span, written: &str, store: &str) -> Diagnostic {
+    let message = format!("data `{written}` was not found in datastore `{store}`");
+    Diagnostic::new(Code::PathNotFound, span, message)
+        .with_help(format!("upload it with `runner upload FILE --datastore {store} --target DIR`"))
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::expect;

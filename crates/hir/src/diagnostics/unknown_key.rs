@@ -32,13 +32,15 @@ pub(crate) fn new(span: Span, key: &str, table: &str, kind: &str, known: &[&str]
 
 /// `key` is a key of `[compute.NAME]`, but not of a target of kind `kind`, whose own keys
 /// are `keys`.
-pub(crate) fn for_kind(span: Span, key: &str, kind: &str, keys: &[&str]) -> Diagnostic {
-    let message = format!("`{key}` is not a key of a `{kind}` compute target");
+pub(crate) fn for_kind(span: Span, key: &str, kind: &str, keys: &[&str], what: &str) -> Diagnostic {
+    let noun = if what == "compute" { "compute target" } else { what };
+    let message = format!("`{key}` is not a key of a `{kind}` {noun}");
     let d = Diagnostic::new(Code::UnknownKey, span, message);
+    let short = if what == "compute" { "target" } else { what };
     if keys.is_empty() {
-        d.with_help(format!("a `{kind}` target takes only `kind`, `max_nodes` and `description`"))
+        d.with_help(format!("a `{kind}` {short} takes only `kind`, `max_nodes` and `description`"))
     } else {
-        d.with_help(format!("a `{kind}` target's own keys: {}", keys.join(", ")))
+        d.with_help(format!("a `{kind}` {short}'s own keys: {}", keys.join(", ")))
     }
 }
 

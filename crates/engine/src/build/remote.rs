@@ -1,0 +1,299 @@
+//! The shared cache (`[cache] remote`): results a build did not find here are looked up
+//! there, results of steps that ran here are written there (`stores::SharedCache` moves
+//! the bytes; this module decides what moves).
+//!
+//! Import, on a local miss: the entry (`ac/<key>`) is read; every output's manifest must be
+//! embedded in it; the blobs the `download` setting wants and the local CAS lacks are
+//! downloaded and stored through `Cache::put_blob_file`, which hashes them first (a blob
+//! that does not hash to its digest is never stored, and the entry is not used); the entry
+//! is then written to the local action cache with `run_id` 0 and its `origin`, and the
+//! producing run's logs and metrics are kept in `.runner/shared/<key>/`. From then on the
+//! step's result is local: the normal lookup (which verifies every blob) reuses it.
+//!
+//! Export, once a step's entry is in the local action cache: each blob, then the logs, then
+//! the entry, every write create-only, so an entry in the store names blobs that are there.
+//!
+//! A store that fails (down, refusing, timing out after the client's retries) is said once
+//! as a warning and not asked again in this build: the build goes on with the local cache.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use cache::{ActionResult, Digest};
+use serde::{Deserialize, Serialize};
+
+use super::Shared;
+
+/// Which outputs of a result taken from the shared cache are downloaded (`[cache]
+/// download`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Download {
+    /// Every output.
+    All,
+    /// Outputs no step of the pipeline reads (Bazel's "build without the bytes"): an
+    /// output a step that runs needs is fetched then.
+    Final,
+    /// None: the results are known, their bytes stay in the store.
+    None,
+}
+
+/// The shared cache of one build.
+pub(crate) struct Remote {
+    store: stores::SharedCache,
+    upload: bool,
+    download: Download,
+    /// Set at the first failure: the store is not asked again in this build.
+    failed: AtomicBool,
+    /// Where the producing runs' logs and metrics are kept (`.runner/shared/`).
+    logs: PathBuf,
+    /// Said in each exported entry's `origin`.
+    origin: String,
+}
+
+/// What the store keeps beside an entry: the producing run's logs and metrics.
+#[derive(Serialize, Deserialize, Default)]
+struct Logs {
+    stdout: String,
+    stderr: String,
+    metrics: Vec<(String, f64)>,
+}
+
+/// At most this much of each log goes to the store (its end, where errors are).
+const LOG_TAIL: usize = 1 << 20;
+
+impl Remote {
+    /// The shared cache `[cache]` declares for the pipeline indexed by `ix`, opened for a
+    /// build of run `run_id` of `pipeline` in `root`, or `None` when there is none.
+    ///
+    /// Errors: the store cannot be opened (no credentials): the build does not start.
+    pub(crate) fn open(
+        ix: &hir::Index,
+        root: &std::path::Path,
+        state: &std::path::Path,
+        run_id: i64,
+        pipeline: &str,
+    ) -> anyhow::Result<Option<Remote>> {
+        let Some(info) = &ix.cache else { return Ok(None) };
+        let remote = ix.remote_datastores.get(&info.remote);
+        let folder = ix.datastores.get(&info.remote).map(|f| root.join(f)).unwrap_or_default();
+        let store = stores::open_shared(&info.remote, remote, &folder)
+            .with_context(|| format!("opening the shared cache `{}`", info.remote))?;
+        let download = match info.download.as_str() {
+            "all" => Download::All,
+            "none" => Download::None,
+            _ => Download::Final,
+        };
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let origin = format!("run {run_id} of {pipeline} in {} on {}", root.display(), host.trim());
+        Ok(Some(Remote {
+            store,
+            upload: info.upload,
+            download,
+            failed: AtomicBool::new(false),
+            logs: state.join("shared"),
+            origin,
+        }))
+    }
+
+    /// Requests made, bytes downloaded, bytes uploaded.
+    pub(crate) fn traffic(&self) -> (u64, u64, u64) {
+        self.store.traffic()
+    }
+
+    fn fail(&self, shared: &Shared, e: &dyn std::fmt::Display) {
+        if !self.failed.swap(true, Ordering::Relaxed) {
+            let name = self.store.name();
+            shared.warn(
+                None,
+                format!("the shared cache `{name}` failed ({e}); this build goes on with the local cache"),
+            );
+        }
+    }
+
+    /// The folder holding the logs of the run that produced the shared result of `key`.
+    pub(crate) fn logs_of(&self, key: &Digest) -> PathBuf {
+        self.logs.join(key.to_hex())
+    }
+
+    /// Looks `key` up in the shared cache and, when found and verified, puts it in the
+    /// local cache with the blobs of the outputs `download` wants (`read`: the outputs some
+    /// step of the pipeline reads, which `final` leaves in the store). Returns whether it
+    /// did; the caller then looks the key up locally.
+    pub(crate) fn import(&self, shared: &Shared, key: &Digest, read: &[String]) -> bool {
+        if self.failed.load(Ordering::Relaxed) {
+            return false;
+        }
+        match self.try_import(shared, key, read) {
+            Ok(done) => done,
+            Err(e) => {
+                self.fail(shared, &format!("{e:#}"));
+                false
+            }
+        }
+    }
+
+    fn try_import(&self, shared: &Shared, key: &Digest, read: &[String]) -> anyhow::Result<bool> {
+        let Some(bytes) = self.store.get("ac", key)? else { return Ok(false) };
+        let Ok(mut result) = serde_json::from_slice::<ActionResult>(&bytes) else {
+            shared
+                .warn(None, format!("shared cache entry {} does not parse: not used", key.short()));
+            return Ok(false);
+        };
+        for name in result.outputs.keys() {
+            let Some(m) = result.manifest(name) else {
+                let what =
+                    format!("shared cache entry {} lacks the manifest of {name}", key.short());
+                shared.warn(None, format!("{what}: not used"));
+                return Ok(false);
+            };
+            let fetch = match self.download {
+                Download::All => true,
+                Download::Final => !read.contains(name),
+                Download::None => false,
+            };
+            if fetch && !self.fetch_blobs(shared, key, m)? {
+                return Ok(false);
+            }
+        }
+        self.keep_logs(key);
+        result.run_id = 0;
+        result.origin.get_or_insert_with(|| "the shared cache".to_owned());
+        shared.cache.put_action(key, &result).context("writing the local action cache")?;
+        Ok(true)
+    }
+
+    /// Downloads the blobs of `m` the local CAS lacks, for a step about to read them (an
+    /// output `download = "final"` left in the store).
+    ///
+    /// Errors: the store failed (now or earlier in this build), or lacks or garbles a blob.
+    pub(crate) fn ensure(&self, shared: &Shared, m: &cache::Manifest) -> anyhow::Result<()> {
+        if m.blobs().iter().all(|d| shared.cache.blob_path(d).is_file()) {
+            return Ok(());
+        }
+        let name = self.store.name();
+        anyhow::ensure!(
+            !self.failed.load(Ordering::Relaxed),
+            "its bytes are in the shared cache `{name}`, which failed earlier in this build"
+        );
+        let fetched = self.fetch_blobs(shared, &Digest([0; 32]), m);
+        match fetched {
+            Ok(true) => Ok(()),
+            Ok(false) => anyhow::bail!("the shared cache `{name}` lacks some of its bytes"),
+            Err(e) => {
+                self.fail(shared, &format!("{e:#}"));
+                Err(e.context(format!("fetching its bytes from the shared cache `{name}`")))
+            }
+        }
+    }
+
+    fn fetch_blobs(
+        &self,
+        shared: &Shared,
+        key: &Digest,
+        m: &cache::Manifest,
+    ) -> anyhow::Result<bool> {
+        for d in m.blobs() {
+            if !self.fetch_blob(shared, key, &d)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Downloads blob `d` into the local CAS unless it is there: whether it is there now.
+    fn fetch_blob(&self, shared: &Shared, key: &Digest, d: &Digest) -> anyhow::Result<bool> {
+        if shared.cache.blob_path(d).is_file() {
+            return Ok(true);
+        }
+        let tmp = tempfile::NamedTempFile::new_in(shared.state.join("tmp").as_path())
+            .or_else(|_| tempfile::NamedTempFile::new())
+            .context("a temporary file for a download")?;
+        if !self.store.get_blob(d, tmp.path())? {
+            let what =
+                format!("shared cache entry {} names blob {} it lacks", key.short(), d.short());
+            shared.warn(None, format!("{what}: not used"));
+            return Ok(false);
+        }
+        match shared.cache.put_blob_file(tmp.path(), d) {
+            Ok(()) => Ok(true),
+            Err(cache::Error::Changed { .. }) => {
+                let what = format!("shared cache blob {} does not hash to its name", d.short());
+                shared.warn(None, format!("{what}: entry {} not used", key.short()));
+                Ok(false)
+            }
+            Err(e) => Err(e).context("storing a downloaded blob"),
+        }
+    }
+
+    /// Keeps the producing run's logs and metrics in `.runner/shared/<key>/` (best effort:
+    /// a result without them is still a result).
+    fn keep_logs(&self, key: &Digest) {
+        let Ok(Some(bytes)) = self.store.get("logs", key) else { return };
+        let Ok(logs) = serde_json::from_slice::<Logs>(&bytes) else { return };
+        let dir = self.logs_of(key);
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = cache::write_replace(&dir.join("stdout.log"), logs.stdout.as_bytes());
+        let _ = cache::write_replace(&dir.join("stderr.log"), logs.stderr.as_bytes());
+        let metrics: String = logs.metrics.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+        let _ = cache::write_replace(&dir.join("metrics.txt"), metrics.as_bytes());
+    }
+
+    /// Writes the result of `key`, made by this build, to the shared cache with its logs
+    /// (`log_dir`) and metrics, unless `upload = false` or the store failed. Blocking.
+    pub(crate) fn export(
+        &self,
+        shared: &Shared,
+        key: &Digest,
+        result: &ActionResult,
+        log_dir: Option<&str>,
+        metrics: &[(String, f64)],
+    ) {
+        if !self.upload || self.failed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = self.try_export(shared, key, result, log_dir, metrics) {
+            self.fail(shared, &format!("{e:#}"));
+        }
+    }
+
+    fn try_export(
+        &self,
+        shared: &Shared,
+        key: &Digest,
+        result: &ActionResult,
+        log_dir: Option<&str>,
+        metrics: &[(String, f64)],
+    ) -> anyhow::Result<()> {
+        let mut result = result.clone();
+        for name in result.outputs.keys().cloned().collect::<Vec<_>>() {
+            if result.manifest(&name).is_none() {
+                let d = result.outputs[&name];
+                let m = shared.cache.get_manifest(&d)?.context("an output's manifest is gone")?;
+                result.manifests.insert(name, m);
+            }
+        }
+        for m in result.manifests.values() {
+            for d in m.blobs() {
+                self.store.put_blob(&d, &shared.cache.blob_path(&d))?;
+            }
+        }
+        let read = |f: &str| {
+            let text = log_dir
+                .map(|d| std::fs::read_to_string(PathBuf::from(d).join(f)).unwrap_or_default())
+                .unwrap_or_default();
+            let cut = text.len().saturating_sub(LOG_TAIL);
+            let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+            text[cut..].to_owned()
+        };
+        let logs = Logs {
+            stdout: read("stdout.log"),
+            stderr: read("stderr.log"),
+            metrics: metrics.to_vec(),
+        };
+        self.store.put("logs", key, serde_json::to_vec(&logs)?)?;
+        result.origin = Some(self.origin.clone());
+        self.store.put("ac", key, serde_json::to_vec(&result)?)?;
+        Ok(())
+    }
+}
