@@ -299,6 +299,9 @@ struct Shared {
     remote: Option<remote::Remote>,
     /// Per step (position in `steps`), the names of its outputs some step reads.
     read_outputs: Vec<Vec<String>>,
+    /// Results whose views were not laid out because their bytes are in the shared cache
+    /// (`download = "final"`), by manifest digest.
+    unlaid: Mutex<std::collections::HashSet<Digest>>,
     /// Whether to start a supervisor ([`BuildOptions::supervise`]).
     supervised: bool,
 }
@@ -590,6 +593,7 @@ fn build_once(
         })
         .collect();
     let shared = Arc::new(Shared {
+        unlaid: Mutex::default(),
         remote,
         read_outputs,
         project_root: std::path::absolute(&project.root)?,

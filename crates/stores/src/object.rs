@@ -142,14 +142,16 @@ impl ObjectDatastore {
         }
     }
 
-    fn failed(&self, path: &str, e: &object_store::Error) -> DatastoreError {
+    fn missing_place(&self) -> String {
         let noun = if self.kind == "s3" { "bucket" } else { "container" };
+        let place = &self.place;
+        format!("the {noun} `{place}` does not exist (or is not visible to these credentials)")
+    }
+
+    fn failed(&self, path: &str, e: &object_store::Error) -> DatastoreError {
         let message = match e {
             object_store::Error::NotFound { .. } if path == "." || path.ends_with('/') => {
-                format!(
-                    "the {noun} `{}` does not exist (or is not visible to these credentials)",
-                    self.place
-                )
+                self.missing_place()
             }
             object_store::Error::NotFound { .. } => "no such object".to_owned(),
             object_store::Error::Precondition { .. } => {
@@ -312,6 +314,8 @@ impl ObjectDatastore {
             Err(object_store::Error::Generic { store: "local file", source }) => {
                 Err(self.error(key, format!("reading {}: {source}", local.display())))
             }
+            // A write to a name whose parent is missing: the container or bucket is.
+            Err(object_store::Error::NotFound { .. }) => Err(self.error(key, self.missing_place())),
             Err(e) => Err(self.failed(key, &e)),
         }
     }

@@ -69,6 +69,7 @@ fn lay_out(shared: &Shared, guard: &FolderGuard, step: &str, name: &str, digest:
     // An output whose bytes the shared cache kept (`download = "final"`) has no view; an
     // older view is left as it is, under its own digest.
     if manifest.blobs().iter().any(|d| !shared.cache.blob_path(d).is_file()) {
+        shared.unlaid.lock().unwrap_or_else(|e| e.into_inner()).insert(digest);
         return false;
     }
     replace(&shared.cache, guard, &view, digest, &manifest)
@@ -160,6 +161,12 @@ pub(super) fn settle(
     for (step, outputs) in results {
         for (name, digest) in outputs {
             let view = view_dir(&shared.state, step, name);
+            // A result whose bytes the shared cache kept has no view to check: laid out now
+            // if a step that read it fetched them, else no memo vouches for it.
+            if shared.unlaid.lock().unwrap_or_else(|e| e.into_inner()).contains(digest) {
+                all &= lay_out(shared, &guard, step, name, *digest);
+                continue;
+            }
             let holds = !others || cache::view_digest(&view) == Some(*digest);
             let mut relay = !holds;
             if ran {

@@ -18,18 +18,20 @@ pub struct Project {
     root: PathBuf,
     /// The temp dir `root` is, removed on drop (`None`: a folder the caller owns).
     _dir: Option<tempfile::TempDir>,
+    /// Variables every command gets ([`Project::set_env`]).
+    env: Vec<(String, String)>,
 }
 
 impl Project {
     /// An empty project folder.
     pub fn new() -> Project {
         let dir = tempfile::Builder::new().prefix("runner-cli-").tempdir().unwrap();
-        Project { root: dir.path().to_path_buf(), _dir: Some(dir) }
+        Project { root: dir.path().to_path_buf(), _dir: Some(dir), env: Vec::new() }
     }
 
     /// A project in the existing folder `root`, which the caller removes.
     pub fn at(root: &Path) -> Project {
-        Project { root: root.to_path_buf(), _dir: None }
+        Project { root: root.to_path_buf(), _dir: None, env: Vec::new() }
     }
 
     /// A project with these files written.
@@ -85,10 +87,16 @@ impl Project {
         self.read(&format!(".runner/outputs/{step}.{output}/{file}"))
     }
 
+    /// Sets `name` to `value` in the environment of every command run from now on.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
     /// A `runner` command running in the project folder.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(runner_bin());
         c.current_dir(self.root()).env("NO_COLOR", "1");
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 
