@@ -60,6 +60,35 @@ impl Datastore for LocalFolder {
     fn fetch(&self, path: &str, _staging: &Path) -> Result<PathBuf, DatastoreError> {
         Ok(self.root.join(path))
     }
+
+    fn url(&self, path: &str) -> String {
+        self.root.join(path).display().to_string()
+    }
+
+    fn put_files(&self, files: &[(String, PathBuf)]) -> Result<(), DatastoreError> {
+        let fail = |path: &str, message: String| DatastoreError {
+            store: self.name.clone(),
+            path: path.to_owned(),
+            message,
+        };
+        for (path, file) in files {
+            // A path is resolved below the folder before anything is written.
+            let to = cache::resolve_beneath(&self.root, Path::new(path))
+                .map_err(|e| fail(path, e.to_string()))?;
+            let mine = cache::hash_file(file).map_err(|e| fail(path, e.to_string()))?;
+            match cache::hash_file(&to) {
+                Ok(theirs) if theirs == mine => continue,
+                Ok(_) => return Err(fail(path, "already exists with other content".to_owned())),
+                Err(_) if to.exists() => {
+                    return Err(fail(path, "exists and cannot be read".to_owned()));
+                }
+                Err(_) => {}
+            }
+            let bytes = std::fs::read(file).map_err(|e| fail(path, e.to_string()))?;
+            cache::write_atomic(&to, &bytes).map_err(|e| fail(path, e.to_string()))?;
+        }
+        Ok(())
+    }
 }
 
 /// Datastores registered by name, overriding the kind a pipeline names for them. Cheap to

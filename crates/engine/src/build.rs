@@ -50,6 +50,7 @@ mod ledger;
 pub mod memo;
 mod reads;
 mod remote;
+pub(crate) mod stored;
 mod trash;
 mod views;
 
@@ -299,6 +300,8 @@ struct Shared {
     remote: Option<remote::Remote>,
     /// Per step (position in `steps`), the names of its outputs some step reads.
     read_outputs: Vec<Vec<String>>,
+    /// The datastores outputs are also written to, by name (`build/stored.rs`).
+    output_stores: BTreeMap<String, Arc<dyn driver::datastore::Datastore>>,
     /// Results whose views were not laid out because their bytes are in the shared cache
     /// (`download = "final"`), by manifest digest.
     unlaid: Mutex<std::collections::HashSet<Digest>>,
@@ -592,7 +595,9 @@ fn build_once(
             names
         })
         .collect();
+    let output_stores = stored::stores_of(project, ix, &steps);
     let shared = Arc::new(Shared {
+        output_stores,
         unlaid: Mutex::default(),
         remote,
         read_outputs,
@@ -714,6 +719,7 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
     // The sync waits for the disk; the history below needs none of it.
     let cache = shared.cache.clone();
     let syncing = std::thread::spawn(move || cache.sync());
+    stored::write_all(shared);
     let results = shared.results.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let (written, views) = views::settle(shared, &results);
     let summary = record_end(shared, states, started, written).map(|s| BuildSummary { views, ..s });
@@ -1085,6 +1091,8 @@ fn reuse(
     let rec = StepRecord {
         reused_from,
         dirty_reason: why.clone().filter(|_| shared_origin.is_some()),
+        // No run of this history names them: the record does.
+        outputs: shared_origin.is_some().then(|| outputs_json(&outputs)),
         log_dir: log_dir.map(|d| d.display().to_string()),
         ..empty_record(shared.run_id, &info.name, StepStatus::Reused)
     };

@@ -26,6 +26,7 @@ mod session;
 mod targets;
 
 pub use build::memo;
+pub use build::stored::layout as stored_output_path;
 pub use build::{
     BuildOptions, BuildSummary, Outcome, SETTLE_WAIT, open_cache, run_build, runtime, selection,
 };

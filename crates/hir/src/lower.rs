@@ -400,8 +400,59 @@ fn datastore_option(cx: &mut Cx<'_>, key: &str, value: Spanned<String>) -> Optio
     }
 }
 
+/// `outputs`: names, or `{ name = "model", datastore = "blob" }` for an output also written
+/// to a datastore. Returns the names in order and the (name, datastore) of the latter.
+fn lower_outputs(
+    cx: &mut Cx<'_>,
+    table: &Table,
+) -> (Vec<Spanned<String>>, Vec<(String, Spanned<String>)>) {
+    let Some(e) = table.get("outputs") else { return (Vec::new(), Vec::new()) };
+    let Value::Array(items) = &e.node.value else {
+        cx.wrong(&e.node, "outputs", Ty::StringArray);
+        return (Vec::new(), Vec::new());
+    };
+    let (mut names, mut stores) = (Vec::with_capacity(items.len()), Vec::new());
+    for n in items {
+        match &n.value {
+            Value::String(s) => names.push(Spanned::new(s.clone(), n.span)),
+            Value::Table(t) => {
+                let at = format!("{}.outputs[{}]", cx.path(), names.len());
+                for entry in &t.entries {
+                    if entry.key != "name" && entry.key != "datastore" {
+                        let known = ["name", "datastore"];
+                        let d = unknown_key::new(entry.key_span, &entry.key, &at, "output", &known);
+                        cx.diags.push(d);
+                    }
+                }
+                let name = cx.string(t, "name");
+                let store = cx.string(t, "datastore");
+                match (name, store) {
+                    (Some(name), Some(store)) => {
+                        stores.push((name.value.clone(), store));
+                        names.push(name);
+                    }
+                    (name, _) => {
+                        let missing = if name.is_none() { "name" } else { "datastore" };
+                        let example = r#"{ name = "model", datastore = "blob" }"#;
+                        cx.diags.push(missing_key::new(n.span, &at, missing, example));
+                        names.extend(name);
+                    }
+                }
+            }
+            other => cx.diags.push(wrong_type::new(
+                n.span,
+                &format!("outputs[{}]", names.len()),
+                "string or { name, datastore }",
+                other.type_name(),
+            )),
+        }
+    }
+    (names, stores)
+}
+
 fn lower_cache(cx: &mut Cx<'_>, table: &Table) -> CacheSettings {
     let remote = cx.string(table, "remote");
+    let remote = cx.require(remote, table, "remote");
     let upload = cx.bool(table, "upload");
     let download = cx.string(table, "download").and_then(|d| {
         if ["all", "final", "none"].contains(&d.value.as_str()) {
@@ -544,7 +595,7 @@ fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {
             cx.diags.push(invalid_name::new(input.name.span, "input", &input.name.value));
         }
     }
-    let outputs = cx.array(table, "outputs", false).unwrap_or_default();
+    let (outputs, output_stores) = lower_outputs(cx, table);
     for (i, o) in outputs.iter().enumerate() {
         if !invalid_name::is_valid(&o.value) {
             cx.diags.push(invalid_name::new(o.span, "output", &o.value));
@@ -581,6 +632,7 @@ fn lower_step(cx: &mut Cx<'_>, name: &str, table: &Table) -> Step {
         arguments,
         inputs,
         outputs,
+        output_stores,
         hash_paths,
         environment: cx.string(table, "environment"),
         compute: cx.string(table, "compute"),

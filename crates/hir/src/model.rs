@@ -232,6 +232,9 @@ pub struct Step {
     pub inputs: Vec<InputBinding>,
     /// `outputs`: output names, in source order.
     pub outputs: Vec<Spanned<String>>,
+    /// The outputs written as `{ name = "model", datastore = "blob" }`: (output name, the
+    /// datastore it is also written to). Not part of the step key.
+    pub output_stores: Vec<(String, Spanned<String>)>,
     /// `hash_paths`: more files or folders that feed the key, relative to `source_directory`.
     pub hash_paths: Vec<Spanned<String>>,
     /// `environment`.

@@ -365,6 +365,11 @@ pub(crate) fn resolve(db: &dyn Db, file: SourceFile, step: &Step, ix: &Index) ->
     {
         diags.push(unresolved(db, file, NameKind::Compute, c, "compute target"));
     }
+    for (_, store) in &step.output_stores {
+        if !ix.datastores.contains_key(&store.value) {
+            diags.push(unresolved(db, file, NameKind::Datastore, store, "datastore"));
+        }
+    }
     check_step_paths(db, step, &mut diags);
     out.diagnostics = diags;
     out

@@ -477,7 +477,7 @@ pub static TABLES: &[TableSpec] = &[
                 "outputs",
                 StringArray,
                 Some("[]"),
-                "Output names. Each output is a folder, created empty before the step runs; the step must put something in it. Its content is stored in the cache and fed to downstream steps. A step that reruns and writes byte-identical outputs leaves its downstream steps reused (early cutoff), which needs deterministic outputs: seed every random generator from a parameter, and set `PYTHONHASHSEED` in `env` (a pickled model that holds a set, or a file that holds a timestamp, differs from run to run and reruns everything downstream).",
+                "Output names; an output written `{ name = \"model\", datastore = \"blob\" }` is also written to that datastore, under `runner-outputs/PIPELINE/STEP/OUTPUT/DIGEST/` (its content digest: a new content never replaces an old one), and `runner show RUN STEP` prints where (Azure ML's `PipelineData(datastore=...)`). Each output is a folder, created empty before the step runs; the step must put something in it. Its content is stored in the cache and fed to downstream steps. A step that reruns and writes byte-identical outputs leaves its downstream steps reused (early cutoff), which needs deterministic outputs: seed every random generator from a parameter, and set `PYTHONHASHSEED` in `env` (a pickled model that holds a set, or a file that holds a timestamp, differs from run to run and reruns everything downstream).",
                 r#"outputs = ["model"]"#
             ),
             key!(

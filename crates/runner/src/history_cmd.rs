@@ -64,6 +64,40 @@ fn open_history(path: &Path) -> anyhow::Result<(Project, History)> {
     Ok((project, history))
 }
 
+/// For each output of `step` (outputs JSON `outputs`: name → manifest digest) that the
+/// pipeline writes to a datastore: (output, datastore, the URL of its folder there).
+fn stored_urls(
+    project: &Project,
+    pipeline: &str,
+    step: &str,
+    outputs: &str,
+) -> Vec<(String, String, String)> {
+    let digests: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(outputs).unwrap_or_default();
+    let Some(item) = hir::find_step(&project.db, project.file, step) else { return Vec::new() };
+    let Some(hir::ItemData::Step(s)) = &hir::lower_item(&project.db, item).data else {
+        return Vec::new();
+    };
+    let ix = hir::index(&project.db, project.file);
+    let mut out = Vec::new();
+    for (output, store) in &s.output_stores {
+        let Some(digest) = digests.get(output).and_then(|d| d.parse::<hir::Digest>().ok()) else {
+            continue;
+        };
+        let at = engine::stored_output_path(pipeline, step, output, &digest);
+        let url = match (ix.remote_datastores.get(&store.value), ix.datastores.get(&store.value)) {
+            (Some(info), _) => stores::url(&info.kind, &info.options, &at),
+            (None, Some(folder)) => {
+                let root = std::path::absolute(project.abs(folder)).unwrap_or_default();
+                root.join(&at).display().to_string()
+            }
+            (None, None) => continue,
+        };
+        out.push((output.clone(), store.value.clone(), url));
+    }
+    out
+}
+
 fn when(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
@@ -123,7 +157,7 @@ pub(crate) fn runs(a: RunsArgs) -> anyhow::Result<ExitCode> {
 
 /// `runner show`.
 pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
-    let (_, history) = open_history(&a.path)?;
+    let (project, history) = open_history(&a.path)?;
     let run = history.run(a.run)?.with_context(|| format!("no run {}", a.run))?;
     let mut steps = history.steps(a.run)?;
     for s in &mut steps {
@@ -178,6 +212,9 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(o) = &s.outputs {
             outln!("  outputs: {o}");
+            for (output, store, url) in stored_urls(&project, &run.pipeline, &s.step, o) {
+                outln!("  output {output} is also in datastore {store}: {url}");
+            }
         }
         if let Some(l) = &s.log_dir {
             let logs: Vec<String> = ["stdout.log", "stderr.log"]

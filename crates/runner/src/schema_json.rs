@@ -121,7 +121,17 @@ fn key_schema(t: &TableSpec, k: &KeySpec) -> Value {
     match (t.name, k.name) {
         ("steps", "inputs") => s["propertyNames"] = json!({ "pattern": NAME_PATTERN }),
         ("steps", "outputs") => {
-            s["items"]["pattern"] = json!(NAME_PATTERN);
+            let stored = json!({
+                "type": "object",
+                "properties": {
+                    "name": { "type": "string", "pattern": NAME_PATTERN },
+                    "datastore": { "type": "string" },
+                },
+                "required": ["name", "datastore"],
+                "additionalProperties": false,
+            });
+            s["items"] =
+                json!({ "anyOf": [{ "type": "string", "pattern": NAME_PATTERN }, stored] });
             s["uniqueItems"] = json!(true);
         }
         // Numbers and booleans are accepted as their text (`OMP_NUM_THREADS = 1`).

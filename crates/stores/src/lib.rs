@@ -83,4 +83,47 @@ pub trait Datastore: Send + Sync {
     /// look at the pipeline's paths (a build, a check), so that a build sees every change
     /// made before it started and makes at most one request per prefix.
     fn forget(&self) {}
+
+    /// Where `path` is in this store, for a person: an `https://` or `s3://` URL, or a
+    /// folder on this machine.
+    fn url(&self, path: &str) -> String {
+        format!("{}:{path}", self.kind())
+    }
+
+    /// Writes each `(path in the store, file here)` unless the same bytes are there already
+    /// (create-only: other bytes at a path are an error naming it, and are left as they
+    /// are). For outputs written to a datastore, whose paths hold their content digest.
+    ///
+    /// Errors: the store cannot be written (the default: this kind is read only), refuses,
+    /// or holds other bytes at a path; a file here cannot be read.
+    fn put_files(&self, files: &[(String, PathBuf)]) -> Result<(), DatastoreError> {
+        let path = files.first().map_or(".", |(p, _)| p.as_str());
+        Err(DatastoreError {
+            store: String::new(),
+            path: path.to_owned(),
+            message: format!("a `{}` datastore cannot be written to", self.kind()),
+        })
+    }
+}
+
+/// The URL of `path` in a datastore of `kind` declared with `options` (no request, no
+/// credentials): `ENDPOINT/CONTAINER/PATH` or `https://ACCOUNT.blob.core.windows.net/…` for
+/// Azure Blob, `ENDPOINT/BUCKET/PATH` or `s3://BUCKET/PATH` for S3.
+pub fn url(kind: &str, options: &std::collections::BTreeMap<String, String>, path: &str) -> String {
+    let opt = |k: &str| options.get(k).map(String::as_str).unwrap_or_default();
+    let endpoint = options.get("endpoint").map(|e| e.trim_end_matches('/').to_owned());
+    let base = match kind {
+        "azure_blob" => {
+            let account = opt("account");
+            let endpoint =
+                endpoint.unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+            format!("{endpoint}/{}", opt("container"))
+        }
+        "s3" => match endpoint {
+            Some(e) => format!("{e}/{}", opt("bucket")),
+            None => format!("s3://{}", opt("bucket")),
+        },
+        other => format!("{other}:"),
+    };
+    format!("{base}/{path}")
 }

@@ -77,6 +77,8 @@ pub struct ObjectDatastore {
     listings: Mutex<HashMap<String, Arc<Listing>>>,
     trees: Mutex<HashMap<String, Arc<Vec<(String, Object)>>>>,
     requests: AtomicU64,
+    /// The URL its paths are under (`crate::url`), ending in `/`.
+    base: String,
 }
 
 /// Opens the datastore `name` declared as `info` (checked by the checker), with credentials
@@ -92,13 +94,10 @@ pub fn open(
     let store = crate::credentials::client(&info.kind, &info.options, &env)
         .map_err(|message| DatastoreError { store: name.to_owned(), path: ".".into(), message })?;
     let place = info.options.get("container").or(info.options.get("bucket")).cloned();
-    Ok(Arc::new(ObjectDatastore::new(
-        name,
-        &info.kind,
-        &place.unwrap_or_default(),
-        store,
-        downloads,
-    )))
+    let place = place.unwrap_or_default();
+    let mut opened = ObjectDatastore::new(name, &info.kind, &place, store, downloads);
+    opened.base = crate::url(&info.kind, &info.options, "");
+    Ok(Arc::new(opened))
 }
 
 impl ObjectDatastore {
@@ -120,6 +119,7 @@ impl ObjectDatastore {
             listings: Mutex::default(),
             trees: Mutex::default(),
             requests: AtomicU64::new(0),
+            base: format!("{kind}:{place}/"),
         }
     }
 
@@ -467,5 +467,16 @@ impl Datastore for ObjectDatastore {
     fn forget(&self) {
         self.listings.lock().unwrap().clear();
         self.trees.lock().unwrap().clear();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn put_files(&self, files: &[(String, PathBuf)]) -> Result<(), DatastoreError> {
+        for (key, file) in files {
+            self.upload(file, key, false)?;
+        }
+        Ok(())
     }
 }

@@ -44,6 +44,36 @@ timeout = -5
     }
 
     #[test]
+    fn datastore_and_cache_values() {
+        check(
+            r#"
+[datastores.blob]
+kind = "azure_blob"
+account = "my account"
+container = "a/b"
+endpoint = "ftp://example.org"
+[datastores.gcs]
+kind = "gcs"
+[cache]
+remote = "blob"
+download = "some"
+"#,
+            expect![[r#"
+                error[E0112] 3:11-3:23: `account` `my account` is not a name: no `/`, no spaces
+                  help: e.g. `account = "mlworkspace1234"`
+                error[E0112] 4:13-4:18: `container` `a/b` is not a name: no `/`, no spaces
+                  help: e.g. `container = "data"`
+                error[E0112] 5:12-5:31: `endpoint` `ftp://example.org` is not an http:// or https:// URL
+                  help: e.g. `endpoint = "http://127.0.0.1:10000/devstoreaccount1"`
+                error[E0112] 7:8-7:13: datastore kind `gcs` is not supported yet
+                  help: one of: local, azure_blob, s3
+                error[E0112] 10:12-10:18: `download` `some` is not one of `all`, `final`, `none`
+                  help: e.g. `download = "final"`
+            "#]],
+        );
+    }
+
+    #[test]
     fn compute_values_ssh_and_sbatch_would_misread() {
         check(
             r#"

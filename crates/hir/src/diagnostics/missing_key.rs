@@ -20,6 +20,30 @@ mod tests {
     use crate::tests::check;
 
     #[test]
+    fn remote_datastores_without_their_place() {
+        check(
+            r#"
+[datastores.blob]
+kind = "azure_blob"
+[datastores.lake]
+kind = "s3"
+[cache]
+upload = false
+"#,
+            expect![[r#"
+                error[E0113] 1:13-1:17: `[datastores.blob]` needs `account`
+                  help: add `account = "mlworkspace1234"`
+                error[E0113] 1:13-1:17: `[datastores.blob]` needs `container`
+                  help: add `container = "data"`
+                error[E0113] 3:13-3:17: `[datastores.lake]` needs `bucket`
+                  help: add `bucket = "ml-data"`
+                error[E0113] 5:2-5:7: `[cache]` needs `remote`
+                  help: add `remote = "blob"`
+            "#]],
+        );
+    }
+
+    #[test]
     fn data_without_path() {
         check(
             r#"

@@ -39,6 +39,35 @@ mod tests {
 
     use crate::tests::check;
 
+    /// A data reference to a remote datastore is asked of the store (the driver sets what
+    /// it answered under `.runner/remote/NAME/`): a missing object says so, with the upload.
+    #[test]
+    fn missing_in_a_remote_datastore() {
+        check(
+            r#"
+//- /pipeline.toml
+[datastores.blob]
+kind = "s3"
+bucket = "ml"
+[data.here]
+datastore = "blob"
+path = "raw/a.csv"
+[data.gone]
+datastore = "blob"
+path = "raw/b.csv"
+//- /.runner/remote/blob/raw/a.csv
+"#,
+            expect![[r#"
+                warning[W0202] 4:7-4:11: data reference `here` is never used
+                  help: bind it as a step input: `inputs = { x = "data.here" }`
+                warning[W0202] 7:7-7:11: data reference `gone` is never used
+                  help: bind it as a step input: `inputs = { x = "data.gone" }`
+                error[E0110] 9:8-9:19: data `raw/b.csv` was not found in datastore `blob`
+                  help: upload it with `runner upload FILE --datastore blob --target DIR`
+            "#]],
+        );
+    }
+
     #[test]
     fn missing_files_and_folders() {
         check(

@@ -95,6 +95,27 @@ host = "127.0.0.1"
     }
 
     #[test]
+    fn key_of_another_datastore_kind() {
+        check(
+            r#"
+[datastores.blob]
+kind = "azure_blob"
+account = "dev"
+container = "data"
+bucket = "b"
+[datastores.here]
+region = "us-east-1"
+"#,
+            expect![[r#"
+                error[E0101] 5:1-5:7: `bucket` is not a key of a `azure_blob` datastore
+                  help: a `azure_blob` datastore's own keys: account, container, endpoint
+                error[E0101] 7:1-7:7: `region` is not a key of a `local` datastore
+                  help: a `local` datastore's own keys: path
+            "#]],
+        );
+    }
+
+    #[test]
     fn azure_ml_names_say_what_they_are_here() {
         check(
             r#"

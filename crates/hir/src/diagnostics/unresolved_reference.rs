@@ -94,6 +94,24 @@ path = "x"
         );
     }
 
+    #[test]
+    fn shared_cache_in_an_unknown_datastore() {
+        check(
+            r#"
+[datastores.blob]
+kind = "azure_blob"
+account = "dev"
+container = "data"
+[cache]
+remote = "blbo"
+"#,
+            expect![[r#"
+                error[E0102] 6:10-6:16: unresolved reference `blbo`: no datastore named `blbo`
+                  help: did you mean `blob`?
+            "#]],
+        );
+    }
+
     /// Many names: the first few are listed, with how many more there are; a long name is
     /// shortened. Among many outputs (an index, not a scan) a typo still finds its output.
     #[test]

@@ -66,13 +66,14 @@ fn table_names_in_header() {
     check(
         "[st$0",
         expect![[r#"
-        Table pipeline [st] → "pipeline"  ([pipeline])
-        Table parameters [st] → "parameters"  ([parameters])
-        Table environments [st] → "environments."  ([environments.NAME])
-        Table datastores [st] → "datastores."  ([datastores.NAME])
-        Table data [st] → "data."  ([data.NAME])
-        Table compute [st] → "compute."  ([compute.NAME])
-        Table steps [st] → "steps."  ([steps.NAME])"#]],
+            Table pipeline [st] → "pipeline"  ([pipeline])
+            Table parameters [st] → "parameters"  ([parameters])
+            Table environments [st] → "environments."  ([environments.NAME])
+            Table datastores [st] → "datastores."  ([datastores.NAME])
+            Table data [st] → "data."  ([data.NAME])
+            Table compute [st] → "compute."  ([compute.NAME])
+            Table steps [st] → "steps."  ([steps.NAME])
+            Table cache [st] → "cache"  ([cache])"#]],
     );
 }
 

@@ -22,6 +22,7 @@ mod reuse;
 mod select;
 mod statcache;
 mod state;
+mod stored;
 mod support;
 mod tamper;
 mod traversal;

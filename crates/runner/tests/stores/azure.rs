@@ -31,6 +31,7 @@ fn azure_blob_data_and_shared_cache() {
     let Some(store) = start() else { return };
     crate::two_clones_share_their_results(&store);
     crate::upload_keeps_other_content(&store);
+    crate::outputs_are_written_to_the_store(&store);
     crate::garbled_blob_is_not_used(&store);
     crate::no_op_lists_each_prefix_once(&store, "comp=list");
     let dead = format!(

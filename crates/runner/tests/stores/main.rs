@@ -296,6 +296,37 @@ pub fn no_op_lists_each_prefix_once(store: &Store, list_marker: &str) {
     assert_eq!(p.output("s042", "o", "c.txt"), "changed\n");
 }
 
+/// An output named with the datastore is written there; `runner show` gives its URL, and
+/// another pipeline reads it back as a data reference.
+pub fn outputs_are_written_to_the_store(store: &Store) {
+    let p = store.project();
+    let text = format!(
+        "[pipeline]\nname = \"writer\"\n\n{}\n[steps.train]\ncommand = [\"sh\", \"-c\", \"echo weights > \\\"$0/m.txt\\\"\", \"${{outputs.model}}\"]\noutputs = [{{ name = \"model\", datastore = \"out\" }}]\n",
+        store.table("out")
+    );
+    p.write("pipeline.toml", &text);
+    let built = p.build(&[]);
+    built.assert_code(0);
+    let show = p.run(&["show", &built.run_id().to_string(), "train"]);
+    let line = show
+        .stdout
+        .lines()
+        .find(|l| l.contains("output model is also in datastore out: "))
+        .unwrap_or_else(|| panic!("{}", show.transcript()));
+    let (_, rest) = line.split_once("/runner-outputs/").unwrap();
+    assert!(rest.starts_with("writer/train/model/"), "{line}");
+    let reader = store.project();
+    reader.write(
+        "pipeline.toml",
+        &format!(
+            "{}\n[data.model]\ndatastore = \"out\"\npath = \"runner-outputs/{rest}/m.txt\"\n\n[steps.use]\ncommand = [\"cp\", \"${{inputs.m}}\", \"${{outputs.o}}/copy.txt\"]\ninputs = {{ m = \"data.model\" }}\noutputs = [\"o\"]\n",
+            store.table("out")
+        ),
+    );
+    reader.build(&[]).assert_code(0);
+    assert_eq!(reader.output("use", "o", "copy.txt"), "weights\n");
+}
+
 /// The credentials never reach the output or the project's state.
 pub fn secret_stays_secret(project: &Project, secret: &str) {
     for file in Project::files_under(&project.state()) {

@@ -27,6 +27,7 @@ fn s3_data_and_shared_cache() {
     let Some(store) = start() else { return };
     crate::two_clones_share_their_results(&store);
     crate::upload_keeps_other_content(&store);
+    crate::outputs_are_written_to_the_store(&store);
     crate::garbled_blob_is_not_used(&store);
     crate::no_op_lists_each_prefix_once(&store, "list-type=2");
     let dead = "kind = \"s3\"\nbucket = \"data\"\nendpoint = \"http://127.0.0.1:9\"";
