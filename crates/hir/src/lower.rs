@@ -402,10 +402,10 @@ fn datastore_option(cx: &mut Cx<'_>, key: &str, value: Spanned<String>) -> Optio
 
 /// `outputs`: names, or `{ name = "model", datastore = "blob" }` for an output also written
 /// to a datastore. Returns the names in order and the (name, datastore) of the latter.
-fn lower_outputs(
-    cx: &mut Cx<'_>,
-    table: &Table,
-) -> (Vec<Spanned<String>>, Vec<(String, Spanned<String>)>) {
+/// An output's name and the datastore it is also written to.
+type OutputStore = (String, Spanned<String>);
+
+fn lower_outputs(cx: &mut Cx<'_>, table: &Table) -> (Vec<Spanned<String>>, Vec<OutputStore>) {
     let Some(e) = table.get("outputs") else { return (Vec::new(), Vec::new()) };
     let Value::Array(items) = &e.node.value else {
         cx.wrong(&e.node, "outputs", Ty::StringArray);

@@ -215,7 +215,7 @@ pub fn redacted(message: &str) -> String {
         while let Some(at) = out[from..].find(marker).map(|i| i + from) {
             let start = at + marker.len();
             let end = out[start..]
-                .find(|c: char| c == '&' || c == ';' || c == ' ' || c == '"' || c == '\'')
+                .find(['&', ';', ' ', '"', '\''])
                 .map_or(out.len(), |i| i + start);
             out.replace_range(start..end, "REDACTED");
             from = start + "REDACTED".len();

@@ -55,6 +55,9 @@ struct Listing {
     prefixes: BTreeSet<String>,
 }
 
+/// Every object under a prefix, by its name relative to it, sorted.
+type Tree = Vec<(String, Object)>;
+
 /// What [`ObjectDatastore::upload`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Uploaded {
@@ -75,7 +78,7 @@ pub struct ObjectDatastore {
     store: Arc<dyn ObjectStore>,
     downloads: PathBuf,
     listings: Mutex<HashMap<String, Arc<Listing>>>,
-    trees: Mutex<HashMap<String, Arc<Vec<(String, Object)>>>>,
+    trees: Mutex<HashMap<String, Arc<Tree>>>,
     requests: AtomicU64,
     /// The URL its paths are under (`crate::url`), ending in `/`.
     base: String,
@@ -197,7 +200,7 @@ impl ObjectDatastore {
 
     /// Every object under the prefix `path`, by its name relative to it, listed once until
     /// `forget` (paginated by the client).
-    fn tree(&self, path: &str) -> Result<Arc<Vec<(String, Object)>>, DatastoreError> {
+    fn tree(&self, path: &str) -> Result<Arc<Tree>, DatastoreError> {
         if let Some(t) = self.trees.lock().unwrap().get(path) {
             return Ok(t.clone());
         }
