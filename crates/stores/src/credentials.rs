@@ -214,9 +214,8 @@ pub fn redacted(message: &str) -> String {
         let mut from = 0;
         while let Some(at) = out[from..].find(marker).map(|i| i + from) {
             let start = at + marker.len();
-            let end = out[start..]
-                .find(['&', ';', ' ', '"', '\''])
-                .map_or(out.len(), |i| i + start);
+            let end =
+                out[start..].find(['&', ';', ' ', '"', '\'']).map_or(out.len(), |i| i + start);
             out.replace_range(start..end, "REDACTED");
             from = start + "REDACTED".len();
         }

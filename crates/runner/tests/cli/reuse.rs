@@ -144,7 +144,7 @@ fn changed_data_reference_reruns_consumer() {
         ("report", "ran"),
         ("lint", "reused"),
     ]);
-    b.assert_reason("prepare", "input raw changed").assert_reason("prepare", "data.raw");
+    b.assert_reason("prepare", "data.raw changed (input raw)");
     assert_eq!(p.output("report", "report", "report.txt"), "4,5,6\nn=1\nreported\n");
 }
 
