@@ -897,7 +897,7 @@ fn key_and_lookup(shared: &Shared, i: usize) -> Option<(KeyRecord, Digest, plan:
     };
     if matches!(found, plan::Lookup::Miss)
         && let Some(remote) = &shared.remote
-        && remote.import(shared, &key, &shared.read_outputs[i])
+        && remote.import(shared, i, &key)
     {
         kept.clear();
         found = driver::lookup_with(&shared.cache, &key, root, &mut |d, m| kept.push((d, m)));

@@ -116,15 +116,15 @@ impl Remote {
         self.logs.join(key.to_hex())
     }
 
-    /// Looks `key` up in the shared cache and, when found and verified, puts it in the
-    /// local cache with the blobs of the outputs `download` wants (`read`: the outputs some
-    /// step of the pipeline reads, which `final` leaves in the store). Returns whether it
-    /// did; the caller then looks the key up locally.
-    pub(crate) fn import(&self, shared: &Shared, key: &Digest, read: &[String]) -> bool {
+    /// Looks `key` (of step `i`) up in the shared cache and, when found and verified, puts
+    /// it in the local cache with the blobs of the outputs `download` wants (`final` leaves
+    /// the outputs some step reads in the store). Returns whether it did; the caller then
+    /// looks the key up locally.
+    pub(crate) fn import(&self, shared: &Shared, i: usize, key: &Digest) -> bool {
         if self.failed.load(Ordering::Relaxed) {
             return false;
         }
-        match self.try_import(shared, key, read) {
+        match self.try_import(shared, i, key) {
             Ok(done) => done,
             Err(e) => {
                 self.fail(shared, &format!("{e:#}"));
@@ -133,13 +133,23 @@ impl Remote {
         }
     }
 
-    fn try_import(&self, shared: &Shared, key: &Digest, read: &[String]) -> anyhow::Result<bool> {
+    fn try_import(&self, shared: &Shared, i: usize, key: &Digest) -> anyhow::Result<bool> {
+        let read = &shared.read_outputs[i];
         let Some(bytes) = self.store.get("ac", key)? else { return Ok(false) };
         let Ok(mut result) = serde_json::from_slice::<ActionResult>(&bytes) else {
             shared
                 .warn(None, format!("shared cache entry {} does not parse: not used", key.short()));
             return Ok(false);
         };
+        // The entry is hostile input: its output names become folder names (views), so they
+        // must be the ones the step declares.
+        let declared = shared.steps[i].step.outputs.iter().map(|o| &o.value);
+        if !result.outputs.keys().eq(declared.collect::<std::collections::BTreeSet<_>>()) {
+            let what =
+                format!("shared cache entry {} names other outputs than the step's", key.short());
+            shared.warn(None, format!("{what}: not used"));
+            return Ok(false);
+        }
         for name in result.outputs.keys() {
             let Some(m) = result.manifest(name) else {
                 let what =
@@ -152,7 +162,8 @@ impl Remote {
                 Download::Final => !read.contains(name),
                 Download::None => false,
             };
-            if fetch && !self.fetch_blobs(shared, key, m)? {
+            if fetch && let Some(why) = self.fetch_blobs(shared, m)? {
+                shared.warn(None, format!("{why}: entry {} not used", key.short()));
                 return Ok(false);
             }
         }
@@ -176,10 +187,9 @@ impl Remote {
             !self.failed.load(Ordering::Relaxed),
             "its bytes are in the shared cache `{name}`, which failed earlier in this build"
         );
-        let fetched = self.fetch_blobs(shared, &Digest([0; 32]), m);
-        match fetched {
-            Ok(true) => Ok(()),
-            Ok(false) => anyhow::bail!("the shared cache `{name}` lacks some of its bytes"),
+        match self.fetch_blobs(shared, m) {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => anyhow::bail!("{why}"),
             Err(e) => {
                 self.fail(shared, &format!("{e:#}"));
                 Err(e.context(format!("fetching its bytes from the shared cache `{name}`")))
@@ -187,40 +197,31 @@ impl Remote {
         }
     }
 
-    fn fetch_blobs(
-        &self,
-        shared: &Shared,
-        key: &Digest,
-        m: &cache::Manifest,
-    ) -> anyhow::Result<bool> {
+    /// Downloads the blobs of `m` the local CAS lacks. `Some(why)`: the store lacks one, or
+    /// gave bytes that do not hash to its name (not stored).
+    fn fetch_blobs(&self, shared: &Shared, m: &cache::Manifest) -> anyhow::Result<Option<String>> {
         for d in m.blobs() {
-            if !self.fetch_blob(shared, key, &d)? {
-                return Ok(false);
+            if let Some(why) = self.fetch_blob(shared, &d)? {
+                return Ok(Some(why));
             }
         }
-        Ok(true)
+        Ok(None)
     }
 
-    /// Downloads blob `d` into the local CAS unless it is there: whether it is there now.
-    fn fetch_blob(&self, shared: &Shared, key: &Digest, d: &Digest) -> anyhow::Result<bool> {
+    fn fetch_blob(&self, shared: &Shared, d: &Digest) -> anyhow::Result<Option<String>> {
         if shared.cache.blob_path(d).is_file() {
-            return Ok(true);
+            return Ok(None);
         }
         let tmp = tempfile::NamedTempFile::new_in(shared.state.join("tmp").as_path())
             .or_else(|_| tempfile::NamedTempFile::new())
             .context("a temporary file for a download")?;
         if !self.store.get_blob(d, tmp.path())? {
-            let what =
-                format!("shared cache entry {} names blob {} it lacks", key.short(), d.short());
-            shared.warn(None, format!("{what}: not used"));
-            return Ok(false);
+            return Ok(Some(format!("the shared cache lacks blob {}", d.short())));
         }
         match shared.cache.put_blob_file(tmp.path(), d) {
-            Ok(()) => Ok(true),
+            Ok(()) => Ok(None),
             Err(cache::Error::Changed { .. }) => {
-                let what = format!("shared cache blob {} does not hash to its name", d.short());
-                shared.warn(None, format!("{what}: entry {} not used", key.short()));
-                Ok(false)
+                Ok(Some(format!("shared cache blob {} does not hash to its name", d.short())))
             }
             Err(e) => Err(e).context("storing a downloaded blob"),
         }

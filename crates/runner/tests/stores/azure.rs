@@ -33,6 +33,7 @@ fn azure_blob_data_and_shared_cache() {
     crate::upload_keeps_other_content(&store);
     crate::outputs_are_written_to_the_store(&store);
     crate::garbled_blob_is_not_used(&store);
+    crate::hostile_entry_is_not_used(&store);
     crate::no_op_lists_each_prefix_once(&store, "comp=list");
     let dead = format!(
         "kind = \"azure_blob\"\naccount = \"{ACCOUNT}\"\ncontainer = \"data\"\nendpoint = \"http://127.0.0.1:9/{ACCOUNT}\""

@@ -220,6 +220,46 @@ pub fn garbled_blob_is_not_used(store: &Store) {
     assert_eq!(b.output("two", "o", "b.txt"), "garble-me\n");
 }
 
+/// A shared cache entry is hostile input: one whose outputs are not the step's (a name
+/// that would lead a view out of `.runner/`) is not used, and nothing is written outside.
+pub fn hostile_entry_is_not_used(store: &Store) {
+    let pipeline = format!(
+        "{}\n[cache]\nremote = \"h\"\nupload = false\n\n{}",
+        store.table("h"),
+        two_steps("hostile")
+    );
+    let a = store.project();
+    a.write("pipeline.toml", &pipeline);
+    let built = a.build(&[]);
+    built.assert_code(0);
+    let key = built.doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "one")
+        .and_then(|s| s["key"].as_str())
+        .unwrap()
+        .to_owned();
+    let zero = "0".repeat(64);
+    let entry = format!(
+        "{{\"step\":\"one\",\"outputs\":{{\"../../../escaped\":\"{zero}\"}},\"run_id\":1,\"created_ms\":0}}"
+    );
+    a.write(&key, &entry);
+    let put = a.run(&["upload", &key, "--datastore", "h", "--target", "runner-cache/v1/ac"]);
+    put.assert_code(0);
+    let b = store.project();
+    b.write("pipeline.toml", &pipeline);
+    let build = b.build(&[]);
+    build.assert_code(0);
+    assert_eq!(build.step("one").status, "ran", "{}", build.run.transcript());
+    assert!(
+        build.run.stderr.contains("names other outputs than the step's"),
+        "{}",
+        build.run.transcript()
+    );
+    assert!(!b.root().join("../escaped").exists() && !b.root().join("escaped").exists());
+}
+
 /// `runner upload` over other content needs `--overwrite`; the same content is left alone.
 pub fn upload_keeps_other_content(store: &Store) {
     let p = store.project();
