@@ -12,12 +12,14 @@ CONTROL_FILE holds the mode, read at each request:
     cut           forward, but send only half of the body of the next GET of an object (not
                   of a listing, which has a query), then close; then forward
     cut always    the same for every GET of an object, resumed ranges (206) too
+    stall         wait 30 s before answering anything (a store that hangs)
 LOG_FILE gets one line per request: METHOD PATH -> STATUS.
 """
 import http.client
 import http.server
 import sys
 import threading
+import time
 
 LISTEN, UPSTREAM, CONTROL, LOG = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 LOCK = threading.Lock()
@@ -53,6 +55,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         m = mode()
+        if m == "stall":
+            time.sleep(30)
+            log(f"{self.command} {self.path} -> stalled")
+            self.close_connection = True
+            return
         if m in ("500", "500 always"):
             payload = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
             self.send_response(500)

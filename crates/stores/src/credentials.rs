@@ -38,11 +38,18 @@ pub fn retry_config() -> RetryConfig {
     }
 }
 
-fn client_options(endpoint: Option<&str>) -> ClientOptions {
+/// How long one request may take, in seconds: `RUNNER_DATASTORE_TIMEOUT` (a positive
+/// integer), else 120 (a slow link moving a large part of an upload).
+fn request_timeout(env: &dyn Fn(&str) -> Option<String>) -> Duration {
+    let secs = env("RUNNER_DATASTORE_TIMEOUT").and_then(|v| v.parse::<u64>().ok());
+    Duration::from_secs(secs.filter(|s| *s > 0).unwrap_or(120))
+}
+
+fn client_options(endpoint: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> ClientOptions {
     ClientOptions::new()
         .with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://")))
         .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(120))
+        .with_timeout(request_timeout(env))
 }
 
 /// The `object_store` client for a datastore of `kind` with the checked `options`
@@ -79,7 +86,7 @@ fn azure(
         .with_account(account)
         .with_container_name(container)
         .with_retry(retry_config())
-        .with_client_options(client_options(endpoint.as_deref()));
+        .with_client_options(client_options(endpoint.as_deref(), env));
     if let Some(e) = &endpoint {
         b = b.with_endpoint(e.trim_end_matches('/').to_owned());
     }
@@ -120,7 +127,7 @@ fn s3(
         .with_secret_access_key(secret)
         .with_conditional_put(S3ConditionalPut::ETagMatch)
         .with_retry(retry_config())
-        .with_client_options(client_options(endpoint));
+        .with_client_options(client_options(endpoint, env));
     if let Some(t) = token {
         b = b.with_token(t);
     }

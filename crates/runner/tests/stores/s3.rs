@@ -149,6 +149,15 @@ fn faults_are_retried_then_named() {
         down.transcript()
     );
 
+    // A store that hangs: each request times out (here after 1 s), is retried, then named.
+    proxy.set("stall");
+    let started = std::time::Instant::now();
+    let hung = p.cmd().env("RUNNER_DATASTORE_TIMEOUT", "1").arg("build").output().unwrap();
+    let stderr = String::from_utf8_lossy(&hung.stderr);
+    assert_eq!(hung.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("datastore `lake`: raw/") && stderr.contains("retries"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "{:?}", started.elapsed());
+
     proxy.set("ok");
     p.write("a.csv", &"x,z\n".repeat(1000));
     p.run(&["upload", "a.csv", "--datastore", "lake", "--target", "raw", "--overwrite"])
