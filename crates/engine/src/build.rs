@@ -657,6 +657,9 @@ fn build_once(
     });
     views::baseline(&shared);
     let started = Instant::now();
+    if let Some(remote) = &shared.remote {
+        remote.prefetch_roots(&shared, &deps);
+    }
     let states = rt.block_on(async {
         let reused = reuse_ahead(&shared, &deps);
         let (rest, rest_deps) = remaining(&deps, &reused);

@@ -59,6 +59,9 @@ struct Logs {
     metrics: Vec<(String, f64)>,
 }
 
+/// Requests in flight at once when a build starts by importing many results.
+const PREFETCH_THREADS: usize = 8;
+
 /// At most this much of each log goes to the store (its end, where errors are).
 const LOG_TAIL: usize = 1 << 20;
 
@@ -172,6 +175,39 @@ impl Remote {
         result.origin.get_or_insert_with(|| "the shared cache".to_owned());
         shared.cache.put_action(key, &result).context("writing the local action cache")?;
         Ok(true)
+    }
+
+    /// Imports, several at once, the shared results of the steps that read no other step's
+    /// output (their keys are known before anything is reused) and that the local cache
+    /// lacks: a fresh clone of a wide pipeline then waits for [`PREFETCH_THREADS`] requests
+    /// at a time instead of one. What is not imported here is looked up one by one later.
+    pub(crate) fn prefetch_roots(&self, shared: &Shared, deps: &[Vec<usize>]) {
+        if shared.policy.regenerate {
+            return;
+        }
+        let roots: Vec<(usize, Digest)> = (0..shared.steps.len())
+            .filter(|&i| deps[i].is_empty() && shared.steps[i].step.allow_reuse)
+            .filter_map(|i| {
+                let record = plan::KeyRecord::new(&shared.steps[i].fields, |_, _| None).ok()?;
+                let key = record.digest();
+                matches!(shared.cache.get_action(&key), Ok(None)).then_some((i, key))
+            })
+            .collect();
+        if roots.len() < 2 {
+            return;
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..PREFETCH_THREADS.min(roots.len()) {
+                s.spawn(|| {
+                    while !self.failed.load(Ordering::Relaxed) {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((i, key)) = roots.get(k) else { break };
+                        self.import(shared, *i, key);
+                    }
+                });
+            }
+        });
     }
 
     /// Downloads the blobs of `m` the local CAS lacks, for a step about to read them (an
