@@ -325,35 +325,48 @@ fn lower_parameter(cx: &mut Cx<'_>, name: &str, node: &Node) -> Parameter {
     Parameter { default, description }
 }
 
+/// The keys of `kinds` (a kind → its own keys) that `table` gives and `kind` takes, in
+/// name order. Reports an unknown kind (with the known ones) and a key of another kind
+/// (`E0101`, with the kind's keys); `what` is `compute` or `datastore`.
+fn kind_keys(
+    cx: &mut Cx<'_>,
+    table: &Table,
+    kind: &Spanned<String>,
+    kinds: &[(&str, &'static [&'static str])],
+    what: &str,
+) -> Vec<&'static str> {
+    let Some(own) = kinds.iter().find(|(k, _)| *k == kind.value).map(|(_, k)| *k) else {
+        let names: Vec<&str> = kinds.iter().map(|(k, _)| *k).collect();
+        let msg = match (what, kind.value.as_str()) {
+            ("datastore", "gcs") => "datastore kind `gcs` is not supported yet".to_owned(),
+            _ => format!("unknown {what} kind `{}`", kind.value),
+        };
+        let help = format!("one of: {}", names.join(", "));
+        cx.diags.push(invalid_value::new(kind.span, msg).with_help(help));
+        return Vec::new();
+    };
+    let mut all: Vec<&'static str> =
+        kinds.iter().flat_map(|(_, keys)| keys.iter()).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    let mut out = Vec::new();
+    for key in all {
+        let Some(entry) = table.get(key) else { continue };
+        if own.contains(&key) {
+            out.push(key);
+        } else {
+            cx.diags.push(unknown_key::for_kind(entry.key_span, key, &kind.value, own, what));
+        }
+    }
+    out
+}
+
 fn lower_datastore(cx: &mut Cx<'_>, table: &Table) -> Datastore {
     let kind =
         cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
-    let kind_keys = schema::DATASTORE_KINDS.iter().find(|(k, _)| *k == kind.value).map(|(_, k)| *k);
-    if kind_keys.is_none() {
-        let kinds: Vec<&str> = schema::DATASTORE_KINDS.iter().map(|(k, _)| *k).collect();
-        let msg = if kind.value == "gcs" {
-            "datastore kind `gcs` is not supported yet".to_owned()
-        } else {
-            format!("unknown datastore kind `{}`", kind.value)
-        };
-        cx.diags.push(
-            invalid_value::new(kind.span, msg).with_help(format!("one of: {}", kinds.join(", "))),
-        );
-    }
     let mut path = None;
     let mut options = std::collections::BTreeMap::new();
-    let mut seen: Vec<&str> =
-        schema::DATASTORE_KINDS.iter().flat_map(|(_, keys)| keys.iter()).copied().collect();
-    seen.sort_unstable();
-    seen.dedup();
-    for key in seen {
-        let Some(entry) = table.get(key) else { continue };
-        let Some(keys) = kind_keys else { continue };
-        if !keys.contains(&key) {
-            let d = unknown_key::for_kind(entry.key_span, key, &kind.value, keys, "datastore");
-            cx.diags.push(d);
-            continue;
-        }
+    for key in kind_keys(cx, table, &kind, schema::DATASTORE_KINDS, "datastore") {
         let value = cx.string(table, key);
         let Some(value) = cx.no_nul(value, key) else { continue };
         if key == "path" {
@@ -477,29 +490,12 @@ fn lower_data(cx: &mut Cx<'_>, table: &Table) -> DataRef {
 fn lower_compute(cx: &mut Cx<'_>, table: &Table) -> Compute {
     let kind =
         cx.string(table, "kind").unwrap_or_else(|| Spanned::new("local".to_owned(), cx.name_span));
-    let kind_keys = schema::COMPUTE_KINDS.iter().find(|(k, _)| *k == kind.value).map(|(_, k)| *k);
-    if kind_keys.is_none() {
-        let kinds: Vec<&str> = schema::COMPUTE_KINDS.iter().map(|(k, _)| *k).collect();
-        let msg = format!("unknown compute kind `{}`", kind.value);
-        cx.diags.push(
-            invalid_value::new(kind.span, msg).with_help(format!("one of: {}", kinds.join(", "))),
-        );
-    }
+    let keys = kind_keys(cx, table, &kind, schema::COMPUTE_KINDS, "compute");
     let max_nodes = cx
         .integer(table, "max_nodes", (1, u32::MAX.into()), "")
         .and_then(|n| Some(Spanned::new(u32::try_from(n.value).ok()?, n.span)));
     let mut options = std::collections::BTreeMap::new();
-    let all_kind_keys = schema::COMPUTE_KINDS.iter().flat_map(|(_, keys)| keys.iter());
-    let mut seen: Vec<&str> = all_kind_keys.copied().collect();
-    seen.sort_unstable();
-    seen.dedup();
-    for key in seen {
-        let Some(entry) = table.get(key) else { continue };
-        let Some(keys) = kind_keys else { continue };
-        if !keys.contains(&key) {
-            cx.diags.push(unknown_key::for_kind(entry.key_span, key, &kind.value, keys, "compute"));
-            continue;
-        }
+    for key in keys {
         if let Some(v) = compute_option(cx, table, key) {
             options.insert(key.to_owned(), v);
         }

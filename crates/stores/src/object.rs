@@ -397,8 +397,23 @@ async fn put_file(
         store.put_opts(&at, PutPayload::from(bytes), mode.into()).await?;
         return Ok(());
     }
-    let mut file = std::fs::File::open(&from).map_err(local)?;
-    let mut upload = WriteMultipart::new_with_chunk_size(store.put_multipart(&at).await?, PART);
+    put_in_parts(&*store, &at, &from).await
+}
+
+/// Uploads the file `from` to `at` in [`PART`]-sized parts, two in flight (`object_store`'s
+/// multipart upload: a failed upload is aborted, never left half visible). A read error is
+/// `Error::Generic` from the store `"local file"`.
+pub(crate) async fn put_in_parts(
+    store: &dyn ObjectStore,
+    at: &Key,
+    from: &Path,
+) -> object_store::Result<()> {
+    let local = |e: std::io::Error| object_store::Error::Generic {
+        store: "local file",
+        source: Box::new(e),
+    };
+    let mut file = std::fs::File::open(from).map_err(local)?;
+    let mut upload = WriteMultipart::new_with_chunk_size(store.put_multipart(at).await?, PART);
     let mut buf = vec![0u8; PART];
     loop {
         let n = std::io::Read::read(&mut file, &mut buf).map_err(local)?;

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::TryStreamExt as _;
 use hir::Digest;
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutPayload};
 
 use crate::credentials::redacted;
 use crate::{DatastoreError, bridge};
@@ -35,7 +35,6 @@ pub const PREFIX: &str = "runner-cache/v1";
 
 /// Blobs from this size on are uploaded in parts.
 const MULTIPART_FROM: u64 = 16 << 20;
-const PART: usize = 8 << 20;
 
 /// The shared cache in one datastore. See the module docs.
 pub struct SharedCache {
@@ -215,23 +214,7 @@ impl SharedCache {
                 Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
-            let io = |e: std::io::Error| object_store::Error::Generic {
-                store: "local file",
-                source: Box::new(e),
-            };
-            let mut file = std::fs::File::open(&from).map_err(io)?;
-            let mut upload =
-                WriteMultipart::new_with_chunk_size(store.put_multipart(&key).await?, PART);
-            let mut buf = vec![0u8; PART];
-            loop {
-                let n = std::io::Read::read(&mut file, &mut buf).map_err(io)?;
-                if n == 0 {
-                    break;
-                }
-                upload.wait_for_capacity(2).await?;
-                upload.write(&buf[..n]);
-            }
-            upload.finish().await?;
+            crate::object::put_in_parts(&*store, &key, &from).await?;
             Ok(true)
         });
         match put {
