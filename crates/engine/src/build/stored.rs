@@ -3,7 +3,7 @@
 //! output of its results goes to its datastore under [`layout`], a path that holds the
 //! content digest, so a new content never replaces an old one and writers never collide.
 //!
-//! Writes are create-only (`Datastore::put_files`). A marker per (store, result) in
+//! Writes are create-only (`Datastore::put_files`). A marker per URL written in
 //! `.runner/stored/` skips what this project wrote before, so a no-op build writes nothing
 //! and asks the store nothing. An output the shared cache kept (`download = "final"`) is
 //! fetched first. A store that fails is a warning naming it: the results stay cached here,
@@ -34,7 +34,7 @@ pub(super) fn write_all(shared: &Shared) {
             };
             let Some(store) = shared.output_stores.get(&store_name.value) else { continue };
             let at = layout(&shared.pipeline, &info.name, output, digest);
-            let marker = marker(shared, store.as_ref(), digest);
+            let marker = marker(shared, store.as_ref(), &at);
             if marker.exists() {
                 continue;
             }
@@ -51,9 +51,11 @@ pub(super) fn write_all(shared: &Shared) {
     }
 }
 
-fn marker(shared: &Shared, store: &dyn Datastore, digest: &Digest) -> PathBuf {
-    let place = Digest::of_bytes(store.url("").as_bytes());
-    shared.state.join("stored").join(place.to_hex()).join(digest.to_hex())
+/// The marker of `at` written to `store`: named by the digest of its URL, so a renamed
+/// pipeline or a store moved elsewhere is written anew.
+fn marker(shared: &Shared, store: &dyn Datastore, at: &str) -> PathBuf {
+    let place = Digest::of_bytes(store.url(at).as_bytes());
+    shared.state.join("stored").join(place.to_hex())
 }
 
 fn write_one(
