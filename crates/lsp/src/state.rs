@@ -504,8 +504,14 @@ fn probe_into(doc: &mut Doc, root: &Path, need: &hir::PathNeed) -> bool {
     changed
 }
 
-/// What is at a needed path (missing when it cannot be read).
+/// What is at a needed path (missing when it cannot be read). A data reference in an
+/// `azure_blob` or `s3` datastore is not asked of the store from the editor (no request
+/// per keystroke, no credentials needed to edit): its state stays unknown, which no
+/// diagnostic reports; `runner check` and `runner build` ask the store.
 fn probe(root: &Path, need: &hir::PathNeed, stats: Option<&mut driver::StatCache>) -> FsState {
+    if need.path.starts_with(&hir::remote_folder("")) {
+        return FsState::Unknown;
+    }
     let abs = if need.path == "." { root.to_path_buf() } else { root.join(&need.path) };
     let r = match stats {
         Some(s) => driver::probe_with(&abs, need.digest, s),

@@ -415,3 +415,33 @@ async fn undeclared_reads_of_the_last_run_at_the_step_header() {
     );
     c.shutdown().await;
 }
+
+/// A data reference in an object-store datastore is not asked of the store from the
+/// editor: no request per keystroke, no credentials needed to edit, and no false
+/// "not found"; a local data path that is missing is still reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_data_is_not_reported_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"[datastores.blob]
+kind = "azure_blob"
+account = "dev"
+container = "data"
+
+[data.remote]
+datastore = "blob"
+path = "raw/wine.csv"
+
+[data.here]
+path = "raw/gone.csv"
+
+[steps.a]
+command = ["cat", "${inputs.r}", "${inputs.h}"]
+inputs = { r = "data.remote", h = "data.here" }
+"#;
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    let uri = uri_of(&dir.path().join("pipeline.toml"));
+    let mut c = started(json!({})).await;
+    c.open(&uri, text).await;
+    let d = c.diagnostics(&uri, 1).await;
+    assert_eq!(summary(&d), ["E0110 10:7 data `raw/gone.csv` was not found"], "{d:?}");
+}
