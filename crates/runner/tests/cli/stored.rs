@@ -72,3 +72,23 @@ outputs = [{ name = "x", datastore = "nowhere" }, { name = "y", store = "shelf" 
     assert!(check.stderr.contains("unknown key `store`"), "{}", check.transcript());
     assert!(check.stderr.contains("needs `datastore`"), "{}", check.transcript());
 }
+
+/// A shared cache in a local datastore (a folder every machine mounts): a second project
+/// with an empty `.runner/` reuses every step, and says where the results came from.
+#[test]
+fn a_shared_cache_in_a_local_folder() {
+    let shared = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[datastores.team]\nkind = \"local\"\npath = \"{}\"\n\n[cache]\nremote = \"team\"\n\n\
+         [steps.one]\ncommand = [\"sh\", \"-c\", \"echo made > \\\"$0/a.txt\\\"\", \"${{outputs.o}}\"]\noutputs = [\"o\"]\n",
+        shared.path().display()
+    );
+    let a = Project::with(&[("pipeline.toml", &text)]);
+    a.build(&[]).assert_code(0).assert_steps(&[("one", "ran")]);
+    assert!(shared.path().join("runner-cache/v1/ac").is_dir());
+    let b = Project::with(&[("pipeline.toml", &text)]);
+    let reused = b.build(&[]);
+    reused.assert_code(0).assert_steps(&[("one", "reused")]);
+    reused.assert_reason("one", "from the shared cache: run 1 of");
+    assert_eq!(b.output("one", "o", "a.txt"), "made\n");
+}
