@@ -231,6 +231,17 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         for (_, m) in &metrics {
             outln!("  metric {} = {}", m.name, m.value);
         }
+        // A result from the shared cache: its producing run's metrics came with its logs.
+        if s.reused_from.is_none()
+            && let Some(l) = &s.log_dir
+            && let Ok(text) = std::fs::read_to_string(Path::new(l).join("metrics.txt"))
+        {
+            for line in text.lines() {
+                if let Some((name, value)) = line.split_once(' ') {
+                    outln!("  metric {name} = {value} (of the run that made it)");
+                }
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     outln!(

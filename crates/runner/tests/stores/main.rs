@@ -129,6 +129,8 @@ pub fn two_clones_share_their_results(store: &Store) {
     let show = b.run(&["show", &second.run_id().to_string(), "compare"]);
     show.assert_code(0);
     assert!(show.stdout.contains(&origin), "{}", show.transcript());
+    let forest = b.run(&["show", &second.run_id().to_string(), "evaluate_forest"]);
+    assert!(forest.stdout.contains("metric accuracy = "), "{}", forest.transcript());
     let logs = b.run(&["logs", &second.run_id().to_string(), "train_forest"]);
     logs.assert_code(0);
 
