@@ -44,6 +44,7 @@ use crate::events::{Event, Sink, StepEnd};
 mod ahead;
 mod announce;
 mod execute;
+mod export;
 mod inputs;
 mod integrity;
 mod ledger;
@@ -569,7 +570,7 @@ fn build_once(
     let positions: HashMap<String, usize> =
         position.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
     let root = std::path::absolute(&project.root)?;
-    let remote = remote::Remote::open(ix, &root, &state, run_id, &pipeline)?;
+    let remote = remote::Remote::open(ix, &cache, (&root, &state), run_id, &pipeline)?;
     let mut readers = vec![Vec::new(); steps.len()];
     for (j, s) in steps.iter().enumerate() {
         for (k, (_, target)) in s.inputs.iter().enumerate() {
@@ -722,6 +723,9 @@ fn finish(shared: &Shared, states: &[NodeState], started: Instant) -> anyhow::Re
     // The sync waits for the disk; the history below needs none of it.
     let cache = shared.cache.clone();
     let syncing = std::thread::spawn(move || cache.sync());
+    if let Some(remote) = &shared.remote {
+        remote.drain(shared);
+    }
     stored::write_all(shared);
     let results = shared.results.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let (written, views) = views::settle(shared, &results);

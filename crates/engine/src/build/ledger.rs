@@ -141,7 +141,7 @@ pub(super) fn flush(shared: &Shared) {
             let Some((key, result)) = &e.action else { continue };
             let metrics: Vec<(String, f64)> =
                 e.metrics.iter().map(|m| (m.name.clone(), m.value)).collect();
-            remote.export(shared, key, result, e.record.log_dir.as_deref(), &metrics);
+            remote.export(key, result, e.record.log_dir.as_deref(), &metrics);
         }
     }
 }

@@ -17,13 +17,14 @@
 //! as a warning and not asked again in this build: the build goes on with the local cache.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use cache::{ActionResult, Digest};
 use serde::{Deserialize, Serialize};
 
-use super::Shared;
+use super::{Shared, export};
 
 /// Which outputs of a result taken from the shared cache are downloaded (`[cache]
 /// download`).
@@ -40,30 +41,28 @@ pub(crate) enum Download {
 
 /// The shared cache of one build.
 pub(crate) struct Remote {
-    store: stores::SharedCache,
-    upload: bool,
+    store: Arc<stores::SharedCache>,
     download: Download,
     /// Set at the first failure: the store is not asked again in this build.
-    failed: AtomicBool,
+    failed: Arc<AtomicBool>,
+    /// Whether the failure was said (once).
+    warned: AtomicBool,
+    /// The upload queue (`None`: `upload = false`).
+    exporter: Option<export::Exporter>,
     /// Where the producing runs' logs and metrics are kept (`.runner/shared/`).
     logs: PathBuf,
-    /// Said in each exported entry's `origin`.
-    origin: String,
 }
 
 /// What the store keeps beside an entry: the producing run's logs and metrics.
 #[derive(Serialize, Deserialize, Default)]
-struct Logs {
-    stdout: String,
-    stderr: String,
-    metrics: Vec<(String, f64)>,
+pub(crate) struct Logs {
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) metrics: Vec<(String, f64)>,
 }
 
 /// Requests in flight at once when a build starts by importing many results.
 const PREFETCH_THREADS: usize = 8;
-
-/// At most this much of each log goes to the store (its end, where errors are).
-const LOG_TAIL: usize = 1 << 20;
 
 impl Remote {
     /// The shared cache `[cache]` declares for the pipeline indexed by `ix`, opened for a
@@ -72,8 +71,8 @@ impl Remote {
     /// Errors: the store cannot be opened (no credentials): the build does not start.
     pub(crate) fn open(
         ix: &hir::Index,
-        root: &std::path::Path,
-        state: &std::path::Path,
+        cache: &cache::Cache,
+        (root, state): (&std::path::Path, &std::path::Path),
         run_id: i64,
         pipeline: &str,
     ) -> anyhow::Result<Option<Remote>> {
@@ -89,13 +88,17 @@ impl Remote {
         };
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let origin = format!("run {run_id} of {pipeline} in {} on {}", root.display(), host.trim());
+        let (store, failed) = (Arc::new(store), Arc::new(AtomicBool::new(false)));
+        let exporter = info
+            .upload
+            .then(|| export::Exporter::new(store.clone(), cache.clone(), origin, failed.clone()));
         Ok(Some(Remote {
             store,
-            upload: info.upload,
             download,
-            failed: AtomicBool::new(false),
+            failed,
+            warned: AtomicBool::new(false),
+            exporter,
             logs: state.join("shared"),
-            origin,
         }))
     }
 
@@ -105,7 +108,8 @@ impl Remote {
     }
 
     fn fail(&self, shared: &Shared, e: &dyn std::fmt::Display) {
-        if !self.failed.swap(true, Ordering::Relaxed) {
+        self.failed.store(true, Ordering::Relaxed);
+        if !self.warned.swap(true, Ordering::Relaxed) {
             let name = self.store.name();
             shared.warn(
                 None,
@@ -276,61 +280,33 @@ impl Remote {
         let _ = cache::write_replace(&dir.join("metrics.txt"), metrics.as_bytes());
     }
 
-    /// Writes the result of `key`, made by this build, to the shared cache with its logs
-    /// (`log_dir`) and metrics, unless `upload = false` or the store failed. Blocking.
+    /// Queues the result of `key`, made by this build, for the shared cache with its logs
+    /// (`log_dir`) and metrics, unless `upload = false` or the store failed: uploaded by
+    /// `export::EXPORT_THREADS` threads while the build goes on; [`Remote::drain`] waits.
     pub(crate) fn export(
         &self,
-        shared: &Shared,
         key: &Digest,
         result: &ActionResult,
         log_dir: Option<&str>,
         metrics: &[(String, f64)],
     ) {
-        if !self.upload || self.failed.load(Ordering::Relaxed) {
-            return;
-        }
-        if let Err(e) = self.try_export(shared, key, result, log_dir, metrics) {
-            self.fail(shared, &format!("{e:#}"));
+        if let Some(exporter) = &self.exporter
+            && !self.failed.load(Ordering::Relaxed)
+        {
+            let job = export::Export {
+                key: *key,
+                result: result.clone(),
+                log_dir: log_dir.map(PathBuf::from),
+                metrics: metrics.to_vec(),
+            };
+            exporter.send(job);
         }
     }
 
-    fn try_export(
-        &self,
-        shared: &Shared,
-        key: &Digest,
-        result: &ActionResult,
-        log_dir: Option<&str>,
-        metrics: &[(String, f64)],
-    ) -> anyhow::Result<()> {
-        let mut result = result.clone();
-        for name in result.outputs.keys().cloned().collect::<Vec<_>>() {
-            if result.manifest(&name).is_none() {
-                let d = result.outputs[&name];
-                let m = shared.cache.get_manifest(&d)?.context("an output's manifest is gone")?;
-                result.manifests.insert(name, m);
-            }
+    /// Waits for every queued upload; says once if the store failed meanwhile. Blocking.
+    pub(crate) fn drain(&self, shared: &Shared) {
+        if let Some(e) = self.exporter.as_ref().and_then(export::Exporter::finish) {
+            self.fail(shared, &e);
         }
-        for m in result.manifests.values() {
-            for d in m.blobs() {
-                self.store.put_blob(&d, &shared.cache.blob_path(&d))?;
-            }
-        }
-        let read = |f: &str| {
-            let text = log_dir
-                .map(|d| std::fs::read_to_string(PathBuf::from(d).join(f)).unwrap_or_default())
-                .unwrap_or_default();
-            let cut = text.len().saturating_sub(LOG_TAIL);
-            let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
-            text[cut..].to_owned()
-        };
-        let logs = Logs {
-            stdout: read("stdout.log"),
-            stderr: read("stderr.log"),
-            metrics: metrics.to_vec(),
-        };
-        self.store.put("logs", key, serde_json::to_vec(&logs)?)?;
-        result.origin = Some(self.origin.clone());
-        self.store.put("ac", key, serde_json::to_vec(&result)?)?;
-        Ok(())
     }
 }
