@@ -126,7 +126,10 @@ fn upload(ctx: &Ctx, job: Export) -> anyhow::Result<()> {
         text[cut..].to_owned()
     };
     let logs = Logs { stdout: read("stdout.log"), stderr: read("stderr.log"), metrics };
-    ctx.store.put("logs", &key, serde_json::to_vec(&logs)?)?;
+    // A step that printed and measured nothing has nothing to keep.
+    if !(logs.stdout.is_empty() && logs.stderr.is_empty() && logs.metrics.is_empty()) {
+        ctx.store.put("logs", &key, serde_json::to_vec(&logs)?)?;
+    }
     result.origin = Some(ctx.origin.clone());
     ctx.store.put("ac", &key, serde_json::to_vec(&result)?)?;
     Ok(())

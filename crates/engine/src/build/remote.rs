@@ -51,6 +51,8 @@ pub(crate) struct Remote {
     exporter: Option<export::Exporter>,
     /// Where the producing runs' logs and metrics are kept (`.runner/shared/`).
     logs: PathBuf,
+    /// Keys the store was asked for in this build and did not have: not asked again.
+    missed: std::sync::Mutex<std::collections::HashSet<Digest>>,
 }
 
 /// What the store keeps beside an entry: the producing run's logs and metrics.
@@ -99,6 +101,7 @@ impl Remote {
             warned: AtomicBool::new(false),
             exporter,
             logs: state.join("shared"),
+            missed: std::sync::Mutex::default(),
         }))
     }
 
@@ -142,7 +145,13 @@ impl Remote {
 
     fn try_import(&self, shared: &Shared, i: usize, key: &Digest) -> anyhow::Result<bool> {
         let read = &shared.read_outputs[i];
-        let Some(bytes) = self.store.get("ac", key)? else { return Ok(false) };
+        if self.missed.lock().unwrap_or_else(|e| e.into_inner()).contains(key) {
+            return Ok(false);
+        }
+        let Some(bytes) = self.store.get("ac", key)? else {
+            self.missed.lock().unwrap_or_else(|e| e.into_inner()).insert(*key);
+            return Ok(false);
+        };
         let Ok(mut result) = serde_json::from_slice::<ActionResult>(&bytes) else {
             shared
                 .warn(None, format!("shared cache entry {} does not parse: not used", key.short()));
