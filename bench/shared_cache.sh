@@ -4,10 +4,13 @@
 # moto server; and the requests a no-op build makes for 100 data references in a bucket.
 #
 #   bash bench/shared_cache.sh                  # N=1000 wide, runner and DVC
+#   SHAPE=diamond TOOLS=runner bash bench/shared_cache.sh   # where "final" differs from "all"
 #   N=200 TOOLS=runner bash bench/shared_cache.sh
 #
-# The pipeline is ../shared/bench's wide shape (N independent steps, each copying its 1 KiB
-# input to its output; bench/gen_ours.py writes runner's file). Clone A builds and fills the
+# The pipeline is one of ../shared/bench's shapes (SHAPE: wide, N independent steps each
+# copying its 1 KiB input to its output, where every output is final; diamond, the same
+# plus one step reading all N outputs, whose output alone is final); bench/gen_ours.py
+# writes runner's file. Clone A builds and fills the
 # cache (runner: `[cache] remote`, uploaded as steps end; DVC: `dvc repro`, then `dvc
 # push`); clone B is a fresh copy of the sources (no `.runner/`, no `.dvc/cache`), timed
 # from there to a workspace with every output: runner with `download = "final"` and with
@@ -18,6 +21,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 N=${N:-1000}
+SHAPE=${SHAPE:-wide}
 RUNS=${RUNS:-3}
 TOOLS=${TOOLS:-"runner dvc"}
 PORT=${PORT:-15020}
@@ -35,7 +39,7 @@ requests() { grep -c 'HTTP/1.1"' "$WORK/moto/moto.log" || true; }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [[ " $TOOLS " == *" runner "* ]]; then
-  python3 "$HERE/gen_ours.py" --shape wide --n "$N" --out "$WORK/src" >/dev/null
+  python3 "$HERE/gen_ours.py" --shape "$SHAPE" --n "$N" --out "$WORK/src" >/dev/null
   cat >> "$WORK/src/pipeline.toml" <<EOF
 
 [datastores.team]
@@ -104,7 +108,7 @@ if [[ " $TOOLS " == *" dvc "* ]]; then
   mkdir -p "$WORK/bin"; printf '#!/bin/sh\nexec "%s" -m dvc "$@"\n' "$DVC_VENV/bin/python" > "$WORK/bin/dvc"
   chmod +x "$WORK/bin/dvc"; export PATH="$WORK/bin:$PATH"
   PEER=${PEER_BENCH:-$ROOT/../shared/bench}
-  python3 "$PEER/gen_pipelines.py" --shape wide --n "$N" --out "$WORK/dvc-a" --tools dvc >/dev/null
+  python3 "$PEER/gen_pipelines.py" --shape "$SHAPE" --n "$N" --out "$WORK/dvc-a" --tools dvc >/dev/null
   cd "$WORK/dvc-a/dvc"   # gen_pipelines.py writes each tool's pipeline in a folder of its name
   dvc remote add -q -d team s3://dvc/cache
   dvc remote modify -q team endpointurl "http://127.0.0.1:$PORT"
