@@ -19,6 +19,24 @@ pub(crate) const EXPORT_THREADS: usize = 8;
 /// At most this much of each log goes to the store (its end, where errors are).
 const LOG_TAIL: usize = 1 << 20;
 
+/// Blobs up to this size are also carried in the entry (`inline`), up to [`INLINE_TOTAL`]
+/// per entry: a reader then needs one request for the result.
+const INLINE_MAX: u64 = 16 << 10;
+const INLINE_TOTAL: u64 = 64 << 10;
+
+/// Lowercase hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of lowercase or uppercase hex `text` (`None` when it is not hex).
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
 /// One result to upload.
 pub(crate) struct Export {
     pub(crate) key: Digest,
@@ -111,7 +129,16 @@ fn upload(ctx: &Ctx, job: Export) -> anyhow::Result<()> {
             result.manifests.insert(name, m);
         }
     }
+    let mut inline = serde_json::Map::new();
+    let mut inlined = 0;
     for m in result.manifests.values() {
+        for e in &m.entries {
+            if e.size <= INLINE_MAX && inlined + e.size <= INLINE_TOTAL {
+                let bytes = std::fs::read(ctx.cache.blob_path(&e.digest))?;
+                inlined += e.size;
+                inline.insert(e.digest.to_hex(), hex(&bytes).into());
+            }
+        }
         for d in m.blobs() {
             ctx.store.put_blob(&d, &ctx.cache.blob_path(&d))?;
         }
@@ -131,6 +158,10 @@ fn upload(ctx: &Ctx, job: Export) -> anyhow::Result<()> {
         ctx.store.put("logs", &key, serde_json::to_vec(&logs)?)?;
     }
     result.origin = Some(ctx.origin.clone());
-    ctx.store.put("ac", &key, serde_json::to_vec(&result)?)?;
+    let mut entry = serde_json::to_value(&result)?;
+    if !inline.is_empty() {
+        entry["inline"] = inline.into();
+    }
+    ctx.store.put("ac", &key, serde_json::to_vec(&entry)?)?;
     Ok(())
 }

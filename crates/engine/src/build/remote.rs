@@ -16,6 +16,7 @@
 //! A store that fails (down, refusing, timing out after the client's retries) is said once
 //! as a warning and not asked again in this build: the build goes on with the local cache.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +62,26 @@ pub(crate) struct Logs {
     pub(crate) stdout: String,
     pub(crate) stderr: String,
     pub(crate) metrics: Vec<(String, f64)>,
+}
+
+/// The small blobs an exported entry carries itself (`inline`: hex of each, by digest, as
+/// Bazel's remote cache inlines small outputs), so that a result whose outputs are small
+/// is imported with one request. Read beside the `ActionResult` the entry also is.
+#[derive(Deserialize, Default)]
+struct Inline {
+    #[serde(default)]
+    inline: BTreeMap<String, String>,
+}
+
+impl Inline {
+    /// The blobs whose digest and hex parse (anything else is ignored: every blob is
+    /// hashed before it is stored anyway).
+    fn decoded(self) -> BTreeMap<Digest, Vec<u8>> {
+        self.inline
+            .into_iter()
+            .filter_map(|(d, hex)| Some((d.parse().ok()?, export::unhex(&hex)?)))
+            .collect()
+    }
 }
 
 /// Requests in flight at once when a build starts by importing many results.
@@ -152,6 +173,8 @@ impl Remote {
             self.missed.lock().unwrap_or_else(|e| e.into_inner()).insert(*key);
             return Ok(false);
         };
+        let inline =
+            serde_json::from_slice::<Inline>(&bytes).map(|i| i.decoded()).unwrap_or_default();
         let Ok(mut result) = serde_json::from_slice::<ActionResult>(&bytes) else {
             shared
                 .warn(None, format!("shared cache entry {} does not parse: not used", key.short()));
@@ -178,7 +201,7 @@ impl Remote {
                 Download::Final => !read.contains(name),
                 Download::None => false,
             };
-            if fetch && let Some(why) = self.fetch_blobs(shared, m)? {
+            if fetch && let Some(why) = self.fetch_blobs(shared, m, &inline)? {
                 shared.warn(None, format!("{why}: entry {} not used", key.short()));
                 return Ok(false);
             }
@@ -236,7 +259,7 @@ impl Remote {
             !self.failed.load(Ordering::Relaxed),
             "its bytes are in the shared cache `{name}`, which failed earlier in this build"
         );
-        match self.fetch_blobs(shared, m) {
+        match self.fetch_blobs(shared, m, &BTreeMap::new()) {
             Ok(None) => Ok(()),
             Ok(Some(why)) => anyhow::bail!("{why}"),
             Err(e) => {
@@ -248,23 +271,37 @@ impl Remote {
 
     /// Downloads the blobs of `m` the local CAS lacks. `Some(why)`: the store lacks one, or
     /// gave bytes that do not hash to its name (not stored).
-    fn fetch_blobs(&self, shared: &Shared, m: &cache::Manifest) -> anyhow::Result<Option<String>> {
+    fn fetch_blobs(
+        &self,
+        shared: &Shared,
+        m: &cache::Manifest,
+        inline: &BTreeMap<Digest, Vec<u8>>,
+    ) -> anyhow::Result<Option<String>> {
         for d in m.blobs() {
-            if let Some(why) = self.fetch_blob(shared, &d)? {
+            if let Some(why) = self.fetch_blob(shared, &d, inline.get(&d))? {
                 return Ok(Some(why));
             }
         }
         Ok(None)
     }
 
-    fn fetch_blob(&self, shared: &Shared, d: &Digest) -> anyhow::Result<Option<String>> {
+    /// Stores blob `d` from `inline` (its bytes, carried in the entry) or from the store,
+    /// unless the local CAS has it. Either way the bytes are hashed before they are stored.
+    fn fetch_blob(
+        &self,
+        shared: &Shared,
+        d: &Digest,
+        inline: Option<&Vec<u8>>,
+    ) -> anyhow::Result<Option<String>> {
         if shared.cache.blob_path(d).is_file() {
             return Ok(None);
         }
         let tmp = tempfile::NamedTempFile::new_in(shared.state.join("tmp").as_path())
             .or_else(|_| tempfile::NamedTempFile::new())
             .context("a temporary file for a download")?;
-        if !self.store.get_blob(d, tmp.path())? {
+        if let Some(bytes) = inline {
+            std::fs::write(tmp.path(), bytes).context("writing an inlined blob")?;
+        } else if !self.store.get_blob(d, tmp.path())? {
             return Ok(Some(format!("the shared cache lacks blob {}", d.short())));
         }
         match shared.cache.put_blob_file(tmp.path(), d) {

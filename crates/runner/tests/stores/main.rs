@@ -200,16 +200,18 @@ pub fn blob_name(bytes: &[u8]) -> String {
 /// A blob of the shared cache replaced by other bytes (as someone with write access could):
 /// a clone that needs it does not use the entry, says why, and runs the step.
 pub fn garbled_blob_is_not_used(store: &Store) {
+    // Past the size an entry carries inline, so the blob is read from `cas/`.
+    let tag = "g".repeat(20_000);
     let a = store.project();
     let pipeline = format!(
         "{}\n[cache]\nremote = \"cache\"\ndownload = \"all\"\n\n{}",
         store.table("cache"),
-        two_steps("garble-me")
+        two_steps(&tag)
     );
     a.write("pipeline.toml", &pipeline);
     a.build(&[]).assert_code(0);
     // Replace the blob of `one`'s output with other bytes under the same name.
-    let name = blob_name(b"garble-me\n");
+    let name = blob_name(format!("{tag}\n").as_bytes());
     let (dir, file) = name.rsplit_once('/').unwrap();
     a.write(file, "tampered\n");
     a.run(&["upload", file, "--datastore", "cache", "--target", dir, "--overwrite"]).assert_code(0);
@@ -219,7 +221,7 @@ pub fn garbled_blob_is_not_used(store: &Store) {
     build.assert_code(0);
     assert_eq!(build.step("one").status, "ran", "{}", build.run.transcript());
     assert!(build.run.stderr.contains("does not hash to its name"), "{}", build.run.transcript());
-    assert_eq!(b.output("two", "o", "b.txt"), "garble-me\n");
+    assert_eq!(b.output("two", "o", "b.txt"), format!("{tag}\n"));
 }
 
 /// A shared cache entry is hostile input: one whose outputs are not the step's (a name
