@@ -112,10 +112,10 @@ fn work(ctx: &Ctx, rx: &Mutex<Receiver<Export>>) {
         if ctx.failed.load(Ordering::Relaxed) {
             continue;
         }
-        if let Err(e) = upload(ctx, job) {
-            if !ctx.failed.swap(true, Ordering::Relaxed) {
-                *ctx.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
-            }
+        if let Err(e) = upload(ctx, job)
+            && !ctx.failed.swap(true, Ordering::Relaxed)
+        {
+            *ctx.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
         }
     }
 }
