@@ -254,18 +254,7 @@ impl ObjectDatastore {
         let options = GetOptions { if_match: Some(object.etag.clone()), ..Default::default() };
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut file = tmp.as_file().try_clone().map_err(|e| self.error(key, e.to_string()))?;
-        let written = bridge::run(async move {
-            let mut stream = store.get_opts(&at, options).await?.into_stream();
-            let mut n = 0u64;
-            while let Some(chunk) = stream.try_next().await? {
-                n += chunk.len() as u64;
-                file.write_all(&chunk).map_err(|e| object_store::Error::Generic {
-                    store: "download cache",
-                    source: Box::new(e),
-                })?;
-            }
-            Ok::<u64, object_store::Error>(n)
-        });
+        let written = bridge::run(async move { get_into(&*store, &at, options, &mut file).await });
         let written = written.map_err(|e| self.failed(key, &e))?;
         if written != object.size {
             let message = format!("the download was cut short: {written} of {} bytes", object.size);
@@ -398,6 +387,26 @@ async fn put_file(
         return Ok(());
     }
     put_in_parts(&*store, &at, &from).await
+}
+
+/// Streams the object at `at` (read with `options`) into `file`: the bytes written. A write
+/// error is `Error::Generic` from the store `"local file"`.
+pub(crate) async fn get_into(
+    store: &dyn ObjectStore,
+    at: &Key,
+    options: GetOptions,
+    file: &mut std::fs::File,
+) -> object_store::Result<u64> {
+    let mut stream = store.get_opts(at, options).await?.into_stream();
+    let mut n = 0u64;
+    while let Some(chunk) = stream.try_next().await? {
+        n += chunk.len() as u64;
+        file.write_all(&chunk).map_err(|e| object_store::Error::Generic {
+            store: "local file",
+            source: Box::new(e),
+        })?;
+    }
+    Ok(n)
 }
 
 /// Uploads the file `from` to `at` in [`PART`]-sized parts, two in flight (`object_store`'s

@@ -16,12 +16,10 @@
 //! downloads against its digest: the store is shared, not trusted). The engine decides
 //! what to read and write (`engine::build::remote`); this type only moves bytes.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures::TryStreamExt as _;
 use hir::Digest;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutPayload};
@@ -168,16 +166,7 @@ impl SharedCache {
         })?;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let got = bridge::run(async move {
-            let mut stream = store.get(&key).await?.into_stream();
-            let mut n = 0u64;
-            while let Some(chunk) = stream.try_next().await? {
-                n += chunk.len() as u64;
-                file.write_all(&chunk).map_err(|e| object_store::Error::Generic {
-                    store: "local file",
-                    source: Box::new(e),
-                })?;
-            }
-            Ok::<u64, object_store::Error>(n)
+            crate::object::get_into(&*store, &key, Default::default(), &mut file).await
         });
         match got {
             Ok(n) => {
