@@ -34,6 +34,9 @@ pub struct Project {
     python: HashMap<hir::Digest, Arc<python::Analysis>>,
     /// The remote datastores this project opened itself, as declared when opened.
     opened: HashMap<String, hir::DatastoreInfo>,
+    /// The state folder, when it is not `.runner/` beside the pipeline
+    /// ([`Project::with_state_dir`]).
+    state: Option<PathBuf>,
 }
 
 /// Where a data reference's (or any named path's) bytes are: the one rule for the
@@ -120,6 +123,7 @@ impl Project {
             encoding_error,
             python: HashMap::new(),
             opened: HashMap::new(),
+            state: None,
         })
     }
 
@@ -388,10 +392,20 @@ impl Project {
         diags
     }
 
-    /// The state folder `.runner/` beside the pipeline (checked when the project was
-    /// loaded: see [`crate::checked_state_dir`]).
+    /// The state folder: `.runner/` beside the pipeline (checked when the project was
+    /// loaded: see [`crate::checked_state_dir`]), or the one [`Project::with_state_dir`] set.
     pub fn state_dir(&self) -> PathBuf {
-        self.root.join(".runner")
+        self.state.clone().unwrap_or_else(|| self.root.join(".runner"))
+    }
+
+    /// This project, keeping its state (cache, history, views, logs) in `state` instead of
+    /// beside the pipeline: the state folder of another project, whose cache and history it
+    /// then shares. `runner serve` builds a published pipeline's snapshot this way, in the
+    /// state of the project it was published from, so a step either one ran is reused by
+    /// the other.
+    pub fn with_state_dir(mut self, state: PathBuf) -> Project {
+        self.state = Some(state);
+        self
     }
 
     /// The pipeline's name: `[pipeline] name`, else the folder's name.

@@ -30,6 +30,7 @@ mod published;
 mod runs;
 pub mod schema;
 mod steps;
+mod submissions;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ use serde::Serialize;
 
 pub use metrics::parse_metrics;
 pub use published::{NewPublished, Published, TokenInfo};
+pub use submissions::{Submission, SubmissionStatus};
 
 /// Everything that can go wrong reading or writing the history database.
 #[derive(Debug, thiserror::Error)]

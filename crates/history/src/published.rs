@@ -265,4 +265,19 @@ impl History {
             .optional()
             .context(CTX)
     }
+
+    /// Every token's name, stored hash (sha256 hex) and whether it is revoked: for a server
+    /// that compares what a client sent against each in constant time, and tells a revoked
+    /// token from an unknown one.
+    ///
+    /// Errors: SQLite failures.
+    pub fn token_hashes(&self) -> Result<Vec<(String, String, bool)>> {
+        const CTX: &str = "list token hashes";
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, hash, revoked_ms IS NOT NULL FROM tokens")
+            .context(CTX)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).context(CTX)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().context(CTX)
+    }
 }

@@ -159,6 +159,28 @@ impl History {
         Ok(out)
     }
 
+    /// Every experiment with runs: its name, how many runs it has, and its newest run's id;
+    /// the experiment with the newest run first.
+    ///
+    /// Errors: SQLite failures.
+    pub fn experiments(&self) -> Result<Vec<(String, u64, i64)>> {
+        const CTX: &str = "list experiments";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT e.name, COUNT(r.id), MAX(r.id) FROM experiments e \
+                 JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY MAX(r.id) DESC",
+            )
+            .context(CTX)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let n: i64 = r.get(1)?;
+                Ok((r.get(0)?, u64::try_from(n).unwrap_or(0), r.get(2)?))
+            })
+            .context(CTX)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().context(CTX)
+    }
+
     /// The run with id `run_id`, or `None` if there is none.
     ///
     /// Errors: as [`History::runs`].

@@ -30,6 +30,15 @@
 //!      revoked_ms)
 //! ```
 //!
+//! Version 4 adds the submissions of published pipelines over REST (`runner serve`):
+//!
+//! ```sql
+//! submissions(id TEXT PRIMARY KEY /* UUID, the REST run id */, published_id → published,
+//!      experiment, params /* JSON [[k,v],…] assignments */, submitted_by /* token name */,
+//!      status /* NotStarted|Queued|Running|Finished|Failed|Canceled */, run_id /* runs.id */,
+//!      message, submitted_ms, started_ms, ended_ms)
+//! ```
+//!
 //! `step_runs.reused_from` is deliberately not a foreign key: the run a cached result came from
 //! may have been deleted, or recorded in another database.
 
@@ -127,6 +136,24 @@ const MIGRATIONS: &[&str] = &[
         created_ms  INTEGER NOT NULL,
         revoked_ms  INTEGER
     );
+    "#,
+    // 4: submissions of published pipelines (the REST server's queue, kept across restarts).
+    r#"
+    CREATE TABLE submissions (
+        id            TEXT PRIMARY KEY,
+        published_id  TEXT NOT NULL REFERENCES published(id),
+        experiment    TEXT NOT NULL,
+        params        TEXT NOT NULL DEFAULT '[]',
+        submitted_by  TEXT,
+        status        TEXT NOT NULL,
+        run_id        INTEGER,
+        message       TEXT,
+        submitted_ms  INTEGER NOT NULL,
+        started_ms    INTEGER,
+        ended_ms      INTEGER
+    );
+    CREATE INDEX submissions_status ON submissions(status, submitted_ms);
+    CREATE INDEX submissions_run ON submissions(run_id);
     "#,
 ];
 

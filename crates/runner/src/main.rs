@@ -34,6 +34,7 @@ mod progress;
 mod publish;
 mod render;
 mod schema_json;
+mod serve;
 mod signals;
 mod upload;
 mod watch;
@@ -162,6 +163,12 @@ enum Command {
     /// Create, list or revoke the bearer tokens that start published pipelines.
     #[command(subcommand)]
     Token(publish::TokenCommand),
+    /// Serve published pipelines over REST (Azure ML's endpoints) and the web dashboard.
+    ///
+    /// `POST /pipelines/ID` with `Authorization: Bearer TOKEN` and `{"ExperimentName": …,
+    /// "ParameterAssignments": {…}}` starts a run; `GET /runs/RUN_ID` follows it; the
+    /// dashboard is at `/`. See docs/server.md.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script: `runner completions bash > ~/.local/share/bash-completion/completions/runner`,
     /// `runner completions zsh > "${fpath[1]}/_runner"`, `runner completions fish >
     /// ~/.config/fish/completions/runner.fish`, `runner completions powershell >> $PROFILE`.
@@ -225,6 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(a) => publish::publish(a),
         Command::Published(c) => publish::published(c),
         Command::Token(c) => publish::token(c),
+        Command::Serve(a) => serve::serve(a),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(

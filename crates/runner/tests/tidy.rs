@@ -28,11 +28,12 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             &["base", "hir", "plan", "cache", "exec", "compute", "history", "stores", "driver"][..],
         ),
         ("lsp", &["syntax", "hir", "plan", "ide", "driver", "cache", "history"][..]),
+        ("server", &["base", "hir", "cache", "exec", "history", "driver", "engine"][..]),
         (
             "runner",
             &[
                 "base", "syntax", "hir", "plan", "cache", "exec", "history", "stores", "driver",
-                "engine", "ide", "lsp",
+                "engine", "ide", "lsp", "server",
             ][..],
         ),
     ])

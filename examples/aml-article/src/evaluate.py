@@ -14,6 +14,7 @@ def main():
     p.add_argument("--data", required=True, help="input folder `split` from prep")
     p.add_argument("--model", required=True, help="input folder `model` from train")
     p.add_argument("--out", required=True, help="output folder `report`")
+    p.add_argument("--examples", type=int, default=10, help="misclassified posts listed, at most")
     a = p.parse_args()
     with open(os.path.join(a.data, "test.csv"), newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -35,6 +36,11 @@ def main():
     ]
     for c, row in zip(classes, cm):
         lines.append(f"| {c} | " + " | ".join(str(int(v)) for v in row) + " |")
+    wrong = [(t, l, p) for t, l, p in zip(texts, labels, predicted) if l != p][: max(a.examples, 0)]
+    lines += ["", f"## Misclassified posts ({len(wrong)} shown)", ""]
+    for text, label, guess in wrong:
+        short = " ".join(text.split())[:80]
+        lines.append(f"- {label} taken for {guess}: {short}")
     with open(os.path.join(a.out, "report.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     metrics = os.environ.get("RUNNER_METRICS")
