@@ -103,8 +103,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Summary, Error> {
         let Server { app, listener, recovered } = self;
+        // Builds run on a runtime of their own (the engine blocks on it from the queue's
+        // blocking threads). It lives as long as the process: dropping a runtime from
+        // inside another one's shutdown is refused by tokio.
         let engine_rt = engine::runtime().map_err(|e| Error::Project(e.to_string()))?;
-        queue::start(&app, Arc::new(engine_rt), recovered);
+        let engine_rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(engine_rt));
+        queue::start(&app, engine_rt, recovered);
         let router = rest::router(app.clone())
             .merge(dashboard::router(app.clone()))
             .fallback(|| async { ApiError::not_found("no such route (see GET /openapi.json)") });

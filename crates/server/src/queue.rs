@@ -117,7 +117,7 @@ impl Queue {
 /// `engine_rt`, and queues `recovered` first.
 pub(crate) fn start(
     app: &Arc<App>,
-    engine_rt: Arc<tokio::runtime::Runtime>,
+    engine_rt: &'static tokio::runtime::Runtime,
     recovered: Vec<String>,
 ) {
     for id in recovered {
@@ -128,7 +128,7 @@ pub(crate) fn start(
     };
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     for _ in 0..app.queue.max_runs {
-        let (app, rx, rt) = (app.clone(), rx.clone(), engine_rt.clone());
+        let (app, rx, rt) = (app.clone(), rx.clone(), engine_rt);
         tokio::spawn(async move {
             loop {
                 let next = rx.lock().await.recv().await;
@@ -137,9 +137,9 @@ pub(crate) fn start(
                     // Left `Queued` in the table: the next server takes it up.
                     continue;
                 }
-                let (app, rt) = (app.clone(), rt.clone());
+                let app = app.clone();
                 let _ =
-                    tokio::task::spawn_blocking(move || crate::run::execute(&app, &rt, &id)).await;
+                    tokio::task::spawn_blocking(move || crate::run::execute(&app, rt, &id)).await;
             }
         });
     }

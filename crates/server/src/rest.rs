@@ -122,6 +122,8 @@ pub(crate) struct StepDoc {
     pub reason: Option<String>,
     /// The run (history run number) a reused result came from.
     pub reused_from: Option<i64>,
+    /// When its process started, in milliseconds since the Unix epoch.
+    pub started_ms: Option<u64>,
     /// How long its process ran, in milliseconds.
     pub duration_ms: Option<u64>,
     /// Its step key (64 hex).
@@ -452,6 +454,7 @@ fn run_doc(app: &App, s: Submission, host: Option<&str>) -> Result<RunDoc, ApiEr
                 status: r.status.as_str().to_owned(),
                 reason: r.dirty_reason,
                 reused_from: r.reused_from,
+                started_ms: r.started_ms,
                 duration_ms: r.duration_ms,
                 key: r.key,
             });
@@ -465,6 +468,7 @@ fn run_doc(app: &App, s: Submission, host: Option<&str>) -> Result<RunDoc, ApiEr
                     status: status.clone(),
                     reason: None,
                     reused_from: None,
+                    started_ms: None,
                     duration_ms: None,
                     key: None,
                     metrics: BTreeMap::new(),
