@@ -98,22 +98,6 @@ fn stored_urls(
     out
 }
 
-fn when(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm), UTC.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// `runner runs`.
 pub(crate) fn runs(a: RunsArgs) -> anyhow::Result<ExitCode> {
     let (_, history) = open_history(a.path.get())?;
@@ -145,7 +129,7 @@ pub(crate) fn runs(a: RunsArgs) -> anyhow::Result<ExitCode> {
             r.id,
             r.experiment,
             r.status.as_str(),
-            when(r.started_ms),
+            history::utc_text(r.started_ms),
             secs,
             r.steps_ran,
             r.steps_reused,
@@ -250,7 +234,7 @@ pub(crate) fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
         run.pipeline,
         run.status.as_str(),
         run.experiment,
-        when(run.started_ms)
+        history::utc_text(run.started_ms)
     );
     if let Some(g) = &run.git {
         outln!(

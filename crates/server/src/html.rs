@@ -33,21 +33,9 @@ pub(crate) fn url_segment(text: &str) -> String {
     out
 }
 
-/// A time in milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` UTC.
+/// A time in milliseconds since the Unix epoch, UTC (`history::utc_text`).
 pub(crate) fn time(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    history::utc_text(ms)
 }
 
 /// A duration in milliseconds, for people (`850 ms`, `12.3 s`, `4 min 05 s`).
@@ -118,8 +106,8 @@ mod tests {
 
     #[test]
     fn times_and_durations_read_as_people_write_them() {
-        assert_eq!(time(0), "1970-01-01 00:00:00");
-        assert_eq!(time(1_796_400_000_000), "2026-12-04 16:00:00");
+        assert_eq!(time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(time(1_796_400_000_000), "2026-12-04 16:00:00Z");
         assert_eq!(duration(850), "850 ms");
         assert_eq!(duration(12_340), "12.3 s");
         assert_eq!(duration(245_000), "4 min 05 s");
