@@ -259,34 +259,7 @@ async fn run(
             status.entry(step.clone()).or_insert_with(|| st.clone());
         }
     }
-    let mut body = format!(
-        "<h1>Run #{number} {}</h1>\n<p>pipeline <b>{}</b> · experiment <a href=\"/ui/experiments/{}\">{}</a> · started {}{}{}</p>\n",
-        badge(summary.status.as_str()),
-        esc(&summary.pipeline),
-        url_segment(&summary.experiment),
-        esc(&summary.experiment),
-        time(summary.started_ms),
-        summary
-            .ended_ms
-            .map(|e| format!(" · took {}", duration(e.saturating_sub(summary.started_ms))))
-            .unwrap_or_default(),
-        submission
-            .as_ref()
-            .map(|s| format!(
-                " · submitted over REST by {} as <code>{}</code> ({})",
-                esc(s.submitted_by.as_deref().unwrap_or("?")),
-                esc(&s.id),
-                badge(s.status.as_str())
-            ))
-            .unwrap_or_default(),
-    );
-    if !summary.params.is_empty() {
-        body.push_str("<p>parameters: ");
-        for (k, v) in &summary.params {
-            let _ = write!(body, "<code>{}={}</code> ", esc(k), esc(v));
-        }
-        body.push_str("</p>\n");
-    }
+    let mut body = run_header(number, &summary, submission.as_ref());
     body.push_str("<h2>Steps</h2>\n");
     body.push_str(&crate::graph::svg(&graph, &status));
     let mut by_step: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
@@ -317,6 +290,42 @@ async fn run(
         body.push_str(&live_script(number));
     }
     Ok(Html(page(&format!("Run #{number}"), &body)))
+}
+
+/// A run page's title line, its facts and its parameters.
+fn run_header(
+    number: i64,
+    summary: &RunSummary,
+    submission: Option<&history::Submission>,
+) -> String {
+    let mut body = format!(
+        "<h1>Run #{number} {}</h1>\n<p>pipeline <b>{}</b> · experiment <a href=\"/ui/experiments/{}\">{}</a> · started {}{}{}</p>\n",
+        badge(summary.status.as_str()),
+        esc(&summary.pipeline),
+        url_segment(&summary.experiment),
+        esc(&summary.experiment),
+        time(summary.started_ms),
+        summary
+            .ended_ms
+            .map(|e| format!(" · took {}", duration(e.saturating_sub(summary.started_ms))))
+            .unwrap_or_default(),
+        submission
+            .map(|s| format!(
+                " · submitted over REST by {} as <code>{}</code> ({})",
+                esc(s.submitted_by.as_deref().unwrap_or("?")),
+                esc(&s.id),
+                badge(s.status.as_str())
+            ))
+            .unwrap_or_default(),
+    );
+    if !summary.params.is_empty() {
+        body.push_str("<p>parameters: ");
+        for (k, v) in &summary.params {
+            let _ = write!(body, "<code>{}={}</code> ", esc(k), esc(v));
+        }
+        body.push_str("</p>\n");
+    }
+    body
 }
 
 /// A step's reasons, key, metrics and log tail.
