@@ -13,13 +13,26 @@ const [url, token, run, pipeline, shots] = process.argv.slice(2);
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     page.setDefaultTimeout(30000);
+    // The run page reloads itself once the run ends; a screenshot taken while it does fails,
+    // so it is taken again once the page has loaded.
+    const shot = async (name) => {
+      for (let i = 0; ; i++) {
+        try {
+          await page.waitForLoadState('load');
+          return await page.screenshot({ path: shots + '/' + name, fullPage: true });
+        } catch (e) {
+          if (i === 10) throw e;
+          await page.waitForTimeout(300);
+        }
+      }
+    };
 
     // The run list, and a plain link to the run.
     await page.goto(url + '/');
     const rows = await page.locator('#runs tr').count();
     if (rows < 2) throw new Error('no runs listed');
     console.log('runs listed: %d', rows - 1);
-    await page.screenshot({ path: shots + '/index.png', fullPage: true });
+    await shot('index.png');
     await page.click(`#runs a[href="/ui/runs/${run}"]`);
     await page.waitForURL(`**/ui/runs/${run}`);
 
@@ -32,7 +45,9 @@ const [url, token, run, pipeline, shots] = process.argv.slice(2);
     await page.waitForSelector('#node-prep.st-ran', { timeout: 60000 });
     console.log('prep turned ran');
     await page.waitForSelector('#node-train.st-ran', { timeout: 60000 });
-    await page.screenshot({ path: shots + '/run.png', fullPage: true });
+    // The finished run, after the page's own reload.
+    await page.waitForSelector('h1 .b-succeeded', { timeout: 60000 });
+    await shot('run.png');
     await page.click('#node-prep');
     if (!page.url().endsWith('#step-prep')) throw new Error('a step is not a link to its details');
 
@@ -43,7 +58,7 @@ const [url, token, run, pipeline, shots] = process.argv.slice(2);
     const state = await page.textContent(`#pipeline-${pipeline} .badge`);
     if (state !== 'Disabled') throw new Error('toggle left it ' + state);
     console.log('disabled');
-    await page.screenshot({ path: shots + '/pipelines.png', fullPage: true });
+    await shot('pipelines.png');
     const refused = await page.evaluate(async ([id, tok]) => {
       const r = await fetch('/pipelines/' + id, {
         method: 'POST',
