@@ -157,12 +157,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Appends the sha256 of everything in `out` to it: the end of a sealed state file (read
-/// back with [`Reader::open_sealed`]). Layout: `magic`, body, `[u8; 32]` checksum.
+/// Appends the checksum of everything in `out` to it: the end of a sealed state file (read
+/// back with [`Reader::open_sealed`]). Layout: `magic`, body, `u64` CRC-64/NVME of both,
+/// little-endian. A CRC, not a cryptographic hash: it catches a torn or damaged file, which
+/// is all a state file needs (whoever can write `.runner/` can write anything there), and
+/// it costs a few percent of a SHA-256 on the memo's and stat cache's hundreds of KiB read
+/// and written by every build.
 pub fn seal(out: &mut Vec<u8>) {
-    use sha2::Digest as _;
-    let sum: [u8; 32] = sha2::Sha256::digest(&out[..]).into();
-    out.extend_from_slice(&sum);
+    let sum = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, out);
+    out.extend_from_slice(&sum.to_le_bytes());
 }
 
 impl<'a> Reader<'a> {
@@ -170,9 +173,9 @@ impl<'a> Reader<'a> {
     /// the checksum does not match (torn, damaged) or the magic differs (another format or
     /// version).
     pub fn open_sealed(bytes: &'a [u8], magic: &[u8; 8]) -> Option<Reader<'a>> {
-        use sha2::Digest as _;
-        let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
-        if sha2::Sha256::digest(body).as_slice() != sum {
+        let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
+        let want = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, body);
+        if want.to_le_bytes() != sum {
             return None;
         }
         let mut r = Reader(body);
@@ -216,15 +219,22 @@ impl StampReader {
         }
         let handle = self.dirs.get(dir)?.as_ref()?;
         let st = rustix::fs::statat(handle, rest, rustix::fs::AtFlags::empty()).ok()?;
+        Some(FileStamp::of_stat(&st))
+    }
+}
+
+impl FileStamp {
+    /// The stamp of what `fstatat`/`stat` returned.
+    pub(crate) fn of_stat(st: &rustix::fs::Stat) -> FileStamp {
         let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
         #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
-        Some(FileStamp {
+        FileStamp {
             dev: st.st_dev as u64,
             ino: st.st_ino as u64,
             size: st.st_size as u64,
             mtime_ns: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
             ctime_ns: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
-        })
+        }
     }
 }
 

@@ -26,11 +26,11 @@
 //! connection and a query for the same rows):
 //!
 //! ```text
-//! "RUNSTAT1"                       8-byte magic and version
+//! "RUNSTAT2"                       8-byte magic and version
 //! u32 count
 //! count × { u32 len, len path bytes, u64 dev, u64 ino, u64 size,
 //!           i64 mtime_ns, i64 ctime_ns, i64 hashed_ns, [u8; 32] sha256 }
-//! [u8; 32] sha256 of everything above
+//! u64 CRC-64/NVME of everything above (`seal`)
 //! ```
 //!
 //! Paths are stored relative to the cache's base folder when they are inside it (the project
@@ -53,7 +53,7 @@ use crate::tree::{Manifest, TreeEntry, link_text};
 use crate::walk::{self, IgnoreRules, Item, Kind};
 use crate::{Digest, Error, Result, par};
 
-const MAGIC: &[u8; 8] = b"RUNSTAT1";
+const MAGIC: &[u8; 8] = b"RUNSTAT2";
 
 type Stamp = FileStamp;
 
@@ -213,6 +213,46 @@ impl StatCache {
         let fresh = par::with_buffer(|buf| hash_fresh(path, buf))?;
         self.record(key, fresh.bytes, fresh.entry);
         Ok(fresh.digest)
+    }
+
+    /// What is at `rel`, a path below this cache's base folder, as [`StatCache::probe_all`]
+    /// says it for one path: stat'ed through `base`, an open handle on that folder
+    /// (`fstatat`), so the kernel walks `rel`'s components only, and keyed by `rel` as
+    /// given. For a caller that checks many paths of one project (the build memo).
+    /// `None` when `rel` is not plainly relative (empty, absolute, or holding `.`, `..` or an
+    /// empty component: its key would not be `rel`); use [`StatCache::hash_file`] then.
+    ///
+    /// Errors: [`Error::Read`] for a path that cannot be stat'ed or read.
+    pub fn probe_below(&mut self, base: &File, rel: &str) -> Option<Result<Probed>> {
+        let plain = !rel.is_empty()
+            && rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+            && !rel.contains('\0');
+        if !plain {
+            return None;
+        }
+        let st = match rustix::fs::statat(base, rel, rustix::fs::AtFlags::empty()) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {
+                return Some(Ok(Probed::Missing));
+            }
+            Err(e) => {
+                let path = self.base.join(rel);
+                return Some(Err(Error::Read { path, source: e.into() }));
+            }
+        };
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
+            return Some(Ok(Probed::Dir));
+        }
+        let key = rel.as_bytes();
+        if let Some(d) = self.lookup(key, &Stamp::of_stat(&st)) {
+            return Some(Ok(Probed::File(d)));
+        }
+        let path = self.base.join(rel);
+        Some(par::with_buffer(|buf| hash_fresh(&path, buf)).map(|fresh| {
+            let d = fresh.digest;
+            self.record(key.to_vec(), fresh.bytes, fresh.entry);
+            Probed::File(d)
+        }))
     }
 
     /// What is at each of `paths` (absolute), in input order: missing, a folder (not
@@ -503,6 +543,38 @@ mod tests {
         let got = c.probe_all(&paths);
         assert_eq!(got[9].as_ref().unwrap(), &Probed::File(Digest::of_bytes(b"changed, longer")));
         assert_eq!(c.hashed_files(), 51);
+    }
+
+    #[test]
+    fn probe_below_agrees_with_probe_all_and_shares_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("data/sub")).unwrap();
+        fs::write(root.join("data/a.txt"), "a").unwrap();
+        fs::write(root.join("top"), "t").unwrap();
+        let base = File::open(root).unwrap();
+        let mut c = StatCache::new(root);
+        let rels = ["data/a.txt", "top", "data/sub", "data/gone", "top/under", "gone/x"];
+        let below: Vec<Probed> =
+            rels.iter().map(|r| c.probe_below(&base, r).unwrap().unwrap()).collect();
+        let paths: Vec<PathBuf> = rels.iter().map(|r| root.join(r)).collect();
+        let all: Vec<Probed> = c.probe_all(&paths).into_iter().map(|p| p.unwrap()).collect();
+        assert_eq!(below, all);
+        assert_eq!(below[0], Probed::File(Digest::of_bytes(b"a")));
+        assert_eq!(
+            (&below[2], &below[3], &below[4]),
+            (&Probed::Dir, &Probed::Missing, &Probed::Missing)
+        );
+        // One entry per file, whichever way it was reached: settled, nothing is read again.
+        age(&mut c);
+        let read = c.hashed_files();
+        c.probe_below(&base, "data/a.txt").unwrap().unwrap();
+        c.hash_file(&root.join("data/a.txt")).unwrap();
+        assert_eq!(c.hashed_files(), read);
+        // Paths whose key would not be the text given are left to the caller.
+        for odd in ["", "/etc/passwd", "./top", "data/../top", "data//a.txt", "data/", "a\0b"] {
+            assert!(c.probe_below(&base, odd).is_none(), "{odd:?}");
+        }
     }
 
     #[test]

@@ -22,7 +22,9 @@ mod state;
 mod status;
 
 pub use cache::StatCache;
-pub use project::{DataSource, Project, analyze_python, folder_of, locate, probe, probe_with};
+pub use project::{
+    DataSource, Project, analyze_python, folder_of, locate, probe, probe_below, probe_with,
+};
 pub use state::{UNDECLARED_READS_FILE, checked_state_dir, make_state_dir, new_run_dir};
 pub use status::{
     Found, Plan, Planned, Prefetch, Recorded, StepDecision, StepPlan, decide_step, lookup,

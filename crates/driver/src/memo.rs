@@ -56,17 +56,25 @@
 //! rename; the blobs, which carry the outputs, are checked one by one), or an action cache
 //! database replaced by one with the same inode, size and mtime.
 //!
-//! **File format** (version 3, little-endian, strings as `u32` length + UTF-8; checksummed
+//! **The run record.** A no-op records its run in the history as a repeat of [`BuildMemo::run`]
+//! (`history::History::record_repeat_run`): one row, plus a row for each step an edit under
+//! the memo made reuse another run's result ([`MemoStep::base_run_id`]), not one row per
+//! step; the memo's steps are that run's. The history checks the claim (the run exists,
+//! succeeded, and has as many steps as the memo) and a no-op records every step when it
+//! does not hold.
+//!
+//! **File format** (version 4, little-endian, strings as `u32` length + UTF-8; checksummed
 //! like the stat cache, so a damaged or foreign file is ignored):
 //!
 //! ```text
-//! "RUNMEMO3", [u8; 32] invocation, i64 written_ns,
+//! "RUNMEMO4", [u8; 32] invocation, i64 written_ns, i64 run,
 //! str pipeline, str experiment, str pipeline_path, u32 n × (str name, str value),
 //! u32 n × (str path, u8 digest?, u8 state tag, [u8; 32] digest if the tag has one),
 //! u32 n × (str path, u8 kind /* 0 folder, 1 views, 2 written */, FileStamp),
-//! u32 n × (str name, [u8; 32] key, i64 run_id, u32 n × (str output, [u8; 32] manifest),
+//! u32 n × (str name, [u8; 32] key, i64 run_id, i64 base_run_id,
+//!          u32 n × (str output, [u8; 32] manifest),
 //!          u32 n × (str blob, FileStamp), u32 n × u32 folder index),
-//! [u8; 32] sha256 of everything above
+//! u64 CRC-64/NVME of everything above (`cache::seal`)
 //! ```
 //!
 //! Blob and folder paths are relative to the state folder `.runner/`.
@@ -79,9 +87,9 @@ use cache::{Cache, FileStamp, Reader, StampReader, StatCache, put_bytes, seal};
 use hir::{Digest, FsState};
 use sha2::{Digest as _, Sha256};
 
-use crate::{lookup, probe_with};
+use crate::{lookup, probe_below, probe_with};
 
-const MAGIC: &[u8; 8] = b"RUNMEMO3";
+const MAGIC: &[u8; 8] = b"RUNMEMO4";
 
 /// The memo's file name in the state folder.
 pub const MEMO_FILE: &str = "buildmemo";
@@ -106,6 +114,10 @@ pub struct MemoStep {
     pub key: Digest,
     /// The run that produced the result it reuses.
     pub run_id: i64,
+    /// The run [`BuildMemo::run`]'s record of this step names: that run itself where the
+    /// step ran there, else the run it reused. Where an edit under the memo changed
+    /// [`MemoStep::run_id`], the two differ, and a no-op records this step itself.
+    pub base_run_id: i64,
     /// Output name → manifest digest.
     pub outputs: BTreeMap<String, Digest>,
     /// Its outputs' blobs (relative to `.runner/`), with their stamps.
@@ -175,6 +187,10 @@ pub struct BuildMemo {
     pub invocation: Digest,
     /// When the stamps were taken (ns since the epoch, read before the first stamp).
     pub written_ns: i64,
+    /// The run whose history records are exactly [`BuildMemo::steps`]: the build that wrote
+    /// the memo (each step ran there or was reused from [`MemoStep::run_id`]), or the edit
+    /// under the memo that wrote it again.
+    pub run: i64,
     /// The pipeline's name.
     pub pipeline: String,
     /// The experiment the run is recorded under.
@@ -396,6 +412,7 @@ impl BuildMemo {
                 name: r.name.to_owned(),
                 key: r.key,
                 run_id: r.run_id,
+                base_run_id: r.run_id,
                 outputs: r.outputs.clone(),
                 blobs: stamp_all(state, blobs)?,
                 folders: step_folders,
@@ -431,11 +448,17 @@ impl BuildMemo {
         if let Some(f) = self.folders.iter().zip(&folders_ok).find(views_moved) {
             return Ok(Verdict::Stale(format!("{} changed", f.0.path)));
         }
-        let mut restamped =
+        // When every witness held, nothing is looked up: the action cache's database is not
+        // even opened (opening it reads its whole write-ahead log).
+        let all_held = folders_ok.iter().chain(&blobs_ok).all(|ok| *ok);
+        let mut restamped = if all_held {
+            false
+        } else {
             match cache.snapshot_reads(|| self.verify_moved(state, cache, &folders_ok, blobs_ok)) {
                 Ok(restamped) => restamped,
                 Err(stale) => return Ok(Verdict::Stale(stale)),
-            };
+            }
+        };
         for (f, ok) in self.folders.iter_mut().zip(folders_ok) {
             if !ok {
                 let Ok(Some(stamp)) = FileStamp::read(&state.join(&f.path)) else {
@@ -519,6 +542,7 @@ impl BuildMemo {
             name: std::mem::take(&mut step.name),
             key,
             run_id,
+            base_run_id: step.base_run_id,
             outputs,
             blobs: stamp_all(state, files)?,
             folders: entries,
@@ -534,9 +558,16 @@ impl BuildMemo {
         stats: &mut StatCache,
     ) -> anyhow::Result<Vec<(usize, FsState)>> {
         let mut changed = Vec::new();
+        // Relative to a handle on the root: the kernel walks only the path's own components.
+        let base = std::fs::File::open(root).ok();
         for (i, p) in self.paths.iter().enumerate() {
-            let abs = if p.path == "." { root.to_path_buf() } else { root.join(&p.path) };
-            let now = probe_with(&abs, p.digest, stats)?;
+            let now = match &base {
+                Some(base) if p.path != "." => probe_below(base, root, &p.path, p.digest, stats)?,
+                _ => {
+                    let abs = if p.path == "." { root.to_path_buf() } else { root.join(&p.path) };
+                    probe_with(&abs, p.digest, stats)?
+                }
+            };
             if now != p.state {
                 // A change of kind changes what the checker says: the normal path reports it.
                 if !content_only(&p.state, &now) {
@@ -597,6 +628,7 @@ fn encode(m: &BuildMemo) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&m.invocation.0);
     out.extend_from_slice(&m.written_ns.to_le_bytes());
+    out.extend_from_slice(&m.run.to_le_bytes());
     put_str(&mut out, &m.pipeline);
     put_str(&mut out, &m.experiment);
     put_str(&mut out, &m.pipeline_path);
@@ -622,6 +654,7 @@ fn encode(m: &BuildMemo) -> Vec<u8> {
         put_str(&mut out, &s.name);
         out.extend_from_slice(&s.key.0);
         out.extend_from_slice(&s.run_id.to_le_bytes());
+        out.extend_from_slice(&s.base_run_id.to_le_bytes());
         put_len(&mut out, s.outputs.len());
         for (name, d) in &s.outputs {
             put_str(&mut out, name);
@@ -658,6 +691,7 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
     let mut r = Reader::open_sealed(bytes, MAGIC)?;
     let invocation = digest(&mut r)?;
     let written_ns = r.i64()?;
+    let run = r.i64()?;
     let pipeline = string(&mut r)?;
     let experiment = string(&mut r)?;
     let pipeline_path = string(&mut r)?;
@@ -694,6 +728,7 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
         let name = string(&mut r)?;
         let key = digest(&mut r)?;
         let run_id = r.i64()?;
+        let base_run_id = r.i64()?;
         let k = r.u32()? as usize;
         let mut outputs = BTreeMap::new();
         for _ in 0..k {
@@ -710,11 +745,20 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
             }
             step_folders.push(i);
         }
-        steps.push(MemoStep { name, key, run_id, outputs, blobs, folders: step_folders });
+        steps.push(MemoStep {
+            name,
+            key,
+            run_id,
+            base_run_id,
+            outputs,
+            blobs,
+            folders: step_folders,
+        });
     }
     r.is_empty().then_some(BuildMemo {
         invocation,
         written_ns,
+        run,
         pipeline,
         experiment,
         pipeline_path,

@@ -471,6 +471,27 @@ pub fn probe_with(path: &Path, digest: bool, stats: &mut StatCache) -> anyhow::R
     Ok(FsState::File(d))
 }
 
+/// [`probe_with`] for `rel`, a path below `root` (the stat cache's base folder), stat'ed
+/// through `base`, an open handle on `root` ([`StatCache::probe_below`]); a path that is not
+/// plainly relative, and a folder whose digest is needed, go through [`probe_with`].
+///
+/// Errors: as [`probe_with`].
+pub fn probe_below(
+    base: &std::fs::File,
+    root: &Path,
+    rel: &str,
+    digest: bool,
+    stats: &mut StatCache,
+) -> anyhow::Result<FsState> {
+    match stats.probe_below(base, rel) {
+        Some(Ok(cache::Probed::Missing)) => Ok(FsState::Missing),
+        Some(Ok(cache::Probed::File(d))) => Ok(FsState::File(hir::Digest(d.0))),
+        Some(Ok(cache::Probed::Dir)) if !digest => Ok(FsState::Dir(None)),
+        Some(Err(e)) => Err(e).with_context(|| format!("reading {}", root.join(rel).display())),
+        Some(Ok(cache::Probed::Dir)) | None => probe_with(&root.join(rel), digest, stats),
+    }
+}
+
 /// What is at `path`: file digest, folder (tree digest when `digest`), or missing
 /// ([`FsState::Unknown`] for a path holding a NUL byte).
 pub fn probe(path: &Path, digest: bool) -> anyhow::Result<FsState> {

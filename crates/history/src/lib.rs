@@ -5,7 +5,7 @@
 //! may read and write one file at the same time; every write is a short `BEGIN IMMEDIATE`
 //! transaction.
 //!
-//! # Schema (version 1, see [`schema`])
+//! # Schema (see [`schema`] for each version)
 //!
 //! - `experiments(id, name UNIQUE, created_ms)`: a named group of runs (Azure ML `Experiment`),
 //!   created the first time a run names it.
@@ -13,7 +13,8 @@
 //!   git_branch, git_dirty, started_ms, ended_ms, pid)`: one `runner build`. `id` is
 //!   `AUTOINCREMENT`, so ids are 1, 2, 3… and never reused within a database. `params` is JSON
 //!   text `[["name","value"], …]` in the order given. `pid` is the process that owns a `running`
-//!   run (see [`History::reap_stale`]).
+//!   run (see [`History::reap_stale`]). `steps_of` (version 5): a run that stored no step runs
+//!   because it reused every step of that run ([`History::record_repeat_run`]).
 //! - `step_runs(id, run_id → runs, pipeline, step, status, key, key_fields, reused_from,
 //!   dirty_reason, exit_code, started_ms, duration_ms, outputs, log_dir)`, unique on
 //!   `(run_id, step)`: what happened to one step in one run. `pipeline` is copied from the run so

@@ -17,6 +17,7 @@ fn insert_run(
     run: &NewRun,
     status: RunStatus,
     ended_ms: Option<u64>,
+    steps_of: Option<i64>,
 ) -> Result<i64> {
     const CTX: &str = "start run";
     let params = serde_json::to_string(&run.params)
@@ -32,8 +33,9 @@ fn insert_run(
     let git = run.git.as_ref();
     tx.execute(
         "INSERT INTO runs (experiment_id, pipeline, pipeline_path, status, params,
-                           git_commit, git_branch, git_dirty, started_ms, ended_ms, pid)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                           git_commit, git_branch, git_dirty, started_ms, ended_ms, pid,
+                           steps_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             experiment_id,
             run.pipeline,
@@ -46,6 +48,7 @@ fn insert_run(
             ms_to_sql(run.started_ms),
             ended_ms.map(ms_to_sql),
             run.pid,
+            steps_of,
         ],
     )
     .context(CTX)?;
@@ -57,7 +60,10 @@ const SUMMARY_SELECT: &str = "
     SELECT r.id, e.name, r.pipeline, r.pipeline_path, r.status, r.params,
            r.git_commit, r.git_branch, r.git_dirty, r.started_ms, r.ended_ms,
            (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id AND s.status = 'ran'),
-           (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id AND s.status = 'reused'),
+           (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id AND s.status = 'reused')
+             + CASE WHEN r.steps_of IS NULL THEN 0 ELSE
+                 (SELECT count(*) FROM step_runs s WHERE s.run_id = r.steps_of)
+                 - (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id) END,
            (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id AND s.status = 'failed')
     FROM runs r JOIN experiments e ON e.id = r.experiment_id";
 
@@ -68,7 +74,7 @@ impl History {
     /// Errors: [`Error::Sqlite`] on a database failure.
     pub fn start_run(&self, run: &NewRun) -> Result<i64> {
         let tx = write_tx(&self.conn).context("start run")?;
-        let id = insert_run(&tx, run, RunStatus::Running, None)?;
+        let id = insert_run(&tx, run, RunStatus::Running, None, None)?;
         tx.commit().context("start run")?;
         Ok(id)
     }
@@ -87,7 +93,7 @@ impl History {
     ) -> Result<i64> {
         const CTX: &str = "record run";
         let tx = write_tx(&self.conn).context(CTX)?;
-        let id = insert_run(&tx, run, status, Some(ended_ms))?;
+        let id = insert_run(&tx, run, status, Some(ended_ms), None)?;
         let bare = |r: &StepRecord| {
             r.status == StepStatus::Reused
                 && r.key.is_none()
@@ -121,6 +127,66 @@ impl History {
         }
         tx.commit().context(CTX)?;
         Ok(id)
+    }
+
+    /// Records a finished, succeeded run that reused every step of run `base`, as one row
+    /// (`runs.steps_of`; see [`crate::schema`], version 5) and the records in `own`: what a
+    /// build from the build memo records, where [`History::record_finished_run`] would write
+    /// a row per step. Its steps then read ([`History::steps`], [`History::step`],
+    /// [`History::runs`]) as `base`'s, in `base`'s order, each `reused` from the run `base`
+    /// had it from (or from `base` where it ran there), except those `own` records, which
+    /// read as given (an edit under the memo reuses another run's result for them).
+    ///
+    /// The claim is checked in the same transaction: `base` must exist, have succeeded, be of
+    /// the same pipeline, not be a repeat itself, and have exactly `steps` step records, each
+    /// `ran` or `reused`; every step of `own` must be one of them. `Ok(None)` when it does
+    /// not hold (nothing is written; record the steps one by one instead); else the new
+    /// run's id. The `run_id` fields of `own` are ignored.
+    ///
+    /// Errors: [`Error::Sqlite`] on a database failure; nothing is recorded then.
+    pub fn record_repeat_run(
+        &self,
+        run: &NewRun,
+        base: i64,
+        steps: usize,
+        own: &[StepRecord],
+        ended_ms: u64,
+    ) -> Result<Option<i64>> {
+        const CTX: &str = "record run";
+        let tx = write_tx(&self.conn).context(CTX)?;
+        let holds = tx
+            .prepare_cached(
+                "SELECT r.status = 'succeeded' AND r.steps_of IS NULL AND r.pipeline = ?2,
+                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id),
+                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id
+                        AND s.status IN ('ran', 'reused'))
+                 FROM runs r WHERE r.id = ?1",
+            )
+            .context(CTX)?
+            .query_row(params![base, run.pipeline], |r| {
+                Ok(r.get::<_, bool>(0)? && [r.get::<_, i64>(1)?, r.get(2)?] == [steps as i64; 2])
+            })
+            .optional()
+            .context(CTX)?;
+        if holds != Some(true) {
+            return Ok(None);
+        }
+        for rec in own {
+            let known = tx
+                .prepare_cached("SELECT 1 FROM step_runs WHERE run_id = ?1 AND step = ?2")
+                .context(CTX)?
+                .exists(params![base, rec.step])
+                .context(CTX)?;
+            if !known {
+                return Ok(None);
+            }
+        }
+        let id = insert_run(&tx, run, RunStatus::Succeeded, Some(ended_ms), Some(base))?;
+        for rec in own {
+            crate::steps::insert_step(&tx, id, rec)?;
+        }
+        tx.commit().context(CTX)?;
+        Ok(Some(id))
     }
 
     /// Ends run `run_id` with `status` and end time `ended_ms` (unix ms).

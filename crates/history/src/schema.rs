@@ -39,6 +39,13 @@
 //!      message, submitted_ms, started_ms, ended_ms)
 //! ```
 //!
+//! Version 5 adds `runs.steps_of INTEGER`: set on a run that reused every step of run
+//! `steps_of` (a build from the build memo; see `History::record_repeat_run`) and records
+//! only the steps it reused from elsewhere. Its steps read as that run's, each `reused`
+//! from the run that one had it from (itself where it ran), except the steps it has rows
+//! of its own for, which are always steps of that run. `steps_of` never names a run that
+//! has a `steps_of` of its own.
+//!
 //! `step_runs.reused_from` is deliberately not a foreign key: the run a cached result came from
 //! may have been deleted, or recorded in another database.
 
@@ -154,6 +161,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX submissions_status ON submissions(status, submitted_ms);
     CREATE INDEX submissions_run ON submissions(run_id);
+    "#,
+    // 5: a no-op build at 1,000 steps wrote 1,000 step rows (about 50 KiB of pages, every
+    // time, kept forever); it now writes one run row naming the run whose steps it repeats.
+    r#"
+    ALTER TABLE runs ADD COLUMN steps_of INTEGER;
     "#,
 ];
 

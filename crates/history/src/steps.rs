@@ -1,6 +1,6 @@
 //! Step runs: one row per `(run_id, step)` in `step_runs`.
 
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension as _, Row, params};
 
 use crate::schema::write_tx;
 use crate::{Context, Error, History, Result, StepRecord, StepStatus, ms_to_sql, opt_ms_from_sql};
@@ -118,14 +118,39 @@ impl History {
     /// Errors: [`Error::Sqlite`]; [`Error::Corrupt`] / [`Error::UnknownStatus`] for bad rows.
     pub fn steps(&self, run_id: i64) -> Result<Vec<StepRecord>> {
         const CTX: &str = "list steps";
+        let base = self.steps_of(run_id)?;
         let sql = format!("SELECT {STEP_COLUMNS} FROM step_runs WHERE run_id = ?1 ORDER BY id");
         let mut stmt = self.conn.prepare_cached(&sql).context(CTX)?;
-        let mut rows = stmt.query([run_id]).context(CTX)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().context(CTX)? {
-            out.push(record_from_row(row)?);
-        }
-        Ok(out)
+        let mut read = |id: i64| -> Result<Vec<StepRecord>> {
+            let mut rows = stmt.query([id]).context(CTX)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().context(CTX)? {
+                out.push(record_from_row(row)?);
+            }
+            Ok(out)
+        };
+        let own = read(run_id)?;
+        let Some(base) = base else { return Ok(own) };
+        // A repeat's own records stand in for its base's records of the same steps.
+        let mut own: std::collections::HashMap<String, StepRecord> =
+            own.into_iter().map(|r| (r.step.clone(), r)).collect();
+        Ok(read(base)?
+            .into_iter()
+            .map(|rec| own.remove(&rec.step).unwrap_or_else(|| as_repeat(rec, run_id, base)))
+            .collect())
+    }
+
+    /// The run whose step records stand for run `run_id`'s (`runs.steps_of`, see
+    /// [`History::record_repeat_run`]); `None` for a run with records of its own, or no run.
+    fn steps_of(&self, run_id: i64) -> Result<Option<i64>> {
+        const CTX: &str = "read run";
+        self.conn
+            .prepare_cached("SELECT steps_of FROM runs WHERE id = ?1")
+            .context(CTX)?
+            .query_row([run_id], |r| r.get::<_, Option<i64>>(0))
+            .optional()
+            .context(CTX)
+            .map(Option::flatten)
     }
 
     /// The newest record (highest run id) of step `step` of pipeline `pipeline` whose status is
@@ -162,6 +187,17 @@ impl History {
     ///
     /// Errors: as [`History::steps`].
     pub fn step(&self, run_id: i64, step: &str) -> Result<Option<StepRecord>> {
+        self.step_in(run_id, self.steps_of(run_id)?, step)
+    }
+
+    /// [`History::step`], for a run whose `steps_of` is known.
+    fn step_in(&self, run_id: i64, base: Option<i64>, step: &str) -> Result<Option<StepRecord>> {
+        if let Some(base) = base {
+            if let Some(own) = self.step_in(run_id, None, step)? {
+                return Ok(Some(own));
+            }
+            return Ok(self.step_in(base, None, step)?.map(|rec| as_repeat(rec, run_id, base)));
+        }
         const CTX: &str = "read step";
         let sql = format!("SELECT {STEP_COLUMNS} FROM step_runs WHERE run_id = ?1 AND step = ?2");
         let mut stmt = self.conn.prepare_cached(&sql).context(CTX)?;
@@ -178,18 +214,38 @@ impl History {
         // last success is almost always in one of the last few runs.
         let mut runs = self
             .conn
-            .prepare_cached("SELECT id FROM runs WHERE pipeline = ?1 ORDER BY id DESC")
+            .prepare_cached("SELECT id, steps_of FROM runs WHERE pipeline = ?1 ORDER BY id DESC")
             .context(CTX)?;
         let mut ids = runs.query([pipeline]).context(CTX)?;
         while let Some(row) = ids.next().context(CTX)? {
             let id: i64 = row.get(0).context(CTX)?;
-            if let Some(rec) = self.step(id, step)?
+            if let Some(rec) = self.step_in(id, row.get(1).context(CTX)?, step)?
                 && matches!(rec.status, StepStatus::Ran | StepStatus::Reused)
             {
                 return Ok(Some(rec));
             }
         }
         Ok(None)
+    }
+}
+
+/// Record `rec` of run `base` as run `run_id`, a repeat of `base`, has it: reused from where
+/// `base` had it (`base` itself where it ran), with nothing of its own.
+fn as_repeat(rec: StepRecord, run_id: i64, base: i64) -> StepRecord {
+    let from = if rec.status == StepStatus::Ran { base } else { rec.reused_from.unwrap_or(base) };
+    StepRecord {
+        run_id,
+        step: rec.step,
+        status: StepStatus::Reused,
+        key: None,
+        key_fields: None,
+        reused_from: Some(from),
+        dirty_reason: None,
+        exit_code: None,
+        started_ms: None,
+        duration_ms: None,
+        outputs: None,
+        log_dir: None,
     }
 }
 

@@ -406,6 +406,75 @@ fn a_finished_run_is_recorded_at_once_and_reused_records_are_filled_in() {
 }
 
 #[test]
+fn a_repeat_run_reads_as_its_base_run_reused_and_is_refused_when_the_claim_fails() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    let r1 = h.start_run(&new_run("e", "p", 100)).unwrap();
+    h.record_step(&step(r1, "prep", StepStatus::Ran)).unwrap();
+    h.finish_run(r1, RunStatus::Succeeded, 150).unwrap();
+    // Run 2 ran train and reused prep from run 1: the build that writes the memo.
+    let r2 = h.start_run(&new_run("e", "p", 200)).unwrap();
+    h.record_steps(&[step(r2, "prep", StepStatus::Reused), step(r2, "train", StepStatus::Ran)])
+        .unwrap();
+    h.finish_run(r2, RunStatus::Succeeded, 250).unwrap();
+
+    let r3 = h.record_repeat_run(&new_run("e", "p", 300), r2, 2, &[], 310).unwrap().unwrap();
+    let got: Vec<(String, StepStatus, Option<i64>)> =
+        h.steps(r3).unwrap().into_iter().map(|s| (s.step, s.status, s.reused_from)).collect();
+    let reused = StepStatus::Reused;
+    assert_eq!(got, [("prep".into(), reused, Some(r1)), ("train".into(), reused, Some(r2))]);
+    let one = h.step(r3, "train").unwrap().unwrap();
+    assert_eq!((one.run_id, one.status, one.reused_from, one.key), (r3, reused, Some(r2), None));
+    assert_eq!(h.step(r3, "nope").unwrap(), None);
+    let summary = h.run(r3).unwrap().unwrap();
+    assert_eq!(
+        (summary.status, summary.steps_ran, summary.steps_reused, summary.steps_failed),
+        (RunStatus::Succeeded, 0, 2, 0)
+    );
+    assert_eq!(h.runs(None, 1).unwrap()[0].steps_reused, 2);
+    // The last success of train is the repeat, with the key fields of the run that ran it.
+    let last = h.last_success("p", "train").unwrap().unwrap();
+    assert_eq!((last.run_id, last.key_fields), (r3, step(r2, "train", StepStatus::Ran).key_fields));
+
+    // Every claim that does not hold is refused, and nothing is written for it.
+    let refused = |base, steps, pipeline| {
+        h.record_repeat_run(&new_run("e", pipeline, 400), base, steps, &[], 410).unwrap()
+    };
+    assert_eq!(refused(r2, 3, "p"), None, "another number of steps");
+    assert_eq!(refused(r2, 2, "q"), None, "another pipeline");
+    assert_eq!(refused(r3, 2, "p"), None, "a repeat of a repeat");
+    assert_eq!(refused(99, 0, "p"), None, "no such run");
+    let elsewhere = StepRecord { reused_from: Some(r1), ..step(0, "nope", StepStatus::Reused) };
+    let made = h.record_repeat_run(&new_run("e", "p", 450), r2, 2, &[elsewhere], 460).unwrap();
+    assert_eq!(made, None, "an own record of a step the base does not have");
+    assert_eq!(h.runs(None, 10).unwrap().len(), 3, "the refused claims wrote nothing");
+
+    // An edit under the memo: train reused from another run (run 1 here), prep as in run 2.
+    let edited = StepRecord { reused_from: Some(r1), ..step(0, "train", StepStatus::Reused) };
+    let r3b = h
+        .record_repeat_run(&new_run("e", "p", 470), r2, 2, std::slice::from_ref(&edited), 480)
+        .unwrap()
+        .unwrap();
+    let got: Vec<(String, StepStatus, Option<i64>)> =
+        h.steps(r3b).unwrap().into_iter().map(|s| (s.step, s.status, s.reused_from)).collect();
+    assert_eq!(got, [("prep".into(), reused, Some(r1)), ("train".into(), reused, Some(r1))]);
+    assert_eq!(h.step(r3b, "train").unwrap().unwrap(), StepRecord { run_id: r3b, ..edited });
+    assert_eq!(h.step(r3b, "prep").unwrap().unwrap().reused_from, Some(r1));
+    let summary = h.run(r3b).unwrap().unwrap();
+    assert_eq!((summary.steps_ran, summary.steps_reused, summary.steps_failed), (0, 2, 0));
+
+    let r4 = h.start_run(&new_run("e", "p", 500)).unwrap();
+    h.record_step(&step(r4, "prep", StepStatus::Failed)).unwrap();
+    h.finish_run(r4, RunStatus::Failed, 510).unwrap();
+    assert_eq!(refused(r4, 1, "p"), None, "a failed run");
+    let r5 = h.start_run(&new_run("e", "p", 600)).unwrap();
+    h.record_step(&step(r5, "prep", StepStatus::Failed)).unwrap();
+    h.finish_run(r5, RunStatus::Succeeded, 610).unwrap();
+    assert_eq!(refused(r5, 1, "p"), None, "a step neither ran nor reused");
+    assert_eq!(h.runs(None, 10).unwrap().len(), 6, "the refused claims wrote nothing");
+}
+
+#[test]
 fn published_pipelines_and_tokens() {
     let (_dir, path) = db();
     let h = History::open(&path).unwrap();

@@ -10,15 +10,15 @@
 //! when it hashes to the memo's key for its step (a sha256 preimage: a stale or foreign
 //! record cannot pass).
 //!
-//! **File format** (version 1, little-endian, strings as `u32` length + UTF-8; checksummed):
+//! **File format** (version 2, little-endian, strings as `u32` length + UTF-8; checksummed):
 //!
 //! ```text
-//! "RUNKEYS1", [u8; 32] invocation,
+//! "RUNKEYS2", [u8; 32] invocation,
 //! u32 n × (str step, str record /* plan::KeyRecord JSON */,
 //!          u32 n × (u8 slot /* 0 script, 1 hash path, 2 data, 3 environment, 4 python */,
 //!                   u32 hash path index | str data input | nothing, str path),
 //!          u32 n × (str input, str upstream step, str output)),
-//! [u8; 32] sha256 of everything above
+//! u64 CRC-64/NVME of everything above (`cache::seal`)
 //! ```
 
 use std::path::Path;
@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use cache::{Reader, put_bytes, seal};
 use hir::{Digest, KeySlot, UpstreamInput};
 
-const MAGIC: &[u8; 8] = b"RUNKEYS1";
+const MAGIC: &[u8; 8] = b"RUNKEYS2";
 
 /// The file's name in the state folder.
 pub const KEYS_FILE: &str = "buildmemo.keys";

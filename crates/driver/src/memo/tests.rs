@@ -7,6 +7,7 @@ fn sample() -> BuildMemo {
     BuildMemo {
         invocation: Digest([7; 32]),
         written_ns: 42,
+        run: 6,
         pipeline: "p".into(),
         experiment: "e".into(),
         pipeline_path: "/x/pipeline.toml".into(),
@@ -26,6 +27,7 @@ fn sample() -> BuildMemo {
             name: "train".into(),
             key: Digest([9; 32]),
             run_id: 3,
+            base_run_id: 2,
             outputs: BTreeMap::from([("model".into(), Digest([4; 32]))]),
             blobs: vec![("cache/cas/x".into(), stamp)],
             folders: vec![1],
@@ -110,6 +112,7 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
     let memo = BuildMemo {
         invocation: Digest([0; 32]),
         written_ns,
+        run: 1,
         pipeline: "p".into(),
         experiment: "p".into(),
         pipeline_path: String::new(),

@@ -49,7 +49,6 @@ pub fn try_noop(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<(BuildSu
 /// A memo that holds, with what checking it touched.
 struct Checked {
     memo: BuildMemo,
-    root: PathBuf,
     state: PathBuf,
     stats: StatCache,
     stats_path: PathBuf,
@@ -57,11 +56,22 @@ struct Checked {
     /// Named paths whose content changed (see `Verdict::Changed`): empty for a no-op.
     changed: Vec<(usize, hir::FsState)>,
     cache: Cache,
+    /// For a build: the run history being opened, and the git state being read, both
+    /// started once the invocation matched, beside the check.
+    recording: Option<Recording>,
+}
+
+/// What recording a no-op's run needs, gathered while the memo is checked.
+struct Recording {
+    history: std::thread::JoinHandle<history::Result<History>>,
+    git: crate::git::GitProbe,
 }
 
 /// The memo of the pipeline at `path` when it holds for `asked` (see `driver::memo`);
-/// `None` otherwise (the stat cache then keeps what checking hashed).
-fn valid_memo(path: &Path, asked: &Asked<'_>) -> Option<Checked> {
+/// `None` otherwise (the stat cache then keeps what checking hashed). With `building`, the
+/// run history is opened and the git state read while the memo is checked (opening the
+/// history parses its schema; on two cores that overlaps with the stats of the check).
+fn valid_memo(path: &Path, asked: &Asked<'_>, building: bool) -> Option<Checked> {
     let file = driver::locate(path).ok()?;
     let root = driver::folder_of(&file);
     // Absolute once, so the stat cache does not ask for the working folder per path.
@@ -73,18 +83,28 @@ fn valid_memo(path: &Path, asked: &Asked<'_>) -> Option<Checked> {
     {
         return None;
     }
+    let recording = building.then(|| {
+        let db = state.join("history.sqlite");
+        let history = std::thread::spawn(move || History::open(&db));
+        Recording { history, git: crate::git::GitProbe::start(&root) }
+    });
     let stats_path = state.join("statcache");
     let mut stats = StatCache::load(&stats_path, &root);
-    let cache = Cache::open(&state.join("cache")).ok()?;
-    let (restamped, changed) = match memo.check(&root, &state, &mut stats, &cache) {
-        Ok(Verdict::Valid { restamped }) => (restamped, Vec::new()),
-        Ok(Verdict::Changed { paths, restamped }) => (restamped, paths),
+    let verdict = Cache::open(&state.join("cache"))
+        .map(|cache| (memo.check(&root, &state, &mut stats, &cache), cache));
+    let (restamped, changed, cache) = match verdict {
+        Ok((Ok(Verdict::Valid { restamped }), cache)) => (restamped, Vec::new(), cache),
+        Ok((Ok(Verdict::Changed { paths, restamped }), cache)) => (restamped, paths, cache),
         _ => {
+            // The normal path opens the history itself: this connection closes first.
+            if let Some(r) = recording {
+                let _ = r.history.join();
+            }
             give_up(stats, &stats_path);
             return None;
         }
     };
-    Some(Checked { memo, root, state, stats, stats_path, restamped, changed, cache })
+    Some(Checked { memo, state, stats, stats_path, restamped, changed, cache, recording })
 }
 
 /// Saves what checking a memo that does not hold hashed: the normal path loads the stat
@@ -111,7 +131,7 @@ pub struct MemoPlan {
 ///
 /// Errors: none today (a memo that cannot be read or checked is `None`); typed for a host.
 pub fn plan_from_memo(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<MemoPlan>> {
-    let Some(mut c) = valid_memo(path, asked) else { return Ok(None) };
+    let Some(mut c) = valid_memo(path, asked, false) else { return Ok(None) };
     if !c.changed.is_empty() {
         // What a change would reuse needs lookups: the database plans it, with its reasons.
         give_up(c.stats, &c.stats_path);
@@ -126,8 +146,16 @@ pub fn plan_from_memo(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<Me
 /// [`try_noop`], with its errors untyped.
 fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, u64)>> {
     let started = Instant::now();
-    let Some(Checked { mut memo, root, state, mut stats, stats_path, restamped, changed, cache }) =
-        valid_memo(path, asked)
+    let Some(Checked {
+        mut memo,
+        state,
+        mut stats,
+        stats_path,
+        mut restamped,
+        changed,
+        cache,
+        recording: Some(Recording { history, git }),
+    }) = valid_memo(path, asked, true)
     else {
         return Ok(None);
     };
@@ -137,23 +165,18 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
         match edit::apply(&mut memo, &changed, &state, &cache) {
             Some(e) => Some(e),
             None => {
+                let _ = history.join();
                 give_up(stats, &stats_path);
                 return Ok(None);
             }
         }
     };
-    let git = crate::git::GitProbe::start(&root);
-    let history = History::open(&state.join("history.sqlite")).context("opening run history")?;
+    let history = history
+        .join()
+        .map_err(|_| anyhow::anyhow!("opening run history: the thread opening it panicked"))?
+        .context("opening run history")?;
     // The trash (the last build's spent input copies) is emptied while this one records its run.
     let emptying = super::reap_and_tidy(&history, &state)?;
-    let records: Vec<StepRecord> = memo
-        .steps
-        .iter()
-        .map(|s| StepRecord {
-            reused_from: Some(s.run_id),
-            ..empty_record(0, &s.name, StepStatus::Reused)
-        })
-        .collect();
     let run = NewRun {
         experiment: memo.experiment.clone(),
         pipeline: memo.pipeline.clone(),
@@ -163,9 +186,33 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
         started_ms: now_ms(),
         pid: std::process::id(),
     };
-    let run_id = history
-        .record_finished_run(&run, &records, RunStatus::Succeeded, now_ms())
+    // One row naming the run whose steps these are, and one for each step an edit under the
+    // memo made reuse another result; every step's row only where the history cannot vouch
+    // for that run, which then becomes the one the memo names.
+    let reused = |s: &driver::memo::MemoStep| StepRecord {
+        reused_from: Some(s.run_id),
+        ..empty_record(0, &s.name, StepStatus::Reused)
+    };
+    let own: Vec<StepRecord> =
+        memo.steps.iter().filter(|s| s.run_id != s.base_run_id).map(reused).collect();
+    let repeat = history
+        .record_repeat_run(&run, memo.run, memo.steps.len(), &own, now_ms())
         .context("recording the run")?;
+    let run_id = match repeat {
+        Some(id) => id,
+        None => {
+            let records: Vec<StepRecord> = memo.steps.iter().map(reused).collect();
+            let id = history
+                .record_finished_run(&run, &records, RunStatus::Succeeded, now_ms())
+                .context("recording the run")?;
+            memo.run = id;
+            for s in &mut memo.steps {
+                s.base_run_id = s.run_id;
+            }
+            restamped = true;
+            id
+        }
+    };
     let hashed = stats.hashed_bytes();
     stats.settle(SETTLE_WAIT);
     let _ = stats.save(&stats_path);
@@ -283,6 +330,7 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
                 asked.experiment,
             ),
             written_ns,
+            run: summary.run_id,
             pipeline: summary.pipeline.clone(),
             experiment: summary.experiment.clone(),
             pipeline_path: std::fs::canonicalize(&project.display)
