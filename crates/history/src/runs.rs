@@ -157,10 +157,9 @@ impl History {
         let holds = tx
             .prepare_cached(
                 "SELECT r.status = 'succeeded' AND r.steps_of IS NULL AND r.pipeline = ?2,
-                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id),
-                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id
-                        AND s.status IN ('ran', 'reused'))
-                 FROM runs r WHERE r.id = ?1",
+                    count(s.run_id), coalesce(sum(s.status IN ('ran', 'reused')), 0)
+                 FROM runs r LEFT JOIN step_runs s ON s.run_id = r.id
+                 WHERE r.id = ?1 GROUP BY r.id",
             )
             .context(CTX)?
             .query_row(params![base, run.pipeline], |r| {
