@@ -770,7 +770,7 @@ fn record_end(
         };
         shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(StepRecord {
             dirty_reason: Some(reason.to_owned()),
-            ..empty_record(shared.run_id, name, status)
+            ..StepRecord::bare(shared.run_id, name, status)
         });
         finished(
             shared,
@@ -836,23 +836,6 @@ fn with_space<T>(
         trash::free_space(shared, ended);
         write()
     })
-}
-
-fn empty_record(run_id: i64, step: &str, status: StepStatus) -> StepRecord {
-    StepRecord {
-        run_id,
-        step: step.to_owned(),
-        status,
-        key: None,
-        key_fields: None,
-        reused_from: None,
-        dirty_reason: None,
-        exit_code: None,
-        started_ms: None,
-        duration_ms: None,
-        outputs: None,
-        log_dir: None,
-    }
 }
 
 /// Records a step's outcome for the summary and reports it ([`Event::Finished`]), with the
@@ -1101,7 +1084,7 @@ fn reuse(
         // No run of this history names them: the record does.
         outputs: shared_origin.is_some().then(|| outputs_json(&outputs)),
         log_dir: log_dir.map(|d| d.display().to_string()),
-        ..empty_record(shared.run_id, &info.name, StepStatus::Reused)
+        ..StepRecord::bare(shared.run_id, &info.name, StepStatus::Reused)
     };
     shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
     shared.results.lock().unwrap_or_else(|e| e.into_inner()).insert(info.name.clone(), outputs);

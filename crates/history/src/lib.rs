@@ -299,6 +299,27 @@ pub struct StepRecord {
     pub log_dir: Option<String>,
 }
 
+impl StepRecord {
+    /// A record of step `step` in run `run_id` with `status` and nothing else: no key, no
+    /// times, no outputs, reused from no run (fill in what the caller knows).
+    pub fn bare(run_id: i64, step: &str, status: StepStatus) -> StepRecord {
+        StepRecord {
+            run_id,
+            step: step.to_owned(),
+            status,
+            key: None,
+            key_fields: None,
+            reused_from: None,
+            dirty_reason: None,
+            exit_code: None,
+            started_ms: None,
+            duration_ms: None,
+            outputs: None,
+            log_dir: None,
+        }
+    }
+}
+
 /// A run as listed by [`History::runs`] and [`History::run`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunSummary {

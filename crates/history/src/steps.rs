@@ -234,18 +234,8 @@ impl History {
 fn as_repeat(rec: StepRecord, run_id: i64, base: i64) -> StepRecord {
     let from = if rec.status == StepStatus::Ran { base } else { rec.reused_from.unwrap_or(base) };
     StepRecord {
-        run_id,
-        step: rec.step,
-        status: StepStatus::Reused,
-        key: None,
-        key_fields: None,
         reused_from: Some(from),
-        dirty_reason: None,
-        exit_code: None,
-        started_ms: None,
-        duration_ms: None,
-        outputs: None,
-        log_dir: None,
+        ..StepRecord::bare(run_id, &rec.step, StepStatus::Reused)
     }
 }
 

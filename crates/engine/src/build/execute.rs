@@ -18,10 +18,7 @@ use plan::KeyRecord;
 use super::ahead::{copy_ahead, make_dir, prepare_ahead};
 use super::inputs::InputCopy;
 use super::ledger;
-use super::{
-    DataSource, Outcome, Shared, StepInfo, empty_record, finished, now_ms, outputs_json,
-    record_locked,
-};
+use super::{DataSource, Outcome, Shared, StepInfo, finished, now_ms, outputs_json, record_locked};
 use crate::events::Event;
 
 /// Runs one step for real.
@@ -50,7 +47,7 @@ pub(super) async fn execute(
                 started_ms: Some(started_ms),
                 duration_ms: Some(now_ms().saturating_sub(started_ms)),
                 log_dir: Some(run_dir.display().to_string()),
-                ..empty_record(shared.run_id, &info.name, status)
+                ..StepRecord::bare(shared.run_id, &info.name, status)
             },
         );
         finished(
@@ -307,7 +304,7 @@ fn record_ran(shared: &Arc<Shared>, ran: Ran) {
         duration_ms: Some(elapsed.as_millis() as u64),
         outputs: Some(outputs_json(&outputs)),
         log_dir: Some(run_dir.display().to_string()),
-        ..empty_record(shared.run_id, &info.name, StepStatus::Ran)
+        ..StepRecord::bare(shared.run_id, &info.name, StepStatus::Ran)
     };
     let views = written
         .into_iter()

@@ -23,7 +23,7 @@ use driver::memo::keys::{MemoKeys, StepKeys};
 use driver::memo::{BuildMemo, MemoPath, StepResult, Verdict, invocation};
 use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
 
-use super::{BuildSummary, Outcome, SETTLE_WAIT, empty_record, now_ms};
+use super::{BuildSummary, Outcome, SETTLE_WAIT, now_ms};
 
 mod edit;
 
@@ -191,7 +191,7 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
     // for that run, which then becomes the one the memo names.
     let reused = |s: &driver::memo::MemoStep| StepRecord {
         reused_from: Some(s.run_id),
-        ..empty_record(0, &s.name, StepStatus::Reused)
+        ..StepRecord::bare(0, &s.name, StepStatus::Reused)
     };
     let own: Vec<StepRecord> =
         memo.steps.iter().filter(|s| s.run_id != s.base_run_id).map(reused).collect();
