@@ -353,20 +353,9 @@ fn a_finished_run_is_recorded_at_once_and_reused_records_are_filled_in() {
     h.finish_run(r1, RunStatus::Succeeded, 150).unwrap();
 
     // What a no-op build records: only the step, its status and the run it reused.
-    let bare = StepRecord {
-        run_id: 0,
-        step: "train".into(),
-        status: StepStatus::Reused,
-        key: None,
-        key_fields: None,
-        reused_from: Some(r1),
-        dirty_reason: None,
-        exit_code: None,
-        started_ms: None,
-        duration_ms: None,
-        outputs: None,
-        log_dir: None,
-    };
+    let bare =
+        StepRecord { reused_from: Some(r1), ..StepRecord::bare(0, "train", StepStatus::Reused) };
+    assert_eq!((bare.key.as_deref(), bare.outputs.as_deref(), bare.started_ms), (None, None, None));
     let r2 = h
         .record_finished_run(
             &new_run("e", "p", 200),
