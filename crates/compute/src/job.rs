@@ -111,11 +111,13 @@ impl Layout {
     /// output in the step's stderr log), go to its snapshot, run its argv with its
     /// environment variables, record its exit code in `rc` and its outputs' digests in
     /// `outputs.sha256`. `python`: the target's interpreter for `.py` scripts and for
-    /// making environments when the environment names none of its own.
+    /// making environments when the environment names none of its own. `sums`: whether
+    /// the script records the digests itself (`find` and `sha256sum`), or leaves them to
+    /// whoever fetches the outputs (the ssh agent hashes them as it sends them).
     ///
     /// Errors: an argument, value or path is not UTF-8; an environment variable's name is
     /// not a shell name (letters, digits and `_`).
-    pub fn script(&self, job: &Job, python: &str) -> Result<String, Error> {
+    pub fn script(&self, job: &Job, python: &str, sums: bool) -> Result<String, Error> {
         let q = quote;
         let mut s = String::new();
         let _ = writeln!(s, "#!/bin/sh\n# runner: step {} of run {}", job.step, job.run_id);
@@ -154,7 +156,7 @@ impl Layout {
         s.push_str("rc=$?\ncd \"$J\"\n");
         // The outputs' digests, for the fetch to verify what it brought back.
         let outs: Vec<String> = (0..self.outputs.len()).map(|i| format!("o{i}")).collect();
-        if !outs.is_empty() {
+        if sums && !outs.is_empty() {
             let _ = writeln!(
                 s,
                 "[ \"$rc\" -ne 0 ] || find {} -type f -exec sha256sum {{}} + > outputs.sha256",
@@ -311,7 +313,7 @@ mod tests {
         for (_, staged) in layout.reads.iter().chain(&layout.outputs) {
             std::fs::create_dir_all(staged).unwrap();
         }
-        let script = layout.script(&job, "python3").unwrap();
+        let script = layout.script(&job, "python3", true).unwrap();
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
