@@ -125,7 +125,9 @@ impl Layout {
         let (out, err) =
             if self.shared_log { ("out.log", "out.log") } else { ("stdout.log", "stderr.log") };
         let _ = writeln!(s, "OUT=\"$J/{out}\"\nERR=\"$J/{err}\"\n: > \"$OUT\"\n: >> \"$ERR\"");
-        s.push_str("fail() { echo \"$1\" > why; echo 1 > rc.tmp; mv rc.tmp rc; exit 121; }\n");
+        // `rc` is written by `echo`, a builtin (no process): a script killed before its one
+        // write leaves it empty, which reads as no exit code, as a missing one does.
+        s.push_str("fail() { echo \"$1\" > why; echo 1 > rc; exit 121; }\n");
         let argv0 = match &job.program {
             Program::Given => self.map(&job.spec.argv[0], job)?,
             Program::Shell => "sh".to_owned(),
@@ -163,7 +165,7 @@ impl Layout {
                 outs.join(" ")
             );
         }
-        s.push_str("echo \"$rc\" > rc.tmp && mv rc.tmp rc\nexit \"$rc\"\n");
+        s.push_str("echo \"$rc\" > rc\nexit \"$rc\"\n");
         Ok(s)
     }
 
