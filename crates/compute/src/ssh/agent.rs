@@ -13,6 +13,10 @@
 //! | `job` `{dir, tree, files, outs}`: stage the tree as copies of blobs, write `run.sh` (and `requirements.txt`), run it in a session of its own | the files' bytes | when it ends, its folder ([`Back`]): logs, records, and on success its outputs with their SHA-256 |
 //! | `kill` `{dir, grace}`: SIGTERM the job's process group, SIGKILL after `grace` s | — | none (the job's reply follows) |
 //!
+//! runner remembers which blobs the host has (it said so, or a job was staged with them)
+//! and asks `lack` only when the others come to more than [`UNASKED`] bytes; fewer, it
+//! sends them unasked, so that most jobs cost one round trip.
+//!
 //! When its stdin ends (runner is gone, or the connection), the agent kills what its jobs
 //! left running and exits. A reply that never comes, because the stream ended, is a lost
 //! connection.
@@ -40,6 +44,9 @@ pub(super) const SCRIPT: &str = include_str!("agent.py");
 
 /// The line the agent starts with, before its first frame.
 pub(super) const HELLO: &str = "RUNNER-AGENT ";
+
+/// At most this many bytes of blobs the host may or may not have are sent without asking.
+const UNASKED: u64 = 256 << 10;
 
 /// The largest header a frame may have, in bytes.
 const MAX_HEAD: usize = 64 << 20;
@@ -72,6 +79,8 @@ pub(super) struct Agent {
     stdin: Mutex<ChildStdin>,
     waiting: Arc<Mutex<Waiting>>,
     next: AtomicU64,
+    /// Blobs the host is known to have: it said so, or a job staged with them.
+    has: Mutex<HashSet<String>>,
 }
 
 impl Agent {
@@ -81,7 +90,12 @@ impl Agent {
         let waiting = Arc::new(Mutex::new(Waiting { open: true, by_id: HashMap::new() }));
         let w = waiting.clone();
         std::thread::spawn(move || read_replies(stdout, &w));
-        Arc::new(Agent { stdin: Mutex::new(stdin), waiting, next: AtomicU64::new(1) })
+        Arc::new(Agent {
+            stdin: Mutex::new(stdin),
+            waiting,
+            next: AtomicU64::new(1),
+            has: Mutex::new(HashSet::new()),
+        })
     }
 
     /// Writes one frame on a blocking thread; the bytes written.
@@ -112,6 +126,54 @@ impl Agent {
         head["id"] = id.into();
         let n = self.write(head, body).await?;
         Ok((rx, n))
+    }
+}
+
+impl Agent {
+    /// Sends the blobs `(digest, local file, size)` that the host may lack, for the job in
+    /// its folder `rel`: none it is known to have; those not known either way unasked
+    /// when they come to at most [`UNASKED`] bytes (cheaper than the round trip of a
+    /// question), else only those it says it lacks. Gives the bytes written and the blobs
+    /// the host has once the job is staged.
+    async fn send_blobs(
+        self: &Arc<Self>,
+        blobs: Vec<(String, PathBuf, u64)>,
+        rel: &str,
+    ) -> Result<(u64, Vec<String>), Lost> {
+        let mut unknown: Vec<(String, PathBuf, u64)> = {
+            let has = self.has.lock().unwrap_or_else(|e| e.into_inner());
+            blobs.into_iter().filter(|(b, _, _)| !has.contains(b)).collect()
+        };
+        let mut written = 0;
+        if unknown.iter().map(|(_, _, n)| n).sum::<u64>() > UNASKED {
+            let names: Vec<&str> = unknown.iter().map(|(b, _, _)| b.as_str()).collect();
+            let (rx, n) =
+                self.request(json!({"op": "lack", "blobs": names}), Body::Bytes(vec![])).await?;
+            written += n;
+            let reply = rx.await.map_err(|_| Lost)?;
+            let lack: HashSet<&str> = reply.head["lack"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let (send, have): (Vec<_>, Vec<_>) =
+                unknown.into_iter().partition(|(b, _, _)| lack.contains(b.as_str()));
+            self.has(have.into_iter().map(|(b, _, _)| b).collect());
+            unknown = send;
+        }
+        let mut sent = Vec::with_capacity(unknown.len());
+        for (blob, local, size) in unknown {
+            let head = json!({"op": "put", "dir": rel, "blob": blob});
+            written += self.write(head, Body::File(local, size)).await?;
+            sent.push(blob);
+        }
+        Ok((written, sent))
+    }
+
+    /// Notes that the host has `blobs`.
+    fn has(&self, blobs: Vec<String>) {
+        self.has.lock().unwrap_or_else(|e| e.into_inner()).extend(blobs);
     }
 }
 
@@ -195,40 +257,30 @@ impl Ssh {
         let rel = layout.dir.strip_prefix(&format!("{}/", conn.workdir)).unwrap_or(&layout.dir);
         let lost = || async { self.ended_early(None, String::new(), layout, conn).await };
 
-        // Which blobs the host lacks, then those, each once.
-        let mut firsts: Vec<(String, PathBuf)> = Vec::new();
+        // The blobs the host may lack, each once.
+        let mut firsts: Vec<(String, PathBuf, u64)> = Vec::new();
         let mut seen = HashSet::new();
         for e in &entries {
             if let (Entry::File { rel: p, .. }, Some(blob)) = (e, e.blob())
                 && seen.insert(blob.clone())
             {
-                firsts.push((blob, local_path(job, p)));
+                let local = local_path(job, p);
+                let size =
+                    std::fs::metadata(&local).map_err(|e| Error::Io(local.clone(), e))?.len();
+                firsts.push((blob, local, size));
             }
         }
-        let blobs: Vec<&str> = firsts.iter().map(|(b, _)| b.as_str()).collect();
-        let Ok((rx, mut sent)) =
-            agent.request(json!({"op": "lack", "blobs": blobs}), Body::Bytes(vec![])).await
-        else {
+        let Ok((mut sent, blobs)) = agent.send_blobs(firsts, rel).await else {
             return Ok(lost().await);
         };
-        let Ok(lack) = rx.await else { return Ok(lost().await) };
-        let lack: HashSet<&str> =
-            lack.head["lack"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-        for (blob, local) in firsts.iter().filter(|(b, _)| lack.contains(b.as_str())) {
-            let size = std::fs::metadata(local).map_err(|e| Error::Io(local.clone(), e))?.len();
-            let head = json!({"op": "put", "dir": rel, "blob": blob});
-            match agent.write(head, Body::File(local.clone(), size)).await {
-                Ok(n) => sent += n,
-                Err(Lost) => return Ok(lost().await),
-            }
-        }
 
         // The job: its tree, its script; the reply comes when it ends.
         let (head, body) = job_request(layout, job, &entries, rel, &self.config.python)?;
         let Ok((rx, n)) = agent.request(head, Body::Bytes(body)).await else {
             return Ok(lost().await);
         };
-        self.sent.fetch_add(sent + n, Ordering::Relaxed);
+        sent += n;
+        self.sent.fetch_add(sent, Ordering::Relaxed);
         let timeout = async {
             match job.spec.timeout {
                 Some(t) => tokio::time::sleep(t).await,
@@ -238,7 +290,12 @@ impl Ssh {
         let mut rx = rx;
         let stopped = tokio::select! {
             r = &mut rx => match r {
-                Ok(reply) => return self.settle_reply(reply, layout, job, true).await,
+                Ok(reply) => {
+                    if reply.head.get("error").is_none() {
+                        agent.has(blobs);
+                    }
+                    return self.settle_reply(reply, layout, job, true).await;
+                }
                 Err(_) => return Ok(lost().await),
             },
             () = cancel.cancelled() => Outcome::Cancelled,
