@@ -1,6 +1,6 @@
 //! An ssh host: the example pipeline on it, reuse across targets, no connection for a
 //! no-op build, a strict host key check, a connection lost mid-step, a large input sent
-//! once, and a host without Python.
+//! once, a host without Python, and a timeout that kills the step's process group.
 
 use std::path::Path;
 use std::process::Command;
@@ -82,6 +82,30 @@ fn steps_run_on_an_ssh_host() {
     large_input_is_sent_once(&server, &known);
     one_new_input_for_many_jobs_at_once(&server, &known);
     no_python_runs_jobs_one_session_each(&server, &known);
+    timeout_kills_the_step_group(&server, &known);
+}
+
+/// A step past its timeout: it fails, and its whole process group on the host is gone, a
+/// child it left in the background too.
+fn timeout_kills_the_step_group(server: &Service, known: &Path) {
+    let pipeline = format!(
+        "[steps.slow]\ncommand = [\"sh\", \"-c\", \"sleep 61 & sleep 62; echo late > \\\"$0/x\\\"\", \
+         \"${{outputs.o}}\"]\noutputs = [\"o\"]\ntimeout = 1\ncompute = \"box\"\n\n{}",
+        target(server, known)
+    );
+    let p = Project::with(&[("pipeline.toml", &pipeline)]);
+    let started = Instant::now();
+    let b = p.build(&[]);
+    b.assert_code(1);
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let reason = b.reason("slow");
+    assert!(reason.contains("timed out") || reason.contains("timeout"), "{reason}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host_runs("sleep 61") || host_runs("sleep 62") {
+        assert!(Instant::now() < deadline, "the step's processes outlived its timeout");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!p.path(".runner/outputs/slow.o").exists());
 }
 
 /// Six jobs at once, each sent the same 400 new blobs: each unpacks them in its own folder
