@@ -16,6 +16,8 @@ out = sys.stdout.buffer
 out_lock = threading.Lock()
 procs = {}
 procs_lock = threading.Lock()
+# Jobs killed before they started: they do not start.
+killed = set()
 put_failed = {}
 
 
@@ -203,16 +205,21 @@ def job(h, body):
         d = job_dir(h["dir"])
         stage(d, h, body)
         with procs_lock:
-            p = subprocess.Popen(
-                ["sh", "run.sh"], cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True)
-            procs[d] = p
+            p = None
+            if d in killed:
+                killed.discard(d)
+            else:
+                p = subprocess.Popen(
+                    ["sh", "run.sh"], cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True)
+                procs[d] = p
     except Exception as e:
-        send({"id": rid, "error": "%s: %s" % (type(e).__name__, e)})
+        send({"id": rid, "error": "staging the job: %s: %s" % (type(e).__name__, e)})
         return
-    p.wait()
-    with procs_lock:
-        procs.pop(d, None)
+    if p is not None:
+        p.wait()
+        with procs_lock:
+            procs.pop(d, None)
     try:
         send_back(rid, d, h["outs"])
     except Exception as e:
@@ -244,11 +251,15 @@ def stop_group(pgid, grace):
 def kill(h):
     with procs_lock:
         p = procs.get(h.get("dir"))
+        if p is None:
+            killed.add(h.get("dir"))
     if p is not None:
         threading.Thread(target=stop_group, args=(p.pid, h.get("grace", 1)), daemon=True).start()
 
 
 def main():
+    if sys.version_info < (3, 6):
+        sys.exit(3)
     os.makedirs(os.path.join(sys.argv[1], "blobs"), exist_ok=True)
     os.chdir(sys.argv[1])
     hello = json.dumps({"workdir": os.getcwd(), "python": sys.version.split()[0]})

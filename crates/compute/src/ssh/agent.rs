@@ -327,9 +327,7 @@ impl Ssh {
             Error::Stage(format!("ssh host `{host}` sent a reply runner cannot read: {e}"))
         })?;
         if let Some(e) = &back.error {
-            return Ok(Outcome::Failed(format!(
-                "staging the step on ssh host `{host}` failed: {e}"
-            )));
+            return Ok(Outcome::Failed(format!("ssh host `{host}`: {e}")));
         }
         let (layout, job) = (layout.clone(), job.clone());
         let fetched = tokio::task::spawn_blocking(move || {
