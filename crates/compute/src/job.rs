@@ -228,10 +228,38 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// Writes the logs and metrics a job left, given by name in its folder (`stdout.log`,
+    /// `metrics.txt`, …), where the run keeps them, as [`Layout::bring_back_logs`] does.
+    pub fn bring_back_records(&self, records: &BTreeMap<String, Vec<u8>>, job: &Job) {
+        let logs: &[(&str, &Path)] = if self.shared_log {
+            &[("out.log", &job.spec.stdout_path)]
+        } else {
+            &[("stdout.log", &job.spec.stdout_path), ("stderr.log", &job.spec.stderr_path)]
+        };
+        for (name, to) in logs {
+            if let Some(log) = records.get(*name).filter(|l| !l.is_empty()) {
+                if let Some(parent) = to.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let _ = std::fs::write(to, log);
+            }
+        }
+        if let Some(metrics) = records.get("metrics.txt") {
+            append_metric_bytes(metrics, &job.metrics);
+        }
+    }
+}
+
 /// Appends the metrics a job wrote (`from`) to the run's metrics file `to`.
 fn append_metrics(from: &Path, to: &Path) {
-    use std::io::Write as _;
     let Ok(text) = std::fs::read(from) else { return };
+    append_metric_bytes(&text, to);
+}
+
+/// Appends the metrics `text` a job wrote to the run's metrics file `to`.
+fn append_metric_bytes(text: &[u8], to: &Path) {
+    use std::io::Write as _;
     if text.is_empty() {
         return;
     }
@@ -239,7 +267,7 @@ fn append_metrics(from: &Path, to: &Path) {
         let _ = std::fs::create_dir_all(parent);
     }
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(to) {
-        let _ = f.write_all(&text);
+        let _ = f.write_all(text);
     }
 }
 

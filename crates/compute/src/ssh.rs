@@ -20,8 +20,9 @@
 //! job gets copies, never the blobs themselves. The job runs in its own session, so
 //! cancelling or a timeout kills its whole process group there. When it ends, its folder
 //! comes back (logs, records, and on success its outputs), every path checked to lie in
-//! the scratch folder it is written to, and its outputs are checked against the digests
-//! recorded on the host. A connection lost while a job runs (the agent's stream ends, or
+//! the job's output folders (module `back`; a tar stream is unpacked by the `tar` crate,
+//! which writes nothing outside the scratch folder it is given), and its outputs are
+//! checked against the digests recorded on the host. A connection lost while a job runs (the agent's stream ends, or
 //! the job's session ends with ssh's own failure) fails that job, saying so; nothing of it
 //! is cached.
 

@@ -34,10 +34,10 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::back::{self, Back};
-use super::stage::{Entry, Fetched, list_job, local_path, settle};
+use super::stage::{Entry, Fetched, list_job, local_path};
 use super::{Conn, Ssh};
-use crate::Error;
 use crate::job::Layout;
+use crate::{Error, tree};
 
 /// The agent's program, sent as `python3 -c` text when the connection opens.
 pub(super) const SCRIPT: &str = include_str!("agent.py");
@@ -331,11 +331,17 @@ impl Ssh {
         }
         let (layout, job) = (layout.clone(), job.clone());
         let fetched = tokio::task::spawn_blocking(move || {
-            let sums = back.sums.clone().unwrap_or_default();
-            super::stage::in_scratch(&job, |scratch| {
-                back::write(&back, &reply.body, scratch, job.outputs.len())?;
-                settle(scratch, &layout, &job, outputs, &sums)
-            })
+            let outs = outputs.then_some(job.outputs.as_slice());
+            let records = back::write(&back, &reply.body, job.outputs.len(), outs)?;
+            layout.bring_back_records(&records, &job);
+            let read = |name: &str| {
+                records.get(name).map(|r| String::from_utf8_lossy(r).trim().to_owned())
+            };
+            let fetched = Fetched { rc: read("rc").and_then(|s| s.parse().ok()), why: read("why") };
+            if outputs && fetched.rc == Some(0) && fetched.why.is_none() {
+                tree::verify(&job.outputs, &back.sums.unwrap_or_default())?;
+            }
+            Ok(fetched)
         })
         .await
         .map_err(|e| Error::Stage(e.to_string()))?;

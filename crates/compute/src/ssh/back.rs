@@ -1,9 +1,10 @@
-//! What the agent sends back of a job's folder, written into a scratch folder of this
-//! machine. Every path in it is checked before anything is written: relative, `/`-separated,
-//! no empty, `.` or `..` component, under one of the names a job's folder has (its logs
-//! and records, or an output folder `o<i>` the job has), and never through a symlink the
-//! same reply made. Files are created new (`O_EXCL`: an existing name, a symlink included,
-//! is refused, never followed).
+//! What the agent sends back of a job's folder: its records (logs, metrics, exit code),
+//! kept in memory, and on success its output folders' contents, written straight into the
+//! job's output folders on this machine (which the engine made, empty, for it). Every path
+//! is checked before anything is written: relative, `/`-separated, no empty, `.` or `..`
+//! component, a record's name or under an output folder `o<i>` the job has, and never
+//! through a symlink the same reply made. Files are created new (`O_EXCL`: an existing
+//! name, a symlink included, is refused, never followed).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -95,29 +96,58 @@ fn parents(root: &Path, rel: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `back`'s entries into `root` (an empty folder), their bytes taken in order from
-/// `body`, for a job with `outputs` output folders.
+/// Where an output path `o<i>/REST` goes: `outputs[i]` and `REST` (empty for the folder
+/// itself).
+fn place<'a>(rel: &'a Path, outputs: &'a [PathBuf]) -> (&'a Path, PathBuf) {
+    let mut parts = rel.components();
+    let top =
+        parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+    let i: usize = top.trim_start_matches('o').parse().unwrap_or(0);
+    (outputs[i].as_path(), parts.as_path().to_path_buf())
+}
+
+/// Takes `back`'s entries, their bytes in order from `body`: records are returned by name,
+/// and, with `outputs` (the job's output folders, `o<i>` being `outputs[i]`), output
+/// entries are written there; without, they are checked and dropped.
 ///
 /// Errors: [`Error::Stage`] when a path is refused (see the module docs) or the body is not
 /// as long as the entries say; [`Error::Io`] when a file cannot be written.
-pub(super) fn write(back: &Back, body: &[u8], root: &Path, outputs: usize) -> Result<(), Error> {
+pub(super) fn write(
+    back: &Back,
+    body: &[u8],
+    count: usize,
+    outputs: Option<&[PathBuf]>,
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut records = BTreeMap::new();
     let mut at = 0usize;
     for entry in &back.files {
-        match entry {
-            Entry::Dir { p } => {
-                let rel = checked(p, outputs)?;
-                parents(root, &rel.join("x"))?;
+        let (p, n) = match entry {
+            Entry::Dir { p } | Entry::Symlink { p, .. } => (p, 0),
+            Entry::File { p, n, .. } => (p, *n),
+        };
+        let rel = checked(p, count)?;
+        let end = usize::try_from(n).ok().and_then(|n| at.checked_add(n));
+        let Some(bytes) = end.and_then(|end| body.get(at..end)) else {
+            return Err(Error::Stage("the host's reply is shorter than it says".into()));
+        };
+        at += bytes.len();
+        if RECORDS.contains(&p.as_str()) {
+            if let Entry::File { .. } = entry {
+                records.insert(p.clone(), bytes.to_vec());
             }
-            Entry::File { p, n, x } => {
-                let rel = checked(p, outputs)?;
-                parents(root, &rel)?;
-                let end = usize::try_from(*n).ok().and_then(|n| at.checked_add(n));
-                let Some(bytes) = end.and_then(|end| body.get(at..end)) else {
-                    return Err(Error::Stage("the host's reply is shorter than it says".into()));
-                };
-                at += bytes.len();
-                let path = root.join(&rel);
+            continue;
+        }
+        let Some(outputs) = outputs else { continue };
+        let (root, rest) = place(&rel, outputs);
+        if rest.as_os_str().is_empty() {
+            continue;
+        }
+        match entry {
+            Entry::Dir { .. } => parents(root, &rest.join("x"))?,
+            Entry::File { x, .. } => {
+                parents(root, &rest)?;
+                let path = root.join(&rest);
                 let mode = if *x { 0o755 } else { 0o644 };
                 let mut f = std::fs::OpenOptions::new()
                     .write(true)
@@ -129,10 +159,9 @@ pub(super) fn write(back: &Back, body: &[u8], root: &Path, outputs: usize) -> Re
                 let perms = std::fs::Permissions::from_mode(mode);
                 f.set_permissions(perms).map_err(|e| Error::Io(path.clone(), e))?;
             }
-            Entry::Symlink { p, t } => {
-                let rel = checked(p, outputs)?;
-                parents(root, &rel)?;
-                let path = root.join(&rel);
+            Entry::Symlink { t, .. } => {
+                parents(root, &rest)?;
+                let path = root.join(&rest);
                 std::os::unix::fs::symlink(t, &path).map_err(|e| Error::Io(path, e))?;
             }
         }
@@ -140,7 +169,7 @@ pub(super) fn write(back: &Back, body: &[u8], root: &Path, outputs: usize) -> Re
     if at != body.len() {
         return Err(Error::Stage("the host's reply is longer than it says".into()));
     }
-    Ok(())
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -155,23 +184,41 @@ mod tests {
         Back { files, ..Back::default() }
     }
 
+    /// `n` empty output folders in `t`.
+    fn outs(t: &Path, n: usize) -> Vec<PathBuf> {
+        (0..n)
+            .map(|i| {
+                let o = t.join(format!("out{i}"));
+                std::fs::create_dir(&o).unwrap();
+                o
+            })
+            .collect()
+    }
+
     #[test]
     fn writes_records_and_outputs() {
         let t = tempfile::tempdir().unwrap();
+        let o = outs(t.path(), 2);
         let back = reply(vec![
             file("rc", 2),
+            Entry::Dir { p: "o0".into() },
             Entry::Dir { p: "o1/empty".into() },
             Entry::File { p: "o0/sub/run".into(), n: 3, x: true },
             Entry::Symlink { p: "o0/link".into(), t: "sub/run".into() },
         ]);
-        write(&back, b"0\nabc", t.path(), 2).unwrap();
-        assert_eq!(std::fs::read_to_string(t.path().join("rc")).unwrap(), "0\n");
-        assert_eq!(std::fs::read(t.path().join("o0/sub/run")).unwrap(), b"abc");
-        assert!(t.path().join("o1/empty").is_dir());
-        assert_eq!(std::fs::read_link(t.path().join("o0/link")).unwrap(), Path::new("sub/run"));
+        let records = write(&back, b"0\nabc", 2, Some(&o)).unwrap();
+        assert_eq!(records.get("rc").map(Vec::as_slice), Some(&b"0\n"[..]));
+        assert_eq!(std::fs::read(o[0].join("sub/run")).unwrap(), b"abc");
+        assert!(o[1].join("empty").is_dir());
+        assert_eq!(std::fs::read_link(o[0].join("link")).unwrap(), Path::new("sub/run"));
+        // Without output folders, outputs are checked and dropped.
+        let t = tempfile::tempdir().unwrap();
+        let records = write(&back, b"0\nabc", 2, None).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
     }
 
-    /// Crafted replies, each refused before anything lands outside the folder.
+    /// Crafted replies, each refused before anything lands outside the output folders.
     #[test]
     fn hostile_paths_are_refused() {
         let t = tempfile::tempdir().unwrap();
@@ -180,6 +227,7 @@ mod tests {
         let cases: Vec<Vec<Entry>> = vec![
             vec![file("../outside/x", 1)],
             vec![file("o0/../../outside/x", 1)],
+            vec![file("o0/../outside/x", 1)],
             vec![file(&format!("{}/x", outside.display()), 1)],
             vec![file("/etc/passwd", 1)],
             vec![file("o0//x", 1)],
@@ -203,9 +251,10 @@ mod tests {
             vec![Entry::Symlink { p: "../outside/s".into(), t: "/".into() }],
         ];
         for (i, files) in cases.into_iter().enumerate() {
-            let root = t.path().join(format!("scratch{i}"));
-            std::fs::create_dir(&root).unwrap();
-            let err = write(&reply(files), b"x", &root, 2);
+            let case = t.path().join(format!("case{i}"));
+            std::fs::create_dir(&case).unwrap();
+            let o = outs(&case, 2);
+            let err = write(&reply(files), b"x", 2, Some(&o));
             assert!(err.is_err(), "case {i} was accepted");
             assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "case {i} wrote outside");
         }
@@ -213,9 +262,7 @@ mod tests {
 
     #[test]
     fn a_body_of_another_length_is_refused() {
-        let t = tempfile::tempdir().unwrap();
-        assert!(write(&reply(vec![file("rc", 5)]), b"0\n", t.path(), 0).is_err());
-        let t = tempfile::tempdir().unwrap();
-        assert!(write(&reply(vec![file("rc", 1)]), b"0\n", t.path(), 0).is_err());
+        assert!(write(&reply(vec![file("rc", 5)]), b"0\n", 0, None).is_err());
+        assert!(write(&reply(vec![file("rc", 1)]), b"0\n", 0, None).is_err());
     }
 }

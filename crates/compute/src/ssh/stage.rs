@@ -193,10 +193,7 @@ pub(super) fn unpack(
 /// Runs `f` on a new scratch folder beside the job's logs, removed after.
 ///
 /// Errors: the folder cannot be made, or what `f` returns.
-pub(super) fn in_scratch<T>(
-    job: &Job,
-    f: impl FnOnce(&Path) -> Result<T, Error>,
-) -> Result<T, Error> {
+fn in_scratch<T>(job: &Job, f: impl FnOnce(&Path) -> Result<T, Error>) -> Result<T, Error> {
     let parent = job.spec.stderr_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let scratch = parent.join(format!("fetched-{:x}", nonce()));
     std::fs::create_dir_all(&scratch).map_err(|e| Error::Io(scratch.clone(), e))?;
@@ -210,7 +207,7 @@ pub(super) fn in_scratch<T>(
 /// `sums`, the SHA-256 of each output file by path in the job's folder (`o0/model.pkl`).
 ///
 /// Errors: an output is missing or differs, a file cannot be moved.
-pub(super) fn settle(
+fn settle(
     scratch: &Path,
     layout: &Layout,
     job: &Job,
