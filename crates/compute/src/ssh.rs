@@ -192,20 +192,9 @@ impl Ssh {
     async fn open(&self, agent: bool) -> Result<Option<Master>, Error> {
         let socket_dir = std::env::temp_dir().join(format!("runner-ssh-{:x}", nonce()));
         std::fs::create_dir(&socket_dir).map_err(|e| Error::Io(socket_dir.clone(), e))?;
-        let wd = quote(&self.config.workdir);
-        let plain = format!(
-            "mkdir -p {wd}/blobs && cd {wd} && echo \"RUNNER-PLAIN $(pwd -P)\" && exec cat > /dev/null"
-        );
-        let command = if agent {
-            let py = quote(&self.config.python);
-            let script = quote(agent::SCRIPT);
-            format!("command -v {py} > /dev/null 2>&1 && exec {py} -c {script} {wd}; {plain}")
-        } else {
-            plain
-        };
         let mut cmd = self.base(&socket_dir.join("ctl"));
         cmd.args(["-M", "-e", "none", "-o", "ControlPersist=no", "--"]);
-        cmd.arg(&self.config.host).arg(command);
+        cmd.arg(&self.config.host).arg(self.master_command(agent));
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = match cmd.spawn() {
             Ok(c) => c,
@@ -249,7 +238,38 @@ impl Ssh {
             m._stdin = stdin;
             return Ok(Some(m));
         }
-        // The session ended: why, from ssh's status and what it said.
+        match self.why_ended(m, drained, &said, agent).await {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// The master's own session, shell text of our own words with the workdir and the
+    /// interpreter [`quote`]d: the agent (`agent`, when `python` is there) or a `cat` that
+    /// holds the connection, either after making the workdir and saying its absolute path.
+    fn master_command(&self, agent: bool) -> String {
+        let wd = quote(&self.config.workdir);
+        let plain = format!(
+            "mkdir -p {wd}/blobs && cd {wd} && echo \"RUNNER-PLAIN $(pwd -P)\" && exec cat > /dev/null"
+        );
+        if !agent {
+            return plain;
+        }
+        let py = quote(&self.config.python);
+        let script = quote(agent::SCRIPT);
+        format!("command -v {py} > /dev/null 2>&1 && exec {py} -c {script} {wd}; {plain}")
+    }
+
+    /// Why master `m` ended before its session's first line, from ssh's status and what it
+    /// said (`said`, filled by the thread `drained`); `None` when it ran the agent and
+    /// ended otherwise than by ssh's failure (the caller then tries without).
+    async fn why_ended(
+        &self,
+        m: Master,
+        drained: Option<std::thread::JoinHandle<()>>,
+        said: &Mutex<String>,
+        agent: bool,
+    ) -> Option<Error> {
         let status = tokio::task::spawn_blocking(move || {
             let status = m.child.lock().unwrap_or_else(|e| e.into_inner()).wait();
             if let Some(t) = drained {
@@ -262,12 +282,12 @@ impl Ssh {
         let said = said.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let status_text = status.map_or_else(|| "no status".to_owned(), |s| s.to_string());
         if status.is_none_or(|s| s.code() == Some(255)) {
-            return Err(self.connect_error(&said, &status_text));
+            return Some(self.connect_error(&said, &status_text));
         }
         if agent {
-            return Ok(None);
+            return None;
         }
-        Err(Error::Command(format!(
+        Some(Error::Command(format!(
             "ssh host `{}`: cannot make the workdir `{}` ({status_text}): {}",
             self.config.host,
             self.config.workdir,
