@@ -111,11 +111,13 @@ impl Layout {
     /// output in the step's stderr log), go to its snapshot, run its argv with its
     /// environment variables, record its exit code in `rc` and its outputs' digests in
     /// `outputs.sha256`. `python`: the target's interpreter for `.py` scripts and for
-    /// making environments when the environment names none of its own.
+    /// making environments when the environment names none of its own. `sums`: whether
+    /// the script records the digests itself (`find` and `sha256sum`), or leaves them to
+    /// whoever fetches the outputs (the ssh agent hashes them as it sends them).
     ///
     /// Errors: an argument, value or path is not UTF-8; an environment variable's name is
     /// not a shell name (letters, digits and `_`).
-    pub fn script(&self, job: &Job, python: &str) -> Result<String, Error> {
+    pub fn script(&self, job: &Job, python: &str, sums: bool) -> Result<String, Error> {
         let q = quote;
         let mut s = String::new();
         let _ = writeln!(s, "#!/bin/sh\n# runner: step {} of run {}", job.step, job.run_id);
@@ -123,7 +125,9 @@ impl Layout {
         let (out, err) =
             if self.shared_log { ("out.log", "out.log") } else { ("stdout.log", "stderr.log") };
         let _ = writeln!(s, "OUT=\"$J/{out}\"\nERR=\"$J/{err}\"\n: > \"$OUT\"\n: >> \"$ERR\"");
-        s.push_str("fail() { echo \"$1\" > why; echo 1 > rc.tmp; mv rc.tmp rc; exit 121; }\n");
+        // `rc` is written by `echo`, a builtin (no process): a script killed before its one
+        // write leaves it empty, which reads as no exit code, as a missing one does.
+        s.push_str("fail() { echo \"$1\" > why; echo 1 > rc; exit 121; }\n");
         let argv0 = match &job.program {
             Program::Given => self.map(&job.spec.argv[0], job)?,
             Program::Shell => "sh".to_owned(),
@@ -154,14 +158,14 @@ impl Layout {
         s.push_str("rc=$?\ncd \"$J\"\n");
         // The outputs' digests, for the fetch to verify what it brought back.
         let outs: Vec<String> = (0..self.outputs.len()).map(|i| format!("o{i}")).collect();
-        if !outs.is_empty() {
+        if sums && !outs.is_empty() {
             let _ = writeln!(
                 s,
                 "[ \"$rc\" -ne 0 ] || find {} -type f -exec sha256sum {{}} + > outputs.sha256",
                 outs.join(" ")
             );
         }
-        s.push_str("echo \"$rc\" > rc.tmp && mv rc.tmp rc\nexit \"$rc\"\n");
+        s.push_str("echo \"$rc\" > rc\nexit \"$rc\"\n");
         Ok(s)
     }
 
@@ -224,10 +228,38 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// Writes the logs and metrics a job left, given by name in its folder (`stdout.log`,
+    /// `metrics.txt`, …), where the run keeps them, as [`Layout::bring_back_logs`] does.
+    pub fn bring_back_records(&self, records: &BTreeMap<String, Vec<u8>>, job: &Job) {
+        let logs: &[(&str, &Path)] = if self.shared_log {
+            &[("out.log", &job.spec.stdout_path)]
+        } else {
+            &[("stdout.log", &job.spec.stdout_path), ("stderr.log", &job.spec.stderr_path)]
+        };
+        for (name, to) in logs {
+            if let Some(log) = records.get(*name).filter(|l| !l.is_empty()) {
+                if let Some(parent) = to.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let _ = std::fs::write(to, log);
+            }
+        }
+        if let Some(metrics) = records.get("metrics.txt") {
+            append_metric_bytes(metrics, &job.metrics);
+        }
+    }
+}
+
 /// Appends the metrics a job wrote (`from`) to the run's metrics file `to`.
 fn append_metrics(from: &Path, to: &Path) {
-    use std::io::Write as _;
     let Ok(text) = std::fs::read(from) else { return };
+    append_metric_bytes(&text, to);
+}
+
+/// Appends the metrics `text` a job wrote to the run's metrics file `to`.
+fn append_metric_bytes(text: &[u8], to: &Path) {
+    use std::io::Write as _;
     if text.is_empty() {
         return;
     }
@@ -235,7 +267,7 @@ fn append_metrics(from: &Path, to: &Path) {
         let _ = std::fs::create_dir_all(parent);
     }
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(to) {
-        let _ = f.write_all(&text);
+        let _ = f.write_all(text);
     }
 }
 
@@ -311,7 +343,7 @@ mod tests {
         for (_, staged) in layout.reads.iter().chain(&layout.outputs) {
             std::fs::create_dir_all(staged).unwrap();
         }
-        let script = layout.script(&job, "python3").unwrap();
+        let script = layout.script(&job, "python3", true).unwrap();
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)

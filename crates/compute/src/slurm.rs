@@ -332,7 +332,7 @@ fn stage(layout: &Layout, job: &Job) -> Result<(), Error> {
         let to = dir.join("requirements.txt");
         std::fs::copy(req, &to).map_err(|e| Error::Io(req.clone(), e))?;
     }
-    let script = layout.script(job, "python3")?;
+    let script = layout.script(job, "python3", true)?;
     let path = dir.join("run.sh");
     std::fs::write(&path, script).map_err(|e| Error::Io(path, e))
 }

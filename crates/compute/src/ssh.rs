@@ -5,24 +5,40 @@
 //! known_hosts or the target's `known_hosts`): an unknown or changed key fails every job,
 //! naming the host; it is never accepted. Sources: ssh(1), ssh_config(5) of OpenSSH 9.2.
 //!
+//! The master's own session is the agent (module `agent`): one Python process on the host
+//! (the target's `python`, sent as `-c` text) that makes the workdir, says its absolute
+//! path (which is also how runner learns the connection is up, without polling its control
+//! socket), then serves every job of the build over the session's stdin and stdout. A job
+//! then costs no ssh session and no process on the host but its own step's. When the host
+//! cannot run the agent (no such `python`, or not Python 3), the master's session only
+//! holds the connection, and each job is one ssh session over it (module `session`, with
+//! `tar`, `cp` and `setsid` on the host).
+//!
 //! What a job reads is sent content-addressed: each file's SHA-256 names a blob in
-//! `<workdir>/blobs/` on the host; only blobs the host lacks are sent (in one tar stream,
-//! with the job's tree as hard links to them), and the job gets copies, never the blobs
-//! themselves. The job runs in its own session (`setsid -w`), so cancelling or a timeout
-//! kills its whole process group there. When it ends, its folder comes back in one tar
-//! stream (unpacked by the `tar` crate, which writes nothing outside the folder it is
-//! given), and its outputs are checked against the digests the job recorded. A connection
-//! lost while a job runs fails that job, saying so; nothing of it is cached.
+//! `<workdir>/blobs/` on the host; only blobs the host lacks are sent, a blob there is
+//! always whole (written beside, then linked or renamed in, never replacing one), and the
+//! job gets copies, never the blobs themselves. The job runs in its own session, so
+//! cancelling or a timeout kills its whole process group there. When it ends, its folder
+//! comes back (logs, records, and on success its outputs), every path checked to lie in
+//! the job's output folders (module `back`; a tar stream is unpacked by the `tar` crate,
+//! which writes nothing outside the scratch folder it is given), and its outputs are
+//! checked against the digests recorded on the host. A connection lost while a job runs (the agent's stream ends, or
+//! the job's session ends with ssh's own failure) fails that job, saying so; nothing of it
+//! is cached.
 
+mod agent;
+mod back;
 mod session;
 mod stage;
 
-use std::io::Read as _;
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent::Agent;
 
 use exec::{CancelToken, ComputeTarget, Job, JobFuture};
 
@@ -54,13 +70,33 @@ pub struct Ssh {
     config: SshConfig,
     master: tokio::sync::Mutex<Option<Master>>,
     sent: AtomicU64,
+    /// Connections opened so far; each one's number tells a job's own from a newer one.
+    opened: AtomicU64,
+    /// How the last connection runs jobs: 0 none yet, 1 through the agent, 2 one session each.
+    mode: AtomicU8,
 }
 
-/// The master connection: its process, its control socket, the workdir's absolute path.
+/// The master connection: its process (whose own session is the agent, or a `cat` that
+/// holds the connection when there is none), its control socket, and what jobs use of it.
 struct Master {
     child: Mutex<std::process::Child>,
     socket_dir: PathBuf,
+    conn: Conn,
+    /// The master's stdin when no agent holds it: its session lasts until it closes.
+    _stdin: Option<ChildStdin>,
+}
+
+/// What a job uses of the connection.
+#[derive(Clone)]
+struct Conn {
+    /// The workdir's absolute path on the host.
     workdir: String,
+    /// The agent; `None`: the host has no usable Python, and each job is one ssh session.
+    agent: Option<Arc<Agent>>,
+    /// Which connection of this target this is (see [`Ssh::ended_early`]).
+    number: u64,
+    /// The last of what the master printed on stderr.
+    said: Arc<Mutex<String>>,
 }
 
 impl Ssh {
@@ -71,12 +107,26 @@ impl Ssh {
             config,
             master: tokio::sync::Mutex::new(None),
             sent: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+            mode: AtomicU8::new(0),
         }
     }
 
-    /// Bytes this target has sent to its host for jobs (tar streams of blobs and job trees).
+    /// Bytes this target has sent to its host for jobs (blobs, job trees and scripts, with
+    /// the agent's framing, or tar streams without an agent).
     pub fn bytes_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Whether jobs run through the agent on the host (`Some(true)`), or one ssh session
+    /// each, because the host has no usable `python` (`Some(false)`); `None` before a
+    /// connection has opened.
+    pub fn uses_agent(&self) -> Option<bool> {
+        match self.mode.load(Ordering::Relaxed) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
     }
 
     /// ssh's options for this target, with control socket `socket`, in a process group of
@@ -114,58 +164,135 @@ impl Ssh {
         cmd
     }
 
-    /// Opens the master connection if it is not open; gives the workdir's absolute path.
-    async fn connect(&self) -> Result<String, Error> {
+    /// Opens the master connection if it is not open: with the agent, or, when the host
+    /// cannot run it, without.
+    async fn connect(&self) -> Result<Conn, Error> {
         let mut master = self.master.lock().await;
         if let Some(m) = master.as_ref() {
-            return Ok(m.workdir.clone());
+            return Ok(m.conn.clone());
         }
+        let m = match self.open(true).await? {
+            Some(m) => m,
+            None => self.open(false).await?.ok_or_else(|| {
+                Error::Command(format!("ssh host `{}`: the connection ended", self.config.host))
+            })?,
+        };
+        let agent = m.conn.agent.is_some();
+        self.mode.store(if agent { 1 } else { 2 }, Ordering::Relaxed);
+        let conn = m.conn.clone();
+        *master = Some(m);
+        Ok(conn)
+    }
+
+    /// Opens a master connection whose own session is the agent (`agent`), or a `cat` that
+    /// holds it; either first makes the workdir and says its absolute path. `None`: the
+    /// session ended before that, not by ssh's failure (the host has no usable Python).
+    ///
+    /// Errors: ssh failed (the host key, no route, no login), or the workdir cannot be made.
+    async fn open(&self, agent: bool) -> Result<Option<Master>, Error> {
         let socket_dir = std::env::temp_dir().join(format!("runner-ssh-{:x}", nonce()));
         std::fs::create_dir(&socket_dir).map_err(|e| Error::Io(socket_dir.clone(), e))?;
         let mut cmd = self.base(&socket_dir.join("ctl"));
-        cmd.args(["-M", "-N", "-o", "ControlPersist=no", "--"]).arg(&self.config.host);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let child = cmd.spawn().map_err(|e| Error::Command(format!("ssh: {e}")))?;
-        let mut m = Master { child: Mutex::new(child), socket_dir, workdir: String::new() };
-        self.wait_ready(&m).await?;
-        let wd = quote(&self.config.workdir);
-        let out = self
-            .output(self.remote(&m, &format!("mkdir -p {wd}/blobs && cd {wd} && pwd -P")))
-            .await?;
-        m.workdir = String::from_utf8_lossy(&out).trim().to_owned();
-        let workdir = m.workdir.clone();
-        *master = Some(m);
-        Ok(workdir)
+        cmd.args(["-M", "-e", "none", "-o", "ControlPersist=no", "--"]);
+        cmd.arg(&self.config.host).arg(self.master_command(agent));
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&socket_dir);
+                return Err(Error::Command(format!("ssh: {e}")));
+            }
+        };
+        let (mut stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let said = Arc::new(Mutex::new(String::new()));
+        let drained = stderr.map(|e| {
+            let said = said.clone();
+            std::thread::spawn(move || drain(e, &said))
+        });
+        let number = self.opened.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn { workdir: String::new(), agent: None, number, said: said.clone() };
+        let mut m = Master { child: Mutex::new(child), socket_dir, conn, _stdin: None };
+        let Some(stdout) = stdout else { return Err(Error::Command("ssh: no pipes".into())) };
+        let first = tokio::task::spawn_blocking(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            (r, line)
+        });
+        let Ok(Ok((r, line))) = tokio::time::timeout(OPEN_TIMEOUT, first).await else {
+            return Err(Error::Command(format!(
+                "ssh host `{}`: no connection after {} s",
+                self.config.host,
+                OPEN_TIMEOUT.as_secs()
+            )));
+        };
+        if let Some(workdir) = agent::read_hello(&line)
+            && let Some(stdin) = stdin.take()
+        {
+            m.conn.workdir = workdir;
+            m.conn.agent = Some(Agent::start(stdin, r));
+            return Ok(Some(m));
+        } else if let Some(workdir) = line.strip_prefix("RUNNER-PLAIN ") {
+            m.conn.workdir = workdir.trim_end_matches('\n').to_owned();
+            m._stdin = stdin;
+            return Ok(Some(m));
+        }
+        match self.why_ended(m, drained, &said, agent).await {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
     }
 
-    /// Waits until the master's socket answers, or fails with why the master ended.
-    async fn wait_ready(&self, m: &Master) -> Result<(), Error> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let exited = m.child.lock().unwrap_or_else(|e| e.into_inner()).try_wait();
-            if let Ok(Some(status)) = exited {
-                let mut said = String::new();
-                if let Some(mut err) =
-                    m.child.lock().unwrap_or_else(|e| e.into_inner()).stderr.take()
-                {
-                    let _ = err.read_to_string(&mut said);
-                }
-                return Err(self.connect_error(&said, &status.to_string()));
-            }
-            let mut check = self.base(&m.socket_dir.join("ctl"));
-            check.args(["-O", "check", "--"]).arg(&self.config.host);
-            check.stdout(Stdio::null()).stderr(Stdio::null()).stdin(Stdio::null());
-            if tokio::process::Command::from(check).status().await.is_ok_and(|s| s.success()) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(Error::Command(format!(
-                    "ssh host `{}`: no connection after 20 s",
-                    self.config.host
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(30)).await;
+    /// The master's own session, shell text of our own words with the workdir and the
+    /// interpreter [`quote`]d: the agent (`agent`, when `python` is there) or a `cat` that
+    /// holds the connection, either after making the workdir and saying its absolute path.
+    fn master_command(&self, agent: bool) -> String {
+        let wd = quote(&self.config.workdir);
+        let plain = format!(
+            "mkdir -p {wd}/blobs && cd {wd} && echo \"RUNNER-PLAIN $(pwd -P)\" && exec cat > /dev/null"
+        );
+        if !agent {
+            return plain;
         }
+        let py = quote(&self.config.python);
+        let script = quote(agent::SCRIPT);
+        format!("command -v {py} > /dev/null 2>&1 && exec {py} -c {script} {wd}; {plain}")
+    }
+
+    /// Why master `m` ended before its session's first line, from ssh's status and what it
+    /// said (`said`, filled by the thread `drained`); `None` when it ran the agent and
+    /// ended otherwise than by ssh's failure (the caller then tries without).
+    async fn why_ended(
+        &self,
+        m: Master,
+        drained: Option<std::thread::JoinHandle<()>>,
+        said: &Mutex<String>,
+        agent: bool,
+    ) -> Option<Error> {
+        let status = tokio::task::spawn_blocking(move || {
+            let status = m.child.lock().unwrap_or_else(|e| e.into_inner()).wait();
+            if let Some(t) = drained {
+                let _ = t.join();
+            }
+            status
+        })
+        .await;
+        let status = status.ok().and_then(Result::ok);
+        let said = said.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let status_text = status.map_or_else(|| "no status".to_owned(), |s| s.to_string());
+        if status.is_none_or(|s| s.code() == Some(255)) {
+            return Some(self.connect_error(&said, &status_text));
+        }
+        if agent {
+            return None;
+        }
+        Some(Error::Command(format!(
+            "ssh host `{}`: cannot make the workdir `{}` ({status_text}): {}",
+            self.config.host,
+            self.config.workdir,
+            tail(&said, 3).replace('\n', " ")
+        )))
     }
 
     fn connect_error(&self, said: &str, status: &str) -> Error {
@@ -196,6 +323,27 @@ impl Ssh {
             return Err(Error::Command(format!("ssh host `{host}`: {} ({said})", out.status)));
         }
         Ok(out.stdout)
+    }
+}
+
+/// How long opening a connection may take, login and the agent's start included.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads what the master prints on stderr until it ends, keeping the last few KiB in
+/// `said` (read unless the pipe would fill and stop the master).
+fn drain(mut from: std::process::ChildStderr, said: &Mutex<String>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let mut s = said.lock().unwrap_or_else(|e| e.into_inner());
+        s.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if s.len() > 8192 {
+            let cut = s.len() - 4096;
+            let cut = (cut..s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(s.len());
+            s.drain(..cut);
+        }
     }
 }
 

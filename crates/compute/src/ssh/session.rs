@@ -1,4 +1,5 @@
-//! One job on the host, in one ssh session over the master connection:
+//! One job on the host, in one ssh session over the master connection, when the host
+//! cannot run the agent:
 //!
 //! 1. runner sends the digests of the blobs the job needs, then `--`; the host answers
 //!    those it lacks, then `--`;
@@ -22,8 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 use exec::{CancelToken, Finished, Job, Outcome};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 
-use super::Ssh;
-use super::stage::{Entry, Fetched, build_tar, list_job, unpack};
+use super::stage::{Entry, build_tar, list_job, unpack};
+use super::{Conn, Ssh};
 use crate::job::{Layout, quote};
 use crate::{Error, finished, nonce, tail};
 
@@ -33,12 +34,16 @@ const BACK: &str = "stdout.log stderr.log out.log metrics.txt rc why outputs.sha
 impl Ssh {
     pub(super) async fn run_job(&self, job: Job, cancel: CancelToken) -> Finished {
         let (started, clock) = (SystemTime::now(), Instant::now());
-        let workdir = match self.connect().await {
-            Ok(w) => w,
+        let conn = match self.connect().await {
+            Ok(c) => c,
             Err(e) => return finished(Outcome::SpawnFailed(e.to_string()), started, clock),
         };
-        let layout = Layout::new(&workdir, &job, nonce());
-        let outcome = match self.session(&layout, &job, &workdir, &cancel).await {
+        let layout = Layout::new(&conn.workdir, &job, nonce());
+        let ran = match &conn.agent {
+            Some(agent) => self.agent_job(&conn, agent, &layout, &job, &cancel).await,
+            None => self.session(&layout, &job, &conn, &cancel).await,
+        };
+        let outcome = match ran {
             Ok(outcome) => outcome,
             Err(e) => Outcome::SpawnFailed(e.to_string()),
         };
@@ -76,9 +81,10 @@ impl Ssh {
         &self,
         layout: &Layout,
         job: &Job,
-        workdir: &str,
+        conn: &Conn,
         cancel: &CancelToken,
     ) -> Result<Outcome, Error> {
+        let workdir = conn.workdir.as_str();
         let (layout2, job2) = (layout.clone(), job.clone());
         let entries = tokio::task::spawn_blocking(move || list_job(&layout2, &job2))
             .await
@@ -126,11 +132,13 @@ impl Ssh {
         };
         if asked.await.is_err() {
             let status = child.wait().await.ok().and_then(|s| s.code());
-            return Ok(self.ended_early(status, said.await.unwrap_or_default(), layout).await);
+            return Ok(self
+                .ended_early(status, said.await.unwrap_or_default(), layout, conn)
+                .await);
         }
 
         // 2. The tar stream, then our side closed: the host runs the job.
-        let script = layout.script(job, &self.config.python)?;
+        let script = layout.script(job, &self.config.python, true)?;
         let rel = layout.dir.strip_prefix(&format!("{workdir}/")).unwrap_or(&layout.dir).to_owned();
         let job2 = job.clone();
         let archive = tokio::task::spawn_blocking(move || {
@@ -141,7 +149,9 @@ impl Ssh {
         self.sent.fetch_add(archive.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if stdin.write_all(&archive).await.is_err() || stdin.shutdown().await.is_err() {
             let status = child.wait().await.ok().and_then(|s| s.code());
-            return Ok(self.ended_early(status, said.await.unwrap_or_default(), layout).await);
+            return Ok(self
+                .ended_early(status, said.await.unwrap_or_default(), layout, conn)
+                .await);
         }
         drop(stdin);
 
@@ -170,35 +180,43 @@ impl Ssh {
         }
         let status = child.wait().await.map_err(|e| Error::Command(format!("ssh: {e}")))?;
         if status.code() != Some(0) {
-            return Ok(self
-                .ended_early(status.code(), said.await.unwrap_or_default(), layout)
-                .await);
+            let said = said.await.unwrap_or_default();
+            return Ok(self.ended_early(status.code(), said, layout, conn).await);
         }
         let (layout2, job2) = (layout.clone(), job.clone());
         let fetched = tokio::task::spawn_blocking(move || unpack(&back, &layout2, &job2, true))
             .await
             .map_err(|e| Error::Stage(e.to_string()))?;
-        Ok(match fetched {
-            Err(e) => Outcome::Failed(e.to_string()),
-            Ok(Fetched { why: Some(why), .. }) => Outcome::Failed(why),
-            Ok(Fetched { rc: Some(code), .. }) => Outcome::Exited(code),
-            Ok(Fetched { rc: None, .. }) => Outcome::Failed(format!(
-                "the step ended on ssh host `{}` without an exit code (killed there?)",
-                self.config.host
-            )),
-        })
+        Ok(self.outcome(fetched))
     }
 
-    /// The outcome of a session that ended before the job's folder came back, with exit
-    /// status `code` (ssh's own failure is 255) after printing `said`. A lost connection
-    /// is forgotten (the next job opens a new one) and, if the host answers again, what the
-    /// job left running there is stopped.
-    async fn ended_early(&self, code: Option<i32>, said: String, layout: &Layout) -> Outcome {
+    /// The outcome of a job whose session (or agent) ended before its folder came back,
+    /// with exit status `code` (ssh's own failure is 255; `None` for the agent) after
+    /// printing `said`. A lost connection is forgotten (the next job opens a new one, unless
+    /// another job already did) and, if the host answers again, what the job left running
+    /// there is stopped.
+    pub(super) async fn ended_early(
+        &self,
+        code: Option<i32>,
+        said: String,
+        layout: &Layout,
+        conn: &Conn,
+    ) -> Outcome {
+        let said = if said.trim().is_empty() {
+            conn.said.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        } else {
+            said
+        };
         let said = tail(&said, 2).replace('\n', " ");
         let said = if said.trim().is_empty() { String::new() } else { format!(": {said}") };
         let host = &self.config.host;
         if matches!(code, Some(255) | None) {
-            *self.master.lock().await = None;
+            {
+                let mut master = self.master.lock().await;
+                if master.as_ref().is_some_and(|m| m.conn.number == conn.number) {
+                    *master = None;
+                }
+            }
             if self.connect().await.is_ok() {
                 self.kill_group(layout, Duration::from_secs(1)).await;
             }

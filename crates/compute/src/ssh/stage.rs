@@ -3,7 +3,7 @@
 //! them), and the job's folder when it ends (`unpack`, by the `tar` crate, which writes
 //! nothing outside the folder it is given).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use exec::Job;
@@ -156,7 +156,7 @@ pub(super) fn build_tar(
 }
 
 /// The local file of tree entry `rel` (`r<i>/…`).
-fn local_path(job: &Job, rel: &str) -> PathBuf {
+pub(super) fn local_path(job: &Job, rel: &str) -> PathBuf {
     let (first, rest) = rel.split_once('/').unwrap_or((rel, ""));
     let i: usize = first.trim_start_matches('r').parse().unwrap_or(0);
     let base = &job.reads[i];
@@ -171,36 +171,49 @@ pub(super) struct Fetched {
     pub why: Option<String>,
 }
 
-/// Unpacks a fetched job folder into a scratch folder beside the job's logs, then puts
-/// each part where the run keeps it: logs, metrics, and (with `outputs`) its outputs,
-/// checked against the digests the job recorded.
+/// Unpacks a fetched job folder (a tar stream) into a scratch folder beside the job's
+/// logs, then puts each part where the run keeps it ([`settle`]).
 ///
-/// Errors: the stream is not a tar the `tar` crate unpacks, an output is missing or
-/// differs, a file cannot be written.
+/// Errors: the stream is not a tar the `tar` crate unpacks, or as [`settle`].
 pub(super) fn unpack(
     archive: &[u8],
     layout: &Layout,
     job: &Job,
     outputs: bool,
 ) -> Result<Fetched, Error> {
+    in_scratch(job, |scratch| {
+        tar::Archive::new(archive)
+            .unpack(scratch)
+            .map_err(|e| Error::Stage(format!("unpacking what the host sent: {e}")))?;
+        let sums = std::fs::read_to_string(scratch.join("outputs.sha256")).unwrap_or_default();
+        settle(scratch, layout, job, outputs, &parse_sums(&sums))
+    })
+}
+
+/// Runs `f` on a new scratch folder beside the job's logs, removed after.
+///
+/// Errors: the folder cannot be made, or what `f` returns.
+fn in_scratch<T>(job: &Job, f: impl FnOnce(&Path) -> Result<T, Error>) -> Result<T, Error> {
     let parent = job.spec.stderr_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let scratch = parent.join(format!("fetched-{:x}", nonce()));
     std::fs::create_dir_all(&scratch).map_err(|e| Error::Io(scratch.clone(), e))?;
-    let result = place(archive, &scratch, layout, job, outputs);
+    let result = f(&scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-fn place(
-    archive: &[u8],
+/// Puts each part of a job's folder, fetched into `scratch`, where the run keeps it: logs,
+/// metrics, and (with `outputs`, when the job succeeded) its outputs, checked against
+/// `sums`, the SHA-256 of each output file by path in the job's folder (`o0/model.pkl`).
+///
+/// Errors: an output is missing or differs, a file cannot be moved.
+fn settle(
     scratch: &Path,
     layout: &Layout,
     job: &Job,
     outputs: bool,
+    sums: &BTreeMap<String, String>,
 ) -> Result<Fetched, Error> {
-    tar::Archive::new(archive)
-        .unpack(scratch)
-        .map_err(|e| Error::Stage(format!("unpacking what the host sent: {e}")))?;
     layout.bring_back_logs(scratch, job);
     let read = |name: &str| std::fs::read_to_string(scratch.join(name)).ok();
     let fetched = Fetched {
@@ -216,7 +229,7 @@ fn place(
                 std::fs::rename(entry.path(), &to).map_err(|e| Error::Io(to, e))?;
             }
         }
-        tree::verify(&job.outputs, &parse_sums(&read("outputs.sha256").unwrap_or_default()))?;
+        tree::verify(&job.outputs, sums)?;
     }
     Ok(fetched)
 }

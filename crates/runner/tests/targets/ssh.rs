@@ -1,6 +1,6 @@
 //! An ssh host: the example pipeline on it, reuse across targets, no connection for a
-//! no-op build, a strict host key check, a connection lost mid-step, and a large input
-//! sent once.
+//! no-op build, a strict host key check, a connection lost mid-step, a large input sent
+//! once, a host without Python, and a timeout that kills the step's process group.
 
 use std::path::Path;
 use std::process::Command;
@@ -81,6 +81,31 @@ fn steps_run_on_an_ssh_host() {
     lost_connection_caches_nothing(&server, &known);
     large_input_is_sent_once(&server, &known);
     one_new_input_for_many_jobs_at_once(&server, &known);
+    no_python_runs_jobs_one_session_each(&server, &known);
+    timeout_kills_the_step_group(&server, &known);
+}
+
+/// A step past its timeout: it fails, and its whole process group on the host is gone, a
+/// child it left in the background too.
+fn timeout_kills_the_step_group(server: &Service, known: &Path) {
+    let pipeline = format!(
+        "[steps.slow]\ncommand = [\"sh\", \"-c\", \"sleep 61 & sleep 62; echo late > \\\"$0/x\\\"\", \
+         \"${{outputs.o}}\"]\noutputs = [\"o\"]\ntimeout = 1\ncompute = \"box\"\n\n{}",
+        target(server, known)
+    );
+    let p = Project::with(&[("pipeline.toml", &pipeline)]);
+    let started = Instant::now();
+    let b = p.build(&[]);
+    b.assert_code(1);
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let reason = b.reason("slow");
+    assert!(reason.contains("timed out") || reason.contains("timeout"), "{reason}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host_runs("sleep 61") || host_runs("sleep 62") {
+        assert!(Instant::now() < deadline, "the step's processes outlived its timeout");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!p.path(".runner/outputs/slow.o").exists());
 }
 
 /// Six jobs at once, each sent the same 400 new blobs: each unpacks them in its own folder
@@ -183,35 +208,10 @@ fn large_input_is_sent_once(server: &Service, known: &Path) {
         target(server, known)
     );
     p.write("pipeline.toml", &pipeline);
-    let ssh = Arc::new(compute::Ssh::new(
-        "box",
-        compute::SshConfig {
-            host: "127.0.0.1".to_owned(),
-            port: PORT.parse().ok(),
-            user: Some(USER.to_owned()),
-            identity_file: Some(server.dir.join("client_ed25519")),
-            known_hosts: Some(known.to_path_buf()),
-            python: "python3".to_owned(),
-            workdir: workdir(server),
-        },
-    ));
+    let ssh = Arc::new(ssh_target(server, known, "python3"));
     let sent = |n: &str| -> u64 {
         let before = ssh.bytes_sent();
-        let mut project =
-            driver::Project::load(p.root(), vec![("n".to_owned(), n.to_owned())]).unwrap();
-        project.refresh_fs().unwrap();
-        assert!(project.problems().is_empty(), "{:?}", project.problems());
-        let opts = engine::BuildOptions {
-            supervise: false,
-            targets: engine::Targets::default().with("box", ssh.clone()),
-            ..engine::BuildOptions::default()
-        };
-        let rt = engine::runtime().unwrap();
-        let cache = engine::open_cache(&project).unwrap();
-        let sink = Arc::new(engine::Recorder::default());
-        let cancel = exec::CancelToken::new();
-        let summary = engine::run_build(&project, &cache, None, &opts, &rt, &cancel, sink).unwrap();
-        assert_eq!(summary.status, history::RunStatus::Succeeded);
+        build_with(&p, &ssh, n);
         ssh.bytes_sent() - before
     };
     let first = sent("1");
@@ -220,4 +220,60 @@ fn large_input_is_sent_once(server: &Service, known: &Path) {
     assert!(first > 100 << 20, "{first}");
     assert!(second < 1 << 20, "{second}");
     assert_eq!(p.output("size", "o", "size.txt"), format!("{}\n2\n", 100 << 20));
+    assert_eq!(ssh.uses_agent(), Some(true));
+}
+
+/// The target `box` of the server in `service`, in this process, with `python` as the
+/// host's interpreter.
+fn ssh_target(server: &Service, known: &Path, python: &str) -> compute::Ssh {
+    compute::Ssh::new(
+        "box",
+        compute::SshConfig {
+            host: "127.0.0.1".to_owned(),
+            port: PORT.parse().ok(),
+            user: Some(USER.to_owned()),
+            identity_file: Some(server.dir.join("client_ed25519")),
+            known_hosts: Some(known.to_path_buf()),
+            python: python.to_owned(),
+            workdir: workdir(server),
+        },
+    )
+}
+
+/// Builds `p` with parameter `n` in this process, its target `box` being `ssh`; asserts
+/// that the build succeeded.
+fn build_with(p: &Project, ssh: &Arc<compute::Ssh>, n: &str) {
+    let mut project =
+        driver::Project::load(p.root(), vec![("n".to_owned(), n.to_owned())]).unwrap();
+    project.refresh_fs().unwrap();
+    assert!(project.problems().is_empty(), "{:?}", project.problems());
+    let opts = engine::BuildOptions {
+        supervise: false,
+        targets: engine::Targets::default().with("box", ssh.clone()),
+        ..engine::BuildOptions::default()
+    };
+    let rt = engine::runtime().unwrap();
+    let cache = engine::open_cache(&project).unwrap();
+    let sink = Arc::new(engine::Recorder::default());
+    let cancel = exec::CancelToken::new();
+    let summary = engine::run_build(&project, &cache, None, &opts, &rt, &cancel, sink).unwrap();
+    assert_eq!(summary.status, history::RunStatus::Succeeded);
+}
+
+/// A host without the target's `python`: no agent, and each job runs in an ssh session of
+/// its own (which needs no Python for a command step), outputs checked as ever.
+fn no_python_runs_jobs_one_session_each(server: &Service, known: &Path) {
+    let p = Project::new();
+    p.write(
+        "pipeline.toml",
+        &format!(
+            "[parameters]\nn = 1\n\n[steps.s]\ncommand = [\"sh\", \"-c\", \"echo $0 > \\\"$1/n.txt\\\"\", \
+             \"${{params.n}}\", \"${{outputs.o}}\"]\noutputs = [\"o\"]\ncompute = \"box\"\n\n{}",
+            target(server, known)
+        ),
+    );
+    let ssh = Arc::new(ssh_target(server, known, "/nonexistent/python3"));
+    build_with(&p, &ssh, "7");
+    assert_eq!(ssh.uses_agent(), Some(false));
+    assert_eq!(p.output("s", "o", "n.txt"), "7\n");
 }

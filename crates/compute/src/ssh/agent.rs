@@ -1,0 +1,401 @@
+//! The agent: one Python process on the host per connection (`agent.py`, run as the
+//! master connection's own session), serving every job of the build over its stdin and
+//! stdout, so that a job costs no ssh session and no process on the host but its own.
+//!
+//! After a first line (`RUNNER-AGENT {"workdir": …}`), both directions carry frames: a
+//! 4-byte big-endian length, a JSON header of that length, then the header's `n` bytes.
+//! Requests carry an `op`; those with an `id` get one reply with that `id`:
+//!
+//! | request | body | reply |
+//! |---|---|---|
+//! | `lack` `{blobs}`: which of these does `blobs/` lack | — | `{lack}` |
+//! | `put` `{dir, blob}`: a blob it lacked | its bytes | none: checked against its name, then linked into `blobs/` (never replacing one), or the job's staging fails |
+//! | `job` `{dir, tree, files, outs}`: stage the tree as copies of blobs, write `run.sh` (and `requirements.txt`), run it in a session of its own | the files' bytes | when it ends, its folder ([`Back`]): logs, records, and on success its outputs with their SHA-256 |
+//! | `kill` `{dir, grace}`: SIGTERM the job's process group, SIGKILL after `grace` s | — | none (the job's reply follows) |
+//!
+//! runner remembers which blobs the host has (it said so, or a job was staged with them)
+//! and asks `lack` only when the others come to more than [`UNASKED`] bytes; fewer, it
+//! sends them unasked, so that most jobs cost one round trip.
+//!
+//! When its stdin ends (runner is gone, or the connection), the agent kills what its jobs
+//! left running and exits. A reply that never comes, because the stream ended, is a lost
+//! connection.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{ChildStdin, ChildStdout};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use exec::{CancelToken, Job, Outcome};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::back::{self, Back};
+use super::stage::{Entry, Fetched, list_job, local_path};
+use super::{Conn, Ssh};
+use crate::job::Layout;
+use crate::{Error, tree};
+
+/// The agent's program, sent as `python3 -c` text when the connection opens.
+pub(super) const SCRIPT: &str = include_str!("agent.py");
+
+/// The line the agent starts with, before its first frame.
+pub(super) const HELLO: &str = "RUNNER-AGENT ";
+
+/// At most this many bytes of blobs the host may or may not have are sent without asking.
+const UNASKED: u64 = 256 << 10;
+
+/// The largest header a frame may have, in bytes.
+const MAX_HEAD: usize = 64 << 20;
+
+/// A reply: its header and its body.
+struct Reply {
+    head: Value,
+    body: Vec<u8>,
+}
+
+/// Requests waiting for their reply; `open` is false once the stream ended.
+struct Waiting {
+    open: bool,
+    by_id: HashMap<u64, oneshot::Sender<Reply>>,
+}
+
+/// The stream ended: the agent, and with it the connection, is gone.
+struct Lost;
+
+/// What follows a frame's header.
+enum Body {
+    Bytes(Vec<u8>),
+    /// A local file of this length (padded with zeros if it shrank: the agent's digest
+    /// check then refuses it, and the stream stays in step).
+    File(PathBuf, u64),
+}
+
+/// This end of an agent.
+pub(super) struct Agent {
+    stdin: Mutex<ChildStdin>,
+    waiting: Arc<Mutex<Waiting>>,
+    next: AtomicU64,
+    /// Blobs the host is known to have: it said so, or a job staged with them.
+    has: Mutex<HashSet<String>>,
+}
+
+impl Agent {
+    /// The agent whose stdin is `stdin` and whose stdout (past its first line) is `stdout`;
+    /// a thread reads its replies until the stream ends.
+    pub(super) fn start(stdin: ChildStdin, stdout: BufReader<ChildStdout>) -> Arc<Agent> {
+        let waiting = Arc::new(Mutex::new(Waiting { open: true, by_id: HashMap::new() }));
+        let w = waiting.clone();
+        std::thread::spawn(move || read_replies(stdout, &w));
+        Arc::new(Agent {
+            stdin: Mutex::new(stdin),
+            waiting,
+            next: AtomicU64::new(1),
+            has: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Writes one frame on a blocking thread; the bytes written.
+    async fn write(self: &Arc<Self>, head: Value, body: Body) -> Result<u64, Lost> {
+        let me = self.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut stdin = me.stdin.lock().unwrap_or_else(|e| e.into_inner());
+            write_frame(&mut *stdin, head, body)
+        });
+        written.await.ok().and_then(Result::ok).ok_or(Lost)
+    }
+
+    /// Sends a request that gets a reply; the reply's receiver and the bytes written.
+    async fn request(
+        self: &Arc<Self>,
+        mut head: Value,
+        body: Body,
+    ) -> Result<(oneshot::Receiver<Reply>, u64), Lost> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            if !w.open {
+                return Err(Lost);
+            }
+            w.by_id.insert(id, tx);
+        }
+        head["id"] = id.into();
+        let n = self.write(head, body).await?;
+        Ok((rx, n))
+    }
+}
+
+impl Agent {
+    /// Sends the blobs `(digest, local file, size)` that the host may lack, for the job in
+    /// its folder `rel`: none it is known to have; those not known either way unasked
+    /// when they come to at most [`UNASKED`] bytes (cheaper than the round trip of a
+    /// question), else only those it says it lacks. Gives the bytes written and the blobs
+    /// the host has once the job is staged.
+    async fn send_blobs(
+        self: &Arc<Self>,
+        blobs: Vec<(String, PathBuf, u64)>,
+        rel: &str,
+    ) -> Result<(u64, Vec<String>), Lost> {
+        let mut unknown: Vec<(String, PathBuf, u64)> = {
+            let has = self.has.lock().unwrap_or_else(|e| e.into_inner());
+            blobs.into_iter().filter(|(b, _, _)| !has.contains(b)).collect()
+        };
+        let mut written = 0;
+        if unknown.iter().map(|(_, _, n)| n).sum::<u64>() > UNASKED {
+            let names: Vec<&str> = unknown.iter().map(|(b, _, _)| b.as_str()).collect();
+            let (rx, n) =
+                self.request(json!({"op": "lack", "blobs": names}), Body::Bytes(vec![])).await?;
+            written += n;
+            let reply = rx.await.map_err(|_| Lost)?;
+            let lack: HashSet<&str> = reply.head["lack"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let (send, have): (Vec<_>, Vec<_>) =
+                unknown.into_iter().partition(|(b, _, _)| lack.contains(b.as_str()));
+            self.has(have.into_iter().map(|(b, _, _)| b).collect());
+            unknown = send;
+        }
+        let mut sent = Vec::with_capacity(unknown.len());
+        for (blob, local, size) in unknown {
+            let head = json!({"op": "put", "dir": rel, "blob": blob});
+            written += self.write(head, Body::File(local, size)).await?;
+            sent.push(blob);
+        }
+        Ok((written, sent))
+    }
+
+    /// Notes that the host has `blobs`.
+    fn has(&self, blobs: Vec<String>) {
+        self.has.lock().unwrap_or_else(|e| e.into_inner()).extend(blobs);
+    }
+}
+
+/// Writes `head` (with `n`, the body's length) and `body` as one frame.
+fn write_frame(w: &mut impl Write, mut head: Value, body: Body) -> std::io::Result<u64> {
+    let (mut file, len) = match &body {
+        Body::Bytes(b) => (None, b.len() as u64),
+        Body::File(p, n) => (std::fs::File::open(p).ok(), *n),
+    };
+    head["n"] = len.into();
+    let h = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
+    let h_len = u32::try_from(h.len()).map_err(std::io::Error::other)?;
+    w.write_all(&h_len.to_be_bytes())?;
+    w.write_all(&h)?;
+    match (&body, &mut file) {
+        (Body::Bytes(b), _) => w.write_all(b)?,
+        (Body::File(..), f) => {
+            let copied = match f {
+                Some(f) => std::io::copy(&mut f.take(len), w).unwrap_or(0),
+                None => 0,
+            };
+            std::io::copy(&mut std::io::repeat(0).take(len - copied), w)?;
+        }
+    }
+    w.flush()?;
+    Ok(4 + h.len() as u64 + len)
+}
+
+/// Reads frames and hands each reply to its request, until the stream ends or is not
+/// frames; then every request still waiting learns that it is lost.
+fn read_replies(mut r: BufReader<ChildStdout>, waiting: &Mutex<Waiting>) {
+    while let Some(reply) = read_frame(&mut r) {
+        let id = reply.head.get("id").and_then(Value::as_u64).unwrap_or(0);
+        let tx = waiting.lock().unwrap_or_else(|e| e.into_inner()).by_id.remove(&id);
+        if let Some(tx) = tx {
+            let _ = tx.send(reply);
+        }
+    }
+    let mut w = waiting.lock().unwrap_or_else(|e| e.into_inner());
+    w.open = false;
+    w.by_id.clear();
+}
+
+fn read_frame(r: &mut impl Read) -> Option<Reply> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).ok()?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_HEAD {
+        return None;
+    }
+    let mut head = vec![0u8; len];
+    r.read_exact(&mut head).ok()?;
+    let head: Value = serde_json::from_slice(&head).ok()?;
+    let n = head.get("n").and_then(Value::as_u64).unwrap_or(0);
+    let mut body = Vec::new();
+    r.take(n).read_to_end(&mut body).ok()?;
+    (body.len() as u64 == n).then_some(Reply { head, body })
+}
+
+/// The workdir's absolute path from the agent's first line; `None` when the line is not
+/// the agent's (the host could not run it).
+pub(super) fn read_hello(line: &str) -> Option<String> {
+    let hello: Value = serde_json::from_str(line.strip_prefix(HELLO)?.trim_end()).ok()?;
+    hello.get("workdir")?.as_str().map(str::to_owned)
+}
+
+impl Ssh {
+    /// Stages, runs and fetches one job through the agent; see the module docs.
+    pub(super) async fn agent_job(
+        &self,
+        conn: &Conn,
+        agent: &Arc<Agent>,
+        layout: &Layout,
+        job: &Job,
+        cancel: &CancelToken,
+    ) -> Result<Outcome, Error> {
+        let (layout2, job2) = (layout.clone(), job.clone());
+        let entries = tokio::task::spawn_blocking(move || list_job(&layout2, &job2))
+            .await
+            .map_err(|e| Error::Stage(e.to_string()))??;
+        let rel = layout.dir.strip_prefix(&format!("{}/", conn.workdir)).unwrap_or(&layout.dir);
+        let lost = || async { self.ended_early(None, String::new(), layout, conn).await };
+
+        // The blobs the host may lack, each once.
+        let mut firsts: Vec<(String, PathBuf, u64)> = Vec::new();
+        let mut seen = HashSet::new();
+        for e in &entries {
+            if let (Entry::File { rel: p, .. }, Some(blob)) = (e, e.blob())
+                && seen.insert(blob.clone())
+            {
+                let local = local_path(job, p);
+                let size =
+                    std::fs::metadata(&local).map_err(|e| Error::Io(local.clone(), e))?.len();
+                firsts.push((blob, local, size));
+            }
+        }
+        let Ok((mut sent, blobs)) = agent.send_blobs(firsts, rel).await else {
+            return Ok(lost().await);
+        };
+
+        // The job: its tree, its script; the reply comes when it ends.
+        let (head, body) = job_request(layout, job, &entries, rel, &self.config.python)?;
+        let Ok((rx, n)) = agent.request(head, Body::Bytes(body)).await else {
+            return Ok(lost().await);
+        };
+        sent += n;
+        self.sent.fetch_add(sent, Ordering::Relaxed);
+        let timeout = async {
+            match job.spec.timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut rx = rx;
+        let stopped = tokio::select! {
+            r = &mut rx => match r {
+                Ok(reply) => {
+                    if reply.head.get("error").is_none() {
+                        agent.has(blobs);
+                    }
+                    return self.settle_reply(reply, layout, job, true).await;
+                }
+                Err(_) => return Ok(lost().await),
+            },
+            () = cancel.cancelled() => Outcome::Cancelled,
+            () = timeout => Outcome::TimedOut,
+        };
+        let grace = job.spec.grace.as_secs().max(1);
+        let _ = agent
+            .write(json!({"op": "kill", "dir": rel, "grace": grace}), Body::Bytes(vec![]))
+            .await;
+        // Logs, as far as they came.
+        let wait = Duration::from_secs(grace + 10);
+        if let Ok(Ok(reply)) = tokio::time::timeout(wait, rx).await {
+            let _ = self.settle_reply(reply, layout, job, false).await;
+        }
+        Ok(stopped)
+    }
+
+    /// The outcome of a job whose folder came back in `reply`; with `outputs`, its outputs
+    /// are placed and checked when it succeeded.
+    async fn settle_reply(
+        &self,
+        reply: Reply,
+        layout: &Layout,
+        job: &Job,
+        outputs: bool,
+    ) -> Result<Outcome, Error> {
+        let host = &self.config.host;
+        let back: Back = serde_json::from_value(reply.head).map_err(|e| {
+            Error::Stage(format!("ssh host `{host}` sent a reply runner cannot read: {e}"))
+        })?;
+        if let Some(e) = &back.error {
+            return Ok(Outcome::Failed(format!("ssh host `{host}`: {e}")));
+        }
+        let (layout, job) = (layout.clone(), job.clone());
+        let fetched = tokio::task::spawn_blocking(move || {
+            let outs = outputs.then_some(job.outputs.as_slice());
+            let records = back::write(&back, &reply.body, job.outputs.len(), outs)?;
+            layout.bring_back_records(&records, &job);
+            let read = |name: &str| {
+                records.get(name).map(|r| String::from_utf8_lossy(r).trim().to_owned())
+            };
+            let fetched = Fetched { rc: read("rc").and_then(|s| s.parse().ok()), why: read("why") };
+            if outputs && fetched.rc == Some(0) && fetched.why.is_none() {
+                tree::verify(&job.outputs, &back.sums.unwrap_or_default())?;
+            }
+            Ok(fetched)
+        })
+        .await
+        .map_err(|e| Error::Stage(e.to_string()))?;
+        Ok(self.outcome(fetched))
+    }
+
+    /// A job's outcome from what came back of it.
+    pub(super) fn outcome(&self, fetched: Result<Fetched, Error>) -> Outcome {
+        match fetched {
+            Err(e) => Outcome::Failed(e.to_string()),
+            Ok(Fetched { why: Some(why), .. }) => Outcome::Failed(why),
+            Ok(Fetched { rc: Some(code), .. }) => Outcome::Exited(code),
+            Ok(Fetched { rc: None, .. }) => Outcome::Failed(format!(
+                "the step ended on ssh host `{}` without an exit code (killed there?)",
+                self.config.host
+            )),
+        }
+    }
+}
+
+/// The `job` request: the job's folder `rel` (relative to the workdir), its tree (`["d",
+/// path]`, `["f", path, blob]`, `["l", path, target]`), and its files, whose bytes are the
+/// body.
+fn job_request(
+    layout: &Layout,
+    job: &Job,
+    entries: &[Entry],
+    rel: &str,
+    python: &str,
+) -> Result<(Value, Vec<u8>), Error> {
+    let mut tree = Vec::with_capacity(entries.len());
+    for e in entries {
+        tree.push(match e {
+            Entry::Dir(p) => json!(["d", p]),
+            Entry::File { rel: p, .. } => json!(["f", p, e.blob()]),
+            Entry::Symlink { rel: p, target } => {
+                let Some(t) = target.to_str() else {
+                    return Err(Error::Stage(format!(
+                        "the symlink {p} points to a name that is not UTF-8"
+                    )));
+                };
+                json!(["l", p, t])
+            }
+        });
+    }
+    let mut body = layout.script(job, python, false)?.into_bytes();
+    let mut files = vec![json!(["run.sh", body.len()])];
+    if let exec::Program::Python(Some(env)) = &job.program
+        && let Some(req) = &env.requirements
+    {
+        let data = std::fs::read(req).map_err(|e| Error::Io(req.clone(), e))?;
+        files.push(json!(["requirements.txt", data.len()]));
+        body.extend_from_slice(&data);
+    }
+    let head = json!({"op": "job", "dir": rel, "tree": tree, "files": files, "outs": layout.outputs.len()});
+    Ok((head, body))
+}
