@@ -210,12 +210,7 @@ impl Layout {
     /// was fetched to) to where the run keeps them: its log files (one when stdout and
     /// stderr share one), and its metrics appended to the run's metrics file.
     pub fn bring_back_logs(&self, from: &Path, job: &Job) {
-        let logs: &[(&str, &Path)] = if self.shared_log {
-            &[("out.log", &job.spec.stdout_path)]
-        } else {
-            &[("stdout.log", &job.spec.stdout_path), ("stderr.log", &job.spec.stderr_path)]
-        };
-        for (name, to) in logs {
+        for (name, to) in self.log_places(job) {
             let log = from.join(name);
             if std::fs::metadata(&log).is_ok_and(|m| m.len() > 0) {
                 if let Some(parent) = to.parent() {
@@ -229,16 +224,20 @@ impl Layout {
 }
 
 impl Layout {
+    /// Each log a job leaves in its folder, by name, and where the run keeps it.
+    fn log_places<'j>(&self, job: &'j Job) -> Vec<(&'static str, &'j Path)> {
+        if self.shared_log {
+            vec![("out.log", &job.spec.stdout_path)]
+        } else {
+            vec![("stdout.log", &job.spec.stdout_path), ("stderr.log", &job.spec.stderr_path)]
+        }
+    }
+
     /// Writes the logs and metrics a job left, given by name in its folder (`stdout.log`,
     /// `metrics.txt`, …), where the run keeps them, as [`Layout::bring_back_logs`] does.
     pub fn bring_back_records(&self, records: &BTreeMap<String, Vec<u8>>, job: &Job) {
-        let logs: &[(&str, &Path)] = if self.shared_log {
-            &[("out.log", &job.spec.stdout_path)]
-        } else {
-            &[("stdout.log", &job.spec.stdout_path), ("stderr.log", &job.spec.stderr_path)]
-        };
-        for (name, to) in logs {
-            if let Some(log) = records.get(*name).filter(|l| !l.is_empty()) {
+        for (name, to) in self.log_places(job) {
+            if let Some(log) = records.get(name).filter(|l| !l.is_empty()) {
                 if let Some(parent) = to.parent() {
                     let _ = std::fs::create_dir_all(parent);
                 }
