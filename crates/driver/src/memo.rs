@@ -12,6 +12,10 @@
 //! [`Cache::action_files`]), the folder of manifests an entry does not carry
 //! (`cache/manifests/`), and the output views folder (`.runner/outputs/`).
 //!
+//! The invocation digest covers the pipeline file through the SHA-256 of its bytes, which the
+//! caller takes from the stat cache ([`text_digest`] for a file already read), so a no-op
+//! reads the file only when its stat moved or is not yet settled.
+//!
 //! The next build with the same invocation checks the memo instead of the database
 //! ([`BuildMemo::check`]):
 //! 1. every named path is probed again through the stat cache ([`crate::probe_with`]: no
@@ -63,16 +67,16 @@
 //! succeeded, and has as many steps as the memo) and a no-op records every step when it
 //! does not hold.
 //!
-//! **File format** (version 4, little-endian, strings as `u32` length + UTF-8; checksummed
+//! **File format** (version 5, little-endian, strings as `u32` length + UTF-8; checksummed
 //! like the stat cache, so a damaged or foreign file is ignored):
 //!
 //! ```text
-//! "RUNMEMO4", [u8; 32] invocation, i64 written_ns, i64 run,
+//! "RUNMEMO5", [u8; 32] invocation, i64 written_ns, i64 run,
 //! str pipeline, str experiment, str pipeline_path, u32 n × (str name, str value),
 //! u32 n × (str path, u8 digest?, u8 state tag, [u8; 32] digest if the tag has one),
 //! u32 n × (str path, u8 kind /* 0 folder, 1 views, 2 written */, FileStamp),
 //! u32 n × (str name, [u8; 32] key, i64 run_id, i64 base_run_id,
-//!          u32 n × (str output, [u8; 32] manifest),
+//!          u32 n × (str output, [u8; 32] manifest) /* sorted by output, unique */,
 //!          u32 n × (str blob, FileStamp), u32 n × u32 folder index),
 //! u64 CRC-64/NVME of everything above (`cache::seal`)
 //! ```
@@ -89,7 +93,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{lookup, probe_below, probe_with};
 
-const MAGIC: &[u8; 8] = b"RUNMEMO4";
+const MAGIC: &[u8; 8] = b"RUNMEMO5";
 
 /// The memo's file name in the state folder.
 pub const MEMO_FILE: &str = "buildmemo";
@@ -118,8 +122,9 @@ pub struct MemoStep {
     /// step ran there, else the run it reused. Where an edit under the memo changed
     /// [`MemoStep::run_id`], the two differ, and a no-op records this step itself.
     pub base_run_id: i64,
-    /// Output name → manifest digest.
-    pub outputs: BTreeMap<String, Digest>,
+    /// Output name and manifest digest, sorted by name (a list, not a map: a no-op decodes
+    /// one per step).
+    pub outputs: Vec<(String, Digest)>,
     /// Its outputs' blobs (relative to `.runner/`), with their stamps.
     pub blobs: Vec<(String, FileStamp)>,
     /// Indices into [`BuildMemo::folders`]: the folders holding its action cache entry and
@@ -248,10 +253,12 @@ pub enum Verdict {
 }
 
 /// Digest of what a build was asked: the runner's version, the pipeline file's path and
-/// bytes, the `--param` overrides in order, the steps named, and the `--experiment` option.
+/// the SHA-256 of its bytes (`text`: the stat cache's digest, so that a no-op whose file's
+/// stat is settled and unchanged does not read it), the `--param` overrides in order, the
+/// steps named, and the `--experiment` option.
 pub fn invocation(
     file: &Path,
-    text: &[u8],
+    text: &Digest,
     overrides: &[(String, String)],
     wanted: &[String],
     experiment: Option<&str>,
@@ -267,7 +274,7 @@ pub fn invocation(
         .unwrap_or_else(|_| file.to_path_buf())
         .as_os_str()
         .as_encoded_bytes());
-    put(text);
+    put(&text.0);
     for (k, v) in overrides {
         put(k.as_bytes());
         put(v.as_bytes());
@@ -278,6 +285,12 @@ pub fn invocation(
     }
     put(experiment.unwrap_or("\0none").as_bytes());
     Digest(h.finalize().into())
+}
+
+/// The SHA-256 of a pipeline file's bytes, as [`invocation`] takes it (and as the stat
+/// cache gives it for the file on disk).
+pub fn text_digest(text: &[u8]) -> Digest {
+    Digest(Sha256::digest(text).into())
 }
 
 fn rel_of(state: &Path, path: &Path) -> Option<String> {
@@ -413,7 +426,7 @@ impl BuildMemo {
                 key: r.key,
                 run_id: r.run_id,
                 base_run_id: r.run_id,
-                outputs: r.outputs.clone(),
+                outputs: r.outputs.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 blobs: stamp_all(state, blobs)?,
                 folders: step_folders,
             });
@@ -500,13 +513,17 @@ impl BuildMemo {
             let stale = || format!("step {}: cache entry changed", step.name);
             if blobs_ok && moved().all(|&i| self.folders[i as usize].kind == StampKind::Written) {
                 match cache.get_action(&step.key) {
-                    Ok(Some(a)) if a.run_id == step.run_id && a.outputs == step.outputs => continue,
+                    Ok(Some(a))
+                        if a.run_id == step.run_id && same_outputs(&a.outputs, &step.outputs) =>
+                    {
+                        continue;
+                    }
                     _ => return Err(stale()),
                 }
             }
             match lookup(cache, &step.key) {
                 plan::Lookup::Hit { run_id, outputs, .. }
-                    if run_id == step.run_id && outputs == step.outputs => {}
+                    if run_id == step.run_id && same_outputs(&outputs, &step.outputs) => {}
                 _ => return Err(stale()),
             }
             let files = step.blobs.iter().map(|(rel, _)| state.join(rel)).collect();
@@ -543,7 +560,7 @@ impl BuildMemo {
             key,
             run_id,
             base_run_id: step.base_run_id,
-            outputs,
+            outputs: outputs.into_iter().collect(),
             blobs: stamp_all(state, files)?,
             folders: entries,
         };
@@ -578,6 +595,11 @@ impl BuildMemo {
         }
         Ok(changed)
     }
+}
+
+/// Whether `map` (an action cache entry's or a lookup's outputs) is `list` (a memo step's).
+pub fn same_outputs(map: &BTreeMap<String, Digest>, list: &[(String, Digest)]) -> bool {
+    map.len() == list.len() && map.iter().zip(list).all(|((k, v), (l, w))| k == l && v == w)
 }
 
 /// Whether going from `was` to `now` changes only a digest: a file still a file, a folder
@@ -730,10 +752,14 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
         let run_id = r.i64()?;
         let base_run_id = r.i64()?;
         let k = r.u32()? as usize;
-        let mut outputs = BTreeMap::new();
+        let mut outputs: Vec<(String, Digest)> = Vec::with_capacity(k.min(1 << 16));
         for _ in 0..k {
             let o = string(&mut r)?;
-            outputs.insert(o, digest(&mut r)?);
+            // Sorted and unique, as written from a map.
+            if outputs.last().is_some_and(|(last, _)| *last >= o) {
+                return None;
+            }
+            outputs.push((o, digest(&mut r)?));
         }
         let blobs = decode_stamps(&mut r)?;
         let k = r.u32()? as usize;

@@ -19,9 +19,26 @@ fn insert_run(
     ended_ms: Option<u64>,
     steps_of: Option<i64>,
 ) -> Result<i64> {
+    insert_run_with(tx, run, &params_json(run)?, status, ended_ms, steps_of)
+}
+
+/// `run`'s parameters as stored in `runs.params`.
+fn params_json(run: &NewRun) -> Result<String> {
+    serde_json::to_string(&run.params)
+        .map_err(|e| Error::Corrupt(format!("cannot encode run parameters: {e}")))
+}
+
+/// [`insert_run`] with the text to store in `runs.params` (`''` for a repeat's: see
+/// [`crate::schema`], version 6).
+fn insert_run_with(
+    tx: &rusqlite::Transaction<'_>,
+    run: &NewRun,
+    params: &str,
+    status: RunStatus,
+    ended_ms: Option<u64>,
+    steps_of: Option<i64>,
+) -> Result<i64> {
     const CTX: &str = "start run";
-    let params = serde_json::to_string(&run.params)
-        .map_err(|e| Error::Corrupt(format!("cannot encode run parameters: {e}")))?;
     tx.execute(
         "INSERT OR IGNORE INTO experiments (name, created_ms) VALUES (?1, ?2)",
         params![run.experiment, ms_to_sql(run.started_ms)],
@@ -57,7 +74,9 @@ fn insert_run(
 
 /// Columns read by [`summary_from_row`], in order; `r` is `runs`, `e` is `experiments`.
 const SUMMARY_SELECT: &str = "
-    SELECT r.id, e.name, r.pipeline, r.pipeline_path, r.status, r.params,
+    SELECT r.id, e.name, r.pipeline, r.pipeline_path, r.status,
+           CASE WHEN r.steps_of IS NOT NULL AND r.params = ''
+                THEN (SELECT b.params FROM runs b WHERE b.id = r.steps_of) ELSE r.params END,
            r.git_commit, r.git_branch, r.git_dirty, r.started_ms, r.ended_ms,
            (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id AND s.status = 'ran'),
            (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id AND s.status = 'reused')
@@ -141,7 +160,9 @@ impl History {
     /// the same pipeline, not be a repeat itself, and have exactly `steps` step records, each
     /// `ran` or `reused`; every step of `own` must be one of them. `Ok(None)` when it does
     /// not hold (nothing is written; record the steps one by one instead); else the new
-    /// run's id. The `run_id` fields of `own` are ignored.
+    /// run's id. The `run_id` fields of `own` are ignored. Where `run`'s parameters are
+    /// `base`'s (a build from the memo repeats the invocation that wrote it), the new row
+    /// refers to them instead of holding a copy.
     ///
     /// Errors: [`Error::Sqlite`] on a database failure; nothing is recorded then.
     pub fn record_repeat_run(
@@ -153,23 +174,26 @@ impl History {
         ended_ms: u64,
     ) -> Result<Option<i64>> {
         const CTX: &str = "record run";
+        let params = params_json(run)?;
         let tx = write_tx(&self.conn).context(CTX)?;
+        // Both counts read the index `step_runs(run_id, status)` alone.
         let holds = tx
             .prepare_cached(
                 "SELECT r.status = 'succeeded' AND r.steps_of IS NULL AND r.pipeline = ?2,
-                    count(s.run_id), coalesce(sum(s.status IN ('ran', 'reused')), 0)
-                 FROM runs r LEFT JOIN step_runs s ON s.run_id = r.id
-                 WHERE r.id = ?1 GROUP BY r.id",
+                    r.params = ?3,
+                    (SELECT count(*) FROM step_runs s WHERE s.run_id = r.id),
+                    (SELECT count(*) FROM step_runs s
+                     WHERE s.run_id = r.id AND s.status IN ('ran', 'reused'))
+                 FROM runs r WHERE r.id = ?1",
             )
             .context(CTX)?
-            .query_row(params![base, run.pipeline], |r| {
-                Ok(r.get::<_, bool>(0)? && [r.get::<_, i64>(1)?, r.get(2)?] == [steps as i64; 2])
+            .query_row(params![base, run.pipeline, params], |r| {
+                let counts = [r.get::<_, i64>(2)?, r.get(3)?];
+                Ok((r.get::<_, bool>(0)? && counts == [steps as i64; 2], r.get::<_, bool>(1)?))
             })
             .optional()
             .context(CTX)?;
-        if holds != Some(true) {
-            return Ok(None);
-        }
+        let Some((true, same_params)) = holds else { return Ok(None) };
         for rec in own {
             let known = tx
                 .prepare_cached("SELECT 1 FROM step_runs WHERE run_id = ?1 AND step = ?2")
@@ -180,7 +204,9 @@ impl History {
                 return Ok(None);
             }
         }
-        let id = insert_run(&tx, run, RunStatus::Succeeded, Some(ended_ms), Some(base))?;
+        let params = if same_params { "" } else { params.as_str() };
+        let id =
+            insert_run_with(&tx, run, params, RunStatus::Succeeded, Some(ended_ms), Some(base))?;
         for rec in own {
             crate::steps::insert_step(&tx, id, rec)?;
         }

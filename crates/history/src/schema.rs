@@ -46,6 +46,10 @@
 //! of its own for, which are always steps of that run. `steps_of` never names a run that
 //! has a `steps_of` of its own.
 //!
+//! Version 6 adds the index `step_runs(run_id, status)`, and a run with `steps_of` may have
+//! `params = ''`: its parameters are those of run `steps_of` (a repeat is only recorded with
+//! the same values; see `History::record_repeat_run`).
+//!
 //! `step_runs.reused_from` is deliberately not a foreign key: the run a cached result came from
 //! may have been deleted, or recorded in another database.
 
@@ -166,6 +170,12 @@ const MIGRATIONS: &[&str] = &[
     // time, kept forever); it now writes one run row naming the run whose steps it repeats.
     r#"
     ALTER TABLE runs ADD COLUMN steps_of INTEGER;
+    "#,
+    // 6: a repeat's claim (a run's count of steps, all ran or reused) and a run summary's
+    // counts by status read this index alone, not a table row per step; and a repeat keeps
+    // its parameters by reference (`params = ''`), not a copy of them per no-op build.
+    r#"
+    CREATE INDEX step_runs_status ON step_runs(run_id, status);
     "#,
 ];
 

@@ -464,6 +464,32 @@ fn a_repeat_run_reads_as_its_base_run_reused_and_is_refused_when_the_claim_fails
 }
 
 #[test]
+fn a_repeat_run_keeps_its_parameters_by_reference_only_when_they_are_its_base_runs() {
+    let (_dir, path) = db();
+    let h = History::open(&path).unwrap();
+    let r1 = h.start_run(&new_run("e", "p", 100)).unwrap();
+    h.record_step(&step(r1, "prep", StepStatus::Ran)).unwrap();
+    h.finish_run(r1, RunStatus::Succeeded, 150).unwrap();
+    let stored = |id: i64| -> String {
+        let sql = "SELECT params FROM runs WHERE id = ?1";
+        h.connection().query_row(sql, [id], |r| r.get(0)).unwrap()
+    };
+
+    let same = h.record_repeat_run(&new_run("e", "p", 200), r1, 1, &[], 210).unwrap().unwrap();
+    assert_eq!(stored(same), "", "the same values are not copied");
+    assert_eq!(h.run(same).unwrap().unwrap().params, new_run("e", "p", 0).params);
+
+    let mut other = new_run("e", "p", 300);
+    other.params[0].1 = "0.2".to_owned();
+    let differs = h.record_repeat_run(&other, r1, 1, &[], 310).unwrap().unwrap();
+    assert_eq!(stored(differs), r#"[["lr","0.2"],["epochs","3"]]"#);
+    let listed = h.runs(None, 10).unwrap();
+    let params_of = |id| listed.iter().find(|r| r.id == id).unwrap().params.clone();
+    assert_eq!(params_of(differs), other.params);
+    assert_eq!(params_of(same), params_of(r1));
+}
+
+#[test]
 fn published_pipelines_and_tokens() {
     let (_dir, path) = db();
     let h = History::open(&path).unwrap();

@@ -2,6 +2,7 @@
 //! events and summary rendered out (`lines`, or the JSON document). The build itself is
 //! `engine::run_build`.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -274,10 +275,13 @@ fn print_reused(summary: &BuildSummary) {
         summary.experiment,
         if n == 1 { "" } else { "s" }
     );
+    text.reserve(n * 40);
     for o in &summary.outcomes {
-        let from = crate::lines::reused_from_text(o.reused_from);
-        let from = from.unwrap_or_else(|| "from the shared cache".to_owned());
-        text.push_str(&format!("\n{:>9} {}  ({from})", "reused", o.step));
+        // Written in place: a no-op of a large pipeline prints thousands of these.
+        let _ = match o.reused_from.filter(|r| *r > 0) {
+            Some(run) => write!(text, "\n{:>9} {}  (from run {run})", "reused", o.step),
+            None => write!(text, "\n{:>9} {}  (from the shared cache)", "reused", o.step),
+        };
     }
     line(text);
 }

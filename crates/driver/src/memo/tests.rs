@@ -28,7 +28,7 @@ fn sample() -> BuildMemo {
             key: Digest([9; 32]),
             run_id: 3,
             base_run_id: 2,
-            outputs: BTreeMap::from([("model".into(), Digest([4; 32]))]),
+            outputs: vec![("model".into(), Digest([4; 32]))],
             blobs: vec![("cache/cas/x".into(), stamp)],
             folders: vec![1],
         }],
@@ -52,19 +52,45 @@ fn round_trip_and_damage() {
     assert_eq!(BuildMemo::load(dir.path()), None);
     BuildMemo::forget(dir.path());
     assert!(!path.exists());
+    // Outputs out of order or twice (sealed, so only a writer's bug could make them) are not
+    // trusted either: the checks compare them with a map's order.
+    for names in [["model", "metrics"], ["model", "model"]] {
+        let mut m = sample();
+        m.steps[0].outputs = names.map(|n| (n.to_owned(), Digest([4; 32]))).to_vec();
+        m.save(dir.path()).unwrap();
+        assert_eq!(BuildMemo::load(dir.path()), None, "{names:?}");
+    }
+    let mut m = sample();
+    m.steps[0].outputs.insert(0, ("metrics".into(), Digest([3; 32])));
+    m.save(dir.path()).unwrap();
+    assert_eq!(BuildMemo::load(dir.path()), Some(m));
+}
+
+#[test]
+fn same_outputs_compares_a_map_with_a_sorted_list() {
+    let map =
+        BTreeMap::from([("a".to_owned(), Digest([1; 32])), ("b".to_owned(), Digest([2; 32]))]);
+    let list = |v: &[(&str, u8)]| -> Vec<(String, Digest)> {
+        v.iter().map(|(n, d)| ((*n).to_owned(), Digest([*d; 32]))).collect()
+    };
+    assert!(same_outputs(&map, &list(&[("a", 1), ("b", 2)])));
+    assert!(!same_outputs(&map, &list(&[("a", 1)])));
+    assert!(!same_outputs(&map, &list(&[("a", 1), ("b", 3)])));
+    assert!(!same_outputs(&map, &list(&[("a", 1), ("c", 2)])));
+    assert!(!same_outputs(&map, &list(&[("a", 1), ("b", 2), ("c", 3)])));
 }
 
 #[test]
 fn invocation_covers_every_part() {
     let f = Path::new("/p/pipeline.toml");
-    let base = invocation(f, b"x", &[], &[], None);
-    assert_eq!(base, invocation(f, b"x", &[], &[], None));
+    let base = invocation(f, &Digest([1; 32]), &[], &[], None);
+    assert_eq!(base, invocation(f, &Digest([1; 32]), &[], &[], None));
     let others = [
-        invocation(Path::new("/q/pipeline.toml"), b"x", &[], &[], None),
-        invocation(f, b"y", &[], &[], None),
-        invocation(f, b"x", &[("a".into(), "1".into())], &[], None),
-        invocation(f, b"x", &[], &["s".into()], None),
-        invocation(f, b"x", &[], &[], Some("e")),
+        invocation(Path::new("/q/pipeline.toml"), &Digest([1; 32]), &[], &[], None),
+        invocation(f, &Digest([2; 32]), &[], &[], None),
+        invocation(f, &Digest([1; 32]), &[("a".into(), "1".into())], &[], None),
+        invocation(f, &Digest([1; 32]), &[], &["s".into()], None),
+        invocation(f, &Digest([1; 32]), &[], &[], Some("e")),
     ];
     for o in others {
         assert_ne!(o, base);

@@ -3,7 +3,8 @@
 //! [`try_noop`] runs before the pipeline is loaded: when `.runner/buildmemo` holds for what
 //! was asked, it records a run that reuses every step from the recorded runs and prints it,
 //! as a normal build would (same lines, same JSON document, `"planner": "memo"`), having
-//! read the pipeline's bytes, the memo, the stat cache and a few stats per step. Otherwise
+//! read the memo, the stat cache (which gives the pipeline file's digest without reading it
+//! when its stat is settled and unchanged) and a few stats per step. Otherwise
 //! the build goes the normal way, and [`write_memo`] records the memo (and its key records,
 //! `driver::memo::keys`) when it ends well. When only some inputs' content changed and the
 //! action cache holds a verified result for every step's new key, [`try_noop`] reuses them
@@ -20,7 +21,7 @@ use anyhow::Context as _;
 use cache::{Cache, StatCache};
 use driver::Project;
 use driver::memo::keys::{MemoKeys, StepKeys};
-use driver::memo::{BuildMemo, MemoPath, StepResult, Verdict, invocation};
+use driver::memo::{BuildMemo, MemoPath, StepResult, Verdict, invocation, text_digest};
 use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
 
 use super::{BuildSummary, Outcome, SETTLE_WAIT, now_ms};
@@ -78,7 +79,11 @@ fn valid_memo(path: &Path, asked: &Asked<'_>, building: bool) -> Option<Checked>
     let root = std::path::absolute(&root).ok()?;
     let state = driver::checked_state_dir(&root).ok()?;
     let mut memo = BuildMemo::load(&state)?;
-    let text = std::fs::read(&file).ok()?;
+    // The file's digest through the stat cache: not read when its stat is settled and
+    // unchanged, as any input's.
+    let stats_path = state.join("statcache");
+    let mut stats = StatCache::load(&stats_path, &root);
+    let text = hir::Digest(stats.hash_file(&file).ok()?.0);
     if memo.invocation != invocation(&file, &text, asked.overrides, asked.wanted, asked.experiment)
     {
         return None;
@@ -88,8 +93,6 @@ fn valid_memo(path: &Path, asked: &Asked<'_>, building: bool) -> Option<Checked>
         let history = std::thread::spawn(move || History::open(&db));
         Recording { history, git: crate::git::GitProbe::start(&root) }
     });
-    let stats_path = state.join("statcache");
-    let mut stats = StatCache::load(&stats_path, &root);
     let verdict = Cache::open(&state.join("cache"))
         .map(|cache| (memo.check(&root, &state, &mut stats, &cache), cache));
     let (restamped, changed, cache) = match verdict {
@@ -324,7 +327,7 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
         Some(BuildMemo {
             invocation: invocation(
                 &project.path,
-                project.text().as_bytes(),
+                &text_digest(project.text().as_bytes()),
                 asked.overrides,
                 asked.wanted,
                 asked.experiment,

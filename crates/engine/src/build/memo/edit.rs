@@ -101,7 +101,7 @@ fn rekey_all(
         let key = record.digest();
         let (run_id, outputs, manifests) = verified_hit(cache, &key)?;
         sk.record = record.to_json();
-        if outputs != step.outputs {
+        if !driver::memo::same_outputs(&outputs, &step.outputs) {
             changed_outputs.insert(step.name.clone(), outputs.clone());
         }
         rekeyed.push((i, key, run_id, outputs, manifests));
