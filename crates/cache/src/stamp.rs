@@ -70,6 +70,14 @@ impl FileStamp {
         }
     }
 
+    /// The stamp of what is at `rel` relative to `dir`, an open handle on a folder (`fstatat`,
+    /// following symlinks; an absolute `rel` is stat'ed as it is). `None` when nothing is
+    /// there or it cannot be stat'ed.
+    pub fn read_at(dir: &fs::File, rel: &str) -> Option<FileStamp> {
+        let st = rustix::fs::statat(dir, rel, rustix::fs::AtFlags::empty()).ok()?;
+        Some(FileStamp::of_stat(&st))
+    }
+
     /// The timestamp granularity window for this file's filesystem, as far as its ctime tells.
     pub fn window_ns(&self) -> i64 {
         if self.ctime_ns % 1_000_000_000 == 0 { COARSE_WINDOW_NS } else { FINE_WINDOW_NS }
@@ -241,6 +249,21 @@ impl FileStamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_at_agrees_with_read() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/f"), "x").unwrap();
+        let handle = fs::File::open(dir.path()).unwrap();
+        for rel in ["d/f", "d", "."] {
+            let want = FileStamp::read(&dir.path().join(rel)).unwrap();
+            assert!(want.is_some());
+            assert_eq!(FileStamp::read_at(&handle, rel), want, "{rel}");
+        }
+        assert_eq!(FileStamp::read_at(&handle, "nope"), None);
+        assert_eq!(FileStamp::read_at(&handle, "d/f/g"), None);
+    }
 
     #[test]
     fn stamp_reader_agrees_with_stat() {

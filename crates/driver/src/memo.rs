@@ -12,14 +12,18 @@
 //! [`Cache::action_files`]), the folder of manifests an entry does not carry
 //! (`cache/manifests/`), and the output views folder (`.runner/outputs/`).
 //!
-//! The invocation digest covers the pipeline file through the SHA-256 of its bytes, which the
-//! caller takes from the stat cache ([`text_digest`] for a file already read), so a no-op
-//! reads the file only when its stat moved or is not yet settled.
+//! The invocation digest covers the pipeline file through the SHA-256 of its bytes
+//! ([`BuildMemo::text`]), which the memo keeps with the file's stamp: a no-op reads the file
+//! only when its stamp moved ([`BuildMemo::text_digest`]).
 //!
 //! The next build with the same invocation checks the memo instead of the database
 //! ([`BuildMemo::check`]):
-//! 1. every named path is probed again through the stat cache ([`crate::probe_with`]: no
-//!    file is read whose stat is unchanged and settled) and must give the same state;
+//! 1. every named path must give the same state: a file the memo stamped ([`MemoPath::stamp`],
+//!    a stamp settled before the build that probed it began) by keeping that stamp, a path
+//!    recorded missing or as a folder whose digest is not needed by still being so; any
+//!    other, or one whose stamp moved, is probed again through the stat cache, loaded only
+//!    then ([`LazyStats`], [`crate::probe_with`]: no file is read whose stat is unchanged
+//!    and settled), and a file that is settled now gets its stamp for the next check;
 //! 2. every blob and folder must have its recorded stamp, settled when the memo was written
 //!    (see [`FileStamp::racy`]). A blob edited in place changes its ctime; an action cache
 //!    entry written or removed changes the database's or its log's mtime; a manifest added,
@@ -67,13 +71,14 @@
 //! succeeded, and has as many steps as the memo) and a no-op records every step when it
 //! does not hold.
 //!
-//! **File format** (version 5, little-endian, strings as `u32` length + UTF-8; checksummed
-//! like the stat cache, so a damaged or foreign file is ignored):
+//! **File format** (version 6, little-endian, strings as `u32` length + UTF-8; checksummed
+//! like the stat cache, so a damaged or foreign file is ignored; `stamp?` is a `u8` 0, or 1
+//! and a `FileStamp`):
 //!
 //! ```text
-//! "RUNMEMO5", [u8; 32] invocation, i64 written_ns, i64 run,
+//! "RUNMEMO6", [u8; 32] invocation, i64 written_ns, i64 run, [u8; 32] text, stamp? text_stamp,
 //! str pipeline, str experiment, str pipeline_path, u32 n × (str name, str value),
-//! u32 n × (str path, u8 digest?, u8 state tag, [u8; 32] digest if the tag has one),
+//! u32 n × (str path, u8 digest?, u8 state tag, [u8; 32] digest if the tag has one, stamp?),
 //! u32 n × (str path, u8 kind /* 0 folder, 1 views, 2 written */, FileStamp),
 //! u32 n × (str name, [u8; 32] key, i64 run_id, i64 base_run_id,
 //!          u32 n × (str output, [u8; 32] manifest) /* sorted by output, unique */,
@@ -93,7 +98,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{lookup, probe_below, probe_with};
 
-const MAGIC: &[u8; 8] = b"RUNMEMO5";
+const MAGIC: &[u8; 8] = b"RUNMEMO6";
 
 /// The memo's file name in the state folder.
 pub const MEMO_FILE: &str = "buildmemo";
@@ -107,6 +112,10 @@ pub struct MemoPath {
     pub digest: bool,
     /// What was there.
     pub state: FsState,
+    /// For a file: its stamp, settled before `state` was probed. The same stamp now means the
+    /// same content, so a check whose named paths all keep their stamps reads no stat cache.
+    /// `None`: checked through the stat cache.
+    pub stamp: Option<FileStamp>,
 }
 
 /// One step of a memoised build.
@@ -196,6 +205,11 @@ pub struct BuildMemo {
     /// the memo (each step ran there or was reused from [`MemoStep::run_id`]), or the edit
     /// under the memo that wrote it again.
     pub run: i64,
+    /// The SHA-256 of the pipeline file's bytes, as [`BuildMemo::invocation`] covers them.
+    pub text: Digest,
+    /// The pipeline file's stamp, settled before `text` was taken: while the file keeps it,
+    /// `text` is its digest ([`BuildMemo::text_digest`]).
+    pub text_stamp: Option<FileStamp>,
     /// The pipeline's name.
     pub pipeline: String,
     /// The experiment the run is recorded under.
@@ -443,15 +457,20 @@ impl BuildMemo {
         &mut self,
         root: &Path,
         state: &Path,
-        stats: &mut StatCache,
+        stats: &mut LazyStats,
         cache: &Cache,
     ) -> anyhow::Result<Verdict> {
         let now = cache::now_ns();
-        let mut changed_paths = Ok(Vec::new());
+        let mut changed_paths = Ok(Default::default());
         let (folders_ok, blobs_ok) = holding(state, self, || {
-            changed_paths = self.changed_paths(root, stats);
+            changed_paths = self.changed_paths(root, stats, now);
         });
-        let changed = changed_paths?;
+        let (changed, restamps) = changed_paths?;
+        let mut path_restamped = false;
+        for (i, stamp) in restamps {
+            path_restamped |= self.paths[i].stamp != stamp;
+            self.paths[i].stamp = stamp;
+        }
         if let Some(&(i, _)) =
             changed.iter().find(|(i, new)| !content_only(&self.paths[*i].state, new))
         {
@@ -465,10 +484,10 @@ impl BuildMemo {
         // even opened (opening it reads its whole write-ahead log).
         let all_held = folders_ok.iter().chain(&blobs_ok).all(|ok| *ok);
         let mut restamped = if all_held {
-            false
+            path_restamped
         } else {
             match cache.snapshot_reads(|| self.verify_moved(state, cache, &folders_ok, blobs_ok)) {
-                Ok(restamped) => restamped,
+                Ok(restamped) => restamped || path_restamped,
                 Err(stale) => return Ok(Verdict::Stale(stale)),
             }
         };
@@ -568,32 +587,130 @@ impl BuildMemo {
     }
 
     /// Every named path whose state is not the recorded one: its index in `paths`, and its
-    /// state now.
+    /// state now; and the paths probed through the stat cache whose stamp is to change (a
+    /// file's stamp when settled before `now`, taken before the probe, else none).
+    #[allow(clippy::type_complexity)]
     fn changed_paths(
         &self,
         root: &Path,
-        stats: &mut StatCache,
-    ) -> anyhow::Result<Vec<(usize, FsState)>> {
+        stats: &mut LazyStats,
+        now: i64,
+    ) -> anyhow::Result<(Vec<(usize, FsState)>, Vec<(usize, Option<FileStamp>)>)> {
         let mut changed = Vec::new();
+        let mut restamps = Vec::new();
         // Relative to a handle on the root: the kernel walks only the path's own components.
         let base = std::fs::File::open(root).ok();
         for (i, p) in self.paths.iter().enumerate() {
-            let now = match &base {
+            let seen = base.as_ref().and_then(|b| FileStamp::read_at(b, &p.path));
+            if p.stamp.is_some() && seen == p.stamp || kind_holds(root, p) {
+                continue;
+            }
+            let stats = stats.get();
+            let now_state = match &base {
                 Some(base) if p.path != "." => probe_below(base, root, &p.path, p.digest, stats)?,
                 _ => {
                     let abs = if p.path == "." { root.to_path_buf() } else { root.join(&p.path) };
                     probe_with(&abs, p.digest, stats)?
                 }
             };
-            if now != p.state {
+            if matches!(now_state, FsState::File(_)) || p.stamp.is_some() {
+                let settled = seen.filter(|st| !st.racy(now));
+                restamps.push((i, settled.filter(|_| matches!(now_state, FsState::File(_)))));
+            }
+            if now_state != p.state {
                 // A change of kind changes what the checker says: the normal path reports it.
-                if !content_only(&p.state, &now) {
-                    return Ok(vec![(i, now)]);
+                if !content_only(&p.state, &now_state) {
+                    return Ok((vec![(i, now_state)], Vec::new()));
                 }
-                changed.push((i, now));
+                changed.push((i, now_state));
             }
         }
-        Ok(changed)
+        Ok((changed, restamps))
+    }
+
+    /// The pipeline file's digest at `file`: [`BuildMemo::text`] while the file keeps
+    /// [`BuildMemo::text_stamp`], else hashed through the stat cache (and the stamp taken anew
+    /// when settled: `true` then, save the memo). `None` when it cannot be read.
+    pub fn text_digest(&mut self, file: &Path, stats: &mut LazyStats) -> Option<(Digest, bool)> {
+        let now = cache::now_ns();
+        let seen = FileStamp::read(file).ok().flatten();
+        if self.text_stamp.is_some() && seen == self.text_stamp {
+            return Some((self.text, false));
+        }
+        let d = Digest(stats.get().hash_file(file).ok()?.0);
+        let settled = seen.filter(|st| !st.racy(now));
+        let restamped = settled != self.text_stamp;
+        self.text_stamp = settled;
+        self.text = d;
+        Some((d, restamped))
+    }
+
+    /// Gives each file of [`BuildMemo::paths`] and the pipeline file at `file` their stamps
+    /// now where settled before `began_ns`, which must be earlier than anything the memo's
+    /// states and [`BuildMemo::text`] were read from (a build's start): a file whose stamp
+    /// settled before then has not changed since, so its state is still the one probed.
+    /// Paths are relative to `root`, the pipeline's folder.
+    pub fn stamp_paths(&mut self, root: &Path, file: &Path, began_ns: i64) {
+        let settled = |st: Option<FileStamp>| st.filter(|st| !st.racy(began_ns));
+        self.text_stamp = settled(FileStamp::read(file).ok().flatten());
+        let Ok(base) = std::fs::File::open(root) else { return };
+        for p in &mut self.paths {
+            p.stamp = match p.state {
+                FsState::File(_) => settled(FileStamp::read_at(&base, &p.path)),
+                _ => None,
+            };
+        }
+    }
+}
+
+/// Whether `p`, recorded as missing or as a folder whose digest is not needed, still is: all
+/// the check needs of it, without the stat cache.
+fn kind_holds(root: &Path, p: &MemoPath) -> bool {
+    let abs = || if p.path == "." { root.to_path_buf() } else { root.join(&p.path) };
+    match p.state {
+        FsState::Missing => matches!(std::fs::metadata(abs()), Err(e) if cache::absent(&e)),
+        FsState::Dir(None) => std::fs::metadata(abs()).is_ok_and(|m| m.is_dir()),
+        _ => false,
+    }
+}
+
+/// The stat cache, loaded on first use: a memo check whose named paths all keep their
+/// stamps never reads it.
+pub struct LazyStats {
+    file: PathBuf,
+    base: PathBuf,
+    loaded: Option<StatCache>,
+}
+
+impl LazyStats {
+    /// The stat cache saved at `file`, for paths below `base` (see [`StatCache::load`]).
+    pub fn new(file: PathBuf, base: PathBuf) -> LazyStats {
+        LazyStats { file, base, loaded: None }
+    }
+
+    /// The stat cache, loaded now if it was not.
+    pub fn get(&mut self) -> &mut StatCache {
+        self.loaded.get_or_insert_with(|| StatCache::load(&self.file, &self.base))
+    }
+
+    /// Whether it was loaded (some path needed it).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.is_some()
+    }
+
+    /// Bytes hashed through it (0 when it was never loaded).
+    pub fn hashed_bytes(&self) -> u64 {
+        self.loaded.as_ref().map_or(0, StatCache::hashed_bytes)
+    }
+
+    /// Settles what was hashed in its racy window (waiting at most `max_wait`, see
+    /// [`StatCache::settle`]) and saves the cache; nothing when it was never loaded. Best
+    /// effort: a cache not saved only costs the next build some hashing.
+    pub fn finish(self, max_wait: std::time::Duration) {
+        if let Some(mut stats) = self.loaded {
+            stats.settle(max_wait);
+            let _ = stats.save(&self.file);
+        }
     }
 }
 
@@ -637,6 +754,24 @@ fn encode_state(out: &mut Vec<u8>, s: &FsState) {
     }
 }
 
+fn encode_opt_stamp(out: &mut Vec<u8>, stamp: Option<&FileStamp>) {
+    match stamp {
+        None => out.push(0),
+        Some(st) => {
+            out.push(1);
+            st.encode(out);
+        }
+    }
+}
+
+fn decode_opt_stamp(r: &mut Reader<'_>) -> Option<Option<FileStamp>> {
+    match r.take(1)?[0] {
+        0 => Some(None),
+        1 => Some(Some(FileStamp::decode(r)?)),
+        _ => None,
+    }
+}
+
 fn encode_stamps(out: &mut Vec<u8>, stamps: &[(String, FileStamp)]) {
     put_len(out, stamps.len());
     for (rel, stamp) in stamps {
@@ -651,6 +786,8 @@ fn encode(m: &BuildMemo) -> Vec<u8> {
     out.extend_from_slice(&m.invocation.0);
     out.extend_from_slice(&m.written_ns.to_le_bytes());
     out.extend_from_slice(&m.run.to_le_bytes());
+    out.extend_from_slice(&m.text.0);
+    encode_opt_stamp(&mut out, m.text_stamp.as_ref());
     put_str(&mut out, &m.pipeline);
     put_str(&mut out, &m.experiment);
     put_str(&mut out, &m.pipeline_path);
@@ -664,6 +801,7 @@ fn encode(m: &BuildMemo) -> Vec<u8> {
         put_str(&mut out, &p.path);
         out.push(u8::from(p.digest));
         encode_state(&mut out, &p.state);
+        encode_opt_stamp(&mut out, p.stamp.as_ref());
     }
     put_len(&mut out, m.folders.len());
     for f in &m.folders {
@@ -714,6 +852,8 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
     let invocation = digest(&mut r)?;
     let written_ns = r.i64()?;
     let run = r.i64()?;
+    let text = digest(&mut r)?;
+    let text_stamp = decode_opt_stamp(&mut r)?;
     let pipeline = string(&mut r)?;
     let experiment = string(&mut r)?;
     let pipeline_path = string(&mut r)?;
@@ -735,7 +875,8 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
             4 => FsState::Dir(Some(digest(&mut r)?)),
             _ => return None,
         };
-        paths.push(MemoPath { path, digest: digest_flag, state });
+        let stamp = decode_opt_stamp(&mut r)?;
+        paths.push(MemoPath { path, digest: digest_flag, state, stamp });
     }
     let n = r.u32()? as usize;
     let mut folders = Vec::with_capacity(n.min(1 << 16));
@@ -785,6 +926,8 @@ fn decode(bytes: &[u8]) -> Option<BuildMemo> {
         invocation,
         written_ns,
         run,
+        text,
+        text_stamp,
         pipeline,
         experiment,
         pipeline_path,

@@ -192,6 +192,9 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(exit_code(&summary));
     }
+    // Before the project is loaded: files settled by then have not changed since they were
+    // probed (the memo stamps them).
+    let began_ns = cache::now_ns();
     let (project, stats) = match prepare(&path, &args.params, github)? {
         Ok(p) => p,
         Err(code) => return Ok(code),
@@ -235,7 +238,7 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         let _ = project.save_stat_cache(&mut stats);
     }
     let summary = summary?;
-    memo::write_memo(&project, &summary, &asked);
+    memo::write_memo(&project, &summary, &asked, began_ns);
     print_summary(&summary, json, hashed);
     if github {
         out!("{}", crate::github::annotations(&summary, Some(&project)));

@@ -8,15 +8,27 @@ fn sample() -> BuildMemo {
         invocation: Digest([7; 32]),
         written_ns: 42,
         run: 6,
+        text: Digest([8; 32]),
+        text_stamp: Some(stamp),
         pipeline: "p".into(),
         experiment: "e".into(),
         pipeline_path: "/x/pipeline.toml".into(),
         params: vec![("lr".into(), "0.1".into())],
         paths: vec![
-            MemoPath { path: "a.py".into(), digest: true, state: FsState::File(Digest([1; 32])) },
-            MemoPath { path: "src".into(), digest: false, state: FsState::Dir(None) },
-            MemoPath { path: "d".into(), digest: true, state: FsState::Dir(Some(Digest([2; 32]))) },
-            MemoPath { path: "m".into(), digest: true, state: FsState::Missing },
+            MemoPath {
+                path: "a.py".into(),
+                digest: true,
+                state: FsState::File(Digest([1; 32])),
+                stamp: Some(stamp),
+            },
+            MemoPath { path: "src".into(), digest: false, state: FsState::Dir(None), stamp: None },
+            MemoPath {
+                path: "d".into(),
+                digest: true,
+                state: FsState::Dir(Some(Digest([2; 32]))),
+                stamp: None,
+            },
+            MemoPath { path: "m".into(), digest: true, state: FsState::Missing, stamp: None },
         ],
         folders: vec![
             MemoFolder { path: "outputs".into(), stamp, kind: StampKind::Views },
@@ -139,6 +151,8 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
         invocation: Digest([0; 32]),
         written_ns,
         run: 1,
+        text: Digest([0; 32]),
+        text_stamp: None,
         pipeline: "p".into(),
         experiment: "p".into(),
         pipeline_path: String::new(),
@@ -147,11 +161,17 @@ fn cached_step(root: &Path) -> (Cache, BuildMemo) {
             path: "train.py".into(),
             digest: true,
             state: FsState::File(Digest(cache::Digest::of_bytes(b"print(1)").0)),
+            stamp: None,
         }],
         folders,
         steps,
     };
     (cache, memo)
+}
+
+/// A stat cache with nothing saved, loaded on first use.
+fn no_stats(root: &Path) -> LazyStats {
+    LazyStats::new(root.join(".runner/statcache"), root.to_path_buf())
 }
 
 /// Sets every stamp back as if the memo had been written long after the files.
@@ -170,11 +190,16 @@ fn fresh_stamps_are_verified_then_restamped_then_trusted() {
     let want = ["outputs", "cache/ac.sqlite", "cache/ac.sqlite-wal", "cache/manifests"];
     assert_eq!(folders, want, "the views, the action cache's files, the manifests");
     assert_eq!(memo.steps[0].blobs.len(), 1);
-    let mut stats = StatCache::new(root);
+    let mut stats = no_stats(root);
     // Just written: racy, so the result is looked up and verified, and the stamps renewed.
     let v = memo.check(root, &state, &mut stats, &cache).unwrap();
     assert_eq!(v, Verdict::Valid { restamped: true });
     settle(&mut memo);
+    // The input, settled now, gets its stamp (checked through the stat cache until then).
+    assert_eq!(memo.paths[0].stamp, None);
+    let v = memo.check(root, &state, &mut stats, &cache).unwrap();
+    assert_eq!(v, Verdict::Valid { restamped: true });
+    assert!(memo.paths[0].stamp.is_some());
     let v = memo.check(root, &state, &mut stats, &cache).unwrap();
     assert_eq!(v, Verdict::Valid { restamped: false });
 }
@@ -186,8 +211,8 @@ fn changes_make_the_memo_stale() {
     let state = root.join(".runner");
     let (cache, mut memo) = cached_step(root);
     settle(&mut memo);
-    let mut stats = StatCache::new(root);
-    let stale = |m: &BuildMemo, stats: &mut StatCache| {
+    let mut stats = no_stats(root);
+    let stale = |m: &BuildMemo, stats: &mut LazyStats| {
         matches!(m.clone().check(root, &state, stats, &cache).unwrap(), Verdict::Stale(_))
     };
     assert!(!stale(&memo, &mut stats));
@@ -246,7 +271,7 @@ fn a_removed_action_cache_entry_is_seen_through_the_database_files() {
     let state = root.join(".runner");
     let (cache, mut memo) = cached_step(root);
     settle(&mut memo);
-    let mut stats = StatCache::new(root);
+    let mut stats = no_stats(root);
     // Through another handle, as another process would.
     let other = Cache::open(&state.join("cache")).unwrap();
     other.remove_action(&cache::Digest([5; 32])).unwrap();
@@ -264,7 +289,7 @@ fn an_action_cache_written_by_another_build_is_compared_entry_by_entry() {
     let state = root.join(".runner");
     let (cache, mut memo) = cached_step(root);
     settle(&mut memo);
-    let mut stats = StatCache::new(root);
+    let mut stats = no_stats(root);
     let other = Cache::open(&state.join("cache")).unwrap();
     let key = cache::Digest([5; 32]);
     let mut entry = other.get_action(&key).unwrap().unwrap();
@@ -276,4 +301,90 @@ fn an_action_cache_written_by_another_build_is_compared_entry_by_entry() {
     other.put_action(&key, &entry).unwrap();
     let v = memo.check(root, &state, &mut stats, &cache).unwrap();
     assert_eq!(v, Verdict::Stale("step train: cache entry changed".into()));
+}
+
+#[test]
+fn stamped_files_are_checked_without_the_stat_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let state = root.join(".runner");
+    let (cache, mut memo) = cached_step(root);
+    let file = root.join("pipeline.toml");
+    std::fs::write(&file, "[pipeline]").unwrap();
+    memo.text = Digest(cache::Digest::of_bytes(b"[pipeline]").0);
+    // Stamped at a build's start just after the files were written: too close to trust.
+    memo.stamp_paths(root, &file, cache::now_ns());
+    assert_eq!((memo.text_stamp, memo.paths[0].stamp), (None, None), "racy stamps are not kept");
+    let began = {
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        cache::now_ns()
+    };
+    memo.stamp_paths(root, &file, began);
+    assert!(memo.text_stamp.is_some() && memo.paths[0].stamp.is_some());
+    settle(&mut memo);
+    let mut stats = no_stats(root);
+    assert_eq!(memo.text_digest(&file, &mut stats), Some((memo.text, false)));
+    assert_eq!(
+        memo.check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Valid { restamped: false }
+    );
+    assert!(!stats.is_loaded(), "every stamp held: the stat cache is not read");
+
+    // An edit moves the stamp: the file is hashed and the change reported; the new stamp,
+    // too fresh to trust, is dropped (and the memo is to be saved without it).
+    std::fs::write(root.join("train.py"), "print(2)").unwrap();
+    std::fs::write(&file, "[pipeline]\n").unwrap();
+    let mut stats = no_stats(root);
+    let new_text = Digest(cache::Digest::of_bytes(b"[pipeline]\n").0);
+    assert_eq!(memo.text_digest(&file, &mut stats), Some((new_text, true)));
+    assert_eq!(memo.text_stamp, None);
+    let two = FsState::File(Digest(cache::Digest::of_bytes(b"print(2)").0));
+    assert_eq!(
+        memo.check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Changed { paths: vec![(0, two)], restamped: true }
+    );
+    assert_eq!(memo.paths[0].stamp, None);
+
+    // Settled, the next check stamps it again, and the one after needs no stat cache.
+    std::thread::sleep(std::time::Duration::from_millis(120));
+    memo.paths[0].state = two;
+    let mut stats = no_stats(root);
+    assert_eq!(
+        memo.check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Valid { restamped: true }
+    );
+    assert!(memo.paths[0].stamp.is_some());
+    let mut stats = no_stats(root);
+    assert_eq!(
+        memo.check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Valid { restamped: false }
+    );
+    assert!(!stats.is_loaded());
+}
+
+#[test]
+fn missing_paths_and_folders_without_digests_need_no_stat_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let state = root.join(".runner");
+    let (cache, mut memo) = cached_step(root);
+    std::fs::create_dir(root.join("src")).unwrap();
+    memo.paths = vec![
+        MemoPath { path: "src".into(), digest: false, state: FsState::Dir(None), stamp: None },
+        MemoPath { path: "gone".into(), digest: true, state: FsState::Missing, stamp: None },
+    ];
+    settle(&mut memo);
+    let mut stats = no_stats(root);
+    assert_eq!(
+        memo.check(root, &state, &mut stats, &cache).unwrap(),
+        Verdict::Valid { restamped: false }
+    );
+    assert!(!stats.is_loaded());
+    // Either one changing its kind is seen (through the stat cache) and makes it stale.
+    std::fs::write(root.join("gone"), "x").unwrap();
+    assert!(matches!(memo.check(root, &state, &mut stats, &cache).unwrap(), Verdict::Stale(_)));
+    std::fs::remove_file(root.join("gone")).unwrap();
+    std::fs::remove_dir(root.join("src")).unwrap();
+    std::fs::write(root.join("src"), "x").unwrap();
+    assert!(matches!(memo.check(root, &state, &mut stats, &cache).unwrap(), Verdict::Stale(_)));
 }

@@ -3,8 +3,8 @@
 //! [`try_noop`] runs before the pipeline is loaded: when `.runner/buildmemo` holds for what
 //! was asked, it records a run that reuses every step from the recorded runs and prints it,
 //! as a normal build would (same lines, same JSON document, `"planner": "memo"`), having
-//! read the memo, the stat cache (which gives the pipeline file's digest without reading it
-//! when its stat is settled and unchanged) and a few stats per step. Otherwise
+//! read the memo and a few stats per step (the stat cache and the pipeline file only when a
+//! named file's stamp moved). Otherwise
 //! the build goes the normal way, and [`write_memo`] records the memo (and its key records,
 //! `driver::memo::keys`) when it ends well. When only some inputs' content changed and the
 //! action cache holds a verified result for every step's new key, [`try_noop`] reuses them
@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use cache::{Cache, StatCache};
+use cache::Cache;
 use driver::Project;
 use driver::memo::keys::{MemoKeys, StepKeys};
-use driver::memo::{BuildMemo, MemoPath, StepResult, Verdict, invocation, text_digest};
+use driver::memo::{BuildMemo, LazyStats, MemoPath, StepResult, Verdict, invocation, text_digest};
 use history::{History, NewRun, RunStatus, StepRecord, StepStatus};
 
 use super::{BuildSummary, Outcome, SETTLE_WAIT, now_ms};
@@ -51,8 +51,7 @@ pub fn try_noop(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<(BuildSu
 struct Checked {
     memo: BuildMemo,
     state: PathBuf,
-    stats: StatCache,
-    stats_path: PathBuf,
+    stats: LazyStats,
     restamped: bool,
     /// Named paths whose content changed (see `Verdict::Changed`): empty for a no-op.
     changed: Vec<(usize, hir::FsState)>,
@@ -79,11 +78,9 @@ fn valid_memo(path: &Path, asked: &Asked<'_>, building: bool) -> Option<Checked>
     let root = std::path::absolute(&root).ok()?;
     let state = driver::checked_state_dir(&root).ok()?;
     let mut memo = BuildMemo::load(&state)?;
-    // The file's digest through the stat cache: not read when its stat is settled and
-    // unchanged, as any input's.
-    let stats_path = state.join("statcache");
-    let mut stats = StatCache::load(&stats_path, &root);
-    let text = hir::Digest(stats.hash_file(&file).ok()?.0);
+    // The file is read only when its stamp moved (then through the stat cache, as any input).
+    let mut stats = LazyStats::new(state.join("statcache"), root.clone());
+    let (text, text_restamped) = memo.text_digest(&file, &mut stats)?;
     if memo.invocation != invocation(&file, &text, asked.overrides, asked.wanted, asked.experiment)
     {
         return None;
@@ -96,25 +93,28 @@ fn valid_memo(path: &Path, asked: &Asked<'_>, building: bool) -> Option<Checked>
     let verdict = Cache::open(&state.join("cache"))
         .map(|cache| (memo.check(&root, &state, &mut stats, &cache), cache));
     let (restamped, changed, cache) = match verdict {
-        Ok((Ok(Verdict::Valid { restamped }), cache)) => (restamped, Vec::new(), cache),
-        Ok((Ok(Verdict::Changed { paths, restamped }), cache)) => (restamped, paths, cache),
+        Ok((Ok(Verdict::Valid { restamped }), cache)) => {
+            (restamped || text_restamped, Vec::new(), cache)
+        }
+        Ok((Ok(Verdict::Changed { paths, restamped }), cache)) => {
+            (restamped || text_restamped, paths, cache)
+        }
         _ => {
             // The normal path opens the history itself: this connection closes first.
             if let Some(r) = recording {
                 let _ = r.history.join();
             }
-            give_up(stats, &stats_path);
+            give_up(stats);
             return None;
         }
     };
-    Some(Checked { memo, state, stats, stats_path, restamped, changed, cache, recording })
+    Some(Checked { memo, state, stats, restamped, changed, cache, recording })
 }
 
 /// Saves what checking a memo that does not hold hashed: the normal path loads the stat
 /// cache again.
-fn give_up(mut stats: StatCache, stats_path: &Path) {
-    stats.settle(std::time::Duration::ZERO);
-    let _ = stats.save(stats_path);
+fn give_up(stats: LazyStats) {
+    stats.finish(std::time::Duration::ZERO);
 }
 
 /// What a plan finds when the memo holds: every step reused.
@@ -134,14 +134,13 @@ pub struct MemoPlan {
 ///
 /// Errors: none today (a memo that cannot be read or checked is `None`); typed for a host.
 pub fn plan_from_memo(path: &Path, asked: &Asked<'_>) -> crate::Result<Option<MemoPlan>> {
-    let Some(mut c) = valid_memo(path, asked, false) else { return Ok(None) };
+    let Some(c) = valid_memo(path, asked, false) else { return Ok(None) };
     if !c.changed.is_empty() {
         // What a change would reuse needs lookups: the database plans it, with its reasons.
-        give_up(c.stats, &c.stats_path);
+        give_up(c.stats);
         return Ok(None);
     }
-    c.stats.settle(std::time::Duration::ZERO);
-    let _ = c.stats.save(&c.stats_path);
+    c.stats.finish(std::time::Duration::ZERO);
     let steps = c.memo.steps.iter().map(|s| (s.name.clone(), s.run_id)).collect();
     Ok(Some(MemoPlan { pipeline: c.memo.pipeline.clone(), steps }))
 }
@@ -152,8 +151,7 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
     let Some(Checked {
         mut memo,
         state,
-        mut stats,
-        stats_path,
+        stats,
         mut restamped,
         changed,
         cache,
@@ -169,7 +167,7 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
             Some(e) => Some(e),
             None => {
                 let _ = history.join();
-                give_up(stats, &stats_path);
+                give_up(stats);
                 return Ok(None);
             }
         }
@@ -217,8 +215,7 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
         }
     };
     let hashed = stats.hashed_bytes();
-    stats.settle(SETTLE_WAIT);
-    let _ = stats.save(&stats_path);
+    stats.finish(SETTLE_WAIT);
     if let Some(e) = edit {
         // The keys first: with the new memo, the old records would not hash to its keys.
         let _ = e.keys.save(&state);
@@ -266,7 +263,10 @@ fn noop(path: &Path, asked: &Asked<'_>) -> anyhow::Result<Option<(BuildSummary, 
 /// ran or reused, the file has no error or warning, and every step may be reused. Best
 /// effort: a memo that cannot be written only costs the next no-op its speed. An older memo
 /// is left alone when this one is not written: it is checked in full before it is trusted.
-pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) {
+/// `began_ns` (ns since the epoch, [`cache::now_ns`]): when the build began, before the
+/// project was loaded; the named files whose stamps had settled by then are stamped (see
+/// `BuildMemo::stamp_paths`).
+pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>, began_ns: i64) {
     let Ok(all_reusable) = all_reusable(project, asked.wanted) else { return };
     let Ok(state) = std::path::absolute(project.state_dir()) else { return };
     let written_ns = cache::now_ns();
@@ -317,6 +317,7 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
                 path: n.path.clone(),
                 digest: n.digest,
                 state: states.get(&n.path).cloned().unwrap_or(hir::FsState::Unknown),
+                stamp: None,
             })
             .collect();
         let params = hir::param_values(&project.db, project.file)
@@ -324,16 +325,19 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
             .iter()
             .map(|(k, v)| (k.clone(), v.canonical()))
             .collect();
-        Some(BuildMemo {
+        let text = text_digest(project.text().as_bytes());
+        let mut memo = BuildMemo {
             invocation: invocation(
                 &project.path,
-                &text_digest(project.text().as_bytes()),
+                &text,
                 asked.overrides,
                 asked.wanted,
                 asked.experiment,
             ),
             written_ns,
             run: summary.run_id,
+            text,
+            text_stamp: None,
             pipeline: summary.pipeline.clone(),
             experiment: summary.experiment.clone(),
             pipeline_path: std::fs::canonicalize(&project.display)
@@ -342,7 +346,9 @@ pub fn write_memo(project: &Project, summary: &BuildSummary, asked: &Asked<'_>) 
             paths,
             folders,
             steps,
-        })
+        };
+        memo.stamp_paths(&driver::folder_of(&project.path), &project.path, began_ns);
+        Some(memo)
     })();
     if let Some(m) = memo {
         // The keys first (see `noop`); without them an edit under the memo builds normally.
