@@ -258,7 +258,9 @@ impl Ssh {
         }
         let py = quote(&self.config.python);
         let script = quote(agent::SCRIPT);
-        format!("command -v {py} > /dev/null 2>&1 && exec {py} -c {script} {wd}; {plain}")
+        // `-I -S`: the agent needs the standard library only, so neither the host's
+        // PYTHON* variables nor its site packages may change it, and it starts sooner.
+        format!("command -v {py} > /dev/null 2>&1 && exec {py} -I -S -c {script} {wd}; {plain}")
     }
 
     /// Why master `m` ended before its session's first line, from ssh's status and what it

@@ -1,6 +1,6 @@
 # runner's agent on an ssh host: one process per connection, serving every job of the
 # build over its stdin and stdout (see agent.rs for the protocol). Run as
-#   python3 -c SCRIPT WORKDIR
+#   python3 -I -S -c SCRIPT WORKDIR
 # It writes one line `RUNNER-AGENT {"workdir": ...}`, then frames: a 4-byte big-endian
 # length, a JSON header, then the header's "n" bytes. It ends, killing what its jobs left
 # running, when its stdin ends (the connection is gone or runner stopped).

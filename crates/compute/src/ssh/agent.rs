@@ -54,6 +54,9 @@ pub(super) const HELLO: &str = "RUNNER-AGENT ";
 /// At most this many bytes of blobs the host may or may not have are sent without asking.
 const UNASKED: u64 = 256 << 10;
 
+/// Frames up to this many bytes are written to ssh at once.
+const FRAME_BUFFER: usize = 64 << 10;
+
 /// The largest header a frame may have, in bytes.
 const MAX_HEAD: usize = 64 << 20;
 
@@ -185,6 +188,9 @@ impl Agent {
 
 /// Writes `head` (with `n`, the body's length) and `body` as one frame.
 fn write_frame(w: &mut impl Write, mut head: Value, body: Body) -> std::io::Result<u64> {
+    // One write for a small frame: ssh sends what one read of its stdin gives it as one
+    // packet, and a frame in pieces costs a packet (and a wake-up on the host) per piece.
+    let w = &mut std::io::BufWriter::with_capacity(FRAME_BUFFER, w);
     let (mut file, len) = match &body {
         Body::Bytes(b) => (None, b.len() as u64),
         Body::File(p, n) => (std::fs::File::open(p).ok(), *n),
