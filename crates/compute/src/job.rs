@@ -42,6 +42,24 @@ pub(crate) struct Layout {
     pub shared_log: bool,
 }
 
+/// What runs a job on the target ([`Layout::command`]): argv, working folder and
+/// environment variables, as the target sees them. Each value is one word: never shell text.
+#[derive(Debug, Clone)]
+pub(crate) struct Command {
+    /// `argv[0]`; `None`: the interpreter of the job's Python environment, known only
+    /// where the environment is made.
+    pub program: Option<String>,
+    /// The rest of argv.
+    pub args: Vec<String>,
+    /// The working folder (the staged snapshot).
+    pub cwd: String,
+    /// Environment variables set on top of the target's own, in order.
+    pub env: Vec<(String, String)>,
+}
+
+/// Why a job fails when its working folder is not on the target (its `why`).
+pub(crate) const NO_SNAPSHOT: &str = "its snapshot is missing on the target";
+
 /// `s` single-quoted for `sh`: read back as exactly these bytes, whatever they hold.
 pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -119,41 +137,25 @@ impl Layout {
     /// not a shell name (letters, digits and `_`).
     pub fn script(&self, job: &Job, python: &str, sums: bool) -> Result<String, Error> {
         let q = quote;
+        let cmd = self.command(job, python)?;
         let mut s = String::new();
         let _ = writeln!(s, "#!/bin/sh\n# runner: step {} of run {}", job.step, job.run_id);
         let _ = writeln!(s, "J={}\ncd \"$J\" || exit 120\necho $$ > pgid", q(&self.dir));
-        let (out, err) =
-            if self.shared_log { ("out.log", "out.log") } else { ("stdout.log", "stderr.log") };
+        let (out, err) = self.log_names();
         let _ = writeln!(s, "OUT=\"$J/{out}\"\nERR=\"$J/{err}\"\n: > \"$OUT\"\n: >> \"$ERR\"");
         // `rc` is written by `echo`, a builtin (no process): a script killed before its one
         // write leaves it empty, which reads as no exit code, as a missing one does.
         s.push_str("fail() { echo \"$1\" > why; echo 1 > rc; exit 121; }\n");
-        let argv0 = match &job.program {
-            Program::Given => self.map(&job.spec.argv[0], job)?,
-            Program::Shell => "sh".to_owned(),
-            Program::Python(None) => python.to_owned(),
-            Program::Python(Some(env)) => {
-                s.push_str(&self.env_block(env, python));
-                String::new()
-            }
-        };
-        let cwd = self.map(job.spec.cwd.as_os_str(), job)?;
-        let _ = writeln!(s, "cd {} || fail 'its snapshot is missing on the target'", q(&cwd));
-        for (k, v) in &job.spec.env {
-            let k = utf8(k, "an environment variable's name")?;
-            let shell_name = !k.is_empty()
-                && !k.starts_with(|c: char| c.is_ascii_digit())
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !shell_name {
-                return Err(Error::Stage(format!("environment variable name `{k}`")));
-            }
-            let _ = writeln!(s, "export {k}={}", q(&self.map(v, job)?));
+        if let Program::Python(Some(env)) = &job.program {
+            s.push_str(&self.env_block(env, python));
         }
-        let argv0 = if argv0.is_empty() { "\"$PY\"".to_owned() } else { q(&argv0) };
+        let _ = writeln!(s, "cd {} || fail {}", q(&cmd.cwd), q(NO_SNAPSHOT));
+        for (k, v) in &cmd.env {
+            let _ = writeln!(s, "export {k}={}", q(v));
+        }
+        let argv0 = cmd.program.as_deref().map_or_else(|| "\"$PY\"".to_owned(), q);
         let mut words = vec![argv0];
-        for a in &job.spec.argv[1..] {
-            words.push(q(&self.map(a, job)?));
-        }
+        words.extend(cmd.args.iter().map(|a| q(a)));
         let _ = writeln!(s, "{} > \"$OUT\" 2>> \"$ERR\" < /dev/null", words.join(" "));
         s.push_str("rc=$?\ncd \"$J\"\n");
         // The outputs' digests, for the fetch to verify what it brought back.
@@ -167,6 +169,39 @@ impl Layout {
         }
         s.push_str("echo \"$rc\" > rc\nexit \"$rc\"\n");
         Ok(s)
+    }
+
+    /// The names of the job's logs in its folder: stdout's and stderr's, the same name
+    /// when they share one.
+    pub fn log_names(&self) -> (&'static str, &'static str) {
+        if self.shared_log { ("out.log", "out.log") } else { ("stdout.log", "stderr.log") }
+    }
+
+    /// What runs `job` on the target, every local path replaced by its place there.
+    /// `python`: the target's interpreter for `.py` scripts without an environment.
+    ///
+    /// Errors: an argument, value or path is not UTF-8; an environment variable's name is
+    /// not a shell name (letters, digits and `_`).
+    pub fn command(&self, job: &Job, python: &str) -> Result<Command, Error> {
+        let program = match &job.program {
+            Program::Given => Some(self.map(&job.spec.argv[0], job)?),
+            Program::Shell => Some("sh".to_owned()),
+            Program::Python(None) => Some(python.to_owned()),
+            Program::Python(Some(_)) => None,
+        };
+        let mut env = Vec::with_capacity(job.spec.env.len());
+        for (k, v) in &job.spec.env {
+            let k = utf8(k, "an environment variable's name")?;
+            let shell_name = !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !shell_name {
+                return Err(Error::Stage(format!("environment variable name `{k}`")));
+            }
+            env.push((k.to_owned(), self.map(v, job)?));
+        }
+        let args = job.spec.argv[1..].iter().map(|a| self.map(a, job)).collect::<Result<_, _>>()?;
+        Ok(Command { program, args, cwd: self.map(job.spec.cwd.as_os_str(), job)?, env })
     }
 
     /// Makes `env` on the target when missing, under a lock (`flock`, where the target has

@@ -1,7 +1,8 @@
 //! A host reached by OpenSSH (`[compute.NAME] kind = "ssh"`). One master connection per
 //! target for the length of the build (`ssh -M`, `ControlPersist=no`: it ends with the
-//! build), opened by the first job that runs there, so a build that runs nothing opens
-//! none. The host key is checked strictly (`StrictHostKeyChecking=yes`, against the user's
+//! build), opened as soon as the engine knows a job will run there
+//! ([`ComputeTarget::warm_up`], while it prepares the job) or by the first job, so a build
+//! that runs nothing opens none. The host key is checked strictly (`StrictHostKeyChecking=yes`, against the user's
 //! known_hosts or the target's `known_hosts`): an unknown or changed key fails every job,
 //! naming the host; it is never accepted. Sources: ssh(1), ssh_config(5) of OpenSSH 9.2.
 //!
@@ -40,7 +41,7 @@ use std::time::Duration;
 
 use agent::Agent;
 
-use exec::{CancelToken, ComputeTarget, Job, JobFuture};
+use exec::{CancelToken, ComputeTarget, Job, JobFuture, WarmFuture};
 
 use crate::job::quote;
 use crate::{Error, nonce, tail};
@@ -257,7 +258,9 @@ impl Ssh {
         }
         let py = quote(&self.config.python);
         let script = quote(agent::SCRIPT);
-        format!("command -v {py} > /dev/null 2>&1 && exec {py} -c {script} {wd}; {plain}")
+        // `-I -S`: the agent needs the standard library only, so neither the host's
+        // PYTHON* variables nor its site packages may change it, and it starts sooner.
+        format!("command -v {py} > /dev/null 2>&1 && exec {py} -I -S -c {script} {wd}; {plain}")
     }
 
     /// Why master `m` ended before its session's first line, from ssh's status and what it
@@ -368,5 +371,12 @@ impl ComputeTarget for Ssh {
 
     fn run(&self, job: Job, cancel: CancelToken) -> JobFuture<'_> {
         Box::pin(self.run_job(job, cancel))
+    }
+
+    /// Opens the connection (its failure is left for the jobs, which try again and report).
+    fn warm_up(&self) -> WarmFuture<'_> {
+        Box::pin(async {
+            let _ = self.connect().await;
+        })
     }
 }

@@ -54,6 +54,7 @@ mod remote;
 pub(crate) mod stored;
 mod trash;
 mod views;
+mod warm;
 
 use trash::discard_inputs;
 pub(crate) use trash::reap_and_tidy;
@@ -308,6 +309,8 @@ struct Shared {
     unlaid: Mutex<std::collections::HashSet<Digest>>,
     /// Whether to start a supervisor ([`BuildOptions::supervise`]).
     supervised: bool,
+    /// Targets elsewhere warmed up ahead of their first job (`build/warm.rs`).
+    warming: warm::Warming,
 }
 
 impl Shared {
@@ -655,6 +658,7 @@ fn build_once(
         supervisor: Mutex::default(),
         sink,
         supervised: opts.supervise,
+        warming: warm::Warming::default(),
     });
     views::baseline(&shared);
     let started = Instant::now();
@@ -693,6 +697,7 @@ fn build_once(
         spent.extend(ahead::drain_copied(&shared).await);
         discard_inputs(&shared, spent, &states);
         shared.stop_supervising();
+        shared.stop_warming();
         if let Some(t) = emptying {
             let _ = t.join();
         }
@@ -920,10 +925,15 @@ fn decide(shared: &Shared, i: usize, record: &KeyRecord, found: plan::Lookup) ->
 /// reused, reused. The scheduler then gets only the rest (what must run, and what waits for
 /// it), so a build that reruns one step of a thousand spawns no task for the others. A step
 /// that must run keeps its lookup (`Shared::prefetch`) for the scheduler, so nothing is
-/// looked up twice. Returns one flag per step: reused here.
+/// looked up twice, and warms up its target when that is elsewhere (`build/warm.rs`), so
+/// a connection opens while the rest is looked up. Returns one flag per step: reused here.
 fn reuse_ahead(shared: &Shared, deps: &[Vec<usize>]) -> Vec<bool> {
     let mut done = vec![false; shared.steps.len()];
     if shared.policy.regenerate {
+        // Every step runs: those with no upstream at once.
+        for i in (0..deps.len()).filter(|&i| deps[i].is_empty()) {
+            shared.warm_up(i);
+        }
         return done;
     }
     shared.cache.snapshot_reads(|| {
@@ -941,6 +951,7 @@ fn reuse_ahead(shared: &Shared, deps: &[Vec<usize>]) -> Vec<bool> {
                 let name = shared.steps[i].name.clone();
                 let kept = driver::Found { key, lookup: found, manifests: Vec::new() };
                 shared.prefetch.lock().unwrap_or_else(|e| e.into_inner()).insert(name, kept);
+                shared.warm_up(i);
                 continue;
             }
             if let Decision::Reuse { run_id, outputs, cosmetic, reads } =
@@ -949,6 +960,9 @@ fn reuse_ahead(shared: &Shared, deps: &[Vec<usize>]) -> Vec<bool> {
                 let note = plan::reuse_note(&cosmetic, &reads);
                 let reused = reuse(shared, i, key, (run_id, outputs), note.as_deref(), reads);
                 done[i] = reused == NodeState::Succeeded;
+            }
+            if !done[i] {
+                shared.warm_up(i);
             }
         }
     });

@@ -32,4 +32,6 @@ pub use cancel::CancelToken;
 pub use process::{Outcome, ProcessSpec, run_process};
 pub use scheduler::{NodeState, schedule};
 pub use tail::tail_lines;
-pub use target::{ComputeTarget, Environment, Finished, Job, JobFuture, Local, Program};
+pub use target::{
+    ComputeTarget, Environment, Finished, Job, JobFuture, Local, Program, WarmFuture,
+};

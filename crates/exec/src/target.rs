@@ -85,6 +85,9 @@ pub struct Finished {
 /// The future a target returns for one job.
 pub type JobFuture<'a> = Pin<Box<dyn Future<Output = Finished> + Send + 'a>>;
 
+/// The future of [`ComputeTarget::warm_up`].
+pub type WarmFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 /// Where steps run. See the module docs.
 pub trait ComputeTarget: Send + Sync {
     /// What to call it in messages (`local`, `slurm cluster`, …).
@@ -103,6 +106,16 @@ pub trait ComputeTarget: Send + Sync {
     /// [`Job::outputs`]. Never panics on the job's account: every failure is an
     /// [`Outcome`] whose message names what failed.
     fn run(&self, job: Job, cancel: CancelToken) -> JobFuture<'_>;
+
+    /// Told that a job is sure to come (a step on this target must run), before the
+    /// engine has prepared it: a target elsewhere may start what its first job would
+    /// otherwise wait for (opening its connection), so that it overlaps with the engine's
+    /// own work. Never called for a build that runs nothing on this target. It reports
+    /// nothing: a failure is left for the jobs to meet and report. The engine may drop the
+    /// future unfinished when the build ends. The default does nothing.
+    fn warm_up(&self) -> WarmFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// This machine: the job's process runs here, in its own process group ([`run_process`]).

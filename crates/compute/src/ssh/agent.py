@@ -1,10 +1,10 @@
 # runner's agent on an ssh host: one process per connection, serving every job of the
 # build over its stdin and stdout (see agent.rs for the protocol). Run as
-#   python3 -c SCRIPT WORKDIR
+#   python3 -I -S -c SCRIPT WORKDIR
 # It writes one line `RUNNER-AGENT {"workdir": ...}`, then frames: a 4-byte big-endian
 # length, a JSON header, then the header's "n" bytes. It ends, killing what its jobs left
 # running, when its stdin ends (the connection is gone or runner stopped).
-import hashlib, json, os, re, shutil, signal, struct, subprocess, sys, threading, time
+import errno, hashlib, json, os, re, shutil, signal, struct, subprocess, sys, threading, time
 
 BLOB = re.compile(r"^[0-9a-f]{64}(\.x)?$")
 JOB = re.compile(r"^jobs/[^/]+$")
@@ -199,8 +199,51 @@ def send_back(rid, d, outs):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def write_record(d, name, text):
+    with open(os.path.join(d, name), "w") as f:
+        f.write(text + "\n")
+
+
+def start_direct(d, run):
+    """Starts the step's argv in a session of its own, as run.sh would (the same log
+    files, `pgid`, and `why` and `rc` when it cannot start); None when it did not start.
+    Its exit code is left to finish_direct."""
+    argv, cwd = run["argv"], run["cwd"]
+    with open(os.path.join(d, run["out"]), "wb") as out_f:
+        err_f = out_f if run["err"] == run["out"] else open(os.path.join(d, run["err"]), "wb")
+        try:
+            if not os.path.isdir(cwd):
+                write_record(d, "why", "its snapshot is missing on the target")
+                write_record(d, "rc", "1")
+                return None
+            env = dict(os.environ)
+            env.update((k, v) for k, v in run["env"])
+            env["PWD"] = cwd
+            try:
+                p = subprocess.Popen(
+                    argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out_f,
+                    stderr=err_f, start_new_session=True)
+            except OSError as e:
+                # What sh says and returns when it cannot run a command.
+                err_f.write(("%s: %s\n" % (argv[0], e.strerror)).encode())
+                write_record(d, "rc", "127" if e.errno == errno.ENOENT else "126")
+                return None
+        finally:
+            if err_f is not out_f:
+                err_f.close()
+    write_record(d, "pgid", str(p.pid))
+    return p
+
+
+def finish_direct(d, p):
+    # As sh reports it: a step a signal ended exits with 128 + the signal's number.
+    rc = p.returncode if p.returncode >= 0 else 128 - p.returncode
+    write_record(d, "rc", str(rc))
+
+
 def job(h, body):
     rid = h["id"]
+    run = h.get("run")
     try:
         d = job_dir(h["dir"])
         stage(d, h, body)
@@ -208,10 +251,13 @@ def job(h, body):
             p = None
             if d in killed:
                 killed.discard(d)
+            elif run is not None:
+                p = start_direct(d, run)
             else:
                 p = subprocess.Popen(
                     ["sh", "run.sh"], cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL, start_new_session=True)
+            if p is not None:
                 procs[d] = p
     except Exception as e:
         send({"id": rid, "error": "staging the job: %s: %s" % (type(e).__name__, e)})
@@ -220,6 +266,8 @@ def job(h, body):
         p.wait()
         with procs_lock:
             procs.pop(d, None)
+        if run is not None:
+            finish_direct(d, p)
     try:
         send_back(rid, d, h["outs"])
     except Exception as e:

@@ -10,8 +10,14 @@
 //! |---|---|---|
 //! | `lack` `{blobs}`: which of these does `blobs/` lack | — | `{lack}` |
 //! | `put` `{dir, blob}`: a blob it lacked | its bytes | none: checked against its name, then linked into `blobs/` (never replacing one), or the job's staging fails |
-//! | `job` `{dir, tree, files, outs}`: stage the tree as copies of blobs, write `run.sh` (and `requirements.txt`), run it in a session of its own | the files' bytes | when it ends, its folder ([`Back`]): logs, records, and on success its outputs with their SHA-256 |
+//! | `job` `{dir, tree, run or files, outs}`: stage the tree as copies of blobs, then start the step's argv itself (`run`), or write `run.sh` (and `requirements.txt`) and run that; either in a session of its own | the files' bytes | when it ends, its folder ([`Back`]): logs, records, and on success its outputs with their SHA-256 |
 //! | `kill` `{dir, grace}`: SIGTERM the job's process group, SIGKILL after `grace` s | — | none (the job's reply follows) |
+//!
+//! A step that needs no environment made first is started by the agent itself (`run`: its
+//! argv, never through a shell), with what `run.sh` would give it: the same log files,
+//! `pgid`, `rc` (128 + the signal's number when a signal ended it), and `why` and `rc` 1
+//! when its snapshot is missing, or sh's 127 or 126 when its program cannot be started.
+//! A step with an environment runs `run.sh` (`crate::job`), which makes it first.
 //!
 //! runner remembers which blobs the host has (it said so, or a job was staged with them)
 //! and asks `lack` only when the others come to more than [`UNASKED`] bytes; fewer, it
@@ -47,6 +53,9 @@ pub(super) const HELLO: &str = "RUNNER-AGENT ";
 
 /// At most this many bytes of blobs the host may or may not have are sent without asking.
 const UNASKED: u64 = 256 << 10;
+
+/// Frames up to this many bytes are written to ssh at once.
+const FRAME_BUFFER: usize = 64 << 10;
 
 /// The largest header a frame may have, in bytes.
 const MAX_HEAD: usize = 64 << 20;
@@ -179,6 +188,9 @@ impl Agent {
 
 /// Writes `head` (with `n`, the body's length) and `body` as one frame.
 fn write_frame(w: &mut impl Write, mut head: Value, body: Body) -> std::io::Result<u64> {
+    // One write for a small frame: ssh sends what one read of its stdin gives it as one
+    // packet, and a frame in pieces costs a packet (and a wake-up on the host) per piece.
+    let w = &mut std::io::BufWriter::with_capacity(FRAME_BUFFER, w);
     let (mut file, len) = match &body {
         Body::Bytes(b) => (None, b.len() as u64),
         Body::File(p, n) => (std::fs::File::open(p).ok(), *n),
@@ -363,8 +375,10 @@ impl Ssh {
 }
 
 /// The `job` request: the job's folder `rel` (relative to the workdir), its tree (`["d",
-/// path]`, `["f", path, blob]`, `["l", path, target]`), and its files, whose bytes are the
-/// body.
+/// path]`, `["f", path, blob]`, `["l", path, target]`), and either what the agent runs
+/// itself (`run`: argv, working folder, environment variables, log names), when the step
+/// needs no environment made first, or its files (`run.sh`, `requirements.txt`), whose
+/// bytes are the body.
 fn job_request(
     layout: &Layout,
     job: &Job,
@@ -387,6 +401,18 @@ fn job_request(
             }
         });
     }
+    let outs = layout.outputs.len();
+    let cmd = layout.command(job, python)?;
+    if let Some(program) = cmd.program {
+        // Nothing to make first: the agent starts the step itself, with no shell between.
+        let mut argv = vec![program];
+        argv.extend(cmd.args);
+        let (out, err) = layout.log_names();
+        let run = json!({"argv": argv, "cwd": cmd.cwd, "env": cmd.env, "out": out, "err": err});
+        let head =
+            json!({"op": "job", "dir": rel, "tree": tree, "files": [], "run": run, "outs": outs});
+        return Ok((head, Vec::new()));
+    }
     let mut body = layout.script(job, python, false)?.into_bytes();
     let mut files = vec![json!(["run.sh", body.len()])];
     if let exec::Program::Python(Some(env)) = &job.program
@@ -396,6 +422,6 @@ fn job_request(
         files.push(json!(["requirements.txt", data.len()]));
         body.extend_from_slice(&data);
     }
-    let head = json!({"op": "job", "dir": rel, "tree": tree, "files": files, "outs": layout.outputs.len()});
+    let head = json!({"op": "job", "dir": rel, "tree": tree, "files": files, "outs": outs});
     Ok((head, body))
 }

@@ -68,9 +68,7 @@ pub(super) async fn execute(
         );
         if status == StepStatus::Interrupted { NodeState::Cancelled } else { NodeState::Failed }
     };
-    let compute = shared.compute.as_deref().unwrap_or_else(|| {
-        info.step.compute.as_ref().map_or(hir::schema::BUILTIN_COMPUTE, |c| c.value.as_str())
-    });
+    let compute = shared.compute_of(i);
     let Some((target, nodes)) = shared.targets.get(compute) else {
         return fail(format!("no compute target `{compute}`"), None, StepStatus::Failed);
     };

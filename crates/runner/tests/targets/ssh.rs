@@ -1,6 +1,7 @@
 //! An ssh host: the example pipeline on it, reuse across targets, no connection for a
 //! no-op build, a strict host key check, a connection lost mid-step, a large input sent
-//! once, a host without Python, and a timeout that kills the step's process group.
+//! once, a host without Python, a timeout that kills the step's process group, and steps
+//! the agent starts itself (exit codes, logs, metrics, a parameter that is shell text).
 
 use std::path::Path;
 use std::process::Command;
@@ -83,6 +84,7 @@ fn steps_run_on_an_ssh_host() {
     one_new_input_for_many_jobs_at_once(&server, &known);
     no_python_runs_jobs_one_session_each(&server, &known);
     timeout_kills_the_step_group(&server, &known);
+    agent_runs_steps_as_their_script_would(&server, &known);
 }
 
 /// A step past its timeout: it fails, and its whole process group on the host is gone, a
@@ -276,4 +278,64 @@ fn no_python_runs_jobs_one_session_each(server: &Service, known: &Path) {
     build_with(&p, &ssh, "7");
     assert_eq!(ssh.uses_agent(), Some(false));
     assert_eq!(p.output("s", "o", "n.txt"), "7\n");
+}
+
+/// Steps with no environment to make, which the agent starts itself: a parameter holding
+/// shell syntax arrives as one argument and runs nothing; logs and metrics come back; a
+/// step's exit code is its own; a program the host lacks fails with sh's 127.
+const DIRECT: &str = r#"
+[parameters]
+text = '$(touch PWNED) `touch P2`; touch P3 "q" ${HOME} \'
+
+[steps.echo]
+command = ["sh", "-c", "printf %s \"$0\" > \"$1/got.txt\"; echo said; echo warned >&2; echo 'score 0.5' >> \"$RUNNER_METRICS\"", "${params.text}", "${outputs.o}"]
+outputs = ["o"]
+compute = "box"
+
+[steps.code]
+command = ["sh", "-c", "echo before; exit 3"]
+outputs = ["o"]
+compute = "box"
+
+[steps.missing]
+command = ["runner-no-such-program", "${params.text}"]
+outputs = ["o"]
+compute = "box"
+"#;
+
+/// See [`DIRECT`].
+fn agent_runs_steps_as_their_script_would(server: &Service, known: &Path) {
+    let p = Project::with(&[("pipeline.toml", &format!("{DIRECT}\n{}", target(server, known)))]);
+    let b = p.build(&[]);
+    b.assert_code(1);
+    assert_eq!(b.step("echo").status, "ran");
+    let hostile = "$(touch PWNED) `touch P2`; touch P3 \"q\" ${HOME} \\";
+    assert_eq!(p.output("echo", "o", "got.txt"), hostile);
+    let run = p.state().join("runs").join(b.run_id().to_string());
+    let log = |step: &str, name: &str| std::fs::read_to_string(run.join(step).join(name));
+    assert_eq!(log("echo", "stdout.log").unwrap(), "said\n");
+    assert_eq!(log("echo", "stderr.log").unwrap(), "warned\n");
+    let show = p.run(&["show", &b.run_id().to_string()]);
+    assert!(show.stdout.contains("metric echo.score = 0.5"), "{}", show.stdout);
+    b.assert_reason("code", "exited with code 3");
+    assert_eq!(log("code", "stdout.log").unwrap(), "before\n");
+    // Its folder stays on the host (it failed): the agent ran it, with no script, and
+    // recorded its exit code.
+    let jobs = std::path::PathBuf::from(format!("/home/{USER}/{}/jobs", workdir(server)));
+    let code = std::fs::read_dir(&jobs)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with(&format!("{}-code-", b.run_id())))
+        .unwrap()
+        .path();
+    assert!(!code.join("run.sh").exists());
+    assert_eq!(std::fs::read_to_string(code.join("rc")).unwrap(), "3\n");
+    b.assert_reason("missing", "exited with code 127");
+    let home = format!("/home/{USER}");
+    let planted = Command::new("find")
+        .args([&home, "-name", "PWNED", "-o", "-name", "P2", "-o", "-name", "P3"])
+        .output()
+        .unwrap();
+    assert!(planted.stdout.is_empty(), "{}", String::from_utf8_lossy(&planted.stdout));
+    assert!(!p.path("PWNED").exists());
 }
