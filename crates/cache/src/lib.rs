@@ -61,7 +61,8 @@ pub use error::{Error, Result};
 pub use lock::{FolderGuard, FolderLock, KeyLock};
 pub use snapshot::{copy_tree, copy_tree_except};
 pub use stamp::{
-    COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Reader, StampReader, now_ns, put_bytes, seal,
+    COARSE_WINDOW_NS, FINE_WINDOW_NS, FileStamp, Found, Reader, StampReader, now_ns, put_bytes,
+    seal,
 };
 pub use statcache::{Probed, StatCache, hash_tree_with};
 pub use tamper::CopyStamps;

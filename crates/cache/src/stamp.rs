@@ -70,14 +70,6 @@ impl FileStamp {
         }
     }
 
-    /// The stamp of what is at `rel` relative to `dir`, an open handle on a folder (`fstatat`,
-    /// following symlinks; an absolute `rel` is stat'ed as it is). `None` when nothing is
-    /// there or it cannot be stat'ed.
-    pub fn read_at(dir: &fs::File, rel: &str) -> Option<FileStamp> {
-        let st = rustix::fs::statat(dir, rel, rustix::fs::AtFlags::empty()).ok()?;
-        Some(FileStamp::of_stat(&st))
-    }
-
     /// The timestamp granularity window for this file's filesystem, as far as its ctime tells.
     pub fn window_ns(&self) -> i64 {
         if self.ctime_ns % 1_000_000_000 == 0 { COARSE_WINDOW_NS } else { FINE_WINDOW_NS }
@@ -112,6 +104,34 @@ impl FileStamp {
             mtime_ns: r.i64()?,
             ctime_ns: r.i64()?,
         })
+    }
+}
+
+/// What one `fstatat` finds at a path ([`Found::at`]): all a check needs to tell whether a
+/// file kept its stamp, a missing path is still missing, or a folder is still one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// Nothing is there (`ENOENT`, `ENOTDIR`).
+    Missing,
+    /// A folder.
+    Folder,
+    /// Anything else (a file), with its stamp.
+    File(FileStamp),
+    /// It could not be stat'ed (any other error, or a path holding a NUL byte): the
+    /// caller's own probe reports it.
+    Unknown,
+}
+
+impl Found {
+    /// What is at `rel` relative to `dir`, an open handle on a folder (following symlinks;
+    /// an absolute `rel` is stat'ed as it is).
+    pub fn at(dir: &fs::File, rel: &str) -> Found {
+        match rustix::fs::statat(dir, rel, rustix::fs::AtFlags::empty()) {
+            Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir() => Found::Folder,
+            Ok(st) => Found::File(FileStamp::of_stat(&st)),
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => Found::Missing,
+            Err(_) => Found::Unknown,
+        }
     }
 }
 
@@ -251,18 +271,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn read_at_agrees_with_read() {
+    fn found_at_agrees_with_read() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("d")).unwrap();
         fs::write(dir.path().join("d/f"), "x").unwrap();
         let handle = fs::File::open(dir.path()).unwrap();
-        for rel in ["d/f", "d", "."] {
-            let want = FileStamp::read(&dir.path().join(rel)).unwrap();
-            assert!(want.is_some());
-            assert_eq!(FileStamp::read_at(&handle, rel), want, "{rel}");
-        }
-        assert_eq!(FileStamp::read_at(&handle, "nope"), None);
-        assert_eq!(FileStamp::read_at(&handle, "d/f/g"), None);
+        let want = FileStamp::read(&dir.path().join("d/f")).unwrap().unwrap();
+        assert_eq!(Found::at(&handle, "d/f"), Found::File(want));
+        assert_eq!(Found::at(&handle, "d"), Found::Folder);
+        assert_eq!(Found::at(&handle, "."), Found::Folder);
+        assert_eq!(Found::at(&handle, "nope"), Found::Missing);
+        assert_eq!(Found::at(&handle, "d/f/g"), Found::Missing);
+        assert_eq!(Found::at(&handle, "d\0f"), Found::Unknown);
     }
 
     #[test]

@@ -92,7 +92,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use cache::{Cache, FileStamp, Reader, StampReader, StatCache, put_bytes, seal};
+use cache::{Cache, FileStamp, Found, Reader, StampReader, StatCache, put_bytes, seal};
 use hir::{Digest, FsState};
 use sha2::{Digest as _, Sha256};
 
@@ -267,9 +267,9 @@ pub enum Verdict {
 }
 
 /// Digest of what a build was asked: the runner's version, the pipeline file's path and
-/// the SHA-256 of its bytes (`text`: the stat cache's digest, so that a no-op whose file's
-/// stat is settled and unchanged does not read it), the `--param` overrides in order, the
-/// steps named, and the `--experiment` option.
+/// the SHA-256 of its bytes (`text`: [`text_digest`] of the bytes read, or
+/// [`BuildMemo::text_digest`], which reads the file only when its stamp moved), the
+/// `--param` overrides in order, the steps named, and the `--experiment` option.
 pub fn invocation(
     file: &Path,
     text: &Digest,
@@ -466,9 +466,8 @@ impl BuildMemo {
             changed_paths = self.changed_paths(root, stats, now);
         });
         let (changed, restamps) = changed_paths?;
-        let mut path_restamped = false;
+        let path_restamped = !restamps.is_empty();
         for (i, stamp) in restamps {
-            path_restamped |= self.paths[i].stamp != stamp;
             self.paths[i].stamp = stamp;
         }
         if let Some(&(i, _)) =
@@ -587,22 +586,28 @@ impl BuildMemo {
     }
 
     /// Every named path whose state is not the recorded one: its index in `paths`, and its
-    /// state now; and the paths probed through the stat cache whose stamp is to change (a
-    /// file's stamp when settled before `now`, taken before the probe, else none).
-    #[allow(clippy::type_complexity)]
+    /// state now; and the paths whose stamp is to change (a file probed through the stat
+    /// cache gets its stamp when it had settled by `now`, taken before the probe; else none).
     fn changed_paths(
         &self,
         root: &Path,
         stats: &mut LazyStats,
         now: i64,
-    ) -> anyhow::Result<(Vec<(usize, FsState)>, Vec<(usize, Option<FileStamp>)>)> {
+    ) -> anyhow::Result<(Vec<(usize, FsState)>, Restamps)> {
         let mut changed = Vec::new();
         let mut restamps = Vec::new();
         // Relative to a handle on the root: the kernel walks only the path's own components.
         let base = std::fs::File::open(root).ok();
         for (i, p) in self.paths.iter().enumerate() {
-            let seen = base.as_ref().and_then(|b| FileStamp::read_at(b, &p.path));
-            if p.stamp.is_some() && seen == p.stamp || kind_holds(root, p) {
+            // One stat says whether a stamped file, a missing path or a folder whose digest
+            // is not needed still holds; only the others need the stat cache.
+            let found = base.as_ref().map_or(Found::Unknown, |b| Found::at(b, &p.path));
+            let holds = match (&p.state, found) {
+                (FsState::File(_), Found::File(st)) => p.stamp == Some(st),
+                (FsState::Missing, Found::Missing) | (FsState::Dir(None), Found::Folder) => true,
+                _ => false,
+            };
+            if holds {
                 continue;
             }
             let stats = stats.get();
@@ -613,9 +618,14 @@ impl BuildMemo {
                     probe_with(&abs, p.digest, stats)?
                 }
             };
-            if matches!(now_state, FsState::File(_)) || p.stamp.is_some() {
-                let settled = seen.filter(|st| !st.racy(now));
-                restamps.push((i, settled.filter(|_| matches!(now_state, FsState::File(_)))));
+            let stamp = match found {
+                Found::File(st) if matches!(now_state, FsState::File(_)) && !st.racy(now) => {
+                    Some(st)
+                }
+                _ => None,
+            };
+            if stamp != p.stamp {
+                restamps.push((i, stamp));
             }
             if now_state != p.state {
                 // A change of kind changes what the checker says: the normal path reports it.
@@ -655,24 +665,16 @@ impl BuildMemo {
         self.text_stamp = settled(FileStamp::read(file).ok().flatten());
         let Ok(base) = std::fs::File::open(root) else { return };
         for p in &mut self.paths {
-            p.stamp = match p.state {
-                FsState::File(_) => settled(FileStamp::read_at(&base, &p.path)),
+            p.stamp = match (&p.state, Found::at(&base, &p.path)) {
+                (FsState::File(_), Found::File(st)) => settled(Some(st)),
                 _ => None,
             };
         }
     }
 }
 
-/// Whether `p`, recorded as missing or as a folder whose digest is not needed, still is: all
-/// the check needs of it, without the stat cache.
-fn kind_holds(root: &Path, p: &MemoPath) -> bool {
-    let abs = || if p.path == "." { root.to_path_buf() } else { root.join(&p.path) };
-    match p.state {
-        FsState::Missing => matches!(std::fs::metadata(abs()), Err(e) if cache::absent(&e)),
-        FsState::Dir(None) => std::fs::metadata(abs()).is_ok_and(|m| m.is_dir()),
-        _ => false,
-    }
-}
+/// Named paths whose stamp changes: the index in [`BuildMemo::paths`] and the new stamp.
+type Restamps = Vec<(usize, Option<FileStamp>)>;
 
 /// The stat cache, loaded on first use: a memo check whose named paths all keep their
 /// stamps never reads it.

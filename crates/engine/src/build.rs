@@ -314,6 +314,14 @@ struct Shared {
 }
 
 impl Shared {
+    /// The compute name step `i` runs on: the build's (`--compute`), else its own.
+    fn compute_of(&self, i: usize) -> &str {
+        self.compute.as_deref().unwrap_or_else(|| {
+            let step = &self.steps[i].step;
+            step.compute.as_ref().map_or(hir::schema::BUILTIN_COMPUTE, |c| c.value.as_str())
+        })
+    }
+
     /// Starts this build's supervisor (`exec::supervise`) unless it runs already or the build
     /// is over: a copy of this binary (`/proc/self/exe`, which works even if the file was
     /// replaced since) that kills the run's step processes if this process dies before

@@ -14,14 +14,6 @@ use super::Shared;
 pub(super) struct Warming(Mutex<HashMap<String, tokio::task::JoinHandle<()>>>);
 
 impl Shared {
-    /// The compute name step `i` runs on: the build's (`--compute`), else its own.
-    pub(super) fn compute_of(&self, i: usize) -> &str {
-        self.compute.as_deref().unwrap_or_else(|| {
-            let step = &self.steps[i].step;
-            step.compute.as_ref().map_or(hir::schema::BUILTIN_COMPUTE, |c| c.value.as_str())
-        })
-    }
-
     /// Step `i` must run: warms up its target if it runs jobs elsewhere and has not been
     /// warmed up yet. Called on the scheduler's runtime.
     pub(super) fn warm_up(&self, i: usize) {
