@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 pub use slurm::{Slurm, SlurmConfig};
+pub use ssh::connect as ssh_connect;
 pub use ssh::{Ssh, SshConfig};
 
 /// Why a job could not be staged, run or fetched. Becomes the step's failure message

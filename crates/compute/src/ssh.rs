@@ -29,6 +29,7 @@
 
 mod agent;
 mod back;
+pub mod connect;
 mod session;
 mod stage;
 
@@ -63,6 +64,10 @@ pub struct SshConfig {
     pub python: String,
     /// `workdir` on the host: absolute, or relative to the login's home (`~/` stripped).
     pub workdir: String,
+    /// A program that serves [`connect::CONNECT_ARG`] (runner's own binary): ssh then takes
+    /// the connection it opens, with `TCP_NODELAY` (module [`connect`]), where the user's
+    /// ssh configuration for the host leaves the connecting to it. `None`: ssh connects.
+    pub connector: Option<PathBuf>,
 }
 
 /// A host reached by OpenSSH's client (`ssh` on `PATH`).
@@ -75,6 +80,8 @@ pub struct Ssh {
     opened: AtomicU64,
     /// How the last connection runs jobs: 0 none yet, 1 through the agent, 2 one session each.
     mode: AtomicU8,
+    /// Whether the connector opens the connection: 0 not known yet, 1 yes, 2 no.
+    via_connector: AtomicU8,
 }
 
 /// The master connection: its process (whose own session is the agent, or a `cat` that
@@ -110,6 +117,7 @@ impl Ssh {
             sent: AtomicU64::new(0),
             opened: AtomicU64::new(0),
             mode: AtomicU8::new(0),
+            via_connector: AtomicU8::new(0),
         }
     }
 
@@ -140,7 +148,9 @@ impl Ssh {
         cmd.process_group(0);
         cmd.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
             .args(["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"])
-            .args(["-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR", "-S"])
+            .arg("-o")
+            .arg(format!("ConnectTimeout={}", connect::CONNECT_TIMEOUT.as_secs()))
+            .args(["-o", "LogLevel=ERROR", "-S"])
             .arg(socket);
         if let Some(kh) = &self.config.known_hosts {
             cmd.arg("-o").arg(format!("UserKnownHostsFile={}", kh.display()));
@@ -194,6 +204,10 @@ impl Ssh {
         let socket_dir = std::env::temp_dir().join(format!("runner-ssh-{:x}", nonce()));
         std::fs::create_dir(&socket_dir).map_err(|e| Error::Io(socket_dir.clone(), e))?;
         let mut cmd = self.base(&socket_dir.join("ctl"));
+        if let Some(program) = self.connector().await {
+            cmd.arg("-o").arg(format!("ProxyCommand={}", connect::proxy_command(program)));
+            cmd.args(["-o", "ProxyUseFdpass=yes"]);
+        }
         cmd.args(["-M", "-e", "none", "-o", "ControlPersist=no", "--"]);
         cmd.arg(&self.config.host).arg(self.master_command(agent));
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -243,6 +257,26 @@ impl Ssh {
             Some(e) => Err(e),
             None => Ok(None),
         }
+    }
+
+    /// The connector to open the connection with, when there is one and the user's ssh
+    /// configuration for the host (`ssh -G`, asked once per target) leaves the connecting
+    /// to it.
+    async fn connector(&self) -> Option<&Path> {
+        let program = self.config.connector.as_deref()?;
+        match self.via_connector.load(Ordering::Relaxed) {
+            1 => return Some(program),
+            2 => return None,
+            _ => {}
+        }
+        let mut cmd = self.base(Path::new("none"));
+        cmd.args(["-G", "--"]).arg(&self.config.host);
+        let plain = match self.output(cmd).await {
+            Ok(out) => connect::plain_connect(&String::from_utf8_lossy(&out)),
+            Err(_) => false,
+        };
+        self.via_connector.store(if plain { 1 } else { 2 }, Ordering::Relaxed);
+        plain.then_some(program)
     }
 
     /// The master's own session, shell text of our own words with the workdir and the

@@ -121,9 +121,11 @@ pub struct BuildOptions {
     /// Steps running at once, at most (default: the number of CPUs).
     pub jobs: Option<usize>,
     /// Start a supervisor that kills the run's steps if this process dies (see
-    /// `exec::supervise`): this process's own binary run as `BINARY __supervise TAG`, so
-    /// the binary must call [`crate::supervise_if_asked`] first thing in `main`. Off for a
-    /// host that does not (an engine test).
+    /// `exec::supervise`): this process's own binary run as `BINARY __supervise TAG`; and
+    /// let ssh targets open their connections through it (`BINARY __ssh-connect HOST
+    /// PORT`, see `compute::ssh_connect`). So the binary must call
+    /// [`crate::supervise_if_asked`] and [`crate::ssh_connect_if_asked`] first thing in
+    /// `main`. Off for a host that does not (an engine test).
     pub supervise: bool,
     /// Compute targets the caller brings, by compute name (see [`crate::Targets`]).
     pub targets: crate::Targets,
@@ -561,7 +563,7 @@ fn build_once(
         .iter()
         .map(|(name, info)| {
             let max = info.max_nodes.map_or(cpus, |m| m as usize);
-            let target = opts.targets.resolve(name, info, &project.root);
+            let target = opts.targets.resolve(name, info, &project.root, opts.supervise);
             (name.clone(), (target, Arc::new(tokio::sync::Semaphore::new(max))))
         })
         .collect();

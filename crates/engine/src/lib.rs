@@ -11,8 +11,10 @@
 //!   [`Session::cycle`] checks, plans and builds when something must run.
 //! - [`memo`]: the no-op fast path ([`memo::try_noop`], before a project is loaded) and the
 //!   memo a clean build writes ([`memo::write_memo`]).
-//! - [`supervise_if_asked`]: a binary hosting the engine calls it first thing in `main`, so
-//!   that its copy started as a build's supervisor (see `exec::supervise`) does that job.
+//! - [`supervise_if_asked`] and [`ssh_connect_if_asked`]: a binary hosting the engine calls
+//!   them first thing in `main`, so that its copy started as a build's supervisor (see
+//!   `exec::supervise`), or by ssh to open a connection to a host (`compute::ssh_connect`),
+//!   does that job.
 //! - [`Error`]: why a build could not start or be recorded (a failed step is not one);
 //!   [`error_text`]: an error and its causes on one line, each cause once.
 
@@ -34,6 +36,20 @@ pub use error::{Error, Result};
 pub use events::{Event, Quiet, Recorder, Sink, StepEnd};
 pub use session::{Cycle, Session};
 pub use targets::Targets;
+
+/// `BINARY __ssh-connect HOST PORT`: started by ssh as its `ProxyCommand` for an ssh
+/// target (see `compute::ssh_connect`), not a command for people: connects to the host
+/// with `TCP_NODELAY` and hands the socket to ssh. `None` for any other command line;
+/// else what to exit with: success, or the line to print on stderr before exiting with 255
+/// (ssh's own code for a failed connection).
+pub fn ssh_connect_if_asked() -> Option<std::result::Result<(), String>> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != compute::ssh_connect::CONNECT_ARG {
+        return None;
+    }
+    let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    Some(compute::ssh_connect::serve(&rest))
+}
 
 /// The git state of the repository holding `root` (commit, branch, dirty), as a run
 /// records it; `None` outside a repository or before its first commit.

@@ -23,23 +23,33 @@ impl Targets {
         self
     }
 
-    /// The target of compute name `name`, declared as `info`, for the pipeline in `root`.
+    /// The target of compute name `name`, declared as `info`, for the pipeline in `root`;
+    /// `helpers`: this process's binary serves the engine's hidden commands
+    /// ([`crate::BuildOptions::supervise`]), so an ssh target may connect through it.
     pub(crate) fn resolve(
         &self,
         name: &str,
         info: &hir::ComputeInfo,
         root: &Path,
+        helpers: bool,
     ) -> Arc<dyn ComputeTarget> {
         if let Some(t) = self.0.get(name) {
             return t.clone();
         }
-        from_info(name, info, root)
+        let connector = if helpers { std::env::current_exe().ok() } else { None };
+        from_info(name, info, root, connector)
     }
 }
 
 /// The target `[compute.NAME]` declares (its keys were checked by the checker: a build
-/// starts only on a file without errors).
-pub fn from_info(name: &str, info: &hir::ComputeInfo, root: &Path) -> Arc<dyn ComputeTarget> {
+/// starts only on a file without errors). `connector`: a program serving
+/// `compute::ssh_connect::CONNECT_ARG` (this binary), for an ssh target to connect through.
+pub fn from_info(
+    name: &str,
+    info: &hir::ComputeInfo,
+    root: &Path,
+    connector: Option<PathBuf>,
+) -> Arc<dyn ComputeTarget> {
     let opt = |k: &str| info.options.get(k).cloned();
     let num = |k: &str| opt(k).and_then(|v| v.parse::<u32>().ok());
     match info.kind.as_str() {
@@ -63,6 +73,7 @@ pub fn from_info(name: &str, info: &hir::ComputeInfo, root: &Path) -> Arc<dyn Co
                 known_hosts: opt("known_hosts").map(|p| home_relative(&p, root)),
                 python: opt("python").unwrap_or_else(|| "python3".to_owned()),
                 workdir,
+                connector,
             };
             Arc::new(compute::Ssh::new(name, config))
         }

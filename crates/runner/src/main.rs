@@ -196,6 +196,15 @@ fn main() -> ExitCode {
     if let Some(code) = engine::supervise_if_asked() {
         return ExitCode::from(code);
     }
+    if let Some(connected) = engine::ssh_connect_if_asked() {
+        return match connected {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(line) => {
+                eprintln!("{line}");
+                ExitCode::from(255)
+            }
+        };
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

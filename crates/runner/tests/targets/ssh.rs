@@ -238,6 +238,7 @@ fn ssh_target(server: &Service, known: &Path, python: &str) -> compute::Ssh {
             known_hosts: Some(known.to_path_buf()),
             python: python.to_owned(),
             workdir: workdir(server),
+            connector: None,
         },
     )
 }
