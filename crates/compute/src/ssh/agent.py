@@ -11,7 +11,8 @@
 import errno, hashlib, json, os, re, select, signal, struct, subprocess, sys, time
 
 BLOB = re.compile(r"^[0-9a-f]{64}(\.x)?$")
-JOB = re.compile(r"^jobs/[^/]+$")
+JOB = re.compile(r"^jobs/[^/\n]+\Z")
+SNAP = re.compile(r"^snaps/[0-9a-f]+\Z")
 BACK = ["stdout.log", "stderr.log", "out.log", "metrics.txt", "rc", "why"]
 CHUNK = 1 << 20
 IN, OUT = 0, 1
@@ -22,6 +23,9 @@ buf = bytearray()
 jobs = {}
 # Process groups to SIGKILL at a time: {pgid: deadline}.
 kills = {}
+# Snapshots this agent staged (removed when its stdin ends), and why others failed.
+snaps = []
+snap_failed = {}
 
 
 def fill(n):
@@ -168,6 +172,8 @@ def copy(src, dst, mode):
 def stage(d, h, body):
     if d in put_failed:
         raise RuntimeError(put_failed.pop(d))
+    if h.get("snap") in snap_failed:
+        raise RuntimeError(snap_failed[h["snap"]])
     mkdir(d)
     for e in h["tree"]:
         kind, rel = e[0], e[1]
@@ -183,12 +189,30 @@ def stage(d, h, body):
         elif kind == "l":
             os.symlink(e[2], p)
     at = 0
-    for name, size in h["files"]:
+    for name, size in h.get("files", ()):
         if name not in ("run.sh", "requirements.txt"):
             raise ValueError("not a job file: %r" % name)
         with open(os.path.join(d, name), "wb") as f:
             f.write(body[at:at + size])
         at += size
+
+
+def snap(h):
+    """A snapshot shared by the jobs that run in it: the tree's r0, staged beside its
+    place and moved there whole."""
+    name = str(h.get("name"))
+    if not SNAP.match(name):
+        snap_failed[name] = "not a snapshot name: %r" % name
+        return
+    tmp = name + ".new"
+    try:
+        mkdir("snaps")
+        stage(tmp, h, b"")
+        os.rename(os.path.join(tmp, "r0"), name)
+        snaps.append(name)
+    except Exception as e:
+        snap_failed[name] = "staging the snapshot: %s: %s" % (type(e).__name__, e)
+    rmtree(tmp)
 
 
 def sha256(path):
@@ -433,6 +457,9 @@ def frame():
         send({"id": h["id"], "lack": lack})
     elif op == "job":
         job(h, take(h.get("n", 0)))
+    elif op == "snap":
+        stream(h.get("n", 0), lambda b: None)
+        snap(h)
     elif op == "kill":
         kill(h)
     else:
@@ -495,6 +522,8 @@ def main():
             os.killpg(g, signal.SIGKILL)
         except OSError:
             pass
+    for name in snaps:
+        rmtree(name)
     os._exit(0)
 
 

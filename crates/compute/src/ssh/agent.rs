@@ -10,7 +10,8 @@
 //! |---|---|---|
 //! | `lack` `{blobs}`: which of these does `blobs/` lack | — | `{lack}` |
 //! | `put` `{dir, blob}`: a blob it lacked | its bytes | none: checked against its name, then linked into `blobs/` (never replacing one), or the job's staging fails |
-//! | `job` `{dir, tree, run or files, outs}`: stage the tree as copies of blobs, then start the step's argv itself (`run`), or write `run.sh` (and `requirements.txt`) and run that; either in a session of its own | the files' bytes | when it ends, its folder ([`Back`]): logs, records, and on success its outputs with their SHA-256 |
+//! | `snap` `{name, tree}`: stage a snapshot (the tree's `r0`) as `<workdir>/<name>` | — | none: a job that names it fails with its error |
+//! | `job` `{dir, tree, snap, run or files, outs}`: stage the tree as copies of blobs, then start the step's argv itself (`run`), or write `run.sh` (and `requirements.txt`) and run that; either in a session of its own | the files' bytes | when it ends, its folder ([`Back`]): logs, records, and on success its outputs with their SHA-256 |
 //! | `kill` `{dir, grace}`: SIGTERM the job's process group, SIGKILL after `grace` s | — | none (the job's reply follows) |
 //!
 //! A step that needs no environment made first is started by the agent itself (`run`: its
@@ -18,6 +19,12 @@
 //! `pgid`, `rc` (128 + the signal's number when a signal ended it), and `why` and `rc` 1
 //! when its snapshot is missing, or sh's 127 or 126 when its program cannot be started.
 //! A step with an environment runs `run.sh` (`crate::job`), which makes it first.
+//!
+//! A job's snapshot (`Job::reads[0]`, the run's copy of its source folder) is staged once
+//! per connection, under `<workdir>/snaps/`, and every job that reads it runs there, as
+//! the steps of a local run share one snapshot per source folder; the agent removes the
+//! snapshots it staged when its stdin ends. So a job stages only its inputs, however many
+//! files its source folder holds.
 //!
 //! runner remembers which blobs the host has (it said so, or a job was staged with them)
 //! and asks `lack` only when the others come to more than [`UNASKED`] bytes; fewer, it
@@ -29,7 +36,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, ChildStdout};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,7 +47,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::back::{self, Back};
-use super::stage::{Entry, Fetched, list_job, local_path};
+use super::stage::{Entry, Fetched, list_job, local_path, walk};
 use super::{Conn, Ssh};
 use crate::job::Layout;
 use crate::{Error, tree};
@@ -90,6 +97,10 @@ pub(super) struct Agent {
     next: AtomicU64,
     /// Blobs the host is known to have: it said so, or a job staged with them.
     has: Mutex<HashSet<String>>,
+    /// Snapshots staged over this connection: the local folder → its name on the host
+    /// (`snaps/<n>`, under the workdir). Held while one is staged, so that its frame
+    /// precedes those of every job that runs in it.
+    snaps: tokio::sync::Mutex<HashMap<PathBuf, String>>,
 }
 
 impl Agent {
@@ -104,6 +115,7 @@ impl Agent {
             waiting,
             next: AtomicU64::new(1),
             has: Mutex::new(HashSet::new()),
+            snaps: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -178,6 +190,40 @@ impl Agent {
             sent.push(blob);
         }
         Ok((written, sent))
+    }
+
+    /// The name on the host of snapshot `local` (`snaps/<n>`, under the workdir), staged
+    /// by this call when the connection has not staged it yet, with its blobs sent for the
+    /// job in folder `rel`. Gives the name, the bytes written and the blobs sent.
+    ///
+    /// Errors: `Err` when the stream ended; `Ok(Err)` when the snapshot cannot be read here.
+    async fn snapshot(
+        self: &Arc<Self>,
+        local: &Path,
+        rel: &str,
+    ) -> Result<Result<(String, u64, Vec<String>), Error>, Lost> {
+        let mut snaps = self.snaps.lock().await;
+        if let Some(name) = snaps.get(local) {
+            return Ok(Ok((name.clone(), 0, Vec::new())));
+        }
+        let l = local.to_path_buf();
+        let listed = tokio::task::spawn_blocking(move || {
+            let mut entries = Vec::new();
+            walk(&l, "r0", &mut entries)?;
+            let blobs = blobs_of(&entries, |p| local_path_in(&l, p))?;
+            Ok::<_, Error>((tree_of(&entries)?, blobs))
+        })
+        .await
+        .map_err(|e| Error::Stage(e.to_string()));
+        let (tree, blobs) = match listed.and_then(|r| r) {
+            Ok(listed) => listed,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (mut written, sent) = self.send_blobs(blobs, rel).await?;
+        let name = format!("snaps/{:x}", crate::nonce());
+        written += self.write(json!({"op": "snap", "name": name, "tree": tree}), no_body()).await?;
+        snaps.insert(local.to_path_buf(), name.clone());
+        Ok(Ok((name, written, sent)))
     }
 
     /// Notes that the host has `blobs`.
@@ -262,32 +308,39 @@ impl Ssh {
         job: &Job,
         cancel: &CancelToken,
     ) -> Result<Outcome, Error> {
-        let (layout2, job2) = (layout.clone(), job.clone());
-        let entries = tokio::task::spawn_blocking(move || list_job(&layout2, &job2))
-            .await
-            .map_err(|e| Error::Stage(e.to_string()))??;
         let rel = layout.dir.strip_prefix(&format!("{}/", conn.workdir)).unwrap_or(&layout.dir);
         let lost = || async { self.ended_early(None, String::new(), layout, conn).await };
 
-        // The blobs the host may lack, each once.
-        let mut firsts: Vec<(String, PathBuf, u64)> = Vec::new();
-        let mut seen = HashSet::new();
-        for e in &entries {
-            if let (Entry::File { rel: p, .. }, Some(blob)) = (e, e.blob())
-                && seen.insert(blob.clone())
-            {
-                let local = local_path(job, p);
-                let size =
-                    std::fs::metadata(&local).map_err(|e| Error::Io(local.clone(), e))?.len();
-                firsts.push((blob, local, size));
-            }
+        // Its snapshot, staged once for every job that shares it.
+        let mut layout = layout.clone();
+        let (mut sent, mut blobs, mut snap) = (0, Vec::new(), None);
+        if let Some(local) = job.reads.first() {
+            let Ok(staged) = agent.snapshot(local, rel).await else {
+                return Ok(lost().await);
+            };
+            let (name, n, snap_blobs) = staged?;
+            layout.reads[0].1 = format!("{}/{name}", conn.workdir);
+            (sent, blobs, snap) = (n, snap_blobs, Some(name));
         }
-        let Ok((mut sent, blobs)) = agent.send_blobs(firsts, rel).await else {
+
+        // What else it reads, and the blobs of those the host may lack.
+        let (layout2, job2) = (layout.clone(), job.clone());
+        let (entries, firsts) = tokio::task::spawn_blocking(move || {
+            let entries = list_job(&layout2, &job2, 1)?;
+            let firsts = blobs_of(&entries, |p| local_path(&job2, p))?;
+            Ok::<_, Error>((entries, firsts))
+        })
+        .await
+        .map_err(|e| Error::Stage(e.to_string()))??;
+        let Ok((n, job_blobs)) = agent.send_blobs(firsts, rel).await else {
             return Ok(lost().await);
         };
+        sent += n;
+        blobs.extend(job_blobs);
 
         // The job: its tree, its script; the reply comes when it ends.
-        let (head, body) = job_request(layout, job, &entries, rel, &self.config.python)?;
+        let (mut head, body) = job_request(&layout, job, &entries, rel, &self.config.python)?;
+        head["snap"] = snap.into();
         let Ok((rx, n)) = agent.request(head, Body::Bytes(body)).await else {
             return Ok(lost().await);
         };
@@ -306,7 +359,7 @@ impl Ssh {
                     if reply.head.get("error").is_none() {
                         agent.has(blobs);
                     }
-                    return self.settle_reply(reply, layout, job, true).await;
+                    return self.settle_reply(reply, &layout, job, true).await;
                 }
                 Err(_) => return Ok(lost().await),
             },
@@ -320,7 +373,7 @@ impl Ssh {
         // Logs, as far as they came.
         let wait = Duration::from_secs(grace + 10);
         if let Ok(Ok(reply)) = tokio::time::timeout(wait, rx).await {
-            let _ = self.settle_reply(reply, layout, job, false).await;
+            let _ = self.settle_reply(reply, &layout, job, false).await;
         }
         Ok(stopped)
     }
@@ -386,21 +439,7 @@ fn job_request(
     rel: &str,
     python: &str,
 ) -> Result<(Value, Vec<u8>), Error> {
-    let mut tree = Vec::with_capacity(entries.len());
-    for e in entries {
-        tree.push(match e {
-            Entry::Dir(p) => json!(["d", p]),
-            Entry::File { rel: p, .. } => json!(["f", p, e.blob()]),
-            Entry::Symlink { rel: p, target } => {
-                let Some(t) = target.to_str() else {
-                    return Err(Error::Stage(format!(
-                        "the symlink {p} points to a name that is not UTF-8"
-                    )));
-                };
-                json!(["l", p, t])
-            }
-        });
-    }
+    let tree = tree_of(entries)?;
     let outs = layout.outputs.len();
     let cmd = layout.command(job, python)?;
     if let Some(program) = cmd.program {
@@ -424,4 +463,62 @@ fn job_request(
     }
     let head = json!({"op": "job", "dir": rel, "tree": tree, "files": files, "outs": outs});
     Ok((head, body))
+}
+
+/// A tree's entries as the agent takes them: `["d", path]`, `["f", path, blob]`, `["l",
+/// path, target]`.
+///
+/// Errors: a symlink's target is not UTF-8.
+fn tree_of(entries: &[Entry]) -> Result<Vec<Value>, Error> {
+    let mut tree = Vec::with_capacity(entries.len());
+    for e in entries {
+        tree.push(match e {
+            Entry::Dir(p) => json!(["d", p]),
+            Entry::File { rel: p, .. } => json!(["f", p, e.blob()]),
+            Entry::Symlink { rel: p, target } => {
+                let Some(t) = target.to_str() else {
+                    return Err(Error::Stage(format!(
+                        "the symlink {p} points to a name that is not UTF-8"
+                    )));
+                };
+                json!(["l", p, t])
+            }
+        });
+    }
+    Ok(tree)
+}
+
+/// The blobs of `entries`' files, each once: `(blob, local file, size)`, the local file of
+/// an entry's path being `local(path)`.
+///
+/// Errors: a file cannot be read.
+fn blobs_of(
+    entries: &[Entry],
+    local: impl Fn(&str) -> PathBuf,
+) -> Result<Vec<(String, PathBuf, u64)>, Error> {
+    let mut firsts = Vec::new();
+    let mut seen = HashSet::new();
+    for e in entries {
+        if let (Entry::File { rel: p, .. }, Some(blob)) = (e, e.blob())
+            && seen.insert(blob.clone())
+        {
+            let file = local(p);
+            let size = std::fs::metadata(&file).map_err(|e| Error::Io(file.clone(), e))?.len();
+            firsts.push((blob, file, size));
+        }
+    }
+    Ok(firsts)
+}
+
+/// The local file of path `rel` (`r0/…`) of a snapshot whose folder is `root`.
+fn local_path_in(root: &Path, rel: &str) -> PathBuf {
+    match rel.split_once('/') {
+        Some((_, rest)) => root.join(rest),
+        None => root.to_path_buf(),
+    }
+}
+
+/// An empty frame body.
+fn no_body() -> Body {
+    Body::Bytes(Vec::new())
 }

@@ -86,7 +86,7 @@ impl Ssh {
     ) -> Result<Outcome, Error> {
         let workdir = conn.workdir.as_str();
         let (layout2, job2) = (layout.clone(), job.clone());
-        let entries = tokio::task::spawn_blocking(move || list_job(&layout2, &job2))
+        let entries = tokio::task::spawn_blocking(move || list_job(&layout2, &job2, 0))
             .await
             .map_err(|e| Error::Stage(e.to_string()))??;
         let mut cmd = {

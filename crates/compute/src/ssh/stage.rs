@@ -31,10 +31,12 @@ impl Entry {
     }
 }
 
-/// The job's tree: what it reads (`r<i>`), hashed, and its empty output folders.
-pub(super) fn list_job(layout: &Layout, job: &Job) -> Result<Vec<Entry>, Error> {
+/// The job's tree: what it reads (`r<i>`, from `reads[from]` on: the agent stages the
+/// snapshot, `r0`, once for every job that shares it), hashed, and its empty output
+/// folders.
+pub(super) fn list_job(layout: &Layout, job: &Job, from: usize) -> Result<Vec<Entry>, Error> {
     let mut out = Vec::new();
-    for (i, local) in job.reads.iter().enumerate() {
+    for (i, local) in job.reads.iter().enumerate().skip(from) {
         walk(local, &format!("r{i}"), &mut out)?;
     }
     for i in 0..layout.outputs.len() {
@@ -43,7 +45,8 @@ pub(super) fn list_job(layout: &Layout, job: &Job) -> Result<Vec<Entry>, Error> 
     Ok(out)
 }
 
-fn walk(path: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), Error> {
+/// The tree of `path` as entries named from `rel` (`rel` itself first), files hashed.
+pub(super) fn walk(path: &Path, rel: &str, out: &mut Vec<Entry>) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = std::fs::symlink_metadata(path).map_err(|e| Error::Io(path.to_path_buf(), e))?;
     if meta.file_type().is_symlink() {

@@ -283,7 +283,8 @@ fn no_python_runs_jobs_one_session_each(server: &Service, known: &Path) {
 
 /// Steps with no environment to make, which the agent starts itself: a parameter holding
 /// shell syntax arrives as one argument and runs nothing; logs and metrics come back; a
-/// step's exit code is its own; a program the host lacks fails with sh's 127.
+/// step's exit code is its own; a program the host lacks fails with sh's 127. Each runs in
+/// the build's one snapshot on the host, which goes when the connection does.
 const DIRECT: &str = r#"
 [parameters]
 text = '$(touch PWNED) `touch P2`; touch P3 "q" ${HOME} \'
@@ -294,7 +295,7 @@ outputs = ["o"]
 compute = "box"
 
 [steps.code]
-command = ["sh", "-c", "echo before; exit 3"]
+command = ["sh", "-c", "echo before; pwd >&2; exit 3"]
 outputs = ["o"]
 compute = "box"
 
@@ -331,6 +332,15 @@ fn agent_runs_steps_as_their_script_would(server: &Service, known: &Path) {
         .path();
     assert!(!code.join("run.sh").exists());
     assert_eq!(std::fs::read_to_string(code.join("rc")).unwrap(), "3\n");
+    let cwd = log("code", "stderr.log").unwrap();
+    let snaps = jobs.with_file_name("snaps");
+    assert!(cwd.starts_with(&format!("{}/", snaps.display())), "{cwd}");
+    assert!(!code.join("r0").exists(), "the snapshot is shared, not the job's own");
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::read_dir(&snaps).is_ok_and(|mut d| d.next().is_none())
+    });
+    assert!(gone, "the agent removes its snapshots when the connection ends");
     b.assert_reason("missing", "exited with code 127");
     let home = format!("/home/{USER}");
     let planted = Command::new("find")
