@@ -61,8 +61,8 @@ pub(super) const HELLO: &str = "RUNNER-AGENT ";
 /// At most this many bytes of blobs the host may or may not have are sent without asking.
 const UNASKED: u64 = 256 << 10;
 
-/// Frames up to this many bytes are written to ssh at once.
-const FRAME_BUFFER: usize = 64 << 10;
+/// A frame whose body is a file of at most this many bytes is written to ssh at once.
+const SMALL_FILE: u64 = 64 << 10;
 
 /// The largest header a frame may have, in bytes.
 const MAX_HEAD: usize = 64 << 20;
@@ -236,7 +236,8 @@ impl Agent {
 fn write_frame(w: &mut impl Write, mut head: Value, body: Body) -> std::io::Result<u64> {
     // One write for a small frame: ssh sends what one read of its stdin gives it as one
     // packet, and a frame in pieces costs a packet (and a wake-up on the host) per piece.
-    let w = &mut std::io::BufWriter::with_capacity(FRAME_BUFFER, w);
+    // The buffer is the frame's own size: a fixed large one is fresh memory (page faults)
+    // on whichever blocking thread writes the frame.
     let (mut file, len) = match &body {
         Body::Bytes(b) => (None, b.len() as u64),
         Body::File(p, n) => (std::fs::File::open(p).ok(), *n),
@@ -244,11 +245,25 @@ fn write_frame(w: &mut impl Write, mut head: Value, body: Body) -> std::io::Resu
     head["n"] = len.into();
     let h = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
     let h_len = u32::try_from(h.len()).map_err(std::io::Error::other)?;
-    w.write_all(&h_len.to_be_bytes())?;
-    w.write_all(&h)?;
+    let small = match &body {
+        Body::Bytes(_) => len as usize,
+        Body::File(..) => usize::try_from(len.min(SMALL_FILE)).unwrap_or(0),
+    };
+    let mut frame = Vec::with_capacity(4 + h.len() + small);
+    frame.extend_from_slice(&h_len.to_be_bytes());
+    frame.extend_from_slice(&h);
     match (&body, &mut file) {
-        (Body::Bytes(b), _) => w.write_all(b)?,
+        (Body::Bytes(b), _) => frame.extend_from_slice(b),
+        (Body::File(..), f) if len <= SMALL_FILE => {
+            if let Some(f) = f {
+                f.take(len).read_to_end(&mut frame).unwrap_or(0);
+            }
+            // A file that shrank: zeros keep the stream in step (the digest check refuses it).
+            frame.resize(4 + h.len() + small, 0);
+        }
         (Body::File(..), f) => {
+            w.write_all(&frame)?;
+            frame.clear();
             let copied = match f {
                 Some(f) => std::io::copy(&mut f.take(len), w).unwrap_or(0),
                 None => 0,
@@ -256,6 +271,7 @@ fn write_frame(w: &mut impl Write, mut head: Value, body: Body) -> std::io::Resu
             std::io::copy(&mut std::io::repeat(0).take(len - copied), w)?;
         }
     }
+    w.write_all(&frame)?;
     w.flush()?;
     Ok(4 + h.len() as u64 + len)
 }
@@ -521,4 +537,41 @@ fn local_path_in(root: &Path, rel: &str) -> PathBuf {
 /// An empty frame body.
 fn no_body() -> Body {
     Body::Bytes(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_read_back_as_written_whatever_their_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"abc").unwrap();
+        let big = dir.path().join("big");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&big, &data).unwrap();
+        let mut out = Vec::new();
+        let bytes = Body::Bytes(b"xyz".to_vec());
+        assert_eq!(write_frame(&mut out, json!({"op": "a"}), bytes).unwrap(), out.len() as u64);
+        write_frame(&mut out, json!({"op": "b"}), Body::File(small.clone(), 3)).unwrap();
+        write_frame(&mut out, json!({"op": "c"}), Body::File(big, data.len() as u64)).unwrap();
+        // A file that shrank since it was measured, or went: zeros keep the stream in step.
+        write_frame(&mut out, json!({"op": "d"}), Body::File(small, 5)).unwrap();
+        write_frame(&mut out, json!({"op": "e"}), Body::File(dir.path().join("gone"), 2)).unwrap();
+
+        let mut r = &out[..];
+        let mut next = |op: &str| {
+            let reply = read_frame(&mut r).expect("a frame");
+            assert_eq!(reply.head["op"], op);
+            assert_eq!(reply.head["n"], reply.body.len() as u64);
+            reply.body
+        };
+        assert_eq!(next("a"), b"xyz");
+        assert_eq!(next("b"), b"abc");
+        assert_eq!(next("c"), data);
+        assert_eq!(next("d"), b"abc\0\0");
+        assert_eq!(next("e"), b"\0\0");
+        assert!(read_frame(&mut r).is_none(), "nothing after the last frame");
+    }
 }
