@@ -59,9 +59,7 @@ def stream(n, sink):
 
 
 def write_all(data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(OUT, view):]
+    write_fd(OUT, data)
 
 
 def send(head, body=b""):
