@@ -80,8 +80,9 @@ pub struct Ssh {
     opened: AtomicU64,
     /// How the last connection runs jobs: 0 none yet, 1 through the agent, 2 one session each.
     mode: AtomicU8,
-    /// Whether the connector opens the connection: 0 not known yet, 1 yes, 2 no.
-    via_connector: AtomicU8,
+    /// Whether the connector opens the connection, to which host name and port: `None` not
+    /// asked yet, `Some(None)` no.
+    via_connector: tokio::sync::Mutex<Option<Option<(String, String)>>>,
 }
 
 /// The master connection: its process (whose own session is the agent, or a `cat` that
@@ -117,7 +118,7 @@ impl Ssh {
             sent: AtomicU64::new(0),
             opened: AtomicU64::new(0),
             mode: AtomicU8::new(0),
-            via_connector: AtomicU8::new(0),
+            via_connector: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -204,8 +205,9 @@ impl Ssh {
         let socket_dir = std::env::temp_dir().join(format!("runner-ssh-{:x}", nonce()));
         std::fs::create_dir(&socket_dir).map_err(|e| Error::Io(socket_dir.clone(), e))?;
         let mut cmd = self.base(&socket_dir.join("ctl"));
-        if let Some(program) = self.connector().await {
-            cmd.arg("-o").arg(format!("ProxyCommand={}", connect::proxy_command(program)));
+        if let Some((program, host, port)) = self.connector().await {
+            let proxy = connect::proxy_command(program, &host, &port);
+            cmd.arg("-o").arg(format!("ProxyCommand={proxy}"));
             cmd.args(["-o", "ProxyUseFdpass=yes"]);
         }
         cmd.args(["-M", "-e", "none", "-o", "ControlPersist=no", "--"]);
@@ -259,24 +261,22 @@ impl Ssh {
         }
     }
 
-    /// The connector to open the connection with, when there is one and the user's ssh
-    /// configuration for the host (`ssh -G`, asked once per target) leaves the connecting
-    /// to it.
-    async fn connector(&self) -> Option<&Path> {
+    /// The connector to open the connection with, and the host name and port it connects
+    /// to, when there is one and the user's ssh configuration for the host (`ssh -G`,
+    /// asked once per target) leaves the connecting to it ([`connect::plain_connect`]).
+    async fn connector(&self) -> Option<(&Path, String, String)> {
         let program = self.config.connector.as_deref()?;
-        match self.via_connector.load(Ordering::Relaxed) {
-            1 => return Some(program),
-            2 => return None,
-            _ => {}
+        let mut known = self.via_connector.lock().await;
+        if known.is_none() {
+            let mut cmd = self.base(Path::new("none"));
+            cmd.args(["-G", "--"]).arg(&self.config.host);
+            let resolved = self.output(cmd).await.ok();
+            *known = Some(
+                resolved.and_then(|out| connect::plain_connect(&String::from_utf8_lossy(&out))),
+            );
         }
-        let mut cmd = self.base(Path::new("none"));
-        cmd.args(["-G", "--"]).arg(&self.config.host);
-        let plain = match self.output(cmd).await {
-            Ok(out) => connect::plain_connect(&String::from_utf8_lossy(&out)),
-            Err(_) => false,
-        };
-        self.via_connector.store(if plain { 1 } else { 2 }, Ordering::Relaxed);
-        plain.then_some(program)
+        let (host, port) = known.clone().flatten()?;
+        Some((program, host, port))
     }
 
     /// The master's own session, shell text of our own words with the workdir and the

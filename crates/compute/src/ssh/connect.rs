@@ -15,9 +15,12 @@
 //! That replaces ssh's own connecting, so runner does it only when the user's ssh
 //! configuration for the host asks for nothing that only ssh would do there (`ssh -G`
 //! prints the configuration as ssh resolved it): no `ProxyCommand` or `ProxyJump` of the
-//! user's, no `BindAddress` or `BindInterface`, `AddressFamily any`. Otherwise ssh connects
-//! as it always does. Sources: ssh(1), ssh_config(5) (`ProxyCommand`, `ProxyUseFdpass`,
-//! `%h`, `%p`) of OpenSSH 9.2, tcp(7).
+//! user's, no `BindAddress` or `BindInterface`, `AddressFamily any`; and only for a host
+//! name and port made of letters, digits, `.`, `-`, `_` and `:`, since the command runs
+//! through the user's shell: they are written into it quoted, never as ssh's `%h` (which
+//! older OpenSSH passed on unchecked, CVE-2023-51385). Otherwise ssh connects as it always
+//! does. Sources: ssh(1), ssh_config(5) (`ProxyCommand`, `ProxyUseFdpass`) of OpenSSH 9.2,
+//! tcp(7).
 
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
@@ -85,30 +88,40 @@ fn pass(socket: &TcpStream, to: BorrowedFd<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether ssh's resolved configuration (`ssh -G` output, `key value` lines with
-/// lower-case keys) leaves the connecting to runner: nothing in it that only ssh's own
-/// connect would honour.
-pub(super) fn plain_connect(resolved: &str) -> bool {
-    let mut family_any = false;
+/// The host name and port for the connector to connect to, from ssh's resolved
+/// configuration (`ssh -G` output, `key value` lines with lower-case keys); `None` when
+/// something in it only ssh's own connect would honour, or the name or port is not plainly
+/// one.
+pub(super) fn plain_connect(resolved: &str) -> Option<(String, String)> {
+    let (mut host, mut port, mut family_any) = (None, None, false);
     for line in resolved.lines() {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         match key {
             "proxycommand" | "proxyjump" | "bindaddress" | "bindinterface" if value != "none" => {
-                return false;
+                return None;
             }
             "addressfamily" => family_any = value == "any",
+            "hostname" => host = Some(value),
+            "port" => port = Some(value),
             _ => {}
         }
     }
-    family_any
+    let plain_name = |h: &&str| {
+        !h.is_empty()
+            && !h.starts_with('-')
+            && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:".contains(c))
+    };
+    let host = host.filter(plain_name)?;
+    let port = port.filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))?;
+    family_any.then(|| (host.to_owned(), port.to_owned()))
 }
 
-/// The `ProxyCommand` value that runs `program` as the connector: the program quoted for
-/// the user's shell (ssh runs the command with `exec` through it), `%` doubled (ssh
-/// expands `%` tokens in it), then ssh's `%h` and `%p`.
-pub(super) fn proxy_command(program: &Path) -> String {
-    let program = quote(&program.to_string_lossy()).replace('%', "%%");
-    format!("{program} {CONNECT_ARG} %h %p")
+/// The `ProxyCommand` value that runs `program` as the connector to `host` on `port`: each
+/// quoted for the user's shell (ssh runs the command with `exec` through it), `%` doubled
+/// (ssh expands `%` tokens in it).
+pub(super) fn proxy_command(program: &Path, host: &str, port: &str) -> String {
+    let word = |s: &str| quote(s).replace('%', "%%");
+    format!("{} {CONNECT_ARG} {} {}", word(&program.to_string_lossy()), word(host), word(port))
 }
 
 #[cfg(test)]
@@ -164,19 +177,27 @@ mod tests {
 
     #[test]
     fn only_a_plain_configuration_is_connected_by_runner() {
-        let base = "hostname h\nport 22\naddressfamily any\nproxyusefdpass no\n";
-        assert!(plain_connect(base));
-        assert!(plain_connect(&format!("{base}proxyjump none\n")));
-        assert!(!plain_connect(&format!("{base}proxyjump bastion\n")));
-        assert!(!plain_connect(&format!("{base}proxycommand nc %h %p\n")));
-        assert!(!plain_connect(&format!("{base}bindaddress 10.0.0.1\n")));
-        assert!(!plain_connect(&base.replace("addressfamily any", "addressfamily inet6")));
-        assert!(!plain_connect(""), "no configuration printed: ssh connects itself");
+        let base = "hostname gpu-1.lab\nport 2222\naddressfamily any\nproxyusefdpass no\n";
+        let to = Some(("gpu-1.lab".to_owned(), "2222".to_owned()));
+        assert_eq!(plain_connect(base), to);
+        assert_eq!(plain_connect(&format!("{base}proxyjump none\n")), to);
+        assert_eq!(plain_connect(&base.replace("gpu-1.lab", "::1")).unwrap().0, "::1");
+        assert_eq!(plain_connect(&format!("{base}proxyjump bastion\n")), None);
+        assert_eq!(plain_connect(&format!("{base}proxycommand nc %h %p\n")), None);
+        assert_eq!(plain_connect(&format!("{base}bindaddress 10.0.0.1\n")), None);
+        assert_eq!(plain_connect(&base.replace("any", "inet6")), None);
+        assert_eq!(plain_connect(""), None, "no configuration printed: ssh connects itself");
+        // A name that is shell text never reaches the shell that runs the command.
+        for host in ["$(touch PWNED)", "a;b", "`id`", "-oProxyCommand=x", "h%p", ""] {
+            let resolved = base.replace("gpu-1.lab", host);
+            assert_eq!(plain_connect(&resolved), None, "{host}");
+        }
+        assert_eq!(plain_connect(&base.replace("2222", "22;id")), None);
     }
 
     #[test]
-    fn the_proxy_command_quotes_the_program_and_escapes_percent() {
-        let cmd = proxy_command(Path::new("/opt/my tools/100%/runner"));
-        assert_eq!(cmd, "'/opt/my tools/100%%/runner' __ssh-connect %h %p");
+    fn the_proxy_command_quotes_every_word_and_escapes_percent() {
+        let cmd = proxy_command(Path::new("/opt/my tools/100%/runner"), "h.lab", "22");
+        assert_eq!(cmd, "'/opt/my tools/100%%/runner' __ssh-connect 'h.lab' '22'");
     }
 }

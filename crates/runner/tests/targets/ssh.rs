@@ -79,6 +79,7 @@ fn steps_run_on_an_ssh_host() {
     assert_eq!(logins(&server), before);
 
     unknown_host_key_is_refused(&server);
+    a_host_name_of_shell_text_runs_nothing(&server, &known);
     lost_connection_caches_nothing(&server, &known);
     large_input_is_sent_once(&server, &known);
     one_new_input_for_many_jobs_at_once(&server, &known);
@@ -148,6 +149,21 @@ fn unknown_host_key_is_refused(server: &Service) {
     b.assert_code(1);
     let reason = b.reason("slow");
     assert!(reason.contains("127.0.0.1") && reason.contains("host key"), "{reason}");
+}
+
+/// A host name holding shell syntax without whitespace (which the checker lets through:
+/// ssh resolves it, or says why not): no shell ever runs it, neither ssh's own connect nor
+/// runner's connector, which takes only plain names. The step fails, naming the host.
+fn a_host_name_of_shell_text_runs_nothing(server: &Service, known: &Path) {
+    let p = Project::new();
+    let planted = p.path("PWNED");
+    let host = format!("x$(touch${{IFS}}{})", planted.display());
+    let target = target(server, known).replace("\"127.0.0.1\"", &format!("'{host}'"));
+    p.write("pipeline.toml", &format!("{SMALL}\n{target}"));
+    let b = p.build(&[]);
+    b.assert_code(1);
+    assert!(b.reason("slow").contains(&host), "{}", b.reason("slow"));
+    assert!(!planted.exists(), "the host name ran as shell text");
 }
 
 /// The server's session dies while the step runs: the step fails saying so, nothing is
