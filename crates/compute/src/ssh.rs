@@ -80,9 +80,9 @@ pub struct Ssh {
     opened: AtomicU64,
     /// How the last connection runs jobs: 0 none yet, 1 through the agent, 2 one session each.
     mode: AtomicU8,
-    /// Whether the connector opens the connection, to which host name and port: `None` not
-    /// asked yet, `Some(None)` no.
-    via_connector: tokio::sync::Mutex<Option<Option<(String, String)>>>,
+    /// Whether the connector opens the connection, to which host name and port (`None`:
+    /// ssh connects), once `ssh -G` was asked.
+    via_connector: tokio::sync::OnceCell<Option<(String, String)>>,
 }
 
 /// The master connection: its process (whose own session is the agent, or a `cat` that
@@ -118,7 +118,7 @@ impl Ssh {
             sent: AtomicU64::new(0),
             opened: AtomicU64::new(0),
             mode: AtomicU8::new(0),
-            via_connector: tokio::sync::Mutex::new(None),
+            via_connector: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -266,16 +266,13 @@ impl Ssh {
     /// asked once per target) leaves the connecting to it ([`connect::plain_connect`]).
     async fn connector(&self) -> Option<(&Path, String, String)> {
         let program = self.config.connector.as_deref()?;
-        let mut known = self.via_connector.lock().await;
-        if known.is_none() {
+        let resolved = self.via_connector.get_or_init(|| async {
             let mut cmd = self.base(Path::new("none"));
             cmd.args(["-G", "--"]).arg(&self.config.host);
-            let resolved = self.output(cmd).await.ok();
-            *known = Some(
-                resolved.and_then(|out| connect::plain_connect(&String::from_utf8_lossy(&out))),
-            );
-        }
-        let (host, port) = known.clone().flatten()?;
+            let out = self.output(cmd).await.ok()?;
+            connect::plain_connect(&String::from_utf8_lossy(&out))
+        });
+        let (host, port) = resolved.await.clone()?;
         Some((program, host, port))
     }
 

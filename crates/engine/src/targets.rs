@@ -36,7 +36,8 @@ impl Targets {
         if let Some(t) = self.0.get(name) {
             return t.clone();
         }
-        let connector = if helpers { std::env::current_exe().ok() } else { None };
+        let ssh = helpers && info.kind == "ssh";
+        let connector = if ssh { std::env::current_exe().ok() } else { None };
         from_info(name, info, root, connector)
     }
 }

@@ -10,7 +10,7 @@
 # only this bookkeeping is serial, and it costs no thread, lock or GIL hand-over per job.
 import errno, hashlib, json, os, re, select, signal, struct, subprocess, sys, time
 
-BLOB = re.compile(r"^[0-9a-f]{64}(\.x)?$")
+BLOB = re.compile(r"^[0-9a-f]{64}(\.x)?\Z")
 JOB = re.compile(r"^jobs/[^/\n]+\Z")
 SNAP = re.compile(r"^snaps/[0-9a-f]+\Z")
 BACK = ["stdout.log", "stderr.log", "out.log", "metrics.txt", "rc", "why"]
@@ -104,13 +104,22 @@ def put(h):
         mkdir(d)
         tmp = os.path.join(d, ".new-" + blob)
         f = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        failed = []
 
         def sink(b):
-            digest.update(b)
-            write_fd(f, b)
+            # A write that fails (a full disk) still takes the rest of the body off the
+            # stream, so the next frame is read where it starts.
+            if not failed:
+                try:
+                    digest.update(b)
+                    write_fd(f, b)
+                except OSError as e:
+                    failed.append(e)
 
         stream(n, sink)
         n = 0
+        if failed:
+            raise failed[0]
         if digest.hexdigest() != blob[:64]:
             raise ValueError("blob %s arrived with another digest" % blob[:12])
         os.fchmod(f, 0o755 if blob.endswith(".x") else 0o644)
@@ -304,7 +313,7 @@ def send_back(rid, d, outs, kept):
             parts.append(b"\0" * min(left, CHUNK))
             left -= min(left, CHUNK)
             write_all(b"".join(parts))
-            parts = []
+            parts, size = [], 0
     write_all(b"".join(parts))
     if sums is not None:
         rmtree(d)

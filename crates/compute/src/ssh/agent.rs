@@ -36,7 +36,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ChildStdin, ChildStdout};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -192,25 +192,27 @@ impl Agent {
         Ok((written, sent))
     }
 
-    /// The name on the host of snapshot `local` (`snaps/<n>`, under the workdir), staged
-    /// by this call when the connection has not staged it yet, with its blobs sent for the
-    /// job in folder `rel`. Gives the name, the bytes written and the blobs sent.
+    /// The name on the host of `job`'s snapshot (`reads[0]`; `snaps/<n>`, under the
+    /// workdir), staged by this call when the connection has not staged it yet, with its
+    /// blobs sent for the job in folder `rel`. Gives the name, the bytes written and the
+    /// blobs sent.
     ///
     /// Errors: `Err` when the stream ended; `Ok(Err)` when the snapshot cannot be read here.
     async fn snapshot(
         self: &Arc<Self>,
-        local: &Path,
+        job: &Job,
         rel: &str,
     ) -> Result<Result<(String, u64, Vec<String>), Error>, Lost> {
+        let local = &job.reads[0];
         let mut snaps = self.snaps.lock().await;
         if let Some(name) = snaps.get(local) {
             return Ok(Ok((name.clone(), 0, Vec::new())));
         }
-        let l = local.to_path_buf();
+        let job = job.clone();
         let listed = tokio::task::spawn_blocking(move || {
             let mut entries = Vec::new();
-            walk(&l, "r0", &mut entries)?;
-            let blobs = blobs_of(&entries, |p| local_path_in(&l, p))?;
+            walk(&job.reads[0], "r0", &mut entries)?;
+            let blobs = blobs_of(&entries, |p| local_path(&job, p))?;
             Ok::<_, Error>((tree_of(&entries)?, blobs))
         })
         .await
@@ -222,7 +224,7 @@ impl Agent {
         let (mut written, sent) = self.send_blobs(blobs, rel).await?;
         let name = format!("snaps/{:x}", crate::nonce());
         written += self.write(json!({"op": "snap", "name": name, "tree": tree}), no_body()).await?;
-        snaps.insert(local.to_path_buf(), name.clone());
+        snaps.insert(local.clone(), name.clone());
         Ok(Ok((name, written, sent)))
     }
 
@@ -330,8 +332,8 @@ impl Ssh {
         // Its snapshot, staged once for every job that shares it.
         let mut layout = layout.clone();
         let (mut sent, mut blobs, mut snap) = (0, Vec::new(), None);
-        if let Some(local) = job.reads.first() {
-            let Ok(staged) = agent.snapshot(local, rel).await else {
+        if !job.reads.is_empty() {
+            let Ok(staged) = agent.snapshot(job, rel).await else {
                 return Ok(lost().await);
             };
             let (name, n, snap_blobs) = staged?;
@@ -526,14 +528,6 @@ fn blobs_of(
     Ok(firsts)
 }
 
-/// The local file of path `rel` (`r0/…`) of a snapshot whose folder is `root`.
-fn local_path_in(root: &Path, rel: &str) -> PathBuf {
-    match rel.split_once('/') {
-        Some((_, rest)) => root.join(rest),
-        None => root.to_path_buf(),
-    }
-}
-
 /// An empty frame body.
 fn no_body() -> Body {
     Body::Bytes(Vec::new())
@@ -573,5 +567,41 @@ mod tests {
         assert_eq!(next("d"), b"abc\0\0");
         assert_eq!(next("e"), b"\0\0");
         assert!(read_frame(&mut r).is_none(), "nothing after the last frame");
+    }
+
+    /// A blob the agent cannot write (here past the file size limit, as on a full disk):
+    /// the rest of its body still leaves the stream, so the next request is read where it
+    /// starts and answered.
+    #[test]
+    fn a_blob_that_cannot_be_written_leaves_the_stream_in_step() {
+        use sha2::Digest as _;
+        let work = tempfile::tempdir().unwrap();
+        let mut agent = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -f 256 && exec python3 -I -S -c \"$0\" \"$1\"")
+            .arg(SCRIPT)
+            .arg(work.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(agent.stdout.take().unwrap());
+        let mut hello = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut hello).unwrap();
+        assert!(read_hello(&hello).is_some(), "{hello}");
+
+        // Past the limit only after the first pieces were written.
+        let body = vec![7u8; 3 << 20];
+        let blob: String = sha2::Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+        let mut stdin = agent.stdin.take().unwrap();
+        let put = json!({"op": "put", "dir": "jobs/1-s-1", "blob": blob});
+        write_frame(&mut stdin, put, Body::Bytes(body)).unwrap();
+        let lack = json!({"op": "lack", "id": 1, "blobs": [blob]});
+        write_frame(&mut stdin, lack, no_body()).unwrap();
+        drop(stdin);
+        let reply = read_frame(&mut stdout).expect("the lack request is answered");
+        assert_eq!(reply.head["id"], 1);
+        assert_eq!(reply.head["lack"], json!([blob]), "the blob was not stored");
+        agent.wait().unwrap();
     }
 }
